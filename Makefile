@@ -1,0 +1,38 @@
+# orderpipe — every target sets up what it needs; nothing relies on the machine.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEMO_HOME ?= .demo-home
+
+.PHONY: venv demo test lint bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip==25.3
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	rm -rf $(DEMO_HOME) && mkdir -p $(DEMO_HOME)/samples
+	$(BIN)/python benchmarks/generate.py $(DEMO_HOME)/samples/week.csv --rows 2000 --days 7 --start 2025-07-01
+	-$(BIN)/orderpipe --home $(DEMO_HOME) run data/sample/valid_order.csv data/sample/invalid_order.csv $(DEMO_HOME)/samples/week.csv 2>/dev/null
+	@echo; echo "== orderpipe kpis daily"; $(BIN)/orderpipe --home $(DEMO_HOME) kpis daily
+	@echo; echo "== orderpipe kpis category --to 2025-07-02"; $(BIN)/orderpipe --home $(DEMO_HOME) kpis category --to 2025-07-02
+	@echo; echo "== orderpipe batches"; $(BIN)/orderpipe --home $(DEMO_HOME) batches
+
+test: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/mypy src
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) $(DEMO_HOME) .pytest_cache

@@ -1,0 +1,65 @@
+"""Deterministic order-file generator for benchmarks and the demo.
+
+Same arguments, same bytes: the benchmark compares tools on identical input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+from pathlib import Path
+
+import polars as pl
+
+CATEGORIES = ["Electronics", "Books", "Clothing", "Home", "Toys", "Sports", "Beauty", "Grocery"]
+ROWS_PER_CHUNK = 1_000_000
+
+
+def generate(path: Path, rows: int, *, days: int = 365, seed: int = 7, start: str = "2025-01-01") -> None:
+    """Write `rows` valid orders: unique ids, ~20 % distinct customers, ~10 % returned."""
+    first_day = dt.date.fromisoformat(start)
+    customers = max(1, rows // 5)
+    with path.open("wb") as out:
+        out.write(b"order_id,customer_id,order_date,category,product_id,quantity,unit_price,returned\n")
+        for offset in range(0, rows, ROWS_PER_CHUNK):
+            n = min(ROWS_PER_CHUNK, rows - offset)
+            i = pl.int_range(offset, offset + n, eager=True).alias("i")
+            # A cheap deterministic hash of the row number drives every column.
+            h = ((i.cast(pl.UInt64) + seed) * 0x9E3779B97F4A7C15).alias("h")
+            frame = pl.DataFrame([i, h]).select(
+                ("ORD" + pl.col("i").cast(pl.String).str.zfill(9)).alias("order_id"),
+                ("CUST" + ((pl.col("h") // 128) % customers).cast(pl.String).str.zfill(8)).alias("customer_id"),
+                (pl.lit(first_day) + pl.duration(days=(pl.col("h") // 131072) % days)).cast(pl.Date)
+                .dt.strftime("%Y-%m-%d").alias("order_date"),
+                pl.lit(pl.Series(CATEGORIES)).get(((pl.col("h") // 134217728) % len(CATEGORIES)).cast(pl.Int64))
+                .alias("category"),
+                ("PROD" + ((pl.col("h") // 2147483648) % 5000).cast(pl.String).str.zfill(5)).alias("product_id"),
+                (((pl.col("h") // 2199023255552) % 5) + 1).cast(pl.String).alias("quantity"),
+                (((pl.col("h") // 17592186044416) % 49_999 + 1).cast(pl.Int64)).alias("cents"),
+                pl.when((pl.col("h") // 1125899906842624) % 10 == 0).then(pl.lit("true")).otherwise(pl.lit("false"))
+                .alias("returned"),
+            ).with_columns(
+                (
+                    (pl.col("cents") // 100).cast(pl.String)
+                    + "."
+                    + (pl.col("cents") % 100).cast(pl.String).str.zfill(2)
+                ).alias("unit_price")
+            ).select(
+                "order_id", "customer_id", "order_date", "category", "product_id", "quantity", "unit_price", "returned"
+            )
+            frame.write_csv(out, include_header=False)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("path", type=Path)
+    parser.add_argument("--rows", type=int, default=1_500_000)
+    parser.add_argument("--days", type=int, default=365)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--start", default="2025-01-01")
+    args = parser.parse_args()
+    generate(args.path, args.rows, days=args.days, seed=args.seed, start=args.start)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,3 @@
+from orderpipe.cli import main
+
+main()

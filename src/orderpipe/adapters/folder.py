@@ -1,0 +1,92 @@
+"""A folder as the bucket: keys are relative paths; every write is a rename, so it is atomic."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from orderpipe.errors import InfrastructureError
+
+__all__ = ["FolderStore"]
+
+
+class FolderStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def path(self, key: str) -> Path:
+        if key.startswith("/") or ".." in Path(key).parts:
+            raise InfrastructureError(f"refusing key outside the bucket: {key!r}")
+        return self.root / key
+
+    @contextmanager
+    def local_copy(self, key: str) -> Iterator[Path]:
+        path = self.path(key)
+        if not path.exists():
+            raise InfrastructureError(f"{key}: no such object in {self.root}")
+        yield path
+
+    def _temp_beside(self, target: Path) -> Path:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+        os.close(fd)
+        return Path(name)
+
+    def put_file(self, path: Path, key: str) -> None:
+        """Moves `path` in when it is on the same disk (the usual case), else copies it."""
+        target = self.path(key)
+        temp = self._temp_beside(target)
+        try:
+            try:
+                os.replace(path, temp)
+            except OSError:
+                shutil.copyfile(path, temp)
+            os.replace(temp, target)
+        finally:
+            temp.unlink(missing_ok=True)
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        target = self.path(key)
+        temp = self._temp_beside(target)
+        try:
+            temp.write_bytes(data)
+            os.replace(temp, target)
+        finally:
+            temp.unlink(missing_ok=True)
+
+    def get_bytes(self, key: str) -> bytes:
+        return self.path(key).read_bytes()
+
+    def exists(self, key: str) -> bool:
+        return self.path(key).is_file()
+
+    def stat(self, key: str) -> tuple[int, float] | None:
+        try:
+            info = self.path(key).stat()
+        except FileNotFoundError:
+            return None
+        return info.st_size, info.st_mtime
+
+    def move(self, src: str, dst: str) -> None:
+        source, target = self.path(src), self.path(dst)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.replace(source, target)
+        except FileNotFoundError:
+            if not target.exists():
+                raise InfrastructureError(f"cannot move {src} to {dst}: neither exists") from None
+
+    def delete(self, key: str) -> None:
+        self.path(key).unlink(missing_ok=True)
+
+    def list(self, prefix: str) -> Iterator[str]:
+        base = self.path(prefix) if prefix else self.root
+        if not base.is_dir():
+            return
+        for path in sorted(base.rglob("*")):
+            if path.is_file():
+                yield path.relative_to(self.root).as_posix()

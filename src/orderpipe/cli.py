@@ -1,0 +1,234 @@
+"""The `orderpipe` command: parse, call one workflow function, map errors to exit codes.
+
+Exit codes: 0 all accepted or duplicate, 1 a file rejected (or invalid), 2 usage or
+configuration error, 3 infrastructure failure.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from orderpipe.bootstrap import open_pipeline
+from orderpipe.config import Settings, load_settings
+from orderpipe.core.validate import validate_stream
+from orderpipe.errors import ConfigError, OrderpipeError, UsageError
+from orderpipe.logs import configure_logging
+from orderpipe.output import FORMATS, render
+from orderpipe.workflow import Outcome, Pipeline
+
+__all__ = ["main"]
+
+EXIT_REJECTED, EXIT_USAGE, EXIT_INFRA = 1, 2, 3
+DAILY = ["order_date", "total_orders", "total_revenue", "total_items_sold", "return_rate", "unique_customers"]
+CATEGORY = ["category", "order_date", "daily_revenue", "avg_order_value", "avg_return_rate", "orders"]
+BATCHES = ["batch_id", "file", "status", "rows", "dates", "started_at", "finished_at"]
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    click.echo(f"orderpipe: {message}", err=True)
+    sys.exit(code)
+
+
+@contextmanager
+def _faults() -> Iterator[None]:
+    """Our errors become one line and an exit code; anything else is logged whole, then exit 3."""
+    try:
+        yield
+    except (ConfigError, UsageError) as exc:
+        _fail(str(exc), EXIT_USAGE)
+    except OrderpipeError as exc:
+        _fail(f"{exc} (nothing was lost: fix the cause and run the command again)", EXIT_INFRA)
+    except (OSError, MemoryError) as exc:
+        _fail(f"{type(exc).__name__}: {exc} (nothing was lost: fix the cause and run the command again)", EXIT_INFRA)
+
+
+def _settings(ctx: click.Context) -> Settings:
+    settings: Settings = ctx.obj["settings"]()
+    configure_logging(settings.log_level)
+    return settings
+
+
+def _date(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value).isoformat()
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date in YYYY-MM-DD form") from None
+
+
+def _terminal_progress() -> Callable[[str, int, int], None]:
+    if not sys.stderr.isatty():
+        return lambda step, done, total: None
+
+    def show(step: str, done: int, total: int) -> None:
+        filled = int(30 * done / total) if total else 0
+        click.echo(f"\r  [{'#' * filled}{'.' * (30 - filled)}] {step:<18} {done}/{total}\033[K", err=True, nl=False)
+
+    return show
+
+
+def _line(outcome: Outcome) -> str:
+    return f"{outcome.status:<9} {outcome.file}  batch {outcome.batch_id[:12]}  {outcome.message}"
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--home", type=click.Path(file_okay=False, path_type=Path), help="Home folder (default: $ORDERPIPE_HOME or ~/.orderpipe).")
+@click.version_option(package_name="orderpipe")
+@click.pass_context
+def main(ctx: click.Context, home: Path | None) -> None:
+    """orderpipe: exact daily KPIs from e-commerce order files, exactly once."""
+    ctx.ensure_object(dict)
+    ctx.obj["settings"] = lambda: load_settings(home)
+
+
+def _process_one(pipeline: Pipeline, key: str, progress: Callable[[str, int, int], None]) -> Outcome:
+    try:
+        return pipeline.process(key, progress)
+    finally:
+        if sys.stderr.isatty():
+            click.echo("\r\033[K", err=True, nl=False)
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.pass_context
+def run(ctx: click.Context, files: tuple[Path, ...]) -> None:
+    """Upload each FILE into input/ and run the whole workflow on it, in the order given."""
+    with _faults():
+        missing = [str(f) for f in files if not f.is_file()]
+        if missing:
+            raise UsageError(f"no such file: {', '.join(missing)}")
+        pipeline = open_pipeline(_settings(ctx))
+        pipeline.recover()
+        rejected = False
+        for path in files:
+            outcome = _process_one(pipeline, pipeline.submit(path), _terminal_progress())
+            click.echo(_line(outcome))
+            rejected |= outcome.status == "rejected"
+    sys.exit(EXIT_REJECTED if rejected else 0)
+
+
+@main.command()
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True, help="Files processed at once.")
+@click.pass_context
+def watch(ctx: click.Context, workers: int) -> None:
+    """Process what is in input/, then every new file as it lands, until SIGINT/SIGTERM."""
+    from orderpipe.watch import Watcher
+
+    with _faults():
+        settings = _settings(ctx)
+        stop = threading.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stop.set())
+        watcher = Watcher(lambda: open_pipeline(settings), workers, settings.poll_interval)
+        click.echo(f"watching {settings.home / 'input'} with {workers} worker(s); Ctrl-C to stop", err=True)
+        watcher.run(stop, lambda outcome: click.echo(_line(outcome)))
+
+
+@main.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.pass_context
+def validate(ctx: click.Context, file: Path, fmt: str) -> None:
+    """Print the validation report of FILE; change nothing. Exit 1 when it is invalid."""
+    with _faults():
+        settings = _settings(ctx)
+        with file.open("rb") as stream:
+            report = validate_stream(stream, file.name, frozenset(settings.categories))
+    if fmt == "json":
+        click.echo(json.dumps(report.to_dict(), indent=2))
+    else:
+        click.echo(f"{report.file}: {report.verdict}, {report.rows} rows")
+        for warning in report.warnings:
+            click.echo(f"  warning: {warning}")
+        for issue in report.errors:
+            click.echo(f"  {issue.code} ×{issue.count} — {issue.hint}")
+            for sample in issue.samples[:5]:
+                column = f" [{sample.column}]" if sample.column else ""
+                click.echo(f"    line {sample.line}{column}: {sample.message}")
+    sys.exit(0 if report.valid else EXIT_REJECTED)
+
+
+@main.group()
+def kpis() -> None:
+    """Read the KPIs."""
+
+
+def _format_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)(f)
+
+
+@kpis.command()
+@click.option("--from", "start", callback=_date, help="First date, YYYY-MM-DD.")
+@click.option("--to", "end", callback=_date, help="Last date, YYYY-MM-DD.")
+@_format_option
+@click.pass_context
+def daily(ctx: click.Context, start: str | None, end: str | None, fmt: str) -> None:
+    """Order-level KPIs per date, sorted by date."""
+    with _faults():
+        rows = open_pipeline(_settings(ctx)).kpis.daily(start, end)
+    click.echo(render(rows, DAILY, fmt))
+
+
+@kpis.command()
+@click.argument("name", required=False)
+@click.option("--from", "start", callback=_date, help="First date, YYYY-MM-DD.")
+@click.option("--to", "end", callback=_date, help="Last date, YYYY-MM-DD.")
+@_format_option
+@click.pass_context
+def category(ctx: click.Context, name: str | None, start: str | None, end: str | None, fmt: str) -> None:
+    """Category KPIs, sorted by (category, date); NAME picks one category."""
+    with _faults():
+        rows = open_pipeline(_settings(ctx)).kpis.category(name, start, end)
+    click.echo(render(rows, CATEGORY, fmt))
+
+
+@main.command()
+@_format_option
+@click.pass_context
+def batches(ctx: click.Context, fmt: str) -> None:
+    """Run history: batch id, file, status, rows, dates touched, times."""
+    with _faults():
+        runs = open_pipeline(_settings(ctx)).ledger.runs()
+    rows = []
+    for r in runs:
+        row: dict[str, Any] = {c: getattr(r, c) for c in BATCHES}
+        if fmt == "table":
+            row["batch_id"] = r.batch_id[:12]
+            row["dates"] = f"{r.dates[0]}…{r.dates[-1]} ({len(r.dates)})" if len(r.dates) > 1 else " ".join(r.dates)
+        rows.append(row)
+    click.echo(render(rows, BATCHES, fmt))
+
+
+@main.command()
+@click.argument("batch_id", required=False)
+@click.option("--rejected", "all_rejected", is_flag=True, help="Replay every quarantined file.")
+@click.pass_context
+def replay(ctx: click.Context, batch_id: str | None, all_rejected: bool) -> None:
+    """Run quarantined files through the workflow again (e.g. after allowing a new category)."""
+    with _faults():
+        if bool(batch_id) == all_rejected:
+            raise UsageError("give either a BATCH_ID (a prefix of 8+ characters is enough) or --rejected")
+        if batch_id is not None and len(batch_id) < 8:
+            raise UsageError("a batch id prefix needs at least 8 characters")
+        pipeline = open_pipeline(_settings(ctx))
+        keys = pipeline.quarantined(batch_id)
+        if not keys:
+            raise UsageError(f"no quarantined file{' for batch ' + batch_id if batch_id else 's'} in rejected/")
+        rejected = False
+        for key in keys:
+            outcome = _process_one(pipeline, pipeline.requeue(key), _terminal_progress())
+            click.echo(_line(outcome))
+            rejected |= outcome.status == "rejected"
+    sys.exit(EXIT_REJECTED if rejected else 0)

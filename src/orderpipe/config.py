@@ -1,0 +1,93 @@
+"""Settings: `orderpipe.toml` in the home, overridden by ORDERPIPE_* environment variables.
+
+Read only when a face asks (never at import), validated once, frozen afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from orderpipe.core.rules import DEFAULT_CATEGORIES
+from orderpipe.errors import ConfigError
+
+__all__ = ["CONFIG_FILE", "Settings", "load_settings"]
+
+CONFIG_FILE = "orderpipe.toml"
+_KNOWN = {
+    "categories": "categories",
+    "log_level": "log_level",
+    "notify.webhook_url": "webhook_url",
+    "watch.poll_interval": "poll_interval",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    home: Path
+    categories: tuple[str, ...] = DEFAULT_CATEGORIES
+    webhook_url: str | None = None
+    log_level: str = "INFO"
+    poll_interval: float = 0.5
+
+
+def _flatten(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in table.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def load_settings(home: Path | str | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    env = os.environ if environ is None else environ
+    root = Path(home or env.get("ORDERPIPE_HOME") or Path.home() / ".orderpipe").expanduser()
+    values: dict[str, Any] = {}
+    config = root / CONFIG_FILE
+    if config.exists():
+        try:
+            table = tomllib.loads(config.read_text("utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{config}: not valid TOML: {exc}") from None
+        for key, value in _flatten(table).items():
+            if key not in _KNOWN:
+                raise ConfigError(f"{config}: unknown setting {key!r}; known: {', '.join(sorted(_KNOWN))}")
+            values[_KNOWN[key]] = value
+    for key, field in _KNOWN.items():
+        name = "ORDERPIPE_" + key.replace(".", "_").upper()
+        if name in env:
+            raw = env[name]
+            values[field] = [c for c in raw.split(",")] if field == "categories" else raw
+    return _validated(root, values, config)
+
+
+def _validated(home: Path, values: dict[str, Any], source: Path) -> Settings:
+    categories = values.get("categories", DEFAULT_CATEGORIES)
+    if (
+        not isinstance(categories, (list, tuple))
+        or not categories
+        or not all(isinstance(c, str) and c.strip() == c and c for c in categories)
+    ):
+        raise ConfigError(
+            f"categories must be a non-empty list of names without surrounding spaces (from {source} or "
+            "ORDERPIPE_CATEGORIES, comma-separated)"
+        )
+    try:
+        poll = float(values.get("poll_interval", 0.5))
+    except (TypeError, ValueError):
+        raise ConfigError("watch.poll_interval must be a number of seconds") from None
+    if poll <= 0:
+        raise ConfigError("watch.poll_interval must be greater than 0")
+    level = str(values.get("log_level", "INFO")).upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ConfigError(f"log_level must be DEBUG, INFO, WARNING or ERROR, not {level!r}")
+    webhook = values.get("webhook_url") or None
+    if webhook is not None and not str(webhook).startswith(("http://", "https://")):
+        raise ConfigError(f"notify.webhook_url must be an http(s) URL, not {webhook!r}")
+    return Settings(home, tuple(categories), webhook, level, poll)

@@ -1,0 +1,118 @@
+"""The validation report every file gets (SPEC §1): verdict, counts and located samples."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from orderpipe.core.rules import ERROR_CODES
+
+__all__ = ["MAX_SAMPLES", "Issue", "ReportBuilder", "Sample", "ValidationReport"]
+
+MAX_SAMPLES = 100
+MAX_VALUE_CHARS = 80
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """Where one instance of a broken rule is: 1-based line (header = line 1) and column."""
+
+    line: int
+    column: str | None
+    value: str | None
+    message: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"line": self.line, "column": self.column, "value": self.value, "message": self.message}
+
+
+@dataclass(frozen=True, slots=True)
+class Issue:
+    """One rule broken `count` times, with up to MAX_SAMPLES located examples."""
+
+    code: str
+    count: int
+    samples: tuple[Sample, ...]
+
+    @property
+    def hint(self) -> str:
+        return ERROR_CODES.get(self.code, "")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "count": self.count,
+            "hint": self.hint,
+            "samples": [s.to_dict() for s in self.samples],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ValidationReport:
+    """The verdict on one file. `rows` counts data rows (blank lines excluded)."""
+
+    file: str
+    valid: bool
+    rows: int
+    errors: tuple[Issue, ...] = ()
+    warnings: tuple[str, ...] = ()
+    dates: tuple[str, ...] = ()
+
+    @property
+    def verdict(self) -> str:
+        return "valid" if self.valid else "invalid"
+
+    def summary(self) -> str:
+        """One line a person can act on: the first problems, each with file, line and fix."""
+        if self.valid:
+            return f"{self.file}: valid, {self.rows} rows"
+        parts = []
+        for issue in self.errors[:3]:
+            first = issue.samples[0] if issue.samples else None
+            column = f", {first.column}" if first and first.column else ""
+            where = f" (first at line {first.line}{column}: {first.message}; {issue.hint})" if first else ""
+            parts.append(f"{issue.code} ×{issue.count}{where}")
+        more = f"; and {len(self.errors) - 3} more kinds" if len(self.errors) > 3 else ""
+        return f"{self.file}: invalid, " + "; ".join(parts) + more
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "file": self.file,
+            "verdict": self.verdict,
+            "rows": self.rows,
+            "errors": [i.to_dict() for i in self.errors],
+            "warnings": list(self.warnings),
+        }
+
+
+@dataclass
+class ReportBuilder:
+    """Accumulates issues while a file streams by; memory is bounded by MAX_SAMPLES per code."""
+
+    file: str
+    counts: dict[str, int] = field(default_factory=dict)
+    samples: dict[str, list[Sample]] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    def add(self, code: str, line: int, column: str | None, value: str | None, message: str) -> None:
+        self.counts[code] = self.counts.get(code, 0) + 1
+        kept = self.samples.setdefault(code, [])
+        if len(kept) < MAX_SAMPLES:
+            if value is not None and len(value) > MAX_VALUE_CHARS:
+                value = value[:MAX_VALUE_CHARS] + "…"
+            kept.append(Sample(line, column, value, message))
+
+    @property
+    def has_errors(self) -> bool:
+        return bool(self.counts)
+
+    def build(self, rows: int, dates: tuple[str, ...] = ()) -> ValidationReport:
+        issues = tuple(Issue(code, n, tuple(self.samples[code])) for code, n in self.counts.items())
+        return ValidationReport(
+            file=self.file,
+            valid=not issues,
+            rows=rows,
+            errors=issues,
+            warnings=tuple(self.warnings),
+            dates=dates if not issues else (),
+        )

@@ -1,0 +1,127 @@
+"""The input contract (SPEC §1): columns, value rules and error codes, in one place.
+
+Both validators use these definitions: the exact row-by-row validator (`validate.py`) and the
+vectorised screen (`screen.py`). The screen may only be stricter, never looser.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+
+__all__ = [
+    "COLUMNS",
+    "DATE_PATTERN",
+    "DECIMAL_PATTERN",
+    "DEFAULT_CATEGORIES",
+    "ERROR_CODES",
+    "INTEGER_PATTERN",
+    "MAX_PRICE_INTEGER_DIGITS",
+    "MAX_QUANTITY_DIGITS",
+    "RowError",
+    "check_value",
+]
+
+COLUMNS: tuple[str, ...] = (
+    "order_id",
+    "customer_id",
+    "order_date",
+    "category",
+    "product_id",
+    "quantity",
+    "unit_price",
+    "returned",
+)
+DEFAULT_CATEGORIES: tuple[str, ...] = (
+    "Electronics",
+    "Books",
+    "Clothing",
+    "Home",
+    "Toys",
+    "Sports",
+    "Beauty",
+    "Grocery",
+)
+
+# ASCII digits only: `\d` would also accept other scripts' digits.
+INTEGER_PATTERN = r"^[0-9]+$"
+DECIMAL_PATTERN = r"^[0-9]+(\.[0-9]{1,4})?$"
+DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+BOOLEAN_VALUES = ("true", "false")
+# Bounds that keep every sum exact in 128-bit decimals; far above any real order.
+MAX_QUANTITY_DIGITS = 9
+MAX_PRICE_INTEGER_DIGITS = 12
+
+_INTEGER = re.compile(INTEGER_PATTERN)
+_DECIMAL = re.compile(DECIMAL_PATTERN)
+_DATE = re.compile(DATE_PATTERN)
+
+#: Every code a report can carry, with what a person should do about it.
+ERROR_CODES: dict[str, str] = {
+    "missing-column": "add the column to the header (names are case-sensitive)",
+    "duplicate-column": "keep one column of each name in the header",
+    "wrong-field-count": "give the row exactly as many fields as the header",
+    "blank-value": "fill in the value",
+    "invalid-date": "write the date as YYYY-MM-DD with a real calendar day",
+    "invalid-integer": "write the quantity as whole digits, e.g. 3",
+    "invalid-decimal": "write the price as digits with at most 4 decimals, e.g. 19.99",
+    "not-positive": "use a value greater than zero",
+    "out-of-range": "check the value: it is larger than any real order allows",
+    "invalid-boolean": "write true or false",
+    "unknown-category": "use one of the allowed categories, or add it to the configuration",
+    "duplicate-order-id": "give each order one row per file",
+    "encoding-error": "save the file as UTF-8",
+    "csv-error": "fix the CSV quoting and line ends (RFC 4180, LF or CRLF)",
+    "no-rows": "add at least one order row",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class RowError:
+    """One broken rule in one field."""
+
+    code: str
+    column: str
+    value: str
+    message: str
+
+
+def check_value(column: str, value: str, categories: frozenset[str]) -> RowError | None:
+    """Check one trimmed value of a known column; None when it is valid."""
+    if value == "":
+        return RowError("blank-value", column, value, f"{column} is empty")
+    if column == "order_date":
+        if not _DATE.match(value):
+            return RowError("invalid-date", column, value, f"{value!r} is not a date in YYYY-MM-DD form")
+        try:
+            dt.date.fromisoformat(value)
+        except ValueError:
+            return RowError("invalid-date", column, value, f"{value!r} is not a real calendar date")
+    elif column == "quantity":
+        if not _INTEGER.match(value):
+            return RowError("invalid-integer", column, value, f"{value!r} is not a whole number of digits")
+        if len(value.lstrip("0")) > MAX_QUANTITY_DIGITS:
+            return RowError("out-of-range", column, value, f"{value!r} has more than {MAX_QUANTITY_DIGITS} digits")
+        if int(value) <= 0:
+            return RowError("not-positive", column, value, f"quantity must be greater than 0, got {value!r}")
+    elif column == "unit_price":
+        if not _DECIMAL.match(value):
+            return RowError(
+                "invalid-decimal", column, value, f"{value!r} is not a price with digits and at most 4 decimals"
+            )
+        if len(value.split(".")[0].lstrip("0")) > MAX_PRICE_INTEGER_DIGITS:
+            return RowError(
+                "out-of-range", column, value, f"{value!r} has more than {MAX_PRICE_INTEGER_DIGITS} integer digits"
+            )
+        if Decimal(value) <= 0:
+            return RowError("not-positive", column, value, f"unit_price must be greater than 0, got {value!r}")
+    elif column == "returned":
+        if value.lower() not in BOOLEAN_VALUES:
+            return RowError("invalid-boolean", column, value, f"{value!r} is not true or false")
+    elif column == "category" and value not in categories:
+        hint = next((c for c in categories if c.lower() == value.lower()), None)
+        extra = f" (did you mean {hint!r}? categories are case-sensitive)" if hint else ""
+        return RowError("unknown-category", column, value, f"{value!r} is not an allowed category{extra}")
+    return None

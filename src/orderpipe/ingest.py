@@ -1,0 +1,213 @@
+"""From a landed file to a verdict and staged facts, fast.
+
+The file is read twice at most: once by a streaming Polars scan (typed facts plus a per-row
+`ok` flag, written to a local stage file) while a thread hashes the bytes, and — only when the
+screen flags anything, or the bytes hold quotes, bare CRs or NULs — once more by the exact
+validator for a located report.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from orderpipe.core.report import ValidationReport
+from orderpipe.core.rules import COLUMNS
+from orderpipe.core.screen import FACT_SCHEMA, screen_columns
+from orderpipe.core.validate import validate_stream
+from orderpipe.errors import InfrastructureError
+from orderpipe.ports import FactEntry, ObjectStore
+
+__all__ = ["FACTS_PREFIX", "Inspection", "fact_key", "inspect_file", "load_facts", "stage_facts"]
+
+FACTS_PREFIX = "warehouse/orders"
+CHUNK = 8 << 20
+ROWS_PER_PART = 2_000_000
+
+
+def fact_key(order_date: str, batch_id: str, part: int) -> str:
+    """Derived from the batch, so a retry overwrites its own files and never adds copies."""
+    return f"{FACTS_PREFIX}/order_date={order_date}/batch-{batch_id}-{part:04d}.parquet"
+
+
+@dataclass(frozen=True, slots=True)
+class Fingerprint:
+    sha256: str
+    needs_exact: bool  # quotes, bare CR or NUL: let the exact validator decide
+
+
+@dataclass(frozen=True, slots=True)
+class Inspection:
+    """The verdict on one file; `stage` holds its typed rows when it is valid."""
+
+    batch_id: str
+    report: ValidationReport
+    stage: Path | None
+
+
+def fingerprint(path: Path) -> Fingerprint:
+    digest = hashlib.sha256()
+    suspicious = False
+    with path.open("rb") as stream:
+        while chunk := stream.read(CHUNK):
+            digest.update(chunk)
+            if not suspicious:
+                crs = chunk.count(b"\r")
+                suspicious = (
+                    b'"' in chunk
+                    or b"\x00" in chunk
+                    or (crs and crs != chunk.count(b"\r\n") + (1 if chunk.endswith(b"\r") else 0))
+                )
+    return Fingerprint(digest.hexdigest(), bool(suspicious))
+
+
+def _plain_header(path: Path) -> list[str] | None:
+    """The header's names when the fast path can trust it, else None."""
+    with path.open("rb") as stream:
+        first = stream.readline(1 << 20)
+    first = first.removeprefix(b"\xef\xbb\xbf").rstrip(b"\r\n")
+    try:
+        text = first.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if '"' in text or "\r" in text:
+        return None
+    names = [n.strip() for n in text.split(",")]
+    if len(set(names)) != len(names) or not set(COLUMNS) <= set(names):
+        return None
+    return names
+
+
+@dataclass(frozen=True, slots=True)
+class _Screen:
+    rows: int
+    clean: bool
+    blank: int
+    dates: tuple[str, ...]
+
+
+def _screen(path: Path, names: list[str], categories: Sequence[str], stage: Path) -> _Screen:
+    last = names[-1]
+    raw = pl.scan_csv(
+        path,
+        has_header=True,
+        new_columns=[*names[:-1], "__last"] if last not in COLUMNS else names,
+        infer_schema=False,
+        empty_string_is_null=False,
+        encoding="utf8",
+    )
+    trimmed = [pl.col(c).str.strip_chars() for c in COLUMNS if c != last]
+    if last in COLUMNS:
+        trimmed += [pl.col(last).str.strip_chars(), pl.col(last).alias("__last")]
+    else:
+        trimmed += [pl.col("__last")]
+    raw.select(trimmed).select(screen_columns(categories)).sink_parquet(stage, compression="lz4")
+    stats = (
+        pl.scan_parquet(stage)
+        .select(
+            pl.len().alias("rows"),
+            (~pl.col("ok")).sum().alias("bad"),
+            pl.col("blank").sum().alias("blank"),
+            pl.col("order_id").filter(pl.col("ok")).hash(seed=0).n_unique().alias("distinct"),
+        )
+        .collect(engine="streaming")
+        .row(0, named=True)
+    )
+    clean = stats["bad"] == 0 and stats["distinct"] == stats["rows"] and stats["rows"] > 0
+    dates: tuple[str, ...] = ()
+    if clean:
+        dates = tuple(
+            pl.scan_parquet(stage)
+            .select(pl.col("order_date").unique().sort().cast(pl.String))
+            .collect()
+            .to_series()
+            .to_list()
+        )
+    return _Screen(stats["rows"] - stats["blank"], clean, stats["blank"], dates)
+
+
+def inspect_file(path: Path, name: str, categories: Sequence[str], workdir: Path) -> Inspection:
+    """Hash, screen and — when needed — exactly validate one file."""
+    result: list[Fingerprint] = []
+    hasher = threading.Thread(target=lambda: result.append(fingerprint(path)), daemon=True)
+    hasher.start()
+    names = _plain_header(path)
+    stage = workdir / f"stage-{threading.get_ident()}-{path.stat().st_ino}.parquet"
+    screen: _Screen | None = None
+    if names is not None:
+        try:
+            screen = _screen(path, names, categories, stage)
+        except pl.exceptions.PolarsError:
+            screen = None  # unparseable to Polars: the exact validator will say where and why
+    hasher.join()
+    if not result:
+        raise InfrastructureError(f"{name}: could not read the file to hash it")
+    fp = result[0]
+    if screen is not None and screen.clean and not fp.needs_exact:
+        warnings = []
+        extra = [n for n in (names or []) if n not in COLUMNS]
+        if extra:
+            warnings.append("extra columns ignored: " + ", ".join(repr(n) for n in extra))
+        report = ValidationReport(name, True, screen.rows, warnings=tuple(warnings), dates=screen.dates)
+        return Inspection(fp.sha256, report, stage)
+    with path.open("rb") as stream:
+        report = validate_stream(stream, name, frozenset(categories))
+    if not report.valid or screen is None:
+        stage.unlink(missing_ok=True)
+        if report.valid:  # the exact validator accepts what Polars cannot read: never silently
+            raise InfrastructureError(f"{name}: valid by the exact validator but unreadable by the fast reader")
+        return Inspection(fp.sha256, report, None)
+    if screen.rows != report.rows:
+        stage.unlink(missing_ok=True)
+        raise InfrastructureError(f"{name}: the fast reader saw {screen.rows} rows, the exact validator {report.rows}")
+    return Inspection(fp.sha256, report, stage)
+
+
+def stage_facts(
+    stage: Path, batch_id: str, store: ObjectStore, workdir: Path, on_part: Callable[[], None] = lambda: None
+) -> dict[str, list[int]]:
+    """Write the valid rows under warehouse/, partitioned by date, in fixed-size row slices.
+
+    Slices are cut by row number, so the same bytes always give the same files.
+    """
+    parts: dict[str, list[int]] = {}
+    rows = pl.scan_parquet(stage).select(pl.len()).collect().item()
+    for part, offset in enumerate(range(0, rows, ROWS_PER_PART)):
+        chunk = (
+            pl.scan_parquet(stage)
+            .slice(offset, ROWS_PER_PART)
+            .filter(pl.col("ok"))
+            .select("order_date", *FACT_SCHEMA)
+            .collect()
+        )
+        for (order_date,), frame in chunk.partition_by("order_date", as_dict=True, include_key=False).items():
+            day = order_date.isoformat()
+            local = workdir / f"part-{batch_id[:16]}-{day}-{part}.parquet"
+            frame.write_parquet(local, compression="zstd", statistics=False)
+            store.put_file(local, fact_key(day, batch_id, part))
+            parts.setdefault(day, []).append(part)
+            on_part()
+    return parts
+
+
+def load_facts(store: ObjectStore, entries: dict[str, list[FactEntry]], stack: ExitStack) -> pl.LazyFrame:
+    """The committed facts of the given dates, each row tagged with its date and batch seq."""
+    frames = []
+    for order_date, date_entries in entries.items():
+        for entry in date_entries:
+            for part in entry.parts:
+                path = stack.enter_context(store.local_copy(fact_key(order_date, entry.batch_id, part)))
+                frames.append(
+                    pl.scan_parquet(path, schema=FACT_SCHEMA).with_columns(
+                        pl.lit(order_date).str.to_date().alias("order_date"), pl.lit(entry.seq).alias("seq")
+                    )
+                )
+    if not frames:
+        return pl.LazyFrame(schema={**FACT_SCHEMA, "order_date": pl.Date(), "seq": pl.Int64()})
+    return pl.concat(frames, how="vertical")

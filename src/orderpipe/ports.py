@@ -1,0 +1,138 @@
+"""The interfaces between the workflow and the outside world.
+
+Each port is small on purpose: an adapter (folder or S3, SQLite or DynamoDB, log/webhook or SNS)
+implements only I/O primitives; the rules that make the numbers right live above, in
+`workflow.py`, once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from orderpipe.core.kpis import DateKpis
+
+__all__ = [
+    "BatchRecord",
+    "FactEntry",
+    "KpiStore",
+    "Ledger",
+    "Notification",
+    "Notifier",
+    "ObjectStore",
+    "RunRecord",
+]
+
+
+class ObjectStore(Protocol):
+    """A bucket: keys like `input/x.csv`, `processed/x.csv`, `warehouse/orders/...`."""
+
+    def local_copy(self, key: str) -> AbstractContextManager[Path]:
+        """A readable local path holding the object's bytes for the duration of the block."""
+
+    def put_file(self, path: Path, key: str) -> None:
+        """Store a local file under `key`, atomically (readers see all of it or nothing)."""
+
+    def put_bytes(self, key: str, data: bytes) -> None: ...
+
+    def get_bytes(self, key: str) -> bytes: ...
+
+    def exists(self, key: str) -> bool: ...
+
+    def stat(self, key: str) -> tuple[int, float] | None:
+        """(size in bytes, modification time as a POSIX timestamp), None when absent."""
+
+    def move(self, src: str, dst: str) -> None:
+        """Move an object, replacing `dst`; idempotent when `src` is already gone and `dst` exists."""
+
+    def delete(self, key: str) -> None: ...
+
+    def list(self, prefix: str) -> Iterator[str]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class FactEntry:
+    """The staged facts of one committed batch for one date."""
+
+    order_date: str
+    batch_id: str
+    seq: int
+    parts: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class BatchRecord:
+    """An accepted batch: committed (facts visible) and, once its KPIs and archive are done, done."""
+
+    batch_id: str
+    seq: int
+    file: str
+    rows: int
+    dates: tuple[str, ...]
+    done: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    """One file through the workflow, as `orderpipe batches` shows it."""
+
+    batch_id: str
+    file: str
+    status: str  # accepted | rejected | duplicate | failed
+    rows: int
+    dates: tuple[str, ...]
+    started_at: str
+    finished_at: str
+    message: str = ""
+
+
+class Ledger(Protocol):
+    """Which batches are committed, in which order, and what happened to every file."""
+
+    def get(self, batch_id: str) -> BatchRecord | None: ...
+
+    def commit(self, batch_id: str, file: str, rows: int, parts: Mapping[str, Sequence[int]]) -> BatchRecord:
+        """Atomically give the batch the next sequence number; returns the existing record if any."""
+
+    def mark_done(self, batch_id: str) -> None: ...
+
+    def unfinished(self) -> list[BatchRecord]: ...
+
+    def fact_entries(self, dates: Sequence[str]) -> dict[str, list[FactEntry]]:
+        """Committed facts per date, read consistently (never a subset of an earlier read)."""
+
+    def record_run(self, run: RunRecord) -> None: ...
+
+    def runs(self) -> list[RunRecord]: ...
+
+
+class KpiStore(Protocol):
+    """KPIs per date, each date written whole under a monotonic version."""
+
+    def write(self, kpis: Mapping[str, tuple[int, DateKpis]]) -> list[str]:
+        """Replace each date's KPIs unless a newer version is stored; returns the dates skipped."""
+
+    def daily(self, start: str | None, end: str | None) -> list[dict[str, object]]: ...
+
+    def category(self, name: str | None, start: str | None, end: str | None) -> list[dict[str, object]]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    """What happened to one file, for people and machines downstream."""
+
+    event: str  # accepted | rejected | duplicate | failed
+    file: str
+    batch_id: str
+    summary: str
+    rows: int = 0
+    dates: tuple[str, ...] = ()
+    details: dict[str, object] = field(default_factory=dict)
+
+
+class Notifier(Protocol):
+    def notify(self, notification: Notification) -> None:
+        """Deliver or log; never raises (a lost notification must not lose a batch)."""
