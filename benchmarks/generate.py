@@ -26,26 +26,43 @@ def generate(path: Path, rows: int, *, days: int = 365, seed: int = 7, start: st
             i = pl.int_range(offset, offset + n, eager=True).alias("i")
             # A cheap deterministic hash of the row number drives every column.
             h = ((i.cast(pl.UInt64) + seed) * 0x9E3779B97F4A7C15).alias("h")
-            frame = pl.DataFrame([i, h]).select(
-                ("ORD" + pl.col("i").cast(pl.String).str.zfill(9)).alias("order_id"),
-                ("CUST" + ((pl.col("h") // 128) % customers).cast(pl.String).str.zfill(8)).alias("customer_id"),
-                (pl.lit(first_day) + pl.duration(days=(pl.col("h") // 131072) % days)).cast(pl.Date)
-                .dt.strftime("%Y-%m-%d").alias("order_date"),
-                pl.lit(pl.Series(CATEGORIES)).get(((pl.col("h") // 134217728) % len(CATEGORIES)).cast(pl.Int64))
-                .alias("category"),
-                ("PROD" + ((pl.col("h") // 2147483648) % 5000).cast(pl.String).str.zfill(5)).alias("product_id"),
-                (((pl.col("h") // 2199023255552) % 5) + 1).cast(pl.String).alias("quantity"),
-                (((pl.col("h") // 17592186044416) % 49_999 + 1).cast(pl.Int64)).alias("cents"),
-                pl.when((pl.col("h") // 1125899906842624) % 10 == 0).then(pl.lit("true")).otherwise(pl.lit("false"))
-                .alias("returned"),
-            ).with_columns(
-                (
-                    (pl.col("cents") // 100).cast(pl.String)
-                    + "."
-                    + (pl.col("cents") % 100).cast(pl.String).str.zfill(2)
-                ).alias("unit_price")
-            ).select(
-                "order_id", "customer_id", "order_date", "category", "product_id", "quantity", "unit_price", "returned"
+            frame = (
+                pl.DataFrame([i, h])
+                .select(
+                    ("ORD" + pl.col("i").cast(pl.String).str.zfill(9)).alias("order_id"),
+                    ("CUST" + ((pl.col("h") // 128) % customers).cast(pl.String).str.zfill(8)).alias("customer_id"),
+                    (pl.lit(first_day) + pl.duration(days=(pl.col("h") // 131072) % days))
+                    .cast(pl.Date)
+                    .dt.strftime("%Y-%m-%d")
+                    .alias("order_date"),
+                    pl.lit(pl.Series(CATEGORIES))
+                    .get(((pl.col("h") // 134217728) % len(CATEGORIES)).cast(pl.Int64))
+                    .alias("category"),
+                    ("PROD" + ((pl.col("h") // 2147483648) % 5000).cast(pl.String).str.zfill(5)).alias("product_id"),
+                    (((pl.col("h") // 2199023255552) % 5) + 1).cast(pl.String).alias("quantity"),
+                    (((pl.col("h") // 17592186044416) % 49_999 + 1).cast(pl.Int64)).alias("cents"),
+                    pl.when((pl.col("h") // 1125899906842624) % 10 == 0)
+                    .then(pl.lit("true"))
+                    .otherwise(pl.lit("false"))
+                    .alias("returned"),
+                )
+                .with_columns(
+                    (
+                        (pl.col("cents") // 100).cast(pl.String)
+                        + "."
+                        + (pl.col("cents") % 100).cast(pl.String).str.zfill(2)
+                    ).alias("unit_price")
+                )
+                .select(
+                    "order_id",
+                    "customer_id",
+                    "order_date",
+                    "category",
+                    "product_id",
+                    "quantity",
+                    "unit_price",
+                    "returned",
+                )
             )
             frame.write_csv(out, include_header=False)
 

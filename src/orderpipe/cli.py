@@ -83,7 +83,11 @@ def _line(outcome: Outcome) -> str:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--home", type=click.Path(file_okay=False, path_type=Path), help="Home folder (default: $ORDERPIPE_HOME or ~/.orderpipe).")
+@click.option(
+    "--home",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Home folder (default: $ORDERPIPE_HOME or ~/.orderpipe).",
+)
 @click.version_option(package_name="orderpipe")
 @click.pass_context
 def main(ctx: click.Context, home: Path | None) -> None:

@@ -41,8 +41,13 @@ class Watcher:
         try:
             return self._pipeline().process(key)
         except (OrderpipeError, OSError) as exc:
-            log_event("watch.failed", logging.ERROR, file=key, error=f"{type(exc).__name__}: {exc}",
-                      hint="the file stays in input/ and is retried when it changes or at the next start")
+            log_event(
+                "watch.failed",
+                logging.ERROR,
+                file=key,
+                error=f"{type(exc).__name__}: {exc}",
+                hint="the file stays in input/ and is retried when it changes or at the next start",
+            )
             return None
 
     def run(self, stop: threading.Event, on_outcome: Callable[[Outcome], None]) -> None:
@@ -65,7 +70,7 @@ class Watcher:
                             on_outcome(outcome)
                 current = {}
                 for key in scanner.store.list(root):
-                    name = key[len(root):]
+                    name = key[len(root) :]
                     if "/" in name or not is_candidate(name):
                         continue
                     stat = scanner.store.stat(key)
@@ -77,7 +82,7 @@ class Watcher:
                         in_flight[key] = pool.submit(self._work, key)
                 seen = current
                 stop.wait(self.poll_interval)
-            for key, future in in_flight.items():
+            for future in in_flight.values():
                 outcome = future.result()
                 if outcome is not None:
                     on_outcome(outcome)

@@ -98,9 +98,14 @@ class Pipeline:
             if existing is not None and existing.done:
                 archived = self._archive(key, self.prefixes.processed, batch_id)
                 outcome = Outcome(
-                    "duplicate", name, batch_id, existing.rows, existing.dates,
+                    "duplicate",
+                    name,
+                    batch_id,
+                    existing.rows,
+                    existing.dates,
                     f"{name}: same bytes as {existing.file} (batch {batch_id[:12]}), already counted; nothing changed",
-                    report, archived,
+                    report,
+                    archived,
                 )
                 return self._finish(outcome, started)
             if existing is None:
@@ -128,10 +133,14 @@ class Pipeline:
         dates = existing.dates
         if existing.file != name:  # another file with the same bytes won the commit
             message = f"{name}: same bytes as {existing.file} (batch {batch_id[:12]}), counted once"
-            return self._finish(Outcome("duplicate", name, batch_id, existing.rows, dates, message, report, archived), started)
+            return self._finish(
+                Outcome("duplicate", name, batch_id, existing.rows, dates, message, report, archived), started
+            )
         span = f" {dates[0]}…{dates[-1]}" if dates else ""
         message = f"{name}: accepted, {existing.rows} rows over {len(dates)} date(s){span}"
-        return self._finish(Outcome("accepted", name, batch_id, existing.rows, dates, message, report, archived), started)
+        return self._finish(
+            Outcome("accepted", name, batch_id, existing.rows, dates, message, report, archived), started
+        )
 
     def _reject(self, key: str, report: ValidationReport, batch_id: str, started: str) -> Outcome:
         name = PurePosixPath(key).name
@@ -147,8 +156,14 @@ class Pipeline:
     def _finish(self, outcome: Outcome, started: str) -> Outcome:
         self.ledger.record_run(
             RunRecord(
-                outcome.batch_id, outcome.file, outcome.status, outcome.rows, outcome.dates,
-                started, _now(), outcome.message,
+                outcome.batch_id,
+                outcome.file,
+                outcome.status,
+                outcome.rows,
+                outcome.dates,
+                started,
+                _now(),
+                outcome.message,
             )
         )
         checkpoint("before-notify")

@@ -178,8 +178,14 @@ class SqliteLedger:
     def runs(self) -> list[RunRecord]:
         return [
             RunRecord(
-                r["batch_id"], r["file"], r["status"], r["rows"], tuple(json.loads(r["dates"])),
-                r["started_at"], r["finished_at"], r["message"],
+                r["batch_id"],
+                r["file"],
+                r["status"],
+                r["rows"],
+                tuple(json.loads(r["dates"])),
+                r["started_at"],
+                r["finished_at"],
+                r["message"],
             )
             for r in self.db.query("SELECT * FROM runs ORDER BY id")
         ]
@@ -198,7 +204,7 @@ class SqliteKpiStore:
                     skipped.append(order_date)
                     continue
                 db.execute(
-                    "INSERT INTO kpi_versions VALUES (?, ?) ON CONFLICT (order_date) DO UPDATE SET version = excluded.version",
+                    "INSERT OR REPLACE INTO kpi_versions VALUES (?, ?)",
                     (order_date, version),
                 )
                 db.execute("DELETE FROM category_kpis WHERE order_date = ?", (order_date,))
@@ -208,16 +214,26 @@ class SqliteKpiStore:
                     db.execute(
                         "INSERT INTO order_kpis VALUES (?, ?, ?, ?, ?, ?, ?)",
                         (
-                            order_date, o.total_orders, _cents(o.total_revenue), o.total_items_sold,
-                            _ppm(o.return_rate), o.unique_customers, o.returned_orders,
+                            order_date,
+                            o.total_orders,
+                            _cents(o.total_revenue),
+                            o.total_items_sold,
+                            _ppm(o.return_rate),
+                            o.unique_customers,
+                            o.returned_orders,
                         ),
                     )
                 db.executemany(
                     "INSERT INTO category_kpis VALUES (?, ?, ?, ?, ?, ?, ?)",
                     [
                         (
-                            c.category, order_date, _cents(c.daily_revenue), _cents(c.avg_order_value),
-                            _ppm(c.avg_return_rate), c.orders, c.returned_orders,
+                            c.category,
+                            order_date,
+                            _cents(c.daily_revenue),
+                            _cents(c.avg_order_value),
+                            _ppm(c.avg_return_rate),
+                            c.orders,
+                            c.returned_orders,
                         )
                         for c in date_kpis.categories
                     ],
@@ -266,7 +282,5 @@ class SqliteKpiStore:
                 "orders": r["orders"],
                 "returned_orders": r["returned_orders"],
             }
-            for r in self.db.query(
-                f"SELECT * FROM category_kpis WHERE {where} ORDER BY category, order_date", params
-            )
+            for r in self.db.query(f"SELECT * FROM category_kpis WHERE {where} ORDER BY category, order_date", params)
         ]

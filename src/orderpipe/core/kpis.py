@@ -85,9 +85,7 @@ def current_orders(facts: pl.LazyFrame, multi_batch_dates: Collection[str]) -> p
         return facts
     shared = pl.col("order_date").is_in(sorted(multi_batch_dates))
     merged = (
-        facts.filter(shared)
-        .sort("seq")
-        .unique(subset=["order_date", "order_id"], keep="last", maintain_order=False)
+        facts.filter(shared).sort("seq").unique(subset=["order_date", "order_id"], keep="last", maintain_order=False)
     )
     return pl.concat([facts.filter(~shared), merged], how="vertical")
 
@@ -113,7 +111,9 @@ def compute_kpis(orders: pl.LazyFrame, dates: Collection[str]) -> dict[str, Date
         engine="streaming",
     )
     categories: dict[str, list[CategoryKpi]] = {d: [] for d in dates}
-    for row in by_category.with_columns(pl.col("order_date").cast(pl.String), pl.col("category").cast(pl.String)).iter_rows(named=True):
+    for row in by_category.with_columns(
+        pl.col("order_date").cast(pl.String), pl.col("category").cast(pl.String)
+    ).iter_rows(named=True):
         exact: Decimal = row["revenue"]
         categories.setdefault(row["order_date"], []).append(
             CategoryKpi(
