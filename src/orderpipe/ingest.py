@@ -112,7 +112,7 @@ def _screen(path: Path, names: list[str], categories: Sequence[str], stage: Path
         pl.scan_parquet(stage)
         .select(
             pl.len().alias("rows"),
-            (~pl.col("ok")).sum().alias("bad"),
+            (~(pl.col("ok") & pl.col("complete"))).sum().alias("bad"),
             pl.col("blank").sum().alias("blank"),
             pl.col("order_id").filter(pl.col("ok")).hash(seed=0).n_unique().alias("distinct"),
         )
@@ -170,22 +170,30 @@ def inspect_file(path: Path, name: str, categories: Sequence[str], workdir: Path
 
 
 def stage_facts(
-    stage: Path, batch_id: str, store: ObjectStore, workdir: Path, on_part: Callable[[], None] = lambda: None
+    stage: Path,
+    batch_id: str,
+    expected_rows: int,
+    store: ObjectStore,
+    workdir: Path,
+    on_part: Callable[[], None] = lambda: None,
 ) -> dict[str, list[int]]:
     """Write the valid rows under warehouse/, partitioned by date, in fixed-size row slices.
 
-    Slices are cut by row number, so the same bytes always give the same files.
+    Slices are cut by row number, so the same bytes always give the same files. Raises rather
+    than stage a row count other than the validated one.
     """
     parts: dict[str, list[int]] = {}
+    written = 0
     rows = pl.scan_parquet(stage).select(pl.len()).collect().item()
     for part, offset in enumerate(range(0, rows, ROWS_PER_PART)):
         chunk = (
             pl.scan_parquet(stage)
             .slice(offset, ROWS_PER_PART)
-            .filter(pl.col("ok"))
+            .filter(~pl.col("blank"))
             .select("order_date", *FACT_SCHEMA)
             .collect()
         )
+        written += chunk.height
         for (order_date,), frame in chunk.partition_by("order_date", as_dict=True, include_key=False).items():
             day = order_date.isoformat()
             local = workdir / f"part-{batch_id[:16]}-{day}-{part}.parquet"
@@ -193,6 +201,8 @@ def stage_facts(
             store.put_file(local, fact_key(day, batch_id, part))
             parts.setdefault(day, []).append(part)
             on_part()
+    if written != expected_rows:
+        raise InfrastructureError(f"staged {written} rows but {expected_rows} were validated; nothing was committed")
     return parts
 
 

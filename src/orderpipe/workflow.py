@@ -119,7 +119,7 @@ class Pipeline:
                     checkpoint("facts-part")
                     progress("staging facts", next(written, expected), expected)
 
-                parts = stage_facts(inspection.stage, batch_id, self.store, Path(scratch), part_written)
+                parts = stage_facts(inspection.stage, batch_id, report.rows, self.store, Path(scratch), part_written)
                 checkpoint("before-commit")
                 existing = self.ledger.commit(batch_id, name, report.rows, parts)
                 checkpoint("after-commit")

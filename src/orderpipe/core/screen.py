@@ -36,7 +36,8 @@ FACT_SCHEMA: dict[str, pl.DataType] = {
 
 
 def screen_columns(categories: Sequence[str]) -> list[pl.Expr]:
-    """Typed fact columns plus `ok` (every rule holds) and `blank` (all values empty).
+    """Typed fact columns plus `ok` (every rule holds), `complete` (the last field is not empty,
+    which a short row would leave it) and `blank` (a blank line).
 
     Expects the 8 columns as trimmed strings, and the header's last column (which a short row
     leaves empty) untrimmed as `__last`.
@@ -61,7 +62,6 @@ def screen_columns(categories: Sequence[str]) -> list[pl.Expr]:
         <= MAX_PRICE_INTEGER_DIGITS,
         price > 0,
         returned.is_in(list(BOOLEAN_VALUES)),
-        c("__last") != "",
     ).fill_null(False)
     blank = pl.all_horizontal(*(c(name) == "" for name in COLUMNS)) & (c("__last").str.strip_chars() == "")
     return [
@@ -74,5 +74,6 @@ def screen_columns(categories: Sequence[str]) -> list[pl.Expr]:
         price.alias("unit_price"),
         (returned == "true").alias("returned"),
         ok.alias("ok"),
+        (c("__last") != "").alias("complete"),
         blank.alias("blank"),
     ]

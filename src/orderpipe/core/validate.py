@@ -47,10 +47,6 @@ class _Lines:
         body = raw[:-1] if raw.endswith(b"\n") else raw
         if body.endswith(b"\r"):
             body = body[:-1]
-        if b"\r" in body:
-            raise UnreadableFile("csv-error", self.count, "bare carriage return (CR without LF) inside the line")
-        if b"\x00" in body:
-            raise UnreadableFile("csv-error", self.count, "NUL byte in the line; this is not a text CSV file")
         try:
             text = body.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -59,6 +55,10 @@ class _Lines:
                 self.count,
                 f"byte 0x{body[exc.start]:02x} at position {exc.start + 1} is not valid UTF-8",
             ) from None
+        if "\x00" in text:
+            raise UnreadableFile("csv-error", self.count, "NUL byte in the line; this is not a text CSV file")
+        if "\r" in text:
+            raise UnreadableFile("csv-error", self.count, "bare carriage return (CR without LF) inside the line")
         return text + "\n"
 
 

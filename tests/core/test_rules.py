@@ -1,0 +1,87 @@
+"""Every value rule of SPEC §1 with a passing and a failing example."""
+
+from __future__ import annotations
+
+import pytest
+
+from orderpipe.core.rules import DEFAULT_CATEGORIES, check_value
+
+CATS = frozenset(DEFAULT_CATEGORIES)
+
+PASSING = [
+    ("order_id", "ORD1"),
+    ("customer_id", "C"),
+    ("product_id", "P-1"),
+    ("category", "Electronics"),
+    ("category", "Grocery"),
+    ("order_date", "2024-02-29"),
+    ("order_date", "2025-12-31"),
+    ("quantity", "1"),
+    ("quantity", "007"),
+    ("quantity", "999999999"),
+    ("unit_price", "5"),
+    ("unit_price", "0.0001"),
+    ("unit_price", "19.99"),
+    ("unit_price", "1234.5678"),
+    ("returned", "true"),
+    ("returned", "FALSE"),
+    ("returned", "True"),
+]
+
+FAILING = [
+    ("order_id", "", "blank-value"),
+    ("customer_id", "", "blank-value"),
+    ("product_id", "", "blank-value"),
+    ("category", "", "blank-value"),
+    ("category", "electronics", "unknown-category"),
+    ("category", "Gadgets", "unknown-category"),
+    ("order_date", "2025-02-30", "invalid-date"),
+    ("order_date", "2023-02-29", "invalid-date"),
+    ("order_date", "2025-13-01", "invalid-date"),
+    ("order_date", "2025-7-6", "invalid-date"),
+    ("order_date", "06/07/2025", "invalid-date"),
+    ("order_date", "2025-07-06T10:00", "invalid-date"),
+    ("order_date", "0000-01-01", "invalid-date"),
+    ("order_date", "２０２５-07-06", "invalid-date"),
+    ("quantity", "2.0", "invalid-integer"),
+    ("quantity", "-1", "invalid-integer"),
+    ("quantity", "1e3", "invalid-integer"),
+    ("quantity", "+3", "invalid-integer"),
+    ("quantity", "٣", "invalid-integer"),
+    ("quantity", "0", "not-positive"),
+    ("quantity", "000", "not-positive"),
+    ("quantity", "1000000000", "out-of-range"),
+    ("unit_price", "-5", "invalid-decimal"),
+    ("unit_price", "0", "not-positive"),
+    ("unit_price", "0.0000", "not-positive"),
+    ("unit_price", "1e3", "invalid-decimal"),
+    ("unit_price", "NaN", "invalid-decimal"),
+    ("unit_price", "$5", "invalid-decimal"),
+    ("unit_price", "1,000", "invalid-decimal"),
+    ("unit_price", "1.23456", "invalid-decimal"),
+    ("unit_price", ".5", "invalid-decimal"),
+    ("unit_price", "5.", "invalid-decimal"),
+    ("unit_price", "Infinity", "invalid-decimal"),
+    ("unit_price", "1234567890123", "out-of-range"),
+    ("returned", "yes", "invalid-boolean"),
+    ("returned", "1", "invalid-boolean"),
+    ("returned", "", "blank-value"),
+]
+
+
+@pytest.mark.parametrize(("column", "value"), PASSING)
+def test_valid_values_pass(column: str, value: str) -> None:
+    assert check_value(column, value, CATS) is None
+
+
+@pytest.mark.parametrize(("column", "value", "code"), FAILING)
+def test_invalid_values_fail_with_their_code(column: str, value: str, code: str) -> None:
+    error = check_value(column, value, CATS)
+    assert error is not None
+    assert error.code == code
+    assert error.column == column
+
+
+def test_mis_cased_category_names_the_right_spelling() -> None:
+    error = check_value("category", "books", CATS)
+    assert error is not None and "did you mean 'Books'" in error.message
