@@ -6,6 +6,7 @@ pure function of the current orders of each date (the latest batch's row per ord
 
 from __future__ import annotations
 
+import datetime as dt
 import decimal
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -83,7 +84,8 @@ def current_orders(facts: pl.LazyFrame, multi_batch_dates: Collection[str]) -> p
     """
     if not multi_batch_dates:
         return facts
-    shared = pl.col("order_date").is_in(sorted(multi_batch_dates))
+    days = pl.Series([dt.date.fromisoformat(d) for d in sorted(multi_batch_dates)], dtype=pl.Date)
+    shared = pl.col("order_date").is_in(days.implode())
     merged = (
         facts.filter(shared).sort("seq").unique(subset=["order_date", "order_id"], keep="last", maintain_order=False)
     )
