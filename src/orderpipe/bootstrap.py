@@ -28,4 +28,5 @@ def open_pipeline(settings: Settings) -> Pipeline:
         notifier=notifier,
         categories=settings.categories,
         workdir=settings.home / ".work",
+        rows_per_part=settings.rows_per_part,
     )

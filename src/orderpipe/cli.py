@@ -31,7 +31,7 @@ __all__ = ["main"]
 EXIT_REJECTED, EXIT_USAGE, EXIT_INFRA = 1, 2, 3
 DAILY = ["order_date", "total_orders", "total_revenue", "total_items_sold", "return_rate", "unique_customers"]
 CATEGORY = ["category", "order_date", "daily_revenue", "avg_order_value", "avg_return_rate", "orders"]
-BATCHES = ["batch_id", "file", "status", "rows", "dates", "started_at", "finished_at"]
+BATCHES = ["batch_id", "seq", "file", "status", "rows", "dates", "started_at", "finished_at"]
 
 
 def _fail(message: str, code: int) -> NoReturn:

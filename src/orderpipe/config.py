@@ -20,6 +20,7 @@ __all__ = ["CONFIG_FILE", "Settings", "load_settings"]
 CONFIG_FILE = "orderpipe.toml"
 _KNOWN = {
     "categories": "categories",
+    "facts.rows_per_part": "rows_per_part",
     "log_level": "log_level",
     "notify.webhook_url": "webhook_url",
     "watch.poll_interval": "poll_interval",
@@ -33,6 +34,7 @@ class Settings:
     webhook_url: str | None = None
     log_level: str = "INFO"
     poll_interval: float = 0.5
+    rows_per_part: int = 2_000_000
 
 
 def _flatten(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -84,10 +86,16 @@ def _validated(home: Path, values: dict[str, Any], source: Path) -> Settings:
         raise ConfigError("watch.poll_interval must be a number of seconds") from None
     if poll <= 0:
         raise ConfigError("watch.poll_interval must be greater than 0")
+    try:
+        rows_per_part = int(values.get("rows_per_part", 2_000_000))
+    except (TypeError, ValueError):
+        raise ConfigError("facts.rows_per_part must be a whole number") from None
+    if rows_per_part < 1:
+        raise ConfigError("facts.rows_per_part must be at least 1")
     level = str(values.get("log_level", "INFO")).upper()
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError(f"log_level must be DEBUG, INFO, WARNING or ERROR, not {level!r}")
     webhook = values.get("webhook_url") or None
     if webhook is not None and not str(webhook).startswith(("http://", "https://")):
         raise ConfigError(f"notify.webhook_url must be an http(s) URL, not {webhook!r}")
-    return Settings(home, tuple(categories), webhook, level, poll)
+    return Settings(home, tuple(categories), webhook, level, poll, rows_per_part)

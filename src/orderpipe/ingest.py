@@ -24,7 +24,7 @@ from orderpipe.core.validate import validate_stream
 from orderpipe.errors import InfrastructureError
 from orderpipe.ports import FactEntry, ObjectStore
 
-__all__ = ["FACTS_PREFIX", "Inspection", "fact_key", "inspect_file", "load_facts", "stage_facts"]
+__all__ = ["FACTS_PREFIX", "ROWS_PER_PART", "Inspection", "fact_key", "inspect_file", "load_facts", "stage_facts"]
 
 FACTS_PREFIX = "warehouse/orders"
 CHUNK = 8 << 20
@@ -175,6 +175,7 @@ def stage_facts(
     expected_rows: int,
     store: ObjectStore,
     workdir: Path,
+    rows_per_part: int = ROWS_PER_PART,
     on_part: Callable[[], None] = lambda: None,
 ) -> dict[str, list[int]]:
     """Write the valid rows under warehouse/, partitioned by date, in fixed-size row slices.
@@ -185,10 +186,10 @@ def stage_facts(
     parts: dict[str, list[int]] = {}
     written = 0
     rows = pl.scan_parquet(stage).select(pl.len()).collect().item()
-    for part, offset in enumerate(range(0, rows, ROWS_PER_PART)):
+    for part, offset in enumerate(range(0, rows, rows_per_part)):
         chunk = (
             pl.scan_parquet(stage)
-            .slice(offset, ROWS_PER_PART)
+            .slice(offset, rows_per_part)
             .filter(~pl.col("blank"))
             .select("order_date", *FACT_SCHEMA)
             .collect()

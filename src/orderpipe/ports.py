@@ -87,6 +87,7 @@ class RunRecord:
     started_at: str
     finished_at: str
     message: str = ""
+    seq: int = 0  # the batch's commit order when accepted, else 0
 
 
 class Ledger(Protocol):

@@ -74,6 +74,7 @@ class Pipeline:
         categories: Sequence[str],
         workdir: Path,
         prefixes: Prefixes = Prefixes(),
+        rows_per_part: int = ROWS_PER_PART,
     ) -> None:
         self.store = store
         self.ledger = ledger
@@ -82,6 +83,7 @@ class Pipeline:
         self.categories = tuple(categories)
         self.workdir = workdir
         self.prefixes = prefixes
+        self.rows_per_part = rows_per_part
 
     # -- the workflow -------------------------------------------------------------------
     def process(self, key: str, progress: Progress = _quiet) -> Outcome:
@@ -112,14 +114,16 @@ class Pipeline:
                 if not report.valid:
                     return self._reject(key, report, batch_id, started)
                 assert inspection.stage is not None
-                expected = len(report.dates) * (report.rows // ROWS_PER_PART + 1)
+                expected = len(report.dates) * (report.rows // self.rows_per_part + 1)
                 written = iter(range(1, expected + 1))
 
                 def part_written() -> None:
                     checkpoint("facts-part")
                     progress("staging facts", next(written, expected), expected)
 
-                parts = stage_facts(inspection.stage, batch_id, report.rows, self.store, Path(scratch), part_written)
+                parts = stage_facts(
+                    inspection.stage, batch_id, report.rows, self.store, Path(scratch), self.rows_per_part, part_written
+                )
                 checkpoint("before-commit")
                 existing = self.ledger.commit(batch_id, name, report.rows, parts)
                 checkpoint("after-commit")

@@ -15,8 +15,12 @@ __all__ = ["FolderStore"]
 
 
 class FolderStore:
+    """Temporary files live in `root/.tmp` (same disk, so renames stay atomic), never beside a
+    key: a watcher of input/ must not see half-written files, even after a crash."""
+
     def __init__(self, root: Path) -> None:
         self.root = root
+        self.scratch = root / ".tmp"
 
     def path(self, key: str) -> Path:
         if key.startswith("/") or ".." in Path(key).parts:
@@ -32,7 +36,8 @@ class FolderStore:
 
     def _temp_beside(self, target: Path) -> Path:
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+        self.scratch.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=self.scratch)
         os.close(fd)
         return Path(name)
 
@@ -88,5 +93,5 @@ class FolderStore:
         if not base.is_dir():
             return
         for path in sorted(base.rglob("*")):
-            if path.is_file():
+            if path.is_file() and not path.is_relative_to(self.scratch):
                 yield path.relative_to(self.root).as_posix()

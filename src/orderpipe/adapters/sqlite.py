@@ -186,8 +186,12 @@ class SqliteLedger:
                 r["started_at"],
                 r["finished_at"],
                 r["message"],
+                r["seq"] or 0,
             )
-            for r in self.db.query("SELECT * FROM runs ORDER BY id")
+            for r in self.db.query(
+                "SELECT runs.*, CASE WHEN runs.status = 'accepted' THEN batches.seq END AS seq"
+                " FROM runs LEFT JOIN batches USING (batch_id) ORDER BY runs.id"
+            )
         ]
 
 

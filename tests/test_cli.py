@@ -1,0 +1,146 @@
+"""The command line as users call it: exit codes and exact output."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from orderpipe.cli import main
+from tests.conftest import REPO, order, write
+
+
+@pytest.fixture
+def cli(home: Path):  # type: ignore[no-untyped-def]
+    runner = CliRunner()
+
+    def invoke(*args: str, env: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+        return runner.invoke(main, ["--home", str(home), *args], env=env, catch_exceptions=False)
+
+    return invoke
+
+
+def test_run_prints_one_line_per_file_and_exits_by_outcome(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    good = write(tmp_path / "good.csv", [order("O1", price="199.99", quantity="2")])
+    bad = write(tmp_path / "bad.csv", [order("O2", quantity="0")])
+    result = cli("run", str(good), str(bad))
+    assert result.exit_code == 1
+    lines = result.stdout.splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith("accepted  good.csv")
+    assert lines[1].startswith("rejected  bad.csv")
+    assert "line 2, quantity" in lines[1] and "use a value greater than zero" in lines[1]
+    again = cli("run", str(good))
+    assert again.exit_code == 0
+    assert again.stdout.startswith("duplicate good.csv")
+
+
+def test_run_usage_and_configuration_errors_exit_2(cli, home: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    assert cli("run", str(tmp_path / "nope.csv")).exit_code == 2
+    home.mkdir(parents=True)
+    (home / "orderpipe.toml").write_text("categries = ['Books']\n")
+    result = cli("run", str(write(tmp_path / "a.csv", [order()])))
+    assert result.exit_code == 2
+    assert "unknown setting 'categries'" in result.stderr
+
+
+def test_infrastructure_failure_exits_3(cli, home: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    (home / "orderpipe.db").mkdir(parents=True)  # a folder where the database should be
+    result = cli("run", str(write(tmp_path / "a.csv", [order()])))
+    assert result.exit_code == 3
+    assert "cannot open the database" in result.stderr
+
+
+def test_kpis_json_csv_and_table(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    rows = [
+        order("ORD123", "CUST001", "2025-07-06", "Electronics", "P1", "2", "199.99", "false"),
+        order("ORD124", "CUST002", "2025-07-06", "Books", "P2", "1", "29.99", "true"),
+        order("ORD125", "CUST001", "2025-07-07", "Books", "P2", "3", "10.10", "false"),
+    ]
+    assert cli("run", str(write(tmp_path / "o.csv", rows))).exit_code == 0
+    result = cli("kpis", "daily", "--format", "json")
+    assert json.loads(result.stdout) == [
+        {"order_date": "2025-07-06", "total_orders": 2, "total_revenue": 429.97, "total_items_sold": 3,
+         "return_rate": 0.5, "unique_customers": 2},
+        {"order_date": "2025-07-07", "total_orders": 1, "total_revenue": 30.3, "total_items_sold": 3,
+         "return_rate": 0.0, "unique_customers": 1},
+    ]
+    assert '"total_revenue": 30.30' in result.stdout  # two decimals, as written
+    electronics = cli("kpis", "category", "Electronics", "--format", "csv")
+    assert electronics.stdout == (
+        "category,order_date,daily_revenue,avg_order_value,avg_return_rate,orders\n"
+        "Electronics,2025-07-06,399.98,399.98,0.000000,1\n"
+    )
+    ranged = cli("kpis", "category", "--from", "2025-07-07", "--to", "2025-07-07")
+    assert ranged.stdout.splitlines()[2].split() == ["Books", "2025-07-07", "30.30", "30.30", "0.000000", "1"]
+    assert cli("kpis", "daily", "--from", "07/06/2025").exit_code == 2
+
+
+def test_validate_prints_the_report_and_changes_nothing(cli, home: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    bad = write(tmp_path / "bad.csv", [order("O1"), order("O1", date="2025-02-30")])
+    result = cli("validate", str(bad), "--format", "json")
+    assert result.exit_code == 1
+    report = json.loads(result.stdout)
+    assert report["verdict"] == "invalid"
+    assert {e["code"]: e["samples"][0]["line"] for e in report["errors"]} == {
+        "invalid-date": 3, "duplicate-order-id": 3,
+    }
+    table = cli("validate", str(bad))
+    assert "line 3 [order_date]: '2025-02-30' is not a real calendar date" in table.stdout
+    assert not (home / "input").exists()
+
+
+def test_batches_shows_the_run_history(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    good = write(tmp_path / "good.csv", [order("O1"), order("O2", date="2025-07-08")])
+    cli("run", str(good))
+    cli("run", str(write(tmp_path / "bad.csv", [order("O3", returned="maybe")])))
+    history = json.loads(cli("batches", "--format", "json").stdout)
+    assert [(h["file"], h["status"], h["rows"], h["dates"]) for h in history] == [
+        ("good.csv", "accepted", 2, ["2025-07-06", "2025-07-08"]),
+        ("bad.csv", "rejected", 1, []),
+    ]
+
+
+def test_replay_rejected_after_config_change(cli, home: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    cli("run", str(write(tmp_path / "garden.csv", [order("O1", category="Garden")])))
+    assert cli("replay", "--rejected").exit_code == 1  # still not allowed
+    (home / "orderpipe.toml").write_text('categories = ["Garden", "Books"]\n')
+    result = cli("replay", "--rejected")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("accepted  garden.csv")
+    assert cli("replay", "--rejected").exit_code == 2  # nothing left to replay
+
+
+def test_every_command_has_help_and_is_in_the_readme() -> None:
+    readme = (REPO / "README.md").read_text()
+
+    def walk(group: click.Group, prefix: str) -> list[tuple[str, click.Command]]:
+        found = []
+        for name, command in group.commands.items():
+            found.append((f"{prefix} {name}", command))
+            if isinstance(command, click.Group):
+                found += walk(command, f"{prefix} {name}")
+        return found
+
+    commands = walk(main, "orderpipe")
+    assert len(commands) >= 8
+    for name, command in commands:
+        assert command.help, name
+        assert f"`{name}" in readme, f"{name} is not documented in README.md"
+
+
+def test_a_data_problem_never_shows_a_traceback(home: Path, tmp_path: Path) -> None:
+    garbage = tmp_path / "garbage.csv"
+    garbage.write_bytes(bytes(range(256)) * 50)
+    result = subprocess.run(
+        [sys.executable, "-m", "orderpipe", "--home", str(home), "run", str(garbage)],
+        capture_output=True, text=True, check=False,
+    )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr + result.stdout
+    assert "encoding-error" in result.stdout and "save the file as UTF-8" in result.stdout

@@ -1,0 +1,122 @@
+"""Processing semantics (SPEC §3) through the real workflow on a folder and SQLite."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+from orderpipe.core.kpis import DateKpis, OrderKpi
+from orderpipe.workflow import Pipeline
+from tests.conftest import order, run_file, snapshot, write
+
+
+def daily(pipeline: Pipeline) -> dict[str, tuple[int, Decimal, int]]:
+    return {
+        str(r["order_date"]): (r["total_orders"], r["total_revenue"], r["returned_orders"])  # type: ignore[misc]
+        for r in pipeline.kpis.daily(None, None)
+    }
+
+
+def categories(pipeline: Pipeline) -> dict[tuple[str, str], tuple[Decimal, int]]:
+    return {
+        (str(r["category"]), str(r["order_date"])): (r["daily_revenue"], r["orders"])  # type: ignore[misc]
+        for r in pipeline.kpis.category(None, None, None)
+    }
+
+
+def test_same_bytes_under_another_name_count_once(pipeline: Pipeline, tmp_path: Path) -> None:
+    rows = [order("O1", price="10.00"), order("O2", price="5.50", returned="true")]
+    first = run_file(pipeline, write(tmp_path / "a.csv", rows))
+    second = run_file(pipeline, write(tmp_path / "b.csv", rows))
+    assert (first.status, second.status) == ("accepted", "duplicate")
+    assert first.batch_id == second.batch_id
+    assert daily(pipeline) == {"2025-07-06": (2, Decimal("15.50"), 1)}
+    home = tmp_path / "home"
+    assert sorted(p.name for p in (home / "processed").iterdir()) == ["a.csv", "b.csv"]
+    assert list((home / "input").iterdir()) == []
+
+
+def test_same_name_new_content_is_archived_beside_the_old(pipeline: Pipeline, tmp_path: Path) -> None:
+    run_file(pipeline, write(tmp_path / "daily.csv", [order("O1")]))
+    (tmp_path / "again").mkdir()
+    second = run_file(pipeline, write(tmp_path / "again" / "daily.csv", [order("O2")]))
+    processed = sorted(p.name for p in (tmp_path / "home" / "processed").iterdir())
+    assert processed == sorted(["daily.csv", f"daily.{second.batch_id[:12]}.csv"])
+
+
+def test_correction_file_updates_the_kpis(pipeline: Pipeline, tmp_path: Path) -> None:
+    run_file(pipeline, write(tmp_path / "orders.csv", [order("O1", price="10.00"), order("O2", price="20.00")]))
+    run_file(pipeline, write(tmp_path / "fix.csv", [order("O2", price="25.00", returned="true")]))
+    assert daily(pipeline) == {"2025-07-06": (2, Decimal("35.00"), 1)}
+
+
+def test_moving_a_dates_only_toys_order_to_books_removes_the_toys_row(pipeline: Pipeline, tmp_path: Path) -> None:
+    run_file(pipeline, write(tmp_path / "a.csv", [order("O1", category="Toys"), order("O2", category="Books")]))
+    assert ("Toys", "2025-07-06") in categories(pipeline)
+    run_file(pipeline, write(tmp_path / "fix.csv", [order("O1", category="Books")]))
+    assert categories(pipeline) == {("Books", "2025-07-06"): (Decimal("20.00"), 2)}
+
+
+def test_batches_over_shared_dates_accumulate(pipeline: Pipeline, tmp_path: Path) -> None:
+    dates = [f"2025-07-{d:02d}" for d in range(1, 21)]
+    for b in range(5):
+        rows = [order(f"B{b}-{i}", date=d, price="1.10") for i, d in enumerate(dates)]
+        assert run_file(pipeline, write(tmp_path / f"b{b}.csv", rows)).status == "accepted"
+    assert daily(pipeline) == {d: (5, Decimal("5.50"), 0) for d in dates}
+
+
+def test_a_rejected_file_never_reaches_the_kpis(pipeline: Pipeline, tmp_path: Path) -> None:
+    run_file(pipeline, write(tmp_path / "good.csv", [order("O1")]))
+    before = snapshot(pipeline)
+    bad = run_file(pipeline, write(tmp_path / "bad.csv", [order("O9", price="99.00"), order("O10", quantity="x")]))
+    assert bad.status == "rejected"
+    assert snapshot(pipeline) == before
+    assert not list((tmp_path / "home" / "warehouse").rglob(f"*{bad.batch_id}*"))
+
+
+def test_replay_after_allowing_a_category(home: Path, tmp_path: Path) -> None:
+    from orderpipe.bootstrap import open_pipeline
+    from orderpipe.config import load_settings
+
+    strict = open_pipeline(load_settings(home, environ={}))
+    first = run_file(strict, write(tmp_path / "garden.csv", [order("O1", category="Garden")]))
+    assert first.status == "rejected"
+    relaxed = open_pipeline(load_settings(home, environ={"ORDERPIPE_CATEGORIES": "Books,Garden"}))
+    (key,) = relaxed.quarantined(first.batch_id[:8])
+    again = relaxed.process(relaxed.requeue(key))
+    assert again.status == "accepted"
+    assert list((home / "rejected").iterdir()) == []
+    assert categories(relaxed) == {("Garden", "2025-07-06"): (Decimal("10.00"), 1)}
+
+
+def test_a_stale_recompute_never_overwrites_a_newer_one(pipeline: Pipeline) -> None:
+    def kpis(total: int) -> DateKpis:
+        order_kpi = OrderKpi("2025-07-06", total, Decimal(total), total, Decimal("0.000000"), 1, 0)
+        return DateKpis("2025-07-06", order_kpi, ())
+
+    assert pipeline.kpis.write({"2025-07-06": (2, kpis(2))}) == []
+    assert pipeline.kpis.write({"2025-07-06": (1, kpis(1))}) == ["2025-07-06"]
+    assert pipeline.kpis.daily(None, None)[0]["total_orders"] == 2
+    assert pipeline.kpis.write({"2025-07-06": (3, kpis(3))}) == []
+    assert pipeline.kpis.daily(None, None)[0]["total_orders"] == 3
+
+
+def test_recover_finishes_a_committed_batch(pipeline: Pipeline, tmp_path: Path) -> None:
+    """A crash between the ledger commit and the KPI write: the next start completes it."""
+    parts = {"2025-07-06": [0]}
+    key = pipeline.submit(write(tmp_path / "x.csv", [order("O1", price="3.00")]))
+    inspection_outcome = run_file(pipeline, write(tmp_path / "y.csv", [order("O2", price="4.00")]))
+    assert inspection_outcome.status == "accepted"
+    # Commit x's facts by hand, as a crashed worker would have left them, without KPIs.
+    from orderpipe.ingest import inspect_file, stage_facts
+
+    with pipeline.store.local_copy(key) as path:
+        inspection = inspect_file(path, "x.csv", pipeline.categories, tmp_path)
+        assert inspection.stage is not None
+        parts = stage_facts(inspection.stage, inspection.batch_id, 1, pipeline.store, tmp_path)
+    pipeline.ledger.commit(inspection.batch_id, "x.csv", 1, parts)
+    pipeline.store.move(key, "processed/x.csv")
+    assert daily(pipeline) == {"2025-07-06": (1, Decimal("4.00"), 0)}
+    assert pipeline.recover() == [inspection.batch_id]
+    assert daily(pipeline) == {"2025-07-06": (2, Decimal("7.00"), 0)}
+    assert pipeline.ledger.unfinished() == []
