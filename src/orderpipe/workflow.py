@@ -18,6 +18,7 @@ import hashlib
 import json
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -58,6 +59,9 @@ class Outcome:
     message: str
     report: ValidationReport | None = None
     archived_as: str = ""
+
+
+SCRATCH_MAX_AGE = 6 * 3600
 
 
 def _now() -> str:
@@ -198,7 +202,15 @@ class Pipeline:
         return self.kpis.write({d: (len(entries[d]), results[d]) for d in entries})
 
     def recover(self) -> list[str]:
-        """Finish batches a crash left committed but not done; returns their ids."""
+        """Finish batches a crash left committed but not done; returns their ids.
+
+        Also clears scratch files a killed process left (only old ones: another process may
+        be at work in the same home).
+        """
+        cutoff = time.time() - SCRATCH_MAX_AGE
+        for leftover in self.workdir.glob("*") if self.workdir.exists() else ():
+            if leftover.stat().st_mtime < cutoff:
+                shutil.rmtree(leftover, ignore_errors=True) if leftover.is_dir() else leftover.unlink(missing_ok=True)
         finished = []
         for batch in self.ledger.unfinished():
             self.recompute(batch.dates)

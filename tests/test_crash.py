@@ -1,0 +1,127 @@
+"""kill -9 at many points of `orderpipe run`, then run again: the same KPIs as an uninterrupted
+run, nothing left in input/, every file archived exactly where the clean run put it.
+
+Named points use `ORDERPIPE_CRASH_AT` (the process SIGKILLs itself there); a few more kills
+come from outside at timed instants.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import order, write
+
+pytestmark = pytest.mark.slow
+
+POINTS = [
+    "after-upload#1",
+    "after-upload#3",
+    "after-inspect#1",
+    "after-inspect#2",
+    "facts-part#1",
+    "facts-part#7",
+    "facts-part#25",
+    "before-commit#1",
+    "ledger-commit-inside#1",
+    "ledger-commit-inside#2",
+    "after-commit#1",
+    "after-commit#2",
+    "before-kpi-write#1",
+    "kpi-commit-inside#1",
+    "kpi-commit-inside#9",
+    "kpi-commit-inside#17",
+    "after-recompute#1",
+    "after-recompute#2",
+    "after-archive#1",
+    "after-done#1",
+    "after-done#2",
+    "before-notify#1",
+    "after-report#1",
+    "after-quarantine#1",
+    "before-notify#4",
+]
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    folder = tmp_path_factory.mktemp("files")
+    dates = [f"2025-07-{d:02d}" for d in range(1, 13)]
+    first = [order(f"O{i}", f"C{i % 7}", dates[i % 12], ["Books", "Toys", "Home"][i % 3], price=f"{i % 50 + 1}.25")
+             for i in range(240)]
+    correction = [order(f"O{i}", f"C{i % 5}", dates[i % 12], "Books", quantity="2", price="3.10", returned="true")
+                  for i in range(0, 240, 4)]
+    more = [order(f"N{i}", f"C{i}", dates[(i * 5) % 12], "Sports", price="7.77") for i in range(90)]
+    return [
+        write(folder / "first.csv", first),
+        write(folder / "correction.csv", correction),
+        write(folder / "invalid.csv", [order("X1"), order("X2", quantity="0")]),
+        write(folder / "first-again.csv", first),
+        write(folder / "more.csv", more),
+    ]
+
+
+def orderpipe(home: Path, *args: str, crash: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "ORDERPIPE_FACTS_ROWS_PER_PART": "50"}
+    env.pop("ORDERPIPE_CRASH_AT", None)
+    if crash:
+        env["ORDERPIPE_CRASH_AT"] = crash
+    return subprocess.run(
+        [sys.executable, "-m", "orderpipe", "--home", str(home), *args],
+        capture_output=True, text=True, env=env, check=False, timeout=120,
+    )
+
+
+def state(home: Path) -> tuple[str, str, list[str], list[str]]:
+    daily = orderpipe(home, "kpis", "daily", "--format", "json").stdout
+    category = orderpipe(home, "kpis", "category", "--format", "json").stdout
+    visible = sorted(p.relative_to(home).as_posix() for p in home.glob("[!.]*/*") if p.parent.name != "warehouse")
+    leftovers = sorted(p.name for p in (home / "input").iterdir())
+    return daily, category, visible, leftovers
+
+
+@pytest.fixture(scope="module")
+def reference(files: list[Path], tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str, list[str], list[str]]:
+    home = tmp_path_factory.mktemp("reference")
+    result = orderpipe(home, "run", *map(str, files))
+    assert result.returncode == 1, result.stderr  # invalid.csv is rejected
+    expected = state(home)
+    assert expected[3] == []
+    assert '"total_orders"' in expected[0]
+    return expected
+
+
+def test_enough_distinct_crash_points() -> None:
+    assert len(set(POINTS)) >= 20
+
+
+@pytest.mark.parametrize("point", POINTS)
+def test_kill_at_a_named_point_then_rerun(point: str, files: list[Path], reference: tuple, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    crashed = orderpipe(home, "run", *map(str, files), crash=point)
+    assert crashed.returncode == -signal.SIGKILL, f"{point} was never reached: {crashed.stdout}{crashed.stderr}"
+    rerun = orderpipe(home, "run", *map(str, files))
+    assert rerun.returncode == 1, rerun.stderr
+    assert state(home) == reference
+
+
+@pytest.mark.parametrize("delay", [0.35, 0.6, 0.9, 1.3])
+def test_kill_from_outside_at_a_timed_instant(delay: float, files: list[Path], reference: tuple, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    env = {**os.environ, "ORDERPIPE_FACTS_ROWS_PER_PART": "50"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "orderpipe", "--home", str(home), "run", *map(str, files)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+    )
+    time.sleep(delay)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    rerun = orderpipe(home, "run", *map(str, files))
+    assert rerun.returncode == 1, rerun.stderr
+    assert state(home) == reference
