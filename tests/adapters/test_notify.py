@@ -1,0 +1,96 @@
+"""Webhook notifications against a real HTTP server on localhost."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from orderpipe.adapters.notify import WebhookNotifier
+from orderpipe.bootstrap import open_pipeline
+from orderpipe.config import load_settings
+from orderpipe.ports import Notification
+from tests.conftest import order, run_file, write
+
+
+class Receiver:
+    def __init__(self, failures: int = 0) -> None:
+        self.failures = failures
+        self.bodies: list[dict[str, object]] = []
+        self.attempts = 0
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                receiver.attempts += 1
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                if receiver.failures > 0:
+                    receiver.failures -= 1
+                    self.send_response(500)
+                else:
+                    receiver.bodies.append(json.loads(body))
+                    self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    r = Receiver()
+    yield r
+    r.server.shutdown()
+
+
+def test_pipeline_posts_success_and_failure(receiver: Receiver, home: Path, tmp_path: Path) -> None:
+    pipeline = open_pipeline(load_settings(home, environ={"ORDERPIPE_NOTIFY_WEBHOOK_URL": receiver.url}))
+    run_file(pipeline, write(tmp_path / "good.csv", [order("O1")]))
+    run_file(pipeline, write(tmp_path / "bad.csv", [order("O2", date="2025-13-01")]))
+    assert [(b["event"], b["file"]) for b in receiver.bodies] == [("accepted", "good.csv"), ("rejected", "bad.csv")]
+    failure = receiver.bodies[1]
+    assert "invalid-date" in str(failure["summary"]) and "line 2" in str(failure["summary"])
+    assert failure["details"]["errors"][0]["first"]["line"] == 2  # type: ignore[index]
+
+
+def test_a_failing_webhook_is_retried() -> None:
+    receiver = Receiver(failures=2)
+    try:
+        WebhookNotifier(receiver.url, backoff=0.01).notify(Notification("accepted", "f.csv", "abc", "ok"))
+    finally:
+        receiver.server.shutdown()
+    assert receiver.attempts == 3
+    assert len(receiver.bodies) == 1
+
+
+class Capture(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def test_an_unreachable_webhook_never_loses_the_batch(home: Path, tmp_path: Path) -> None:
+    capture = Capture()
+    logging.getLogger("orderpipe").addHandler(capture)
+    try:
+        pipeline = open_pipeline(load_settings(home, environ={}))
+        pipeline.notifier = WebhookNotifier("http://127.0.0.1:9/hook", attempts=2, backoff=0.01)
+        outcome = run_file(pipeline, write(tmp_path / "good.csv", [order("O1")]))
+    finally:
+        logging.getLogger("orderpipe").removeHandler(capture)
+    assert outcome.status == "accepted"
+    assert pipeline.kpis.daily(None, None)[0]["total_orders"] == 1
+    failed = [r for r in capture.records if r.getMessage() == "notify.webhook_failed"]
+    assert failed and failed[0].fields["attempts"] == 2  # type: ignore[attr-defined]

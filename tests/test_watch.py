@@ -1,0 +1,108 @@
+"""`orderpipe watch --workers 2` with 200 files dropped at once (duplicates and invalid files
+among them, overlapping orders so commit order matters): input/ ends empty, every file is
+archived, and the KPIs equal a sequential run of the accepted files in commit order."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from orderpipe.watch import is_candidate
+from tests.conftest import order, write
+
+pytestmark = pytest.mark.slow
+
+
+def orderpipe(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "orderpipe", "--home", str(home), *args],
+                          capture_output=True, text=True, check=False, timeout=300)
+
+
+def make_files(folder: Path, count: int = 200) -> list[Path]:
+    rng = random.Random(42)
+    dates = [f"2025-08-{d:02d}" for d in range(1, 31)]
+    files: list[Path] = []
+    for n in range(count):
+        path = folder / f"drop-{n:03d}.csv"
+        if n % 10 == 3 and files:  # a duplicate: the bytes of an earlier file
+            shutil.copyfile(rng.choice(files), path)
+        elif n % 10 == 7:  # an invalid file
+            write(path, [order(f"Z{n}"), order(f"Z{n}b", date="2025-08-32")])
+        else:  # ids from a shared pool: later files correct earlier ones
+            days = rng.sample(dates, 2)
+            write(path, [
+                order(f"O{oid}", f"C{rng.randrange(60)}", rng.choice(days), rng.choice(["Books", "Toys", "Home"]),
+                      "P", str(rng.randint(1, 4)), f"{rng.randint(1, 9999) / 100:.2f}",
+                      rng.choice(["true", "false", "false"]))
+                for oid in rng.sample(range(400), 15)
+            ])
+        files.append(path)
+    return files
+
+
+def test_temporary_and_hidden_names_are_ignored() -> None:
+    assert is_candidate("orders.csv") and is_candidate("ORDERS.CSV")
+    assert not is_candidate(".orders.csv")
+    assert not is_candidate("orders.csv.part")
+    assert not is_candidate("orders.tmp")
+
+
+def test_two_workers_equal_the_sequential_result(tmp_path: Path) -> None:
+    files = make_files(tmp_path)
+    home = tmp_path / "home"
+    (home / "input").mkdir(parents=True)
+    (home / "input" / ".hidden.csv").write_text("ignored")
+    (home / "input" / "partial.csv.part").write_text("ignored")
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    for path in files:  # drop all 200 at once: copy aside, then rename in
+        shutil.copyfile(path, staging / path.name)
+    for path in files:
+        os.replace(staging / path.name, home / "input" / path.name)
+
+    watcher = subprocess.Popen(
+        [sys.executable, "-m", "orderpipe", "--home", str(home), "watch", "--workers", "2"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        env={**os.environ, "ORDERPIPE_WATCH_POLL_INTERVAL": "0.1"},
+    )
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        if not [p for p in (home / "input").iterdir() if is_candidate(p.name)]:
+            break
+        time.sleep(0.5)
+    time.sleep(0.5)
+    watcher.send_signal(signal.SIGTERM)
+    out, _ = watcher.communicate(timeout=60)
+    assert watcher.returncode == 0
+    assert len(out.splitlines()) == 200
+
+    assert sorted(p.name for p in (home / "input").iterdir()) == [".hidden.csv", "partial.csv.part"]
+    archived = {p.name for p in (home / "processed").iterdir()} | {
+        p.name for p in (home / "rejected").iterdir() if not p.name.endswith(".report.json")
+    }
+    assert archived == {p.name for p in files}
+    invalid = {p.name for p in files if "2025-08-32" in p.read_text()}
+    assert {p.name.removesuffix(".report.json") for p in (home / "rejected").glob("*.report.json")} == invalid
+
+    history = json.loads(orderpipe(home, "batches", "--format", "json").stdout)
+    statuses = [h["status"] for h in history]
+    assert statuses.count("rejected") == len(invalid)
+    assert statuses.count("duplicate") == 200 - len(invalid) - len({p.read_bytes() for p in files} - {
+        p.read_bytes() for p in files if p.name in invalid})
+    commit_order = [h["file"] for h in sorted(history, key=lambda h: h["seq"]) if h["status"] == "accepted"]
+    assert len(commit_order) == len(set(commit_order))
+
+    reference = tmp_path / "reference"
+    result = orderpipe(reference, "run", *(str(tmp_path / name) for name in commit_order))
+    assert result.returncode == 0, result.stderr
+    for view in (["kpis", "daily", "--format", "json"], ["kpis", "category", "--format", "json"]):
+        assert orderpipe(home, *view).stdout == orderpipe(reference, *view).stdout
