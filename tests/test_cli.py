@@ -65,10 +65,22 @@ def test_kpis_json_csv_and_table(cli, tmp_path: Path) -> None:  # type: ignore[n
     assert cli("run", str(write(tmp_path / "o.csv", rows))).exit_code == 0
     result = cli("kpis", "daily", "--format", "json")
     assert json.loads(result.stdout) == [
-        {"order_date": "2025-07-06", "total_orders": 2, "total_revenue": 429.97, "total_items_sold": 3,
-         "return_rate": 0.5, "unique_customers": 2},
-        {"order_date": "2025-07-07", "total_orders": 1, "total_revenue": 30.3, "total_items_sold": 3,
-         "return_rate": 0.0, "unique_customers": 1},
+        {
+            "order_date": "2025-07-06",
+            "total_orders": 2,
+            "total_revenue": 429.97,
+            "total_items_sold": 3,
+            "return_rate": 0.5,
+            "unique_customers": 2,
+        },
+        {
+            "order_date": "2025-07-07",
+            "total_orders": 1,
+            "total_revenue": 30.3,
+            "total_items_sold": 3,
+            "return_rate": 0.0,
+            "unique_customers": 1,
+        },
     ]
     assert '"total_revenue": 30.30' in result.stdout  # two decimals, as written
     electronics = cli("kpis", "category", "Electronics", "--format", "csv")
@@ -88,7 +100,8 @@ def test_validate_prints_the_report_and_changes_nothing(cli, home: Path, tmp_pat
     report = json.loads(result.stdout)
     assert report["verdict"] == "invalid"
     assert {e["code"]: e["samples"][0]["line"] for e in report["errors"]} == {
-        "invalid-date": 3, "duplicate-order-id": 3,
+        "invalid-date": 3,
+        "duplicate-order-id": 3,
     }
     table = cli("validate", str(bad))
     assert "line 3 [order_date]: '2025-02-30' is not a real calendar date" in table.stdout
@@ -139,7 +152,9 @@ def test_a_data_problem_never_shows_a_traceback(home: Path, tmp_path: Path) -> N
     garbage.write_bytes(bytes(range(256)) * 50)
     result = subprocess.run(
         [sys.executable, "-m", "orderpipe", "--home", str(home), "run", str(garbage)],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == 1
     assert "Traceback" not in result.stderr + result.stdout

@@ -74,12 +74,21 @@ CORPUS: list[tuple[str, bytes, str, int]] = [
     ("mis-cased-category", rows(bad(category="electronics")), "unknown-category", 2),
     ("duplicate-order-id", rows(OK, OK2, OK), "duplicate-order-id", 4),
     ("duplicate-after-trim", rows(OK, b" O1 ,C2,2025-07-07,Books,P2,1,3.00,true"), "duplicate-order-id", 3),
-    ("line-after-quoted-newline", rows(b'O1,C1,2025-07-06,Books,"P\n1",1,2.00,false', bad(quantity="x")),
-     "invalid-integer", 4),
+    (
+        "line-after-quoted-newline",
+        rows(b'O1,C1,2025-07-06,Books,"P\n1",1,2.00,false', bad(quantity="x")),
+        "invalid-integer",
+        4,
+    ),
     ("bom-then-bad-row", b"\xef\xbb\xbf" + rows(OK, bad(returned="no")), "invalid-boolean", 3),
     ("crlf-bad-row", rows(OK, bad(price="abc"), end=b"\r\n"), "invalid-decimal", 3),
     ("blank-line-then-bad-row", rows(OK, b"", bad(date="x")), "invalid-date", 4),
-    ("one-bad-among-many", rows(*[order(f"O{i}").encode() for i in range(500)], bad(quantity="0")), "not-positive", 502),
+    (
+        "one-bad-among-many",
+        rows(*[order(f"O{i}").encode() for i in range(500)], bad(quantity="0")),
+        "not-positive",
+        502,
+    ),
 ]
 
 
@@ -121,8 +130,15 @@ def test_malformed_file_is_rejected_with_code_and_line(
 ODD_BUT_VALID: list[tuple[str, bytes, str]] = [
     ("bom", b"\xef\xbb\xbf" + rows(OK, OK2), ""),
     ("crlf", rows(OK, OK2, end=b"\r\n"), ""),
-    ("reordered-columns", rows(b"false,10.00,1,P1,Electronics,2025-07-06,C1,O1", b"false,10.00,1,P1,Electronics,2025-07-06,C1,O2",
-                               header=b",".join(reversed(H.split(b",")))), ""),
+    (
+        "reordered-columns",
+        rows(
+            b"false,10.00,1,P1,Electronics,2025-07-06,C1,O1",
+            b"false,10.00,1,P1,Electronics,2025-07-06,C1,O2",
+            header=b",".join(reversed(H.split(b","))),
+        ),
+        "",
+    ),
     ("extra-columns", rows(OK + b",x", OK2 + b",", header=H + b",note"), "extra columns ignored: 'note'"),
     ("quoted-comma", rows(b'O1,C1,2025-07-06,Electronics,"P,1",1,10.00,false', OK2), ""),
     ("quoted-newline", rows(b'O1,C1,2025-07-06,Electronics,"P\n1",1,10.00,false', OK2), ""),
@@ -134,7 +150,9 @@ ODD_BUT_VALID: list[tuple[str, bytes, str]] = [
 
 
 @pytest.mark.parametrize(("name", "data", "warning"), ODD_BUT_VALID, ids=[c[0] for c in ODD_BUT_VALID])
-def test_well_formed_oddities_are_accepted(pipeline: Pipeline, tmp_path: Path, name: str, data: bytes, warning: str) -> None:
+def test_well_formed_oddities_are_accepted(
+    pipeline: Pipeline, tmp_path: Path, name: str, data: bytes, warning: str
+) -> None:
     path = tmp_path / f"{name}.csv"
     path.write_bytes(data)
     outcome = run_file(pipeline, path)
@@ -143,8 +161,15 @@ def test_well_formed_oddities_are_accepted(pipeline: Pipeline, tmp_path: Path, n
     assert not warning or any(warning in w for w in outcome.report.warnings)  # type: ignore[union-attr]
     daily, categories = snapshot(pipeline)
     assert daily == [
-        {"order_date": "2025-07-06", "total_orders": 2, "total_revenue": Decimal("20.00"), "total_items_sold": 2,
-         "return_rate": Decimal("0.000000"), "unique_customers": 1, "returned_orders": 0}
+        {
+            "order_date": "2025-07-06",
+            "total_orders": 2,
+            "total_revenue": Decimal("20.00"),
+            "total_items_sold": 2,
+            "return_rate": Decimal("0.000000"),
+            "unique_customers": 1,
+            "returned_orders": 0,
+        }
     ]
     assert [(c["category"], c["daily_revenue"], c["avg_order_value"]) for c in categories] == [
         ("Electronics", Decimal("20.00"), Decimal("10.00"))

@@ -53,10 +53,14 @@ POINTS = [
 def files(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     folder = tmp_path_factory.mktemp("files")
     dates = [f"2025-07-{d:02d}" for d in range(1, 13)]
-    first = [order(f"O{i}", f"C{i % 7}", dates[i % 12], ["Books", "Toys", "Home"][i % 3], price=f"{i % 50 + 1}.25")
-             for i in range(240)]
-    correction = [order(f"O{i}", f"C{i % 5}", dates[i % 12], "Books", quantity="2", price="3.10", returned="true")
-                  for i in range(0, 240, 4)]
+    first = [
+        order(f"O{i}", f"C{i % 7}", dates[i % 12], ["Books", "Toys", "Home"][i % 3], price=f"{i % 50 + 1}.25")
+        for i in range(240)
+    ]
+    correction = [
+        order(f"O{i}", f"C{i % 5}", dates[i % 12], "Books", quantity="2", price="3.10", returned="true")
+        for i in range(0, 240, 4)
+    ]
     more = [order(f"N{i}", f"C{i}", dates[(i * 5) % 12], "Sports", price="7.77") for i in range(90)]
     return [
         write(folder / "first.csv", first),
@@ -74,7 +78,11 @@ def orderpipe(home: Path, *args: str, crash: str | None = None) -> subprocess.Co
         env["ORDERPIPE_CRASH_AT"] = crash
     return subprocess.run(
         [sys.executable, "-m", "orderpipe", "--home", str(home), *args],
-        capture_output=True, text=True, env=env, check=False, timeout=120,
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        timeout=120,
     )
 
 
@@ -112,12 +120,16 @@ def test_kill_at_a_named_point_then_rerun(point: str, files: list[Path], referen
 
 
 @pytest.mark.parametrize("delay", [0.35, 0.6, 0.9, 1.3])
-def test_kill_from_outside_at_a_timed_instant(delay: float, files: list[Path], reference: tuple, tmp_path: Path) -> None:
+def test_kill_from_outside_at_a_timed_instant(
+    delay: float, files: list[Path], reference: tuple, tmp_path: Path
+) -> None:
     home = tmp_path / "home"
     env = {**os.environ, "ORDERPIPE_FACTS_ROWS_PER_PART": "50"}
     process = subprocess.Popen(
         [sys.executable, "-m", "orderpipe", "--home", str(home), "run", *map(str, files)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
     )
     time.sleep(delay)
     process.send_signal(signal.SIGKILL)

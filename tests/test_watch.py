@@ -23,8 +23,13 @@ pytestmark = pytest.mark.slow
 
 
 def orderpipe(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "orderpipe", "--home", str(home), *args],
-                          capture_output=True, text=True, check=False, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "orderpipe", "--home", str(home), *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
 
 
 def make_files(folder: Path, count: int = 200) -> list[Path]:
@@ -39,12 +44,22 @@ def make_files(folder: Path, count: int = 200) -> list[Path]:
             write(path, [order(f"Z{n}"), order(f"Z{n}b", date="2025-08-32")])
         else:  # ids from a shared pool: later files correct earlier ones
             days = rng.sample(dates, 2)
-            write(path, [
-                order(f"O{oid}", f"C{rng.randrange(60)}", rng.choice(days), rng.choice(["Books", "Toys", "Home"]),
-                      "P", str(rng.randint(1, 4)), f"{rng.randint(1, 9999) / 100:.2f}",
-                      rng.choice(["true", "false", "false"]))
-                for oid in rng.sample(range(400), 15)
-            ])
+            write(
+                path,
+                [
+                    order(
+                        f"O{oid}",
+                        f"C{rng.randrange(60)}",
+                        rng.choice(days),
+                        rng.choice(["Books", "Toys", "Home"]),
+                        "P",
+                        str(rng.randint(1, 4)),
+                        f"{rng.randint(1, 9999) / 100:.2f}",
+                        rng.choice(["true", "false", "false"]),
+                    )
+                    for oid in rng.sample(range(400), 15)
+                ],
+            )
         files.append(path)
     return files
 
@@ -71,7 +86,9 @@ def test_two_workers_equal_the_sequential_result(tmp_path: Path) -> None:
 
     watcher = subprocess.Popen(
         [sys.executable, "-m", "orderpipe", "--home", str(home), "watch", "--workers", "2"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
         env={**os.environ, "ORDERPIPE_WATCH_POLL_INTERVAL": "0.1"},
     )
     deadline = time.monotonic() + 240
@@ -96,8 +113,9 @@ def test_two_workers_equal_the_sequential_result(tmp_path: Path) -> None:
     history = json.loads(orderpipe(home, "batches", "--format", "json").stdout)
     statuses = [h["status"] for h in history]
     assert statuses.count("rejected") == len(invalid)
-    assert statuses.count("duplicate") == 200 - len(invalid) - len({p.read_bytes() for p in files} - {
-        p.read_bytes() for p in files if p.name in invalid})
+    assert statuses.count("duplicate") == 200 - len(invalid) - len(
+        {p.read_bytes() for p in files} - {p.read_bytes() for p in files if p.name in invalid}
+    )
     commit_order = [h["file"] for h in sorted(history, key=lambda h: h["seq"]) if h["status"] == "accepted"]
     assert len(commit_order) == len(set(commit_order))
 

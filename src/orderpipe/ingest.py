@@ -208,17 +208,32 @@ def stage_facts(
 
 
 def load_facts(store: ObjectStore, entries: dict[str, list[FactEntry]], stack: ExitStack) -> pl.LazyFrame:
-    """The committed facts of the given dates, each row tagged with its date and batch seq."""
+    """The committed facts of the given dates, each row tagged with its date and batch seq.
+
+    Dates with one batch are read in a single scan (their seq is irrelevant: nothing to
+    de-duplicate); only dates shared by several batches carry each file's seq.
+    """
+    schema = {**FACT_SCHEMA, "order_date": pl.Date(), "seq": pl.Int64()}
+    single: list[str] = []
     frames = []
     for order_date, date_entries in entries.items():
         for entry in date_entries:
             for part in entry.parts:
-                path = stack.enter_context(store.local_copy(fact_key(order_date, entry.batch_id, part)))
+                path = str(stack.enter_context(store.local_copy(fact_key(order_date, entry.batch_id, part))))
+                if len(date_entries) == 1:
+                    single.append(path)
+                    continue
                 frames.append(
-                    pl.scan_parquet(path, schema=FACT_SCHEMA).with_columns(
+                    pl.scan_parquet(path, schema=FACT_SCHEMA, hive_partitioning=False).with_columns(
                         pl.lit(order_date).str.to_date().alias("order_date"), pl.lit(entry.seq).alias("seq")
                     )
                 )
+    if single:
+        frames.append(
+            pl.scan_parquet(
+                single, schema=FACT_SCHEMA, hive_partitioning=True, hive_schema={"order_date": pl.Date()}
+            ).with_columns(pl.lit(0, pl.Int64).alias("seq"))
+        )
     if not frames:
-        return pl.LazyFrame(schema={**FACT_SCHEMA, "order_date": pl.Date(), "seq": pl.Int64()})
-    return pl.concat(frames, how="vertical")
+        return pl.LazyFrame(schema=schema)
+    return pl.concat([f.select(list(schema)) for f in frames], how="vertical")

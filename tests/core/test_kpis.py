@@ -28,8 +28,11 @@ orders = st.fixed_dictionaries(
     }
 )
 # A batch: unique order ids per date, as validation guarantees.
-batches = st.lists(st.lists(orders, max_size=15).map(lambda rs: list({(r["order_date"], r["order_id"]): r for r in rs}.values())),
-                   min_size=1, max_size=4)
+batches = st.lists(
+    st.lists(orders, max_size=15).map(lambda rs: list({(r["order_date"], r["order_id"]): r for r in rs}.values())),
+    min_size=1,
+    max_size=4,
+)
 
 
 def reference(all_batches: list[list[dict]]) -> tuple[dict, dict]:
@@ -94,13 +97,20 @@ def test_kpis_equal_the_decimal_reference(all_batches: list[list[dict]]) -> None
     result = compute_kpis(current_orders(facts_of(all_batches), shared), sorted(touched))
     expected_daily, expected_category = reference(all_batches)
     got_daily = {
-        d: (k.order.total_orders, k.order.total_revenue, k.order.total_items_sold, k.order.return_rate,
-            k.order.unique_customers)
-        for d, k in result.items() if k.order
+        d: (
+            k.order.total_orders,
+            k.order.total_revenue,
+            k.order.total_items_sold,
+            k.order.return_rate,
+            k.order.unique_customers,
+        )
+        for d, k in result.items()
+        if k.order
     }
     got_category = {
         (c.category, d): (c.daily_revenue, c.avg_order_value, c.avg_return_rate)
-        for d, k in result.items() for c in k.categories
+        for d, k in result.items()
+        for c in k.categories
     }
     assert got_daily == expected_daily
     assert got_category == expected_category
@@ -109,9 +119,17 @@ def test_kpis_equal_the_decimal_reference(all_batches: list[list[dict]]) -> None
 def test_avg_order_value_is_per_order_not_per_item() -> None:
     """The seed README shows 199.99 for one order of 2 × 199.99; the definition gives 399.98."""
     facts = pl.LazyFrame(
-        {"order_id": ["ORD123"], "customer_id": ["C"], "category": ["Electronics"], "product_id": ["P"],
-         "quantity": [2], "unit_price": [Decimal("199.99")], "returned": [False],
-         "order_date": [dt.date(2025, 7, 6)], "seq": [1]},
+        {
+            "order_id": ["ORD123"],
+            "customer_id": ["C"],
+            "category": ["Electronics"],
+            "product_id": ["P"],
+            "quantity": [2],
+            "unit_price": [Decimal("199.99")],
+            "returned": [False],
+            "order_date": [dt.date(2025, 7, 6)],
+            "seq": [1],
+        },
         schema={**FACT_SCHEMA, "order_date": pl.Date(), "seq": pl.Int64()},
     )
     (kpi,) = compute_kpis(facts, ["2025-07-06"])["2025-07-06"].categories

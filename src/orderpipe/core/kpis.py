@@ -95,32 +95,35 @@ def current_orders(facts: pl.LazyFrame, multi_batch_dates: Collection[str]) -> p
 def compute_kpis(orders: pl.LazyFrame, dates: Collection[str]) -> dict[str, DateKpis]:
     """KPIs for each of `dates` from the current orders (columns of the facts schema)."""
     revenue = (pl.col("quantity").cast(pl.Decimal(38, 4)) * pl.col("unit_price")).sum()
-    by_category, by_date = pl.collect_all(
-        [
-            orders.group_by("order_date", "category").agg(
-                revenue.alias("revenue"),
-                pl.len().alias("orders"),
-                pl.col("returned").sum().alias("returned_orders"),
-            ),
-            orders.group_by("order_date").agg(
-                revenue.alias("revenue"),
-                pl.len().alias("orders"),
-                pl.col("returned").sum().alias("returned_orders"),
-                pl.col("quantity").sum().alias("items"),
-                pl.col("customer_id").n_unique().alias("customers"),
-            ),
-        ],
-        engine="streaming",
+    # Two streaming queries. Day totals are sums of the category sums; distinct customers get
+    # a query of their own (mixed with other aggregations, n_unique would hold every row).
+    by_category = (
+        orders.group_by("order_date", "category")
+        .agg(
+            revenue.alias("revenue"),
+            pl.len().alias("orders"),
+            pl.col("returned").sum().alias("returned_orders"),
+            pl.col("quantity").sum().alias("items"),
+        )
+        .with_columns(pl.col("order_date").cast(pl.String), pl.col("category").cast(pl.String))
+        .collect(engine="streaming")
+    )
+    customers = dict(
+        orders.group_by("order_date")
+        .agg(pl.col("customer_id").n_unique())
+        .with_columns(pl.col("order_date").cast(pl.String))
+        .collect(engine="streaming")
+        .iter_rows()
     )
     categories: dict[str, list[CategoryKpi]] = {d: [] for d in dates}
-    for row in by_category.with_columns(
-        pl.col("order_date").cast(pl.String), pl.col("category").cast(pl.String)
-    ).iter_rows(named=True):
+    sums: dict[str, list[Decimal | int]] = {}
+    for row in by_category.iter_rows(named=True):
         exact: Decimal = row["revenue"]
-        categories.setdefault(row["order_date"], []).append(
+        day = row["order_date"]
+        categories.setdefault(day, []).append(
             CategoryKpi(
                 category=row["category"],
-                order_date=row["order_date"],
+                order_date=day,
                 daily_revenue=money(exact),
                 avg_order_value=money(_EXACT.divide(exact, Decimal(row["orders"]))),
                 avg_return_rate=rate(row["returned_orders"], row["orders"]),
@@ -128,17 +131,23 @@ def compute_kpis(orders: pl.LazyFrame, dates: Collection[str]) -> dict[str, Date
                 returned_orders=row["returned_orders"],
             )
         )
-    totals: dict[str, OrderKpi] = {}
-    for row in by_date.with_columns(pl.col("order_date").cast(pl.String)).iter_rows(named=True):
-        totals[row["order_date"]] = OrderKpi(
-            order_date=row["order_date"],
-            total_orders=row["orders"],
-            total_revenue=money(row["revenue"]),
-            total_items_sold=row["items"],
-            return_rate=rate(row["returned_orders"], row["orders"]),
-            unique_customers=row["customers"],
-            returned_orders=row["returned_orders"],
+        total = sums.setdefault(day, [Decimal(0), 0, 0, 0])
+        total[0] = _EXACT.add(total[0], exact)
+        total[1] += row["orders"]
+        total[2] += row["returned_orders"]
+        total[3] += row["items"]
+    totals = {
+        day: OrderKpi(
+            order_date=day,
+            total_orders=int(n),
+            total_revenue=money(Decimal(revenue_sum)),
+            total_items_sold=int(items),
+            return_rate=rate(int(returned), int(n)),
+            unique_customers=customers[day],
+            returned_orders=int(returned),
         )
+        for day, (revenue_sum, n, returned, items) in sums.items()
+    }
     return {
         d: DateKpis(d, totals.get(d), tuple(sorted(categories.get(d, []), key=lambda c: c.category)))
         for d in sorted(set(dates) | set(totals))
