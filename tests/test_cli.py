@@ -158,4 +158,4 @@ def test_a_data_problem_never_shows_a_traceback(home: Path, tmp_path: Path) -> N
     )
     assert result.returncode == 1
     assert "Traceback" not in result.stderr + result.stdout
-    assert "encoding-error" in result.stdout and "save the file as UTF-8" in result.stdout
+    assert "csv-error" in result.stdout and "line 1: NUL byte" in result.stdout

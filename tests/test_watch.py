@@ -93,6 +93,7 @@ def test_two_workers_equal_the_sequential_result(tmp_path: Path) -> None:
     )
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline:
+        assert watcher.poll() is None, "the watcher died"
         if not [p for p in (home / "input").iterdir() if is_candidate(p.name)]:
             break
         time.sleep(0.5)

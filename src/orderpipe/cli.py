@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import signal
 import sys
 import threading
+import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,7 +24,7 @@ from orderpipe.bootstrap import open_pipeline
 from orderpipe.config import Settings, load_settings
 from orderpipe.core.validate import validate_stream
 from orderpipe.errors import ConfigError, OrderpipeError, UsageError
-from orderpipe.logs import configure_logging
+from orderpipe.logs import configure_logging, log_event
 from orderpipe.output import FORMATS, render
 from orderpipe.workflow import Outcome, Pipeline
 
@@ -50,6 +52,11 @@ def _faults() -> Iterator[None]:
         _fail(f"{exc} (nothing was lost: fix the cause and run the command again)", EXIT_INFRA)
     except (OSError, MemoryError) as exc:
         _fail(f"{type(exc).__name__}: {exc} (nothing was lost: fix the cause and run the command again)", EXIT_INFRA)
+    except Exception as exc:  # a bug: keep the traceback for us, give the user one line
+        log_event(
+            "internal_error", logging.ERROR, error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc()
+        )
+        _fail(f"internal error ({type(exc).__name__}); nothing was lost, the details are in the log above", EXIT_INFRA)
 
 
 def _settings(ctx: click.Context) -> Settings:

@@ -225,7 +225,7 @@ def load_facts(store: ObjectStore, entries: dict[str, list[FactEntry]], stack: E
                     continue
                 frames.append(
                     pl.scan_parquet(path, schema=FACT_SCHEMA, hive_partitioning=False).with_columns(
-                        pl.lit(order_date).str.to_date().alias("order_date"), pl.lit(entry.seq).alias("seq")
+                        pl.lit(order_date).str.to_date().alias("order_date"), pl.lit(entry.seq, pl.Int64).alias("seq")
                     )
                 )
     if single:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import traceback
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
@@ -38,15 +39,18 @@ class Watcher:
         return pipeline
 
     def _work(self, key: str) -> Outcome | None:
+        """Never raises: one file's failure must not stop the watcher."""
         try:
             return self._pipeline().process(key)
-        except (OrderpipeError, OSError) as exc:
+        except Exception as exc:
+            expected = isinstance(exc, (OrderpipeError, OSError))
             log_event(
                 "watch.failed",
                 logging.ERROR,
                 file=key,
                 error=f"{type(exc).__name__}: {exc}",
                 hint="the file stays in input/ and is retried when it changes or at the next start",
+                traceback=None if expected else traceback.format_exc(),
             )
             return None
 
