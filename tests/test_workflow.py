@@ -7,7 +7,7 @@ from pathlib import Path
 
 from orderpipe.core.kpis import DateKpis, OrderKpi
 from orderpipe.workflow import Pipeline
-from tests.conftest import order, run_file, snapshot, write
+from tests.conftest import keys, order, run_file, snapshot, write
 
 
 def daily(pipeline: Pipeline) -> dict[str, tuple[int, Decimal, int]]:
@@ -24,40 +24,44 @@ def categories(pipeline: Pipeline) -> dict[tuple[str, str], tuple[Decimal, int]]
     }
 
 
-def test_same_bytes_under_another_name_count_once(pipeline: Pipeline, tmp_path: Path) -> None:
+def test_same_bytes_under_another_name_count_once(any_pipeline: Pipeline, tmp_path: Path) -> None:
+    pipeline = any_pipeline
     rows = [order("O1", price="10.00"), order("O2", price="5.50", returned="true")]
     first = run_file(pipeline, write(tmp_path / "a.csv", rows))
     second = run_file(pipeline, write(tmp_path / "b.csv", rows))
     assert (first.status, second.status) == ("accepted", "duplicate")
     assert first.batch_id == second.batch_id
     assert daily(pipeline) == {"2025-07-06": (2, Decimal("15.50"), 1)}
-    home = tmp_path / "home"
-    assert sorted(p.name for p in (home / "processed").iterdir()) == ["a.csv", "b.csv"]
-    assert list((home / "input").iterdir()) == []
+    assert keys(pipeline, "processed/") == ["a.csv", "b.csv"]
+    assert keys(pipeline, "input/") == []
 
 
-def test_same_name_new_content_is_archived_beside_the_old(pipeline: Pipeline, tmp_path: Path) -> None:
+def test_same_name_new_content_is_archived_beside_the_old(any_pipeline: Pipeline, tmp_path: Path) -> None:
+    pipeline = any_pipeline
     run_file(pipeline, write(tmp_path / "daily.csv", [order("O1")]))
     (tmp_path / "again").mkdir()
     second = run_file(pipeline, write(tmp_path / "again" / "daily.csv", [order("O2")]))
-    processed = sorted(p.name for p in (tmp_path / "home" / "processed").iterdir())
+    processed = keys(pipeline, "processed/")
     assert processed == sorted(["daily.csv", f"daily.{second.batch_id[:12]}.csv"])
 
 
-def test_correction_file_updates_the_kpis(pipeline: Pipeline, tmp_path: Path) -> None:
+def test_correction_file_updates_the_kpis(any_pipeline: Pipeline, tmp_path: Path) -> None:
+    pipeline = any_pipeline
     run_file(pipeline, write(tmp_path / "orders.csv", [order("O1", price="10.00"), order("O2", price="20.00")]))
     run_file(pipeline, write(tmp_path / "fix.csv", [order("O2", price="25.00", returned="true")]))
     assert daily(pipeline) == {"2025-07-06": (2, Decimal("35.00"), 1)}
 
 
-def test_moving_a_dates_only_toys_order_to_books_removes_the_toys_row(pipeline: Pipeline, tmp_path: Path) -> None:
+def test_moving_a_dates_only_toys_order_to_books_removes_the_toys_row(any_pipeline: Pipeline, tmp_path: Path) -> None:
+    pipeline = any_pipeline
     run_file(pipeline, write(tmp_path / "a.csv", [order("O1", category="Toys"), order("O2", category="Books")]))
     assert ("Toys", "2025-07-06") in categories(pipeline)
     run_file(pipeline, write(tmp_path / "fix.csv", [order("O1", category="Books")]))
     assert categories(pipeline) == {("Books", "2025-07-06"): (Decimal("20.00"), 2)}
 
 
-def test_batches_over_shared_dates_accumulate(pipeline: Pipeline, tmp_path: Path) -> None:
+def test_batches_over_shared_dates_accumulate(any_pipeline: Pipeline, tmp_path: Path) -> None:
+    pipeline = any_pipeline
     dates = [f"2025-07-{d:02d}" for d in range(1, 21)]
     for b in range(5):
         rows = [order(f"B{b}-{i}", date=d, price="1.10") for i, d in enumerate(dates)]
@@ -65,13 +69,15 @@ def test_batches_over_shared_dates_accumulate(pipeline: Pipeline, tmp_path: Path
     assert daily(pipeline) == {d: (5, Decimal("5.50"), 0) for d in dates}
 
 
-def test_a_rejected_file_never_reaches_the_kpis(pipeline: Pipeline, tmp_path: Path) -> None:
+def test_a_rejected_file_never_reaches_the_kpis(any_pipeline: Pipeline, tmp_path: Path) -> None:
+    pipeline = any_pipeline
     run_file(pipeline, write(tmp_path / "good.csv", [order("O1")]))
     before = snapshot(pipeline)
     bad = run_file(pipeline, write(tmp_path / "bad.csv", [order("O9", price="99.00"), order("O10", quantity="x")]))
     assert bad.status == "rejected"
     assert snapshot(pipeline) == before
-    assert not list((tmp_path / "home" / "warehouse").rglob(f"*{bad.batch_id}*"))
+    assert not [k for k in pipeline.store.list("warehouse/") if bad.batch_id in k]
+    assert keys(pipeline, "rejected/") == ["bad.csv", "bad.csv.report.json"]
 
 
 def test_replay_after_allowing_a_category(home: Path, tmp_path: Path) -> None:
@@ -89,7 +95,8 @@ def test_replay_after_allowing_a_category(home: Path, tmp_path: Path) -> None:
     assert categories(relaxed) == {("Garden", "2025-07-06"): (Decimal("10.00"), 1)}
 
 
-def test_a_stale_recompute_never_overwrites_a_newer_one(pipeline: Pipeline) -> None:
+def test_a_stale_recompute_never_overwrites_a_newer_one(any_pipeline: Pipeline) -> None:
+    pipeline = any_pipeline
     def kpis(total: int) -> DateKpis:
         order_kpi = OrderKpi("2025-07-06", total, Decimal(total), total, Decimal("0.000000"), 1, 0)
         return DateKpis("2025-07-06", order_kpi, ())

@@ -24,6 +24,17 @@ _KNOWN = {
     "log_level": "log_level",
     "notify.webhook_url": "webhook_url",
     "watch.poll_interval": "poll_interval",
+    "backend": "backend",
+    "prefixes.input": "input_prefix",
+    "prefixes.processed": "processed_prefix",
+    "prefixes.rejected": "rejected_prefix",
+    "prefixes.warehouse": "warehouse_prefix",
+    "aws.bucket": "bucket",
+    "aws.ledger_table": "ledger_table",
+    "aws.category_table": "category_table",
+    "aws.order_table": "order_table",
+    "aws.success_topic_arn": "success_topic_arn",
+    "aws.failure_topic_arn": "failure_topic_arn",
 }
 
 
@@ -35,6 +46,17 @@ class Settings:
     log_level: str = "INFO"
     poll_interval: float = 0.5
     rows_per_part: int = 2_000_000
+    backend: str = "local"  # local: folder + SQLite; aws: S3 + DynamoDB (+ SNS)
+    input_prefix: str = "input/"
+    processed_prefix: str = "processed/"
+    rejected_prefix: str = "rejected/"
+    warehouse_prefix: str = "warehouse/orders/"
+    bucket: str | None = None
+    ledger_table: str = "orderpipe-ledger"
+    category_table: str = "CategoryKPIs"
+    order_table: str = "OrderKPIs"
+    success_topic_arn: str | None = None
+    failure_topic_arn: str | None = None
 
 
 def _flatten(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -98,4 +120,25 @@ def _validated(home: Path, values: dict[str, Any], source: Path) -> Settings:
     webhook = values.get("webhook_url") or None
     if webhook is not None and not str(webhook).startswith(("http://", "https://")):
         raise ConfigError(f"notify.webhook_url must be an http(s) URL, not {webhook!r}")
-    return Settings(home, tuple(categories), webhook, level, poll, rows_per_part)
+    backend = str(values.get("backend", "local"))
+    if backend not in ("local", "aws"):
+        raise ConfigError(f"backend must be 'local' or 'aws', not {backend!r}")
+    prefixes = {}
+    for name in ("input", "processed", "rejected", "warehouse"):
+        field = f"{name}_prefix"
+        value = str(values.get(field, Settings.__dataclass_fields__[field].default))
+        if not value.endswith("/") or value.startswith("/"):
+            raise ConfigError(f"prefixes.{name} must be relative and end with '/', not {value!r}")
+        prefixes[field] = value
+    if len(set(prefixes.values())) != len(prefixes):
+        raise ConfigError("the input, processed, rejected and warehouse prefixes must differ")
+    aws = {
+        k: values[k]
+        for k in ("bucket", "ledger_table", "category_table", "order_table", "success_topic_arn", "failure_topic_arn")
+        if values.get(k)
+    }
+    if backend == "aws" and not aws.get("bucket"):
+        raise ConfigError("backend 'aws' needs aws.bucket (ORDERPIPE_AWS_BUCKET)")
+    if bool(aws.get("success_topic_arn")) != bool(aws.get("failure_topic_arn")):
+        raise ConfigError("set both aws.success_topic_arn and aws.failure_topic_arn, or neither")
+    return Settings(home, tuple(categories), webhook, level, poll, rows_per_part, backend, **prefixes, **aws)

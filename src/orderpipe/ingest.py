@@ -26,14 +26,14 @@ from orderpipe.ports import FactEntry, ObjectStore
 
 __all__ = ["FACTS_PREFIX", "ROWS_PER_PART", "Inspection", "fact_key", "inspect_file", "load_facts", "stage_facts"]
 
-FACTS_PREFIX = "warehouse/orders"
+FACTS_PREFIX = "warehouse/orders/"
 CHUNK = 8 << 20
 ROWS_PER_PART = 2_000_000
 
 
-def fact_key(order_date: str, batch_id: str, part: int) -> str:
+def fact_key(order_date: str, batch_id: str, part: int, prefix: str = FACTS_PREFIX) -> str:
     """Derived from the batch, so a retry overwrites its own files and never adds copies."""
-    return f"{FACTS_PREFIX}/order_date={order_date}/batch-{batch_id}-{part:04d}.parquet"
+    return f"{prefix}order_date={order_date}/batch-{batch_id}-{part:04d}.parquet"
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,6 +177,7 @@ def stage_facts(
     workdir: Path,
     rows_per_part: int = ROWS_PER_PART,
     on_part: Callable[[], None] = lambda: None,
+    prefix: str = FACTS_PREFIX,
 ) -> dict[str, list[int]]:
     """Write the valid rows under warehouse/, partitioned by date, in fixed-size row slices.
 
@@ -199,7 +200,7 @@ def stage_facts(
             day = order_date.isoformat()
             local = workdir / f"part-{batch_id[:16]}-{day}-{part}.parquet"
             frame.write_parquet(local, compression="zstd", statistics=False)
-            store.put_file(local, fact_key(day, batch_id, part))
+            store.put_file(local, fact_key(day, batch_id, part, prefix))
             parts.setdefault(day, []).append(part)
             on_part()
     if written != expected_rows:
@@ -207,7 +208,9 @@ def stage_facts(
     return parts
 
 
-def load_facts(store: ObjectStore, entries: dict[str, list[FactEntry]], stack: ExitStack) -> pl.LazyFrame:
+def load_facts(
+    store: ObjectStore, entries: dict[str, list[FactEntry]], stack: ExitStack, prefix: str = FACTS_PREFIX
+) -> pl.LazyFrame:
     """The committed facts of the given dates, each row tagged with its date and batch seq.
 
     Dates with one batch are read in a single scan (their seq is irrelevant: nothing to
@@ -219,7 +222,7 @@ def load_facts(store: ObjectStore, entries: dict[str, list[FactEntry]], stack: E
     for order_date, date_entries in entries.items():
         for entry in date_entries:
             for part in entry.parts:
-                path = str(stack.enter_context(store.local_copy(fact_key(order_date, entry.batch_id, part))))
+                path = str(stack.enter_context(store.local_copy(fact_key(order_date, entry.batch_id, part, prefix))))
                 if len(date_entries) == 1:
                     single.append(path)
                     continue

@@ -45,6 +45,7 @@ class Prefixes:
     input: str = "input/"
     processed: str = "processed/"
     rejected: str = "rejected/"
+    warehouse: str = "warehouse/orders/"
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +127,14 @@ class Pipeline:
                     progress("staging facts", next(written, expected), expected)
 
                 parts = stage_facts(
-                    inspection.stage, batch_id, report.rows, self.store, Path(scratch), self.rows_per_part, part_written
+                    inspection.stage,
+                    batch_id,
+                    report.rows,
+                    self.store,
+                    Path(scratch),
+                    self.rows_per_part,
+                    part_written,
+                    self.prefixes.warehouse,
                 )
                 checkpoint("before-commit")
                 existing = self.ledger.commit(batch_id, name, report.rows, parts)
@@ -196,7 +204,7 @@ class Pipeline:
         entries = self.ledger.fact_entries(sorted(set(dates)))
         shared = {d for d, e in entries.items() if len(e) > 1}
         with ExitStack() as stack:
-            facts = load_facts(self.store, entries, stack)
+            facts = load_facts(self.store, entries, stack, self.prefixes.warehouse)
             results = compute_kpis(current_orders(facts, shared), list(entries))
         checkpoint("before-kpi-write")
         return self.kpis.write({d: (len(entries[d]), results[d]) for d in entries})

@@ -1,0 +1,435 @@
+"""DynamoDB as the ledger and the KPI store (SPEC §5).
+
+Ledger table (pk, sk):
+  BATCH#<id> / BATCH        the commit record: seq, file, rows, dates, done
+  DATE#<date> / BATCH#<id>  which parts of a batch hold the date's facts (written before the commit)
+  PENDING / <id>            committed, not yet done (a Query, never a Scan, finds them)
+  COUNTER / seq             the sequence counter
+  RUN / <time>#<id>         the run history
+KPI tables: CategoryKPIs (category, order_date) and OrderKPIs (order_date), each with a
+`by_date` index (kpi_all, order_date) so date ranges are a Query, never a Scan. Each date is
+written in one transaction guarded by the version read before it (optimistic concurrency).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from orderpipe.core.kpis import DateKpis
+from orderpipe.errors import InfrastructureError
+from orderpipe.faults import checkpoint
+from orderpipe.ports import BatchRecord, FactEntry, RunRecord
+
+__all__ = ["DynamoKpiStore", "DynamoLedger", "TableNames", "create_tables"]
+
+ALL = "ALL"
+INDEX = "by_date"
+
+
+class TableNames:
+    def __init__(self, ledger: str, category: str = "CategoryKPIs", order: str = "OrderKPIs") -> None:
+        self.ledger = ledger
+        self.category = category
+        self.order = order
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _client(client: Any) -> Any:
+    if client is None:
+        import boto3
+
+        return boto3.client("dynamodb")
+    return client
+
+
+def create_tables(client: Any, names: TableNames) -> None:
+    """The schema the CDK stack deploys; tests create it on moto with this function."""
+    on_demand = {"BillingMode": "PAY_PER_REQUEST"}
+    client.create_table(
+        TableName=names.ledger,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        **on_demand,
+    )
+    by_date = {
+        "IndexName": INDEX,
+        "KeySchema": [
+            {"AttributeName": "kpi_all", "KeyType": "HASH"},
+            {"AttributeName": "order_date", "KeyType": "RANGE"},
+        ],
+        "Projection": {"ProjectionType": "ALL"},
+    }
+    for name, keys in ((names.category, ["category", "order_date"]), (names.order, ["order_date"])):
+        attributes = {*keys, "kpi_all", "order_date"}
+        client.create_table(
+            TableName=name,
+            KeySchema=[{"AttributeName": k, "KeyType": t} for k, t in zip(keys, ["HASH", "RANGE"], strict=False)],
+            AttributeDefinitions=[{"AttributeName": a, "AttributeType": "S"} for a in sorted(attributes)],
+            GlobalSecondaryIndexes=[by_date],
+            **on_demand,
+        )
+
+
+class _Table:
+    """Low-level client calls with our errors."""
+
+    def __init__(self, client: Any) -> None:
+        self._raw = client
+
+    @property
+    def client(self) -> Any:
+        self._raw = _client(self._raw)
+        return self._raw
+
+    def call(self, what: str, method: str, **kwargs: Any) -> Any:
+        try:
+            return getattr(self.client, method)(**kwargs)
+        except (BotoCoreError, ClientError) as exc:
+            raise InfrastructureError(f"DynamoDB {what} failed: {exc}") from exc
+
+    def query_all(self, what: str, **kwargs: Any) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        while True:
+            page = self.call(what, "query", **kwargs)
+            items += page.get("Items", [])
+            if "LastEvaluatedKey" not in page:
+                return items
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def _s(item: dict[str, Any], name: str) -> str:
+    return str(item[name]["S"])
+
+
+def _n(item: dict[str, Any], name: str) -> int:
+    return int(item[name]["N"])
+
+
+class DynamoLedger:
+    def __init__(self, table: str, client: Any = None) -> None:
+        self.table = table
+        self.db = _Table(client)
+
+    def _batch(self, item: dict[str, Any]) -> BatchRecord:
+        return BatchRecord(
+            _s(item, "pk").removeprefix("BATCH#"),
+            _n(item, "seq"),
+            _s(item, "file"),
+            _n(item, "rows"),
+            tuple(v["S"] for v in item["dates"]["L"]),
+            item["done"]["BOOL"],
+        )
+
+    def get(self, batch_id: str) -> BatchRecord | None:
+        key = {"pk": {"S": f"BATCH#{batch_id}"}, "sk": {"S": "BATCH"}}
+        item = self.db.call("read of a batch", "get_item", TableName=self.table, Key=key, ConsistentRead=True)
+        return self._batch(item["Item"]) if "Item" in item else None
+
+    def commit(self, batch_id: str, file: str, rows: int, parts: Mapping[str, Sequence[int]]) -> BatchRecord:
+        existing = self.get(batch_id)
+        if existing is not None:
+            return existing
+        for order_date in sorted(parts):  # invisible until the batch item exists; retries overwrite
+            self.db.call(
+                "write of a date entry",
+                "put_item",
+                TableName=self.table,
+                Item={
+                    "pk": {"S": f"DATE#{order_date}"},
+                    "sk": {"S": f"BATCH#{batch_id}"},
+                    "parts": {"L": [{"N": str(p)} for p in parts[order_date]]},
+                },
+            )
+        counter = self.db.call(
+            "sequence increment",
+            "update_item",
+            TableName=self.table,
+            Key={"pk": {"S": "COUNTER"}, "sk": {"S": "seq"}},
+            UpdateExpression="ADD #v :one",
+            ExpressionAttributeNames={"#v": "value"},
+            ExpressionAttributeValues={":one": {"N": "1"}},
+            ReturnValues="UPDATED_NEW",
+        )
+        seq = counter["Attributes"]["value"]["N"]
+        checkpoint("ledger-commit-inside")
+        batch = {
+            "pk": {"S": f"BATCH#{batch_id}"},
+            "sk": {"S": "BATCH"},
+            "seq": {"N": seq},
+            "file": {"S": file},
+            "rows": {"N": str(rows)},
+            "dates": {"L": [{"S": d} for d in sorted(parts)]},
+            "done": {"BOOL": False},
+            "committed_at": {"S": _now()},
+        }
+        try:
+            self.db.client.transact_write_items(
+                TransactItems=[
+                    {
+                        "Put": {
+                            "TableName": self.table,
+                            "Item": batch,
+                            "ConditionExpression": "attribute_not_exists(pk)",
+                        }
+                    },
+                    {"Put": {"TableName": self.table, "Item": {"pk": {"S": "PENDING"}, "sk": {"S": batch_id}}}},
+                ]
+            )
+        except ClientError as exc:
+            if _code(exc) != "TransactionCanceledException":
+                raise InfrastructureError(f"DynamoDB commit of batch {batch_id[:12]} failed: {exc}") from exc
+        except BotoCoreError as exc:
+            raise InfrastructureError(f"DynamoDB commit of batch {batch_id[:12]} failed: {exc}") from exc
+        record = self.get(batch_id)
+        if record is None:
+            raise InfrastructureError(f"batch {batch_id[:12]} is not in the ledger after its commit")
+        return record
+
+    def mark_done(self, batch_id: str) -> None:
+        self.db.call(
+            "completion of a batch",
+            "transact_write_items",
+            TransactItems=[
+                {
+                    "Update": {
+                        "TableName": self.table,
+                        "Key": {"pk": {"S": f"BATCH#{batch_id}"}, "sk": {"S": "BATCH"}},
+                        "UpdateExpression": "SET done = :t, done_at = :now",
+                        "ExpressionAttributeValues": {":t": {"BOOL": True}, ":now": {"S": _now()}},
+                    }
+                },
+                {"Delete": {"TableName": self.table, "Key": {"pk": {"S": "PENDING"}, "sk": {"S": batch_id}}}},
+            ],
+        )
+
+    def unfinished(self) -> list[BatchRecord]:
+        pending = self.db.query_all(
+            "read of pending batches",
+            TableName=self.table,
+            KeyConditionExpression="pk = :p",
+            ExpressionAttributeValues={":p": {"S": "PENDING"}},
+            ConsistentRead=True,
+        )
+        records = [self.get(_s(item, "sk")) for item in pending]
+        return sorted((r for r in records if r is not None), key=lambda r: r.seq)
+
+    def fact_entries(self, dates: Sequence[str]) -> dict[str, list[FactEntry]]:
+        entries: dict[str, list[FactEntry]] = {}
+        for order_date in dates:
+            items = self.db.query_all(
+                "read of a date's batches",
+                TableName=self.table,
+                KeyConditionExpression="pk = :p",
+                ExpressionAttributeValues={":p": {"S": f"DATE#{order_date}"}},
+                ConsistentRead=True,
+            )
+            found = []
+            for item in items:
+                batch = self.get(_s(item, "sk").removeprefix("BATCH#"))
+                if batch is not None:  # staged but never committed: invisible
+                    parts = tuple(int(p["N"]) for p in item["parts"]["L"])
+                    found.append(FactEntry(order_date, batch.batch_id, batch.seq, parts))
+            entries[order_date] = sorted(found, key=lambda e: e.seq)
+        return entries
+
+    def record_run(self, run: RunRecord) -> None:
+        item = {
+            "pk": {"S": "RUN"},
+            "sk": {"S": f"{run.started_at}#{uuid.uuid4().hex[:8]}"},
+            "batch_id": {"S": run.batch_id},
+            "file": {"S": run.file},
+            "status": {"S": run.status},
+            "rows": {"N": str(run.rows)},
+            "dates": {"L": [{"S": d} for d in run.dates]},
+            "started_at": {"S": run.started_at},
+            "finished_at": {"S": run.finished_at},
+            "message": {"S": run.message},
+        }
+        self.db.call("write of the run history", "put_item", TableName=self.table, Item=item)
+
+    def runs(self) -> list[RunRecord]:
+        items = self.db.query_all(
+            "read of the run history",
+            TableName=self.table,
+            KeyConditionExpression="pk = :p",
+            ExpressionAttributeValues={":p": {"S": "RUN"}},
+        )
+        runs = []
+        for item in items:
+            seq = 0
+            if _s(item, "status") == "accepted":
+                batch = self.get(_s(item, "batch_id"))
+                seq = batch.seq if batch else 0
+            runs.append(
+                RunRecord(
+                    _s(item, "batch_id"),
+                    _s(item, "file"),
+                    _s(item, "status"),
+                    _n(item, "rows"),
+                    tuple(v["S"] for v in item["dates"]["L"]),
+                    _s(item, "started_at"),
+                    _s(item, "finished_at"),
+                    _s(item, "message"),
+                    seq,
+                )
+            )
+        return runs
+
+
+def _num(value: Decimal | int) -> dict[str, str]:
+    return {"N": str(value)}
+
+
+class DynamoKpiStore:
+    def __init__(self, names: TableNames, client: Any = None) -> None:
+        self.names = names
+        self.db = _Table(client)
+
+    def write(self, kpis: Mapping[str, tuple[int, DateKpis]]) -> list[str]:
+        skipped = []
+        for order_date, (version, date_kpis) in sorted(kpis.items()):
+            if not self._write_date(order_date, version, date_kpis):
+                skipped.append(order_date)
+            checkpoint("kpi-commit-inside")
+        return skipped
+
+    def _write_date(self, order_date: str, version: int, kpis: DateKpis) -> bool:
+        """One transaction per date, guarded by the version read just before (retried on a race)."""
+        for _ in range(10):
+            current = self.db.call(
+                "read of a date's KPIs",
+                "get_item",
+                TableName=self.names.order,
+                Key={"order_date": {"S": order_date}},
+                ConsistentRead=True,
+            ).get("Item")
+            stored = int(current["version"]["N"]) if current else -1
+            if stored > version:
+                return False
+            before = {v["S"] for v in current["categories"]["L"]} if current else set()
+            after = {c.category for c in kpis.categories}
+            if current:
+                guard = {"ConditionExpression": "version = :read", "ExpressionAttributeValues": {":read": _num(stored)}}
+            else:
+                guard = {"ConditionExpression": "attribute_not_exists(order_date)"}
+            order_item: dict[str, Any] = {
+                "order_date": {"S": order_date},
+                "kpi_all": {"S": ALL},
+                "version": _num(version),
+                "categories": {"L": [{"S": c} for c in sorted(after)]},
+            }
+            if kpis.order is not None:
+                o = kpis.order
+                order_item |= {
+                    "total_orders": _num(o.total_orders),
+                    "total_revenue": _num(o.total_revenue),
+                    "total_items_sold": _num(o.total_items_sold),
+                    "return_rate": _num(o.return_rate),
+                    "unique_customers": _num(o.unique_customers),
+                    "returned_orders": _num(o.returned_orders),
+                }
+            items: list[dict[str, Any]] = [{"Put": {"TableName": self.names.order, "Item": order_item, **guard}}]
+            for c in kpis.categories:
+                items.append(
+                    {
+                        "Put": {
+                            "TableName": self.names.category,
+                            "Item": {
+                                "category": {"S": c.category},
+                                "order_date": {"S": order_date},
+                                "kpi_all": {"S": ALL},
+                                "daily_revenue": _num(c.daily_revenue),
+                                "avg_order_value": _num(c.avg_order_value),
+                                "avg_return_rate": _num(c.avg_return_rate),
+                                "orders": _num(c.orders),
+                                "returned_orders": _num(c.returned_orders),
+                                "version": _num(version),
+                            },
+                        }
+                    }
+                )
+            for gone in sorted(before - after):
+                items.append(
+                    {
+                        "Delete": {
+                            "TableName": self.names.category,
+                            "Key": {"category": {"S": gone}, "order_date": {"S": order_date}},
+                        }
+                    }
+                )
+            try:
+                self.db.client.transact_write_items(TransactItems=items)
+                return True
+            except ClientError as exc:
+                if _code(exc) not in ("TransactionCanceledException", "TransactionConflictException"):
+                    raise InfrastructureError(f"DynamoDB KPI write for {order_date} failed: {exc}") from exc
+            except BotoCoreError as exc:
+                raise InfrastructureError(f"DynamoDB KPI write for {order_date} failed: {exc}") from exc
+        raise InfrastructureError(f"DynamoDB KPI write for {order_date} kept conflicting; retry the batch")
+
+    def _range(self, table: str, start: str | None, end: str | None) -> list[dict[str, Any]]:
+        condition, values = "kpi_all = :all", {":all": {"S": ALL}}
+        if start and end:
+            condition += " AND order_date BETWEEN :a AND :b"
+            values |= {":a": {"S": start}, ":b": {"S": end}}
+        elif start:
+            condition += " AND order_date >= :a"
+            values[":a"] = {"S": start}
+        elif end:
+            condition += " AND order_date <= :b"
+            values[":b"] = {"S": end}
+        return self.db.query_all(
+            f"read of {table}",
+            TableName=table,
+            IndexName=INDEX,
+            KeyConditionExpression=condition,
+            ExpressionAttributeValues=values,
+        )
+
+    def daily(self, start: str | None, end: str | None) -> list[dict[str, object]]:
+        return [
+            {
+                "order_date": _s(i, "order_date"),
+                "total_orders": _n(i, "total_orders"),
+                "total_revenue": Decimal(i["total_revenue"]["N"]).quantize(Decimal("0.01")),
+                "total_items_sold": _n(i, "total_items_sold"),
+                "return_rate": Decimal(i["return_rate"]["N"]).quantize(Decimal("0.000001")),
+                "unique_customers": _n(i, "unique_customers"),
+                "returned_orders": _n(i, "returned_orders"),
+            }
+            for i in sorted(self._range(self.names.order, start, end), key=lambda i: _s(i, "order_date"))
+            if "total_orders" in i
+        ]
+
+    def category(self, name: str | None, start: str | None, end: str | None) -> list[dict[str, object]]:
+        items = self._range(self.names.category, start, end)
+        rows = [
+            {
+                "category": _s(i, "category"),
+                "order_date": _s(i, "order_date"),
+                "daily_revenue": Decimal(i["daily_revenue"]["N"]).quantize(Decimal("0.01")),
+                "avg_order_value": Decimal(i["avg_order_value"]["N"]).quantize(Decimal("0.01")),
+                "avg_return_rate": Decimal(i["avg_return_rate"]["N"]).quantize(Decimal("0.000001")),
+                "orders": _n(i, "orders"),
+                "returned_orders": _n(i, "returned_orders"),
+            }
+            for i in items
+            if name is None or _s(i, "category") == name
+        ]
+        return sorted(rows, key=lambda r: (r["category"], r["order_date"]))

@@ -1,0 +1,96 @@
+"""S3 as the bucket. Every PUT is atomic per object, so readers never see half a file."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from orderpipe.errors import InfrastructureError
+
+__all__ = ["S3Store"]
+
+
+class S3Store:
+    def __init__(self, bucket: str, scratch: Path, client: Any = None) -> None:
+        self.bucket = bucket
+        self.scratch = scratch
+        self._client = client
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            import boto3
+
+            self._client = boto3.client("s3")
+        return self._client
+
+    def _call(self, what: str, key: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except (BotoCoreError, ClientError) as exc:
+            raise InfrastructureError(f"S3 {what} s3://{self.bucket}/{key} failed: {exc}") from exc
+
+    @contextmanager
+    def local_copy(self, key: str) -> Iterator[Path]:
+        """Downloads under the key's own path (so `order_date=…/` folders stay readable)."""
+        self.scratch.mkdir(parents=True, exist_ok=True)
+        folder = Path(tempfile.mkdtemp(dir=self.scratch))
+        path = folder / key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._call("download of", key, self.client.download_file, self.bucket, key, str(path))
+            yield path
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def put_file(self, path: Path, key: str) -> None:
+        self._call("upload to", key, self.client.upload_file, str(path), self.bucket, key)
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        self._call("put of", key, self.client.put_object, Bucket=self.bucket, Key=key, Body=data)
+
+    def get_bytes(self, key: str) -> bytes:
+        response = self._call("get of", key, self.client.get_object, Bucket=self.bucket, Key=key)
+        return bytes(response["Body"].read())
+
+    def stat(self, key: str) -> tuple[int, float] | None:
+        try:
+            head = self.client.head_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise InfrastructureError(f"S3 head of s3://{self.bucket}/{key} failed: {exc}") from exc
+        except BotoCoreError as exc:
+            raise InfrastructureError(f"S3 head of s3://{self.bucket}/{key} failed: {exc}") from exc
+        return int(head["ContentLength"]), head["LastModified"].timestamp()
+
+    def exists(self, key: str) -> bool:
+        return self.stat(key) is not None
+
+    def move(self, src: str, dst: str) -> None:
+        """Copy then delete (S3 has no rename); idempotent when a retry finds `src` gone."""
+        if self.stat(src) is None:
+            if self.stat(dst) is None:
+                raise InfrastructureError(f"cannot move s3://{self.bucket}/{src} to {dst}: neither exists")
+            return
+        source = {"Bucket": self.bucket, "Key": src}
+        self._call("copy to", dst, self.client.copy, source, self.bucket, dst)
+        self.delete(src)
+
+    def delete(self, key: str) -> None:
+        self._call("delete of", key, self.client.delete_object, Bucket=self.bucket, Key=key)
+
+    def list(self, prefix: str) -> Iterator[str]:
+        paginator = self.client.get_paginator("list_objects_v2")
+        try:
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+                for item in page.get("Contents", []):
+                    yield item["Key"]
+        except (BotoCoreError, ClientError) as exc:
+            raise InfrastructureError(f"S3 list of s3://{self.bucket}/{prefix} failed: {exc}") from exc
