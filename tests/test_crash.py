@@ -71,8 +71,10 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     ]
 
 
-def orderpipe(home: Path, *args: str, crash: str | None = None) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "ORDERPIPE_FACTS_ROWS_PER_PART": "50"}
+def orderpipe(
+    home: Path, *args: str, crash: str | None = None, extra: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "ORDERPIPE_FACTS_ROWS_PER_PART": "50", **(extra or {})}
     env.pop("ORDERPIPE_CRASH_AT", None)
     if crash:
         env["ORDERPIPE_CRASH_AT"] = crash
@@ -86,9 +88,20 @@ def orderpipe(home: Path, *args: str, crash: str | None = None) -> subprocess.Co
     )
 
 
-def state(home: Path) -> tuple[str, str, list[str], list[str]]:
-    daily = orderpipe(home, "kpis", "daily", "--format", "json").stdout
-    category = orderpipe(home, "kpis", "category", "--format", "json").stdout
+def state(home: Path, extra: dict[str, str] | None = None) -> tuple[str, str, list[str], list[str]]:
+    daily = orderpipe(home, "kpis", "daily", "--format", "json", extra=extra).stdout
+    category = orderpipe(home, "kpis", "category", "--format", "json", extra=extra).stdout
+    if extra:  # the bucket is S3 on moto
+        import boto3
+
+        listing = boto3.client("s3").list_objects_v2(Bucket=extra["ORDERPIPE_AWS_BUCKET"]).get("Contents", [])
+        names = [o["Key"] for o in listing if not o["Key"].startswith("warehouse/")]
+        return (
+            daily,
+            category,
+            sorted(n for n in names if not n.startswith("input/")),
+            [n for n in names if n.startswith("input/")],
+        )
     visible = sorted(p.relative_to(home).as_posix() for p in home.glob("[!.]*/*") if p.parent.name != "warehouse")
     leftovers = sorted(p.name for p in (home / "input").iterdir())
     return daily, category, visible, leftovers
@@ -137,3 +150,30 @@ def test_kill_from_outside_at_a_timed_instant(
     rerun = orderpipe(home, "run", *map(str, files))
     assert rerun.returncode == 1, rerun.stderr
     assert state(home) == reference
+
+
+AWS_POINTS = [
+    "facts-part#7",
+    "ledger-commit-inside#1",
+    "after-commit#2",
+    "kpi-commit-inside#9",
+    "after-archive#1",
+    "after-quarantine#1",
+]
+
+
+@pytest.mark.parametrize("point", AWS_POINTS)
+def test_kill_on_s3_and_dynamodb_then_rerun(
+    point: str, files: list[Path], reference: tuple, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """The same guarantee on the AWS adapters (S3 + DynamoDB on moto's server)."""
+    env = request.getfixturevalue("aws_env")
+    home = tmp_path / "home"
+    crashed = orderpipe(home, "run", *map(str, files), crash=point, extra=env)
+    assert crashed.returncode == -signal.SIGKILL, f"{point} was never reached: {crashed.stdout}{crashed.stderr}"
+    rerun = orderpipe(home, "run", *map(str, files), extra=env)
+    assert rerun.returncode == 1, rerun.stderr
+    daily, category, archived, leftovers = state(home, env)
+    assert (daily, category) == reference[:2]  # the same KPIs as the local, uninterrupted run
+    assert archived == [k for k in reference[2]]
+    assert leftovers == []

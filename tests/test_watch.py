@@ -125,3 +125,52 @@ def test_two_workers_equal_the_sequential_result(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     for view in (["kpis", "daily", "--format", "json"], ["kpis", "category", "--format", "json"]):
         assert orderpipe(home, *view).stdout == orderpipe(reference, *view).stdout
+
+
+def test_two_workers_on_s3_and_dynamodb_equal_the_sequential_result(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    import boto3
+
+    env = request.getfixturevalue("aws_env")
+    files = make_files(tmp_path, count=40)
+    s3 = boto3.client("s3")
+    for path in files:
+        s3.upload_file(str(path), env["ORDERPIPE_AWS_BUCKET"], f"input/{path.name}")
+    home = tmp_path / "home"
+    watcher = subprocess.Popen(
+        [sys.executable, "-m", "orderpipe", "--home", str(home), "watch", "--workers", "2"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env={**os.environ, **env, "ORDERPIPE_WATCH_POLL_INTERVAL": "0.2"},
+    )
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        assert watcher.poll() is None, "the watcher died"
+        if not s3.list_objects_v2(Bucket=env["ORDERPIPE_AWS_BUCKET"], Prefix="input/").get("KeyCount"):
+            break
+        time.sleep(0.5)
+    time.sleep(0.5)
+    watcher.send_signal(signal.SIGTERM)
+    out, _ = watcher.communicate(timeout=60)
+    assert watcher.returncode == 0
+    assert len(out.splitlines()) == 40
+
+    history = json.loads(orderpipe_env(home, env, "batches", "--format", "json").stdout)
+    commit_order = [h["file"] for h in sorted(history, key=lambda h: h["seq"]) if h["status"] == "accepted"]
+    reference = tmp_path / "reference"
+    assert orderpipe(reference, "run", *(str(tmp_path / name) for name in commit_order)).returncode == 0
+    for view in (["kpis", "daily", "--format", "json"], ["kpis", "category", "--format", "json"]):
+        assert orderpipe_env(home, env, *view).stdout == orderpipe(reference, *view).stdout
+
+
+def orderpipe_env(home: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "orderpipe", "--home", str(home), *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+        env={**os.environ, **env},
+    )

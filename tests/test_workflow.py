@@ -97,6 +97,7 @@ def test_replay_after_allowing_a_category(home: Path, tmp_path: Path) -> None:
 
 def test_a_stale_recompute_never_overwrites_a_newer_one(any_pipeline: Pipeline) -> None:
     pipeline = any_pipeline
+
     def kpis(total: int) -> DateKpis:
         order_kpi = OrderKpi("2025-07-06", total, Decimal(total), total, Decimal("0.000000"), 1, 0)
         return DateKpis("2025-07-06", order_kpi, ())
