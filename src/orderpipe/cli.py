@@ -172,6 +172,46 @@ def validate(ctx: click.Context, file: Path, fmt: str) -> None:
 
 
 @main.group()
+def task() -> None:
+    """The container's commands on AWS (configured by ORDERPIPE_* environment variables)."""
+
+
+def _task_key() -> tuple[str, str]:
+    import os
+
+    key, result = os.environ.get("ORDERPIPE_TASK_KEY", ""), os.environ.get("ORDERPIPE_TASK_RESULT_KEY", "")
+    if not key:
+        raise UsageError("ORDERPIPE_TASK_KEY (the input object key) is not set")
+    return key, result
+
+
+@task.command("validate")
+@click.pass_context
+def task_validate(ctx: click.Context) -> None:
+    """Validate ORDERPIPE_TASK_KEY, write the verdict to ORDERPIPE_TASK_RESULT_KEY; exit 0 unless infra fails."""
+    from orderpipe import tasks
+
+    with _faults():
+        key, result = _task_key()
+        if not result:
+            raise UsageError("ORDERPIPE_TASK_RESULT_KEY (where the verdict goes) is not set")
+        verdict = tasks.validate(open_pipeline(_settings(ctx)), key, result)
+    click.echo(json.dumps(verdict))
+
+
+@task.command("transform")
+@click.pass_context
+def task_transform(ctx: click.Context) -> None:
+    """Stage facts, commit and recompute the KPIs of ORDERPIPE_TASK_KEY (a validated file)."""
+    from orderpipe import tasks
+
+    with _faults():
+        key, _ = _task_key()
+        outcome = tasks.transform(open_pipeline(_settings(ctx)), key)
+    click.echo(_line(outcome))
+
+
+@main.group()
 def kpis() -> None:
     """Read the KPIs."""
 

@@ -19,16 +19,16 @@ import json
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Sequence
-from contextlib import ExitStack
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from orderpipe.core.kpis import compute_kpis, current_orders
 from orderpipe.core.report import ValidationReport
 from orderpipe.faults import checkpoint
-from orderpipe.ingest import ROWS_PER_PART, inspect_file, load_facts, stage_facts
-from orderpipe.ports import KpiStore, Ledger, Notification, Notifier, ObjectStore, RunRecord
+from orderpipe.ingest import ROWS_PER_PART, Inspection, inspect_file, load_facts, stage_facts
+from orderpipe.ports import BatchRecord, KpiStore, Ledger, Notification, Notifier, ObjectStore, RunRecord
 
 __all__ = ["Outcome", "Pipeline", "Prefixes", "Progress"]
 
@@ -95,50 +95,20 @@ class Pipeline:
         """Run one object under input/ through the whole workflow."""
         started = _now()
         name = PurePosixPath(key).name
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=self.workdir) as scratch, self.store.local_copy(key) as path:
-            progress("validating", 0, 1)
-            inspection = inspect_file(path, name, self.categories, Path(scratch))
+        with self.inspected(key, progress) as (inspection, scratch):
             batch_id, report = inspection.batch_id, inspection.report
-            checkpoint("after-inspect")
             existing = self.ledger.get(batch_id)
             if existing is not None and existing.done:
                 archived = self._archive(key, self.prefixes.processed, batch_id)
-                outcome = Outcome(
-                    "duplicate",
-                    name,
-                    batch_id,
-                    existing.rows,
-                    existing.dates,
-                    f"{name}: same bytes as {existing.file} (batch {batch_id[:12]}), already counted; nothing changed",
-                    report,
-                    archived,
+                message = (
+                    f"{name}: same bytes as {existing.file} (batch {batch_id[:12]}), already counted; nothing changed"
                 )
+                outcome = Outcome("duplicate", name, batch_id, existing.rows, existing.dates, message, report, archived)
                 return self._finish(outcome, started)
             if existing is None:
                 if not report.valid:
                     return self._reject(key, report, batch_id, started)
-                assert inspection.stage is not None
-                expected = len(report.dates) * (report.rows // self.rows_per_part + 1)
-                written = iter(range(1, expected + 1))
-
-                def part_written() -> None:
-                    checkpoint("facts-part")
-                    progress("staging facts", next(written, expected), expected)
-
-                parts = stage_facts(
-                    inspection.stage,
-                    batch_id,
-                    report.rows,
-                    self.store,
-                    Path(scratch),
-                    self.rows_per_part,
-                    part_written,
-                    self.prefixes.warehouse,
-                )
-                checkpoint("before-commit")
-                existing = self.ledger.commit(batch_id, name, report.rows, parts)
-                checkpoint("after-commit")
+                existing = self.commit(name, inspection, scratch, progress)
         progress("recomputing KPIs", 0, 1)
         self.recompute(existing.dates)
         checkpoint("after-recompute")
@@ -146,17 +116,53 @@ class Pipeline:
         checkpoint("after-archive")
         self.ledger.mark_done(batch_id)
         checkpoint("after-done")
-        dates = existing.dates
-        if existing.file != name:  # another file with the same bytes won the commit
-            message = f"{name}: same bytes as {existing.file} (batch {batch_id[:12]}), counted once"
-            return self._finish(
-                Outcome("duplicate", name, batch_id, existing.rows, dates, message, report, archived), started
-            )
-        span = f" {dates[0]}…{dates[-1]}" if dates else ""
-        message = f"{name}: accepted, {existing.rows} rows over {len(dates)} date(s){span}"
-        return self._finish(
-            Outcome("accepted", name, batch_id, existing.rows, dates, message, report, archived), started
+        return self._finish(self.accepted(name, existing, report, archived), started)
+
+    @contextmanager
+    def inspected(self, key: str, progress: Progress = _quiet) -> Iterator[tuple[Inspection, Path]]:
+        """The file's verdict, with a scratch folder that holds its stage until the block ends."""
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=self.workdir) as scratch, self.store.local_copy(key) as path:
+            progress("validating", 0, 1)
+            inspection = inspect_file(path, PurePosixPath(key).name, self.categories, Path(scratch))
+            checkpoint("after-inspect")
+            yield inspection, Path(scratch)
+
+    def commit(self, name: str, inspection: Inspection, scratch: Path, progress: Progress = _quiet) -> BatchRecord:
+        """Stage the facts of a valid file and commit the batch (its facts become visible)."""
+        report = inspection.report
+        assert inspection.stage is not None and report.valid
+        expected = len(report.dates) * (report.rows // self.rows_per_part + 1)
+        written = iter(range(1, expected + 1))
+
+        def part_written() -> None:
+            checkpoint("facts-part")
+            progress("staging facts", next(written, expected), expected)
+
+        parts = stage_facts(
+            inspection.stage,
+            inspection.batch_id,
+            report.rows,
+            self.store,
+            scratch,
+            self.rows_per_part,
+            part_written,
+            self.prefixes.warehouse,
         )
+        checkpoint("before-commit")
+        record = self.ledger.commit(inspection.batch_id, name, report.rows, parts)
+        checkpoint("after-commit")
+        return record
+
+    @staticmethod
+    def accepted(name: str, batch: BatchRecord, report: ValidationReport | None, archived: str) -> Outcome:
+        dates = batch.dates
+        if batch.file != name:  # another file with the same bytes won the commit
+            message = f"{name}: same bytes as {batch.file} (batch {batch.batch_id[:12]}), counted once"
+            return Outcome("duplicate", name, batch.batch_id, batch.rows, dates, message, report, archived)
+        span = f" {dates[0]}…{dates[-1]}" if dates else ""
+        message = f"{name}: accepted, {batch.rows} rows over {len(dates)} date(s){span}"
+        return Outcome("accepted", name, batch.batch_id, batch.rows, dates, message, report, archived)
 
     def _reject(self, key: str, report: ValidationReport, batch_id: str, started: str) -> Outcome:
         name = PurePosixPath(key).name
@@ -169,7 +175,7 @@ class Pipeline:
         outcome = Outcome("rejected", name, batch_id, report.rows, (), report.summary(), report, target)
         return self._finish(outcome, started)
 
-    def _finish(self, outcome: Outcome, started: str) -> Outcome:
+    def _finish(self, outcome: Outcome, started: str, notify: bool = True) -> Outcome:
         self.ledger.record_run(
             RunRecord(
                 outcome.batch_id,
@@ -183,6 +189,8 @@ class Pipeline:
             )
         )
         checkpoint("before-notify")
+        if not notify:
+            return outcome
         details: dict[str, object] = {"archived_as": outcome.archived_as}
         if outcome.report is not None and not outcome.report.valid:
             details["errors"] = [

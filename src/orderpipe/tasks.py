@@ -1,0 +1,90 @@
+"""The ECS face: `orderpipe task validate` and `orderpipe task transform` (SPEC §5).
+
+One container image, two commands, configured by the environment the state machine passes
+in container overrides. Invalid data is a business outcome: the validator records the verdict
+and exits 0. A non-zero exit means an infrastructure failure, which the state machine retries.
+Notifications are the state machine's job (SNS tasks), so the tasks only log.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import PurePosixPath
+from typing import Any
+
+from orderpipe.errors import InfrastructureError
+from orderpipe.logs import log_event
+from orderpipe.ports import RunRecord
+from orderpipe.workflow import Outcome, Pipeline
+
+__all__ = ["transform", "validate"]
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
+
+
+def validate(pipeline: Pipeline, key: str, result_key: str) -> dict[str, Any]:
+    """Write the verdict (valid | invalid | duplicate) to `result_key`; the report beside rejected/."""
+    started = _now()
+    name = PurePosixPath(key).name
+    with pipeline.inspected(key) as (inspection, _):
+        report = inspection.report
+        batch_id = inspection.batch_id
+        existing = pipeline.ledger.get(batch_id)
+    verdict: dict[str, Any] = {"file": name, "key": key, "batch_id": batch_id, "rows": report.rows}
+    if existing is not None and existing.done:
+        summary = f"{name}: same bytes as {existing.file} (batch {batch_id[:12]}), already counted; nothing changed"
+        verdict |= {"verdict": "duplicate", "summary": summary, "dates": list(existing.dates)}
+        status = "duplicate"
+    elif not report.valid:
+        report_key = pipeline.prefixes.rejected + name + ".report.json"
+        body = {**report.to_dict(), "batch_id": batch_id}
+        pipeline.store.put_bytes(report_key, json.dumps(body, indent=2).encode())
+        verdict |= {
+            "verdict": "invalid",
+            "summary": report.summary(),
+            "report_key": report_key,
+            "errors": [{"code": i.code, "count": i.count, "first_line": i.samples[0].line} for i in report.errors],
+        }
+        status = "rejected"
+    else:
+        verdict |= {"verdict": "valid", "summary": report.summary(), "dates": list(report.dates)}
+        status = ""
+    if status:
+        pipeline.ledger.record_run(
+            RunRecord(
+                batch_id,
+                name,
+                status,
+                report.rows,
+                tuple(verdict.get("dates", ())),
+                started,
+                _now(),
+                verdict["summary"],
+            )
+        )
+    pipeline.store.put_bytes(result_key, json.dumps(verdict).encode())
+    log_event("task.validate", file=name, batch_id=batch_id, verdict=verdict["verdict"], summary=verdict["summary"])
+    return verdict
+
+
+def transform(pipeline: Pipeline, key: str) -> Outcome:
+    """Stage the facts, commit the batch and recompute its dates; archiving is the state machine's."""
+    started = _now()
+    name = PurePosixPath(key).name
+    with pipeline.inspected(key) as (inspection, scratch):
+        if not inspection.report.valid:
+            raise InfrastructureError(
+                f"{name}: the transformer found the file invalid; was it replaced after validation?"
+            )
+        batch = pipeline.ledger.get(inspection.batch_id) or pipeline.commit(name, inspection, scratch)
+    pipeline.recompute(batch.dates)
+    pipeline.ledger.mark_done(batch.batch_id)
+    outcome = pipeline.accepted(name, batch, inspection.report, "")
+    pipeline.ledger.record_run(
+        RunRecord(outcome.batch_id, name, outcome.status, outcome.rows, outcome.dates, started, _now(), outcome.message)
+    )
+    log_event("task.transform", file=name, batch_id=outcome.batch_id, status=outcome.status, summary=outcome.message)
+    return outcome
