@@ -15,7 +15,7 @@ import os
 import re
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote_plus
+from urllib.parse import quote, unquote_plus
 
 from orderpipe.logs import configure_logging, log_event
 
@@ -70,7 +70,14 @@ def handler(event: dict[str, Any], context: Any = None, client: Any = None) -> d
             ignored.append(item.key)
             continue
         name = execution_name(item)
-        payload = {"bucket": item.bucket, "key": item.key, "file": item.key.rsplit("/", 1)[-1], "version": item.version}
+        payload = {
+            "bucket": item.bucket,
+            "key": item.key,
+            "file": item.key.rsplit("/", 1)[-1],
+            "version": item.version,
+            # S3 CopyObject wants the source URL-encoded; Step Functions has no intrinsic for it.
+            "copy_source": quote(f"{item.bucket}/{item.key}", safe="/"),
+        }
         try:
             client.start_execution(stateMachineArn=machine, name=name, input=json.dumps(payload))
             started.append(name)
