@@ -5,7 +5,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_HOME ?= .demo-home
 
-.PHONY: venv demo test lint bench clean
+.PHONY: venv demo test lint bench synth deploy destroy clean
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION = 1
+CDK := npx --yes aws-cdk@2
+CDK_APP := $(abspath $(BIN))/python -m infra.app
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,5 +37,17 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
 
+# Offline: writes cdk.out/ and runs cdk-nag; no AWS account needed.
+synth: $(STAMP)
+	$(BIN)/python -c "from infra.app import build_app; app, _ = build_app(outdir='cdk.out'); app.synth()"
+	@echo "template: cdk.out/Orderpipe.template.json"
+
+# Need AWS credentials, Docker (the image asset) and Node.js (the CDK CLI). Settings: cdk.json or -c k=v.
+deploy: $(STAMP)
+	$(CDK) deploy --app "$(CDK_APP)" --require-approval never $(CDK_ARGS)
+
+destroy: $(STAMP)
+	$(CDK) destroy --app "$(CDK_APP)" --force $(CDK_ARGS)
+
 clean:
-	rm -rf $(VENV) $(DEMO_HOME) .pytest_cache
+	rm -rf $(VENV) $(DEMO_HOME) .pytest_cache cdk.out

@@ -1,0 +1,86 @@
+"""The Lambda trigger with the checked-in S3 and EventBridge events, on moto's Step Functions."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import boto3
+import pytest
+
+from orderpipe import aws
+from tests.conftest import REPO
+
+EVENTS = REPO / "tests" / "events"
+
+
+def load(name: str) -> dict:
+    return json.loads((EVENTS / name).read_text())
+
+
+def test_s3_notification_keys_are_url_decoded_and_filtered() -> None:
+    items = aws.parse_event(load("s3_put.json"))
+    assert [(i.bucket, i.key) for i in items] == [
+        ("orderpipe-bucket", "input/orders July 2025+1.csv"),
+        ("orderpipe-bucket", "input/second.csv"),
+        ("orderpipe-bucket", "processed/old.csv"),
+        ("orderpipe-bucket", "input/notes.txt"),
+    ]
+    assert items[1].version == "3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY"  # the version id wins over the ETag
+
+
+def test_eventbridge_object_created_shape() -> None:
+    (item,) = aws.parse_event(load("eventbridge_object_created.json"))
+    assert (item.bucket, item.key, item.version) == (
+        "orderpipe-bucket",
+        "input/eventbridge orders.csv",
+        "IYV3p45BT0ac8hjHg1houSdS1a.Mro8e",
+    )
+
+
+def test_execution_names_are_valid_stable_and_distinct() -> None:
+    a = aws.ObjectCreated("b", "input/orders July 2025+1.csv", "v1")
+    name = aws.execution_name(a)
+    assert name == aws.execution_name(a)
+    assert name.startswith("orders-July-2025-1-") and len(name) <= 80
+    assert all(c.isalnum() or c in "-_" for c in name)
+    assert aws.execution_name(aws.ObjectCreated("b", a.key, "v2")) != name  # a new version is a new file
+    assert len(aws.execution_name(aws.ObjectCreated("b", "input/" + "x" * 300 + ".csv", "v"))) <= 80
+
+
+@pytest.fixture
+def machine(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    sfn = boto3.client("stepfunctions")
+    arn = sfn.create_state_machine(
+        name=f"trigger-{uuid.uuid4().hex[:8]}",
+        definition=json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}),
+        roleArn="arn:aws:iam::123456789012:role/states",
+    )["stateMachineArn"]
+    monkeypatch.setenv("STATE_MACHINE_ARN", arn)
+    return arn
+
+
+def test_handler_starts_one_execution_per_csv_under_input(machine: str) -> None:
+    result = aws.handler(load("s3_put.json"))
+    assert len(result["started"]) == 2
+    assert result["ignored"] == ["processed/old.csv", "input/notes.txt"]
+    executions = boto3.client("stepfunctions").list_executions(stateMachineArn=machine)["executions"]
+    inputs = sorted(
+        json.loads(boto3.client("stepfunctions").describe_execution(executionArn=e["executionArn"])["input"])["key"]
+        for e in executions
+    )
+    assert inputs == ["input/orders July 2025+1.csv", "input/second.csv"]
+
+
+def test_a_redelivered_event_is_success_not_an_error(machine: str) -> None:
+    event = load("eventbridge_object_created.json")
+    first = aws.handler(event)
+    again = aws.handler(event)
+    assert len(first["started"]) == 1
+    assert again["already_exists"] == first["started"] or again["started"] == first["started"]
+    executions = boto3.client("stepfunctions").list_executions(stateMachineArn=machine)["executions"]
+    assert len(executions) == 1
+    copy_source = json.loads(
+        boto3.client("stepfunctions").describe_execution(executionArn=executions[0]["executionArn"])["input"]
+    )["copy_source"]
+    assert copy_source == "orderpipe-bucket/input/eventbridge%20orders.csv"
