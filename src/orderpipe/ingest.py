@@ -54,16 +54,20 @@ class Inspection:
 def fingerprint(path: Path) -> Fingerprint:
     digest = hashlib.sha256()
     suspicious = False
+    pending_cr = False  # the previous chunk ended in CR: its LF must open this one
     with path.open("rb") as stream:
         while chunk := stream.read(CHUNK):
             digest.update(chunk)
             if not suspicious:
-                crs = chunk.count(b"\r")
+                crs = chunk.count(b"\r") - chunk.endswith(b"\r")
                 suspicious = (
-                    b'"' in chunk
+                    (pending_cr and not chunk.startswith(b"\n"))
+                    or b'"' in chunk
                     or b"\x00" in chunk
-                    or (crs and crs != chunk.count(b"\r\n") + (1 if chunk.endswith(b"\r") else 0))
+                    or crs != chunk.count(b"\r\n")
                 )
+                pending_cr = chunk.endswith(b"\r")
+    suspicious = suspicious or pending_cr
     return Fingerprint(digest.hexdigest(), bool(suspicious))
 
 

@@ -247,7 +247,8 @@ class SqliteKpiStore:
 
     @staticmethod
     def _range(start: str | None, end: str | None) -> tuple[str, list[object]]:
-        clauses, params = [], []
+        clauses: list[str] = []
+        params: list[object] = []
         if start:
             clauses.append("order_date >= ?")
             params.append(start)
