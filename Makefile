@@ -27,12 +27,12 @@ demo: $(STAMP)
 	@echo; echo "== orderpipe batches"; $(BIN)/orderpipe --home $(DEMO_HOME) batches
 
 test: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks infra
 	$(BIN)/mypy src
 	$(BIN)/pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks infra
 	$(BIN)/mypy src
 
 bench: $(STAMP)
