@@ -146,6 +146,14 @@ ODD_BUT_VALID: list[tuple[str, bytes, str]] = [
     ("blank-lines", rows(OK, b"", b"   ", OK2, b""), "blank line(s) skipped"),
     ("spaces-around-values", rows(b" O1 , C1 ,2025-07-06 , Electronics,P1, 1 , 10.00 , FALSE ", OK2), ""),
     ("no-final-newline", rows(OK, OK2)[:-1], ""),
+    ("quoted-header", rows(OK, OK2, header=b",".join(b'"' + n + b'"' for n in H.split(b","))), ""),
+    ("quote-inside-a-value", rows(b'O1,C1,2025-07-06,Electronics,P"1,1,10.00,false', OK2), ""),
+    ("duplicate-extra-columns", rows(OK + b",a,b", OK2 + b",c,d", header=H + b",x,x"), ""),
+    (
+        "separators-around-values",
+        rows(b"O1\x1f,C1,2025-07-06\x1d,Electronics\x1f,P1,1\x1f,10.00\x1c,false\x1e", OK2),
+        "",
+    ),
 ]
 
 

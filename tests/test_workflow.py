@@ -128,3 +128,14 @@ def test_recover_finishes_a_committed_batch(pipeline: Pipeline, tmp_path: Path) 
     assert pipeline.recover() == [inspection.batch_id]
     assert daily(pipeline) == {"2025-07-06": (2, Decimal("7.00"), 0)}
     assert pipeline.ledger.unfinished() == []
+
+
+def test_a_home_path_with_key_value_folders_works(tmp_path: Path) -> None:
+    """Facts carry their date; nothing parses `key=value` out of paths (the home may have some)."""
+    from orderpipe.bootstrap import open_pipeline
+    from orderpipe.config import load_settings
+
+    pipeline = open_pipeline(load_settings(tmp_path / "env=prod" / "home", environ={}))
+    run_file(pipeline, write(tmp_path / "a.csv", [order("O1", price="3.00")]))
+    run_file(pipeline, write(tmp_path / "b.csv", [order("O2", price="4.00"), order("O3", date="2025-07-08")]))
+    assert daily(pipeline) == {"2025-07-06": (2, Decimal("7.00"), 0), "2025-07-08": (1, Decimal("10.00"), 0)}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import uuid
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from pathlib import Path
 import polars as pl
 
 from orderpipe.core.report import ValidationReport
-from orderpipe.core.rules import COLUMNS
+from orderpipe.core.rules import COLUMNS, WHITESPACE
 from orderpipe.core.screen import FACT_SCHEMA, screen_columns
 from orderpipe.core.validate import validate_stream
 from orderpipe.errors import InfrastructureError
@@ -48,7 +49,7 @@ class Inspection:
 
     batch_id: str
     report: ValidationReport
-    stage: Path | None
+    stage: list[Path] | None
 
 
 def fingerprint(path: Path) -> Fingerprint:
@@ -106,9 +107,9 @@ def _screen(path: Path, names: list[str], categories: Sequence[str], stage: Path
         empty_string_is_null=False,
         encoding="utf8",
     )
-    trimmed = [pl.col(c).str.strip_chars() for c in COLUMNS if c != last]
+    trimmed = [pl.col(c).str.strip_chars(WHITESPACE) for c in COLUMNS if c != last]
     if last in COLUMNS:
-        trimmed += [pl.col(last).str.strip_chars(), pl.col(last).alias("__last")]
+        trimmed += [pl.col(last).str.strip_chars(WHITESPACE), pl.col(last).alias("__last")]
     else:
         trimmed += [pl.col("__last")]
     raw.select(trimmed).select(screen_columns(categories)).sink_parquet(stage, compression="lz4")
@@ -137,18 +138,22 @@ def _screen(path: Path, names: list[str], categories: Sequence[str], stage: Path
 
 
 def inspect_file(path: Path, name: str, categories: Sequence[str], workdir: Path) -> Inspection:
-    """Hash, screen and — when needed — exactly validate one file."""
+    """Hash, screen and — when needed — exactly validate one file.
+
+    The fast path stages what Polars read. Whenever the exact validator decides, the stage is
+    built from the exact validator's own parse, so what is staged is always what was validated.
+    """
     result: list[Fingerprint] = []
     hasher = threading.Thread(target=lambda: result.append(fingerprint(path)), daemon=True)
     hasher.start()
     names = _plain_header(path)
-    stage = workdir / f"stage-{threading.get_ident()}-{path.stat().st_ino}.parquet"
+    stage = workdir / f"stage-{uuid.uuid4().hex}.parquet"
     screen: _Screen | None = None
     if names is not None:
         try:
             screen = _screen(path, names, categories, stage)
         except pl.exceptions.PolarsError:
-            screen = None  # unparseable to Polars: the exact validator will say where and why
+            screen = None  # unreadable to Polars: the exact validator will say where and why
     hasher.join()
     if not result:
         raise InfrastructureError(f"{name}: could not read the file to hash it")
@@ -159,22 +164,58 @@ def inspect_file(path: Path, name: str, categories: Sequence[str], workdir: Path
         if extra:
             warnings.append("extra columns ignored: " + ", ".join(repr(n) for n in extra))
         report = ValidationReport(name, True, screen.rows, warnings=tuple(warnings), dates=screen.dates)
-        return Inspection(fp.sha256, report, stage)
+        return Inspection(fp.sha256, report, [stage])
+    stage.unlink(missing_ok=True)
+    exact = _ExactStage(workdir, categories)
     with path.open("rb") as stream:
-        report = validate_stream(stream, name, frozenset(categories))
-    if not report.valid or screen is None:
-        stage.unlink(missing_ok=True)
-        if report.valid:  # the exact validator accepts what Polars cannot read: never silently
-            raise InfrastructureError(f"{name}: valid by the exact validator but unreadable by the fast reader")
+        report = validate_stream(stream, name, frozenset(categories), exact.add)
+    files = exact.finish()
+    if not report.valid:
+        for file in files:
+            file.unlink(missing_ok=True)
         return Inspection(fp.sha256, report, None)
-    if screen.rows != report.rows:
-        stage.unlink(missing_ok=True)
-        raise InfrastructureError(f"{name}: the fast reader saw {screen.rows} rows, the exact validator {report.rows}")
-    return Inspection(fp.sha256, report, stage)
+    if exact.rows != report.rows:
+        raise InfrastructureError(f"{name}: staged {exact.rows} rows but validated {report.rows}")
+    return Inspection(fp.sha256, report, files)
+
+
+class _ExactStage:
+    """Stages the exact validator's rows through the same typed columns, in bounded chunks."""
+
+    CHUNK_ROWS = 250_000
+
+    def __init__(self, workdir: Path, categories: Sequence[str]) -> None:
+        self.workdir = workdir
+        self.categories = categories
+        self.buffer: list[list[str]] = []
+        self.files: list[Path] = []
+        self.rows = 0
+
+    def add(self, values: list[str]) -> None:
+        self.buffer.append(values)
+        if len(self.buffer) >= self.CHUNK_ROWS:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self.buffer:
+            return
+        frame = pl.DataFrame(self.buffer, schema=list(COLUMNS), orient="row").with_columns(pl.lit("x").alias("__last"))
+        typed = frame.select(screen_columns(self.categories))
+        if not typed["ok"].all():  # the two validators disagree: a bug, never a silent stage
+            raise InfrastructureError("the exact validator accepted rows the typed columns reject")
+        path = self.workdir / f"stage-{uuid.uuid4().hex}.parquet"
+        typed.write_parquet(path, compression="lz4")
+        self.files.append(path)
+        self.rows += typed.height
+        self.buffer = []
+
+    def finish(self) -> list[Path]:
+        self._flush()
+        return self.files
 
 
 def stage_facts(
-    stage: Path,
+    stage: list[Path],
     batch_id: str,
     expected_rows: int,
     store: ObjectStore,
@@ -193,14 +234,10 @@ def stage_facts(
     rows = pl.scan_parquet(stage).select(pl.len()).collect().item()
     for part, offset in enumerate(range(0, rows, rows_per_part)):
         chunk = (
-            pl.scan_parquet(stage)
-            .slice(offset, rows_per_part)
-            .filter(~pl.col("blank"))
-            .select("order_date", *FACT_SCHEMA)
-            .collect()
+            pl.scan_parquet(stage).slice(offset, rows_per_part).filter(~pl.col("blank")).select(*FACT_SCHEMA).collect()
         )
         written += chunk.height
-        for (order_date,), frame in chunk.partition_by("order_date", as_dict=True, include_key=False).items():
+        for (order_date,), frame in chunk.partition_by("order_date", as_dict=True, include_key=True).items():
             day = order_date.isoformat()
             local = workdir / f"part-{batch_id[:16]}-{day}-{part}.parquet"
             frame.write_parquet(local, compression="zstd", statistics=False)
@@ -215,31 +252,33 @@ def stage_facts(
 def load_facts(
     store: ObjectStore, entries: dict[str, list[FactEntry]], stack: ExitStack, prefix: str = FACTS_PREFIX
 ) -> pl.LazyFrame:
-    """The committed facts of the given dates, each row tagged with its date and batch seq.
+    """The committed facts of the given dates, each row tagged with its batch seq.
 
     Dates with one batch are read in a single scan (their seq is irrelevant: nothing to
     de-duplicate); only dates shared by several batches carry each file's seq.
     """
-    schema = {**FACT_SCHEMA, "order_date": pl.Date(), "seq": pl.Int64()}
+    schema = {**FACT_SCHEMA, "seq": pl.Int64()}
     single: list[str] = []
     frames = []
     for order_date, date_entries in entries.items():
         for entry in date_entries:
-            for part in entry.parts:
-                path = str(stack.enter_context(store.local_copy(fact_key(order_date, entry.batch_id, part, prefix))))
-                if len(date_entries) == 1:
-                    single.append(path)
-                    continue
+            paths = [
+                str(stack.enter_context(store.local_copy(fact_key(order_date, entry.batch_id, part, prefix))))
+                for part in entry.parts
+            ]
+            if len(date_entries) == 1:
+                single += paths
+            else:
                 frames.append(
-                    pl.scan_parquet(path, schema=FACT_SCHEMA, hive_partitioning=False).with_columns(
-                        pl.lit(order_date).str.to_date().alias("order_date"), pl.lit(entry.seq, pl.Int64).alias("seq")
+                    pl.scan_parquet(paths, schema=FACT_SCHEMA, hive_partitioning=False).with_columns(
+                        pl.lit(entry.seq, pl.Int64).alias("seq")
                     )
                 )
     if single:
         frames.append(
-            pl.scan_parquet(
-                single, schema=FACT_SCHEMA, hive_partitioning=True, hive_schema={"order_date": pl.Date()}
-            ).with_columns(pl.lit(0, pl.Int64).alias("seq"))
+            pl.scan_parquet(single, schema=FACT_SCHEMA, hive_partitioning=False).with_columns(
+                pl.lit(0, pl.Int64).alias("seq")
+            )
         )
     if not frames:
         return pl.LazyFrame(schema=schema)

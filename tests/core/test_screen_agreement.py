@@ -20,12 +20,12 @@ from orderpipe.core.validate import validate_stream
 from orderpipe.ingest import inspect_file
 
 VALUES = {
-    "order_id": ["O1", "O2", "O3", " O4 ", "", "O\u00e9"],
+    "order_id": ["O1", "O2", "O3", " O4 ", "", "O\u00e9", "O1\x1f", "\x1f", "O2\u3000"],
     "customer_id": ["C1", "C2", "", "  "],
     "order_date": ["2025-07-06", "2024-02-29", "2025-02-30", "0000-01-01", "2025-7-6", " 2025-07-07 ", "9999-12-31"],
     "category": ["Books", "Toys", "books", "Gadgets", " Home ", ""],
     "product_id": ["P1", "P,2", "P\n3", 'P"4', ""],
-    "quantity": ["1", "007", "0", "-1", "2.0", "1e3", "1234567890", "999999999", " 3 "],
+    "quantity": ["1", "007", "0", "-1", "2.0", "1e3", "1234567890", "999999999", " 3 ", "2\x1f", "\xa04"],
     "unit_price": [
         "1",
         "0.0001",
@@ -39,11 +39,11 @@ VALUES = {
         "1234567890123",
         "999999999999.9999",
     ],
-    "returned": ["true", "FALSE", "yes", "", "True"],
+    "returned": ["true", "FALSE", "yes", "", "True", "TRUE\x1e"],
 }
 VALID = {
     "order_id": None,  # unique per row in the valid mode
-    "customer_id": ["C1", " C2 "],
+    "customer_id": ["C1", " C2 ", "C3\x1c"],
     "order_date": ["2025-07-06", "2024-02-29", " 2025-07-07 "],
     "category": ["Books", " Home "],
     "product_id": ["P1", "P,2", "P\n3", 'P"4'],

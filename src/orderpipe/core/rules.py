@@ -20,6 +20,7 @@ __all__ = [
     "INTEGER_PATTERN",
     "MAX_PRICE_INTEGER_DIGITS",
     "MAX_QUANTITY_DIGITS",
+    "WHITESPACE",
     "RowError",
     "check_value",
 ]
@@ -43,6 +44,13 @@ DEFAULT_CATEGORIES: tuple[str, ...] = (
     "Sports",
     "Beauty",
     "Grocery",
+)
+
+#: What "trimmed" means, for both validators: exactly the characters Python's `str.isspace()`
+#: accepts (Polars' default trim would miss the separators \x1c-\x1f).
+WHITESPACE = (
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006"
+    "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
 )
 
 # ASCII digits only: `\d` would also accept other scripts' digits.

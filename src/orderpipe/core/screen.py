@@ -19,12 +19,15 @@ from orderpipe.core.rules import (
     INTEGER_PATTERN,
     MAX_PRICE_INTEGER_DIGITS,
     MAX_QUANTITY_DIGITS,
+    WHITESPACE,
 )
 
 __all__ = ["FACT_SCHEMA", "screen_columns"]
 
-#: The staged facts, one row per order (order_date is the partition, so not stored per row).
+#: The staged facts, one row per order. Each file also carries its date (constant, so nearly
+#: free in Parquet): readers never parse it from a path.
 FACT_SCHEMA: dict[str, pl.DataType] = {
+    "order_date": pl.Date(),
     "order_id": pl.String(),
     "customer_id": pl.String(),
     "category": pl.String(),
@@ -63,7 +66,7 @@ def screen_columns(categories: Sequence[str]) -> list[pl.Expr]:
         price > 0,
         returned.is_in(list(BOOLEAN_VALUES)),
     ).fill_null(False)
-    blank = pl.all_horizontal(*(c(name) == "" for name in COLUMNS)) & (c("__last").str.strip_chars() == "")
+    blank = pl.all_horizontal(*(c(name) == "" for name in COLUMNS)) & (c("__last").str.strip_chars(WHITESPACE) == "")
     return [
         c("order_id"),
         c("customer_id"),

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import csv
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import BinaryIO
 
 from orderpipe.core.report import ReportBuilder, ValidationReport
-from orderpipe.core.rules import COLUMNS, check_value
+from orderpipe.core.rules import COLUMNS, WHITESPACE, check_value
 
 __all__ = ["UnreadableFile", "validate_stream"]
 
@@ -63,11 +63,20 @@ class _Lines:
 
 
 def _is_blank(record: list[str]) -> bool:
-    return not record or (len(record) == 1 and record[0].strip() == "")
+    return not record or (len(record) == 1 and record[0].strip(WHITESPACE) == "")
 
 
-def validate_stream(stream: BinaryIO, file: str, categories: frozenset[str]) -> ValidationReport:
-    """Validate one CSV file; never raises for bad data, every problem lands in the report."""
+def validate_stream(
+    stream: BinaryIO,
+    file: str,
+    categories: frozenset[str],
+    on_row: Callable[[list[str]], None] | None = None,
+) -> ValidationReport:
+    """Validate one CSV file; never raises for bad data, every problem lands in the report.
+
+    `on_row` receives the trimmed values (in COLUMNS order) of every row without errors, so a
+    caller can stage exactly what was validated.
+    """
     report = ReportBuilder(file)
     lines = _Lines(stream)
     csv.field_size_limit(sys.maxsize)
@@ -79,7 +88,7 @@ def validate_stream(stream: BinaryIO, file: str, categories: frozenset[str]) -> 
         if header is None:
             report.add("no-rows", 1, None, None, "the file is empty: expected a header and at least one row")
             return report.build(0)
-        names = [name.strip() for name in header]
+        names = [name.strip(WHITESPACE) for name in header]
         positions = _check_header(names, report)
         if positions is None:
             return report.build(0)
@@ -104,7 +113,9 @@ def validate_stream(stream: BinaryIO, file: str, categories: frozenset[str]) -> 
                     f"row has {len(record)} fields, the header has {width}",
                 )
                 continue
-            _check_record(record, positions, start, categories, seen, dates, report)
+            values = _check_record(record, positions, start, categories, seen, dates, report)
+            if values is not None and on_row is not None:
+                on_row(values)
     except csv.Error as exc:
         report.add("csv-error", lines.count, None, None, f"CSV cannot be parsed: {exc}")
         return report.build(rows)
@@ -145,15 +156,20 @@ def _check_record(
     seen: dict[str, int],
     dates: set[str],
     report: ReportBuilder,
-) -> None:
+) -> list[str] | None:
+    """The row's trimmed values when it breaks no rule, else None (and the report has why)."""
+    values = []
+    clean = True
     for column, index in positions.items():
-        value = record[index].strip()
+        value = record[index].strip(WHITESPACE)
+        values.append(value)
         error = check_value(column, value, categories)
         if error is not None:
             report.add(error.code, line, column, value, error.message)
+            clean = False
         elif column == "order_date":
             dates.add(value)
-    order_id = record[positions["order_id"]].strip()
+    order_id = values[0]
     if order_id:
         first = seen.setdefault(order_id, line)
         if first != line:
@@ -164,3 +180,5 @@ def _check_record(
                 order_id,
                 f"order_id {order_id!r} already appears at line {first}",
             )
+            clean = False
+    return values if clean else None
