@@ -34,12 +34,15 @@ def validate(pipeline: Pipeline, key: str, result_key: str) -> dict[str, Any]:
         batch_id = inspection.batch_id
         existing = pipeline.ledger.get(batch_id)
     verdict: dict[str, Any] = {"file": name, "key": key, "batch_id": batch_id, "rows": report.rows}
+    size = stat[0] if (stat := pipeline.store.stat(key)) else None
     if existing is not None and existing.done:
         summary = f"{name}: same bytes as {existing.file} (batch {batch_id[:12]}), already counted; nothing changed"
         verdict |= {"verdict": "duplicate", "summary": summary, "dates": list(existing.dates)}
+        verdict["archive_key"] = pipeline.archive_target(pipeline.prefixes.processed, name, batch_id, size)
         status = "duplicate"
     elif not report.valid:
-        report_key = pipeline.prefixes.rejected + name + ".report.json"
+        verdict["archive_key"] = pipeline.archive_target(pipeline.prefixes.rejected, name, batch_id, size)
+        report_key = verdict["archive_key"] + ".report.json"
         body = {**report.to_dict(), "batch_id": batch_id}
         pipeline.store.put_bytes(report_key, json.dumps(body, indent=2).encode())
         verdict |= {
@@ -51,6 +54,7 @@ def validate(pipeline: Pipeline, key: str, result_key: str) -> dict[str, Any]:
         status = "rejected"
     else:
         verdict |= {"verdict": "valid", "summary": report.summary(), "dates": list(report.dates)}
+        verdict["archive_key"] = pipeline.archive_target(pipeline.prefixes.processed, name, batch_id, size)
         status = ""
     if status:
         pipeline.ledger.record_run(

@@ -166,7 +166,7 @@ class Pipeline:
 
     def _reject(self, key: str, report: ValidationReport, batch_id: str, started: str) -> Outcome:
         name = PurePosixPath(key).name
-        target = self._archive_target(self.prefixes.rejected, name, batch_id, self._size(key))
+        target = self.archive_target(self.prefixes.rejected, name, batch_id, self._size(key))
         body = {**report.to_dict(), "batch_id": batch_id}
         self.store.put_bytes(target + ".report.json", json.dumps(body, indent=2).encode())
         checkpoint("after-report")
@@ -238,7 +238,7 @@ class Pipeline:
         return finished
 
     # -- archive ----------------------------------------------------------------------------
-    def _archive_target(self, prefix: str, name: str, batch_id: str, size: int | None) -> str:
+    def archive_target(self, prefix: str, name: str, batch_id: str, size: int | None) -> str:
         """`prefix/name`, unless another file already holds that name (then the batch id is added)."""
         target = prefix + name
         existing = self._size(target)
@@ -263,7 +263,7 @@ class Pipeline:
         size = self._size(key)
         if size is None:  # moved by an earlier, interrupted attempt
             return prefix + name
-        target = self._archive_target(prefix, name, batch_id, size)
+        target = self.archive_target(prefix, name, batch_id, size)
         self.store.move(key, target)
         return target
 

@@ -251,6 +251,12 @@ def test_an_invalid_file_is_quarantined_with_its_report(agent: EcsAgent, tmp_pat
     assert [c for c, _ in agent.commands] == ["validate"]
     stack.assert_cleaned_up()
 
+    other = write(tmp_path / "bad.csv", [order("O9", quantity="0")])  # same name, other bytes
+    (second,) = stack.trigger(stack.upload(other, "input/bad.csv"))["started"]
+    assert stack.wait(second)["status"] == "FAILED"
+    quarantined = stack.keys("rejected/")
+    assert len(quarantined) == 4 and "rejected/bad.csv" in quarantined  # the first is kept, not overwritten
+
 
 def test_a_duplicate_event_starts_one_execution(agent: EcsAgent, tmp_path: Path) -> None:
     """S3 delivers at least once: the same event while running (AWS answers with the running

@@ -35,7 +35,7 @@ class SnsNotifier:
         self.log.notify(notification)
         ok = notification.event in ("accepted", "duplicate")
         topic = self.success_topic if ok else self.failure_topic
-        subject = f"orderpipe: {notification.event} {notification.file}"[:100]
+        subject = f"orderpipe: {notification.event} {notification.file}"[:99]  # SNS: fewer than 100
         try:
             self.client.publish(
                 TopicArn=topic,
