@@ -156,46 +156,64 @@ class DynamoLedger:
                     "parts": {"L": [{"N": str(p)} for p in parts[order_date]]},
                 },
             )
-        counter = self.db.call(
-            "sequence increment",
-            "update_item",
-            TableName=self.table,
-            Key={"pk": {"S": "COUNTER"}, "sk": {"S": "seq"}},
-            UpdateExpression="ADD #v :one",
-            ExpressionAttributeNames={"#v": "value"},
-            ExpressionAttributeValues={":one": {"N": "1"}},
-            ReturnValues="UPDATED_NEW",
-        )
-        seq = counter["Attributes"]["value"]["N"]
-        checkpoint("ledger-commit-inside")
-        batch = {
-            "pk": {"S": f"BATCH#{batch_id}"},
-            "sk": {"S": "BATCH"},
-            "seq": {"N": seq},
-            "file": {"S": file},
-            "rows": {"N": str(rows)},
-            "dates": {"L": [{"S": d} for d in sorted(parts)]},
-            "done": {"BOOL": False},
-            "committed_at": {"S": _now()},
-        }
-        try:
-            self.db.client.transact_write_items(
-                TransactItems=[
-                    {
-                        "Put": {
-                            "TableName": self.table,
-                            "Item": batch,
-                            "ConditionExpression": "attribute_not_exists(pk)",
-                        }
-                    },
-                    {"Put": {"TableName": self.table, "Item": {"pk": {"S": "PENDING"}, "sk": {"S": batch_id}}}},
-                ]
+        # The seq is taken inside the commit transaction (conditioned on the counter value read
+        # just before), so seq order is commit order, as in SQLite.
+        for _ in range(50):
+            counter_key = {"pk": {"S": "COUNTER"}, "sk": {"S": "seq"}}
+            item = self.db.call(
+                "read of the sequence", "get_item", TableName=self.table, Key=counter_key, ConsistentRead=True
+            ).get("Item")
+            current = int(item["value"]["N"]) if item else 0
+            seq = str(current + 1)
+            checkpoint("ledger-commit-inside")
+            batch = {
+                "pk": {"S": f"BATCH#{batch_id}"},
+                "sk": {"S": "BATCH"},
+                "seq": {"N": seq},
+                "file": {"S": file},
+                "rows": {"N": str(rows)},
+                "dates": {"L": [{"S": d} for d in sorted(parts)]},
+                "done": {"BOOL": False},
+                "committed_at": {"S": _now()},
+            }
+            guard = (
+                {"ConditionExpression": "#v = :current", "ExpressionAttributeValues": {":current": {"N": str(current)}}}
+                if item
+                else {"ConditionExpression": "attribute_not_exists(pk)"}
             )
-        except ClientError as exc:
-            if _code(exc) != "TransactionCanceledException":
+            counter = {**counter_key, "value": {"N": seq}}
+            try:
+                self.db.client.transact_write_items(
+                    TransactItems=[
+                        {
+                            "Put": {
+                                "TableName": self.table,
+                                "Item": batch,
+                                "ConditionExpression": "attribute_not_exists(pk)",
+                            }
+                        },
+                        {"Put": {"TableName": self.table, "Item": {"pk": {"S": "PENDING"}, "sk": {"S": batch_id}}}},
+                        {
+                            "Put": {
+                                "TableName": self.table,
+                                "Item": counter,
+                                **({"ExpressionAttributeNames": {"#v": "value"}} if item else {}),
+                                **guard,
+                            }
+                        },
+                    ]
+                )
+                break
+            except ClientError as exc:
+                if _code(exc) not in ("TransactionCanceledException", "TransactionConflictException"):
+                    raise InfrastructureError(f"DynamoDB commit of batch {batch_id[:12]} failed: {exc}") from exc
+            except BotoCoreError as exc:
                 raise InfrastructureError(f"DynamoDB commit of batch {batch_id[:12]} failed: {exc}") from exc
-        except BotoCoreError as exc:
-            raise InfrastructureError(f"DynamoDB commit of batch {batch_id[:12]} failed: {exc}") from exc
+            existing = self.get(batch_id)
+            if existing is not None:  # another worker committed the same bytes
+                return existing
+        else:
+            raise InfrastructureError(f"DynamoDB commit of batch {batch_id[:12]} kept conflicting; retry the file")
         record = self.get(batch_id)
         if record is None:
             raise InfrastructureError(f"batch {batch_id[:12]} is not in the ledger after its commit")
