@@ -317,7 +317,7 @@ class OrderpipeStack(cdk.Stack):
         )
         machine.add_to_role_policy(
             iam.PolicyStatement(
-                actions=["s3:GetObject"],
+                actions=["s3:GetObject", "s3:GetObjectVersion"],
                 resources=[bucket.arn_for_objects(f"{RESULT_PREFIX}*"), bucket.arn_for_objects(f"{s.input_prefix}*")],
             )
         )
@@ -332,7 +332,7 @@ class OrderpipeStack(cdk.Stack):
         )
         machine.add_to_role_policy(
             iam.PolicyStatement(
-                actions=["s3:DeleteObject"],
+                actions=["s3:DeleteObject", "s3:DeleteObjectVersion"],
                 resources=[bucket.arn_for_objects(f"{s.input_prefix}*")],
             )
         )

@@ -28,7 +28,8 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
 class ObjectCreated:
     bucket: str
     key: str
-    version: str
+    version: str  # version id, else ETag, else sequencer: what makes this upload unique
+    version_id: str = ""  # the S3 version id, when the bucket is versioned
 
 
 def parse_event(event: dict[str, Any]) -> list[ObjectCreated]:
@@ -37,7 +38,7 @@ def parse_event(event: dict[str, Any]) -> list[ObjectCreated]:
         detail = event.get("detail", {})
         obj = detail.get("object", {})
         version = obj.get("version-id") or obj.get("etag") or obj.get("sequencer") or ""
-        return [ObjectCreated(detail["bucket"]["name"], obj["key"], version)]
+        return [ObjectCreated(detail["bucket"]["name"], obj["key"], version, obj.get("version-id") or "")]
     found = []
     for record in event.get("Records", []):
         if not str(record.get("eventName", "")).startswith("ObjectCreated"):
@@ -45,7 +46,7 @@ def parse_event(event: dict[str, Any]) -> list[ObjectCreated]:
         s3 = record["s3"]
         obj = s3["object"]
         version = obj.get("versionId") or obj.get("eTag") or obj.get("sequencer") or ""
-        found.append(ObjectCreated(s3["bucket"]["name"], unquote_plus(obj["key"]), version))
+        found.append(ObjectCreated(s3["bucket"]["name"], unquote_plus(obj["key"]), version, obj.get("versionId") or ""))
     return found
 
 
@@ -75,8 +76,11 @@ def handler(event: dict[str, Any], context: Any = None, client: Any = None) -> d
             "key": item.key,
             "file": item.key.rsplit("/", 1)[-1],
             "version": item.version,
+            # Every step works on this exact version: a re-upload meanwhile is its own execution.
+            "version_id": item.version_id,
             # S3 CopyObject wants the source URL-encoded; Step Functions has no intrinsic for it.
-            "copy_source": quote(f"{item.bucket}/{item.key}", safe="/"),
+            "copy_source": quote(f"{item.bucket}/{item.key}", safe="/")
+            + (f"?versionId={quote(item.version_id, safe='')}" if item.version_id else ""),
         }
         try:
             client.start_execution(stateMachineArn=machine, name=name, input=json.dumps(payload))

@@ -176,13 +176,13 @@ def task() -> None:
     """The container's commands on AWS (configured by ORDERPIPE_* environment variables)."""
 
 
-def _task_key() -> tuple[str, str]:
+def _task_key() -> tuple[str, str, str | None]:
     import os
 
     key, result = os.environ.get("ORDERPIPE_TASK_KEY", ""), os.environ.get("ORDERPIPE_TASK_RESULT_KEY", "")
     if not key:
         raise UsageError("ORDERPIPE_TASK_KEY (the input object key) is not set")
-    return key, result
+    return key, result, os.environ.get("ORDERPIPE_TASK_VERSION") or None
 
 
 @task.command("validate")
@@ -192,10 +192,10 @@ def task_validate(ctx: click.Context) -> None:
     from orderpipe import tasks
 
     with _faults():
-        key, result = _task_key()
+        key, result, version = _task_key()
         if not result:
             raise UsageError("ORDERPIPE_TASK_RESULT_KEY (where the verdict goes) is not set")
-        verdict = tasks.validate(open_pipeline(_settings(ctx)), key, result)
+        verdict = tasks.validate(open_pipeline(_settings(ctx)), key, result, version)
     click.echo(json.dumps(verdict))
 
 
@@ -206,8 +206,8 @@ def task_transform(ctx: click.Context) -> None:
     from orderpipe import tasks
 
     with _faults():
-        key, _ = _task_key()
-        outcome = tasks.transform(open_pipeline(_settings(ctx)), key)
+        key, _, version = _task_key()
+        outcome = tasks.transform(open_pipeline(_settings(ctx)), key, version)
     click.echo(_line(outcome))
 
 

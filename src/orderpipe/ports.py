@@ -30,8 +30,9 @@ __all__ = [
 class ObjectStore(Protocol):
     """A bucket: keys like `input/x.csv`, `processed/x.csv`, `warehouse/orders/...`."""
 
-    def local_copy(self, key: str) -> AbstractContextManager[Path]:
-        """A readable local path holding the object's bytes for the duration of the block."""
+    def local_copy(self, key: str, version: str | None = None) -> AbstractContextManager[Path]:
+        """A readable local path holding the object's bytes (of `version`, where the store keeps
+        versions) for the duration of the block."""
 
     def put_file(self, path: Path, key: str) -> None:
         """Store a local file under `key`, atomically (readers see all of it or nothing)."""

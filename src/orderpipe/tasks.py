@@ -25,11 +25,11 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
 
 
-def validate(pipeline: Pipeline, key: str, result_key: str) -> dict[str, Any]:
+def validate(pipeline: Pipeline, key: str, result_key: str, version: str | None = None) -> dict[str, Any]:
     """Write the verdict (valid | invalid | duplicate) to `result_key`; the report beside rejected/."""
     started = _now()
     name = PurePosixPath(key).name
-    with pipeline.inspected(key) as (inspection, _):
+    with pipeline.inspected(key, version=version) as (inspection, _):
         report = inspection.report
         batch_id = inspection.batch_id
         existing = pipeline.ledger.get(batch_id)
@@ -74,11 +74,11 @@ def validate(pipeline: Pipeline, key: str, result_key: str) -> dict[str, Any]:
     return verdict
 
 
-def transform(pipeline: Pipeline, key: str) -> Outcome:
+def transform(pipeline: Pipeline, key: str, version: str | None = None) -> Outcome:
     """Stage the facts, commit the batch and recompute its dates; archiving is the state machine's."""
     started = _now()
     name = PurePosixPath(key).name
-    with pipeline.inspected(key) as (inspection, scratch):
+    with pipeline.inspected(key, version=version) as (inspection, scratch):
         if not inspection.report.valid:
             raise InfrastructureError(
                 f"{name}: the transformer found the file invalid; was it replaced after validation?"

@@ -119,10 +119,12 @@ class Pipeline:
         return self._finish(self.accepted(name, existing, report, archived), started)
 
     @contextmanager
-    def inspected(self, key: str, progress: Progress = _quiet) -> Iterator[tuple[Inspection, Path]]:
+    def inspected(
+        self, key: str, progress: Progress = _quiet, version: str | None = None
+    ) -> Iterator[tuple[Inspection, Path]]:
         """The file's verdict, with a scratch folder that holds its stage until the block ends."""
         self.workdir.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=self.workdir) as scratch, self.store.local_copy(key) as path:
+        with tempfile.TemporaryDirectory(dir=self.workdir) as scratch, self.store.local_copy(key, version) as path:
             progress("validating", 0, 1)
             inspection = inspect_file(path, PurePosixPath(key).name, self.categories, Path(scratch))
             checkpoint("after-inspect")

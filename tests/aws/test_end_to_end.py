@@ -78,6 +78,7 @@ class Stack:
         self.tables = TableNames(f"orderpipe-ledger-{suffix}", f"CategoryKPIs-{suffix}", f"OrderKPIs-{suffix}")
         s3, sns, sqs, ec2 = (boto3.client(n) for n in ("s3", "sns", "sqs", "ec2"))
         s3.create_bucket(Bucket=self.bucket)
+        s3.put_bucket_versioning(Bucket=self.bucket, VersioningConfiguration={"Status": "Enabled"})  # as deployed
         create_tables(boto3.client("dynamodb"), self.tables)
         self.topics, self.queues = {}, {}
         for kind in ("success", "failure"):

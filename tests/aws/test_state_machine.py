@@ -52,6 +52,7 @@ def test_the_path_of_a_valid_file() -> None:
         "DeleteCluster",
         "RouteOutcome",
         "ArchiveFile",
+        "ChooseSourceDeletion",
         "DeleteSourceFile",
         "NotifySuccess",
     ]

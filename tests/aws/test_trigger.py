@@ -83,4 +83,4 @@ def test_a_redelivered_event_is_success_not_an_error(machine: str) -> None:
     copy_source = json.loads(
         boto3.client("stepfunctions").describe_execution(executionArn=executions[0]["executionArn"])["input"]
     )["copy_source"]
-    assert copy_source == "orderpipe-bucket/input/eventbridge%20orders.csv"
+    assert copy_source == "orderpipe-bucket/input/eventbridge%20orders.csv?versionId=IYV3p45BT0ac8hjHg1houSdS1a.Mro8e"

@@ -28,7 +28,8 @@ class FolderStore:
         return self.root / key
 
     @contextmanager
-    def local_copy(self, key: str) -> Iterator[Path]:
+    def local_copy(self, key: str, version: str | None = None) -> Iterator[Path]:
+        """A folder keeps no versions: `version` is ignored."""
         path = self.path(key)
         if not path.exists():
             raise InfrastructureError(f"{key}: no such object in {self.root}")

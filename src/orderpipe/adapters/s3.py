@@ -37,14 +37,15 @@ class S3Store:
             raise InfrastructureError(f"S3 {what} s3://{self.bucket}/{key} failed: {exc}") from exc
 
     @contextmanager
-    def local_copy(self, key: str) -> Iterator[Path]:
-        """Downloads under the key's own path (so `order_date=…/` folders stay readable)."""
+    def local_copy(self, key: str, version: str | None = None) -> Iterator[Path]:
+        """Downloads (that version of) the object under the key's own path."""
         self.scratch.mkdir(parents=True, exist_ok=True)
         folder = Path(tempfile.mkdtemp(dir=self.scratch))
         path = folder / key
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self._call("download of", key, self.client.download_file, self.bucket, key, str(path))
+            extra = {"VersionId": version} if version else None
+            self._call("download of", key, self.client.download_file, self.bucket, key, str(path), ExtraArgs=extra)
             yield path
         finally:
             shutil.rmtree(folder, ignore_errors=True)
