@@ -5,6 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
+
 from orderpipe.core.kpis import DateKpis, OrderKpi
 from orderpipe.workflow import Pipeline
 from tests.conftest import keys, order, run_file, snapshot, write
@@ -139,3 +141,28 @@ def test_a_home_path_with_key_value_folders_works(tmp_path: Path) -> None:
     run_file(pipeline, write(tmp_path / "a.csv", [order("O1", price="3.00")]))
     run_file(pipeline, write(tmp_path / "b.csv", [order("O2", price="4.00"), order("O3", date="2025-07-08")]))
     assert daily(pipeline) == {"2025-07-06": (2, Decimal("7.00"), 0), "2025-07-08": (1, Decimal("10.00"), 0)}
+
+
+def test_a_new_upload_during_processing_is_left_for_its_own_run(
+    any_pipeline: Pipeline, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bytes processed are the bytes archived; a re-upload meanwhile waits in input/."""
+    pipeline = any_pipeline
+    first = write(tmp_path / "daily.csv", [order("O1", price="1.00")])
+    (tmp_path / "v2").mkdir()
+    second = write(tmp_path / "v2" / "daily.csv", [order("O1", price="2.00"), order("O2", price="3.00")])
+    key = pipeline.submit(first)
+    recompute = pipeline.recompute
+
+    def recompute_while_a_new_version_lands(dates):  # type: ignore[no-untyped-def]
+        pipeline.submit(second)
+        return recompute(dates)
+
+    monkeypatch.setattr(pipeline, "recompute", recompute_while_a_new_version_lands)
+    assert pipeline.process(key).status == "accepted"
+    monkeypatch.setattr(pipeline, "recompute", recompute)
+    assert keys(pipeline, "input/") == ["daily.csv"]
+    with pipeline.store.local_copy("processed/daily.csv") as archived:
+        assert archived.read_bytes() == first.read_bytes()
+    assert pipeline.process(key).status == "accepted"
+    assert daily(pipeline) == {"2025-07-06": (2, Decimal("5.00"), 0)}

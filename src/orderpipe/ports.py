@@ -22,6 +22,7 @@ __all__ = [
     "Ledger",
     "Notification",
     "Notifier",
+    "ObjectStat",
     "ObjectStore",
     "RunRecord",
 ]
@@ -43,8 +44,8 @@ class ObjectStore(Protocol):
 
     def exists(self, key: str) -> bool: ...
 
-    def stat(self, key: str) -> tuple[int, float] | None:
-        """(size in bytes, modification time as a POSIX timestamp), None when absent."""
+    def stat(self, key: str) -> ObjectStat | None:
+        """What identifies the object's current content cheaply; None when absent."""
 
     def move(self, src: str, dst: str) -> None:
         """Move an object, replacing `dst`; idempotent when `src` is already gone and `dst` exists."""
@@ -52,6 +53,16 @@ class ObjectStore(Protocol):
     def delete(self, key: str) -> None: ...
 
     def list(self, prefix: str) -> Iterator[str]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectStat:
+    """Equal stats = the same upload: size, modification time, and a store-specific tag
+    (inode and nanoseconds on a folder, the ETag on S3)."""
+
+    size: int
+    modified: float
+    tag: str
 
 
 @dataclass(frozen=True, slots=True)

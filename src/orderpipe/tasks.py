@@ -29,12 +29,12 @@ def validate(pipeline: Pipeline, key: str, result_key: str, version: str | None 
     """Write the verdict (valid | invalid | duplicate) to `result_key`; the report beside rejected/."""
     started = _now()
     name = PurePosixPath(key).name
-    with pipeline.inspected(key, version=version) as (inspection, _):
+    with pipeline.inspected(key, version=version) as (inspection, _, _snapshot):
         report = inspection.report
         batch_id = inspection.batch_id
         existing = pipeline.ledger.get(batch_id)
     verdict: dict[str, Any] = {"file": name, "key": key, "batch_id": batch_id, "rows": report.rows}
-    size = stat[0] if (stat := pipeline.store.stat(key)) else None
+    size = stat.size if (stat := pipeline.store.stat(key)) else None
     if existing is not None and existing.done:
         summary = f"{name}: same bytes as {existing.file} (batch {batch_id[:12]}), already counted; nothing changed"
         verdict |= {"verdict": "duplicate", "summary": summary, "dates": list(existing.dates)}
@@ -78,7 +78,7 @@ def transform(pipeline: Pipeline, key: str, version: str | None = None) -> Outco
     """Stage the facts, commit the batch and recompute its dates; archiving is the state machine's."""
     started = _now()
     name = PurePosixPath(key).name
-    with pipeline.inspected(key, version=version) as (inspection, scratch):
+    with pipeline.inspected(key, version=version) as (inspection, scratch, _snapshot):
         if not inspection.report.valid:
             raise InfrastructureError(
                 f"{name}: the transformer found the file invalid; was it replaced after validation?"

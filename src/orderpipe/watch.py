@@ -15,6 +15,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 from orderpipe.errors import OrderpipeError
 from orderpipe.logs import log_event
+from orderpipe.ports import ObjectStat
 from orderpipe.workflow import Outcome, Pipeline
 
 __all__ = ["Watcher", "is_candidate"]
@@ -58,8 +59,8 @@ class Watcher:
         """Until `stop` is set; then finishes the files in flight and returns."""
         scanner = self._open()
         scanner.recover()
-        seen: dict[str, tuple[int, float]] = {}
-        failed: dict[str, tuple[int, float]] = {}
+        seen: dict[str, ObjectStat] = {}
+        failed: dict[str, ObjectStat | None] = {}
         in_flight: dict[str, Future[Outcome | None]] = {}
         root = scanner.prefixes.input
         with ThreadPoolExecutor(self.workers, thread_name_prefix="orderpipe-worker") as pool:
@@ -69,10 +70,10 @@ class Watcher:
                         del in_flight[key]
                         outcome = future.result()
                         if outcome is None:
-                            failed[key] = seen.get(key, (0, 0.0))
+                            failed[key] = seen.get(key)
                         else:
                             on_outcome(outcome)
-                current = {}
+                current: dict[str, ObjectStat] = {}
                 for key in scanner.store.list(root):
                     name = key[len(root) :]
                     if "/" in name or not is_candidate(name):

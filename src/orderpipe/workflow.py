@@ -26,9 +26,19 @@ from pathlib import Path, PurePosixPath
 
 from orderpipe.core.kpis import compute_kpis, current_orders
 from orderpipe.core.report import ValidationReport
+from orderpipe.errors import InfrastructureError
 from orderpipe.faults import checkpoint
 from orderpipe.ingest import ROWS_PER_PART, Inspection, inspect_file, load_facts, stage_facts
-from orderpipe.ports import BatchRecord, KpiStore, Ledger, Notification, Notifier, ObjectStore, RunRecord
+from orderpipe.ports import (
+    BatchRecord,
+    KpiStore,
+    Ledger,
+    Notification,
+    Notifier,
+    ObjectStat,
+    ObjectStore,
+    RunRecord,
+)
 
 __all__ = ["Outcome", "Pipeline", "Prefixes", "Progress"]
 
@@ -46,6 +56,14 @@ class Prefixes:
     processed: str = "processed/"
     rejected: str = "rejected/"
     warehouse: str = "warehouse/orders/"
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """A private local copy of an input object, and the object's (size, mtime) when it was taken."""
+
+    path: Path
+    seen: ObjectStat | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,11 +113,11 @@ class Pipeline:
         """Run one object under input/ through the whole workflow."""
         started = _now()
         name = PurePosixPath(key).name
-        with self.inspected(key, progress) as (inspection, scratch):
+        with self.inspected(key, progress) as (inspection, scratch, snapshot):
             batch_id, report = inspection.batch_id, inspection.report
             existing = self.ledger.get(batch_id)
             if existing is not None and existing.done:
-                archived = self._archive(key, self.prefixes.processed, batch_id)
+                archived = self._archive(key, self.prefixes.processed, batch_id, snapshot)
                 message = (
                     f"{name}: same bytes as {existing.file} (batch {batch_id[:12]}), already counted; nothing changed"
                 )
@@ -107,13 +125,13 @@ class Pipeline:
                 return self._finish(outcome, started)
             if existing is None:
                 if not report.valid:
-                    return self._reject(key, report, batch_id, started)
+                    return self._reject(key, report, batch_id, started, snapshot)
                 existing = self.commit(name, inspection, scratch, progress)
-        progress("recomputing KPIs", 0, 1)
-        self.recompute(existing.dates)
-        checkpoint("after-recompute")
-        archived = self._archive(key, self.prefixes.processed, batch_id)
-        checkpoint("after-archive")
+            progress("recomputing KPIs", 0, 1)
+            self.recompute(existing.dates)
+            checkpoint("after-recompute")
+            archived = self._archive(key, self.prefixes.processed, batch_id, snapshot)
+            checkpoint("after-archive")
         self.ledger.mark_done(batch_id)
         checkpoint("after-done")
         return self._finish(self.accepted(name, existing, report, archived), started)
@@ -121,14 +139,18 @@ class Pipeline:
     @contextmanager
     def inspected(
         self, key: str, progress: Progress = _quiet, version: str | None = None
-    ) -> Iterator[tuple[Inspection, Path]]:
-        """The file's verdict, with a scratch folder that holds its stage until the block ends."""
+    ) -> Iterator[tuple[Inspection, Path, Snapshot]]:
+        """The file's verdict, with a scratch folder (its stage) and a private snapshot of its
+        bytes, both kept until the block ends."""
         self.workdir.mkdir(parents=True, exist_ok=True)
+        seen = self.store.stat(key)
         with tempfile.TemporaryDirectory(dir=self.workdir) as scratch, self.store.local_copy(key, version) as path:
+            if version is None and self.store.stat(key) != seen:
+                raise InfrastructureError(f"{key} changed while it was being read; it will be read again")
             progress("validating", 0, 1)
             inspection = inspect_file(path, PurePosixPath(key).name, self.categories, Path(scratch))
             checkpoint("after-inspect")
-            yield inspection, Path(scratch)
+            yield inspection, Path(scratch), Snapshot(path, seen)
 
     def commit(self, name: str, inspection: Inspection, scratch: Path, progress: Progress = _quiet) -> BatchRecord:
         """Stage the facts of a valid file and commit the batch (its facts become visible)."""
@@ -166,13 +188,16 @@ class Pipeline:
         message = f"{name}: accepted, {batch.rows} rows over {len(dates)} date(s){span}"
         return Outcome("accepted", name, batch.batch_id, batch.rows, dates, message, report, archived)
 
-    def _reject(self, key: str, report: ValidationReport, batch_id: str, started: str) -> Outcome:
+    def _reject(
+        self, key: str, report: ValidationReport, batch_id: str, started: str, snapshot: Snapshot | None = None
+    ) -> Outcome:
         name = PurePosixPath(key).name
-        target = self.archive_target(self.prefixes.rejected, name, batch_id, self._size(key))
+        size = snapshot.path.stat().st_size if snapshot else self._size(key)
+        target = self.archive_target(self.prefixes.rejected, name, batch_id, size)
         body = {**report.to_dict(), "batch_id": batch_id}
         self.store.put_bytes(target + ".report.json", json.dumps(body, indent=2).encode())
         checkpoint("after-report")
-        self.store.move(key, target)
+        self._move_or_keep(key, target, snapshot)
         checkpoint("after-quarantine")
         outcome = Outcome("rejected", name, batch_id, report.rows, (), report.summary(), report, target)
         return self._finish(outcome, started)
@@ -251,7 +276,7 @@ class Pipeline:
 
     def _size(self, key: str) -> int | None:
         stat = self.store.stat(key)
-        return None if stat is None else stat[0]
+        return None if stat is None else stat.size
 
     def _same_bytes(self, key: str, batch_id: str) -> bool:
         digest = hashlib.sha256()
@@ -260,14 +285,23 @@ class Pipeline:
                 digest.update(chunk)
         return digest.hexdigest() == batch_id
 
-    def _archive(self, key: str, prefix: str, batch_id: str) -> str:
+    def _archive(self, key: str, prefix: str, batch_id: str, snapshot: Snapshot | None = None) -> str:
         name = PurePosixPath(key).name
-        size = self._size(key)
-        if size is None:  # moved by an earlier, interrupted attempt
+        size = snapshot.path.stat().st_size if snapshot else self._size(key)
+        if size is None or self.store.stat(key) is None:  # moved by an earlier, interrupted attempt
             return prefix + name
         target = self.archive_target(prefix, name, batch_id, size)
-        self.store.move(key, target)
+        self._move_or_keep(key, target, snapshot)
         return target
+
+    def _move_or_keep(self, key: str, target: str, snapshot: Snapshot | None) -> None:
+        """Move `key` to `target`; but if a new upload replaced `key` meanwhile, archive the bytes
+        we processed (the snapshot) and leave the new upload where it is, for its own run."""
+        current = self.store.stat(key)
+        if snapshot is None or current is None or current == snapshot.seen:
+            self.store.move(key, target)
+        else:
+            self.store.put_file(snapshot.path, target)
 
     # -- quarantine ---------------------------------------------------------------------------
     def quarantined(self, batch_prefix: str | None = None) -> list[str]:

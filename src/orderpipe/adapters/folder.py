@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from orderpipe.errors import InfrastructureError
+from orderpipe.ports import ObjectStat
 
 __all__ = ["FolderStore"]
 
@@ -29,11 +30,21 @@ class FolderStore:
 
     @contextmanager
     def local_copy(self, key: str, version: str | None = None) -> Iterator[Path]:
-        """A folder keeps no versions: `version` is ignored."""
+        """A hard link to the object (free, and stable: writers replace keys by rename, so a new
+        upload never changes these bytes). A folder keeps no versions: `version` is ignored."""
         path = self.path(key)
-        if not path.exists():
-            raise InfrastructureError(f"{key}: no such object in {self.root}")
-        yield path
+        self.scratch.mkdir(parents=True, exist_ok=True)
+        snapshot = Path(tempfile.mkdtemp(dir=self.scratch)) / path.name
+        try:
+            try:
+                os.link(path, snapshot)
+            except FileNotFoundError:
+                raise InfrastructureError(f"{key}: no such object in {self.root}") from None
+            except OSError:
+                shutil.copyfile(path, snapshot)  # a file system without hard links
+            yield snapshot
+        finally:
+            shutil.rmtree(snapshot.parent, ignore_errors=True)
 
     def _temp_beside(self, target: Path) -> Path:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -70,12 +81,12 @@ class FolderStore:
     def exists(self, key: str) -> bool:
         return self.path(key).is_file()
 
-    def stat(self, key: str) -> tuple[int, float] | None:
+    def stat(self, key: str) -> ObjectStat | None:
         try:
             info = self.path(key).stat()
         except FileNotFoundError:
             return None
-        return info.st_size, info.st_mtime
+        return ObjectStat(info.st_size, info.st_mtime, f"{info.st_ino}:{info.st_mtime_ns}")
 
     def move(self, src: str, dst: str) -> None:
         source, target = self.path(src), self.path(dst)

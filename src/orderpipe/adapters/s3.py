@@ -12,6 +12,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from orderpipe.errors import InfrastructureError
+from orderpipe.ports import ObjectStat
 
 __all__ = ["S3Store"]
 
@@ -60,7 +61,7 @@ class S3Store:
         response = self._call("get of", key, self.client.get_object, Bucket=self.bucket, Key=key)
         return bytes(response["Body"].read())
 
-    def stat(self, key: str) -> tuple[int, float] | None:
+    def stat(self, key: str) -> ObjectStat | None:
         try:
             head = self.client.head_object(Bucket=self.bucket, Key=key)
         except ClientError as exc:
@@ -69,7 +70,7 @@ class S3Store:
             raise InfrastructureError(f"S3 head of s3://{self.bucket}/{key} failed: {exc}") from exc
         except BotoCoreError as exc:
             raise InfrastructureError(f"S3 head of s3://{self.bucket}/{key} failed: {exc}") from exc
-        return int(head["ContentLength"]), head["LastModified"].timestamp()
+        return ObjectStat(int(head["ContentLength"]), head["LastModified"].timestamp(), str(head.get("ETag", "")))
 
     def exists(self, key: str) -> bool:
         return self.stat(key) is not None
