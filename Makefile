@@ -7,6 +7,7 @@ DEMO_HOME ?= .demo-home
 
 .PHONY: venv demo test lint bench synth deploy destroy clean
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION = 1
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION = 18,20
 CDK := npx --yes aws-cdk@2
 CDK_APP := $(abspath $(BIN))/python -m infra.app
 

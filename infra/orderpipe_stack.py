@@ -216,7 +216,7 @@ class OrderpipeStack(cdk.Stack):
             "Trigger",
             runtime=lambda_.Runtime.PYTHON_3_13,
             handler="orderpipe.aws.handler",
-            code=lambda_.Code.from_asset(str(ROOT / "src"), exclude=["**/__pycache__"]),
+            code=lambda_.Code.from_asset(str(ROOT / "src"), exclude=["**/__pycache__", "*.egg-info"]),
             timeout=cdk.Duration.seconds(30),
             environment={"STATE_MACHINE_ARN": machine.state_machine_arn, "ORDERPIPE_PREFIXES_INPUT": s.input_prefix},
             dead_letter_queue=dead_letters,

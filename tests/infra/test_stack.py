@@ -4,7 +4,6 @@ fails on any AwsSolutions finding that is not acknowledged with a reason)."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,8 +11,6 @@ from pathlib import Path
 import pytest
 from aws_cdk.assertions import Match, Template
 from infra.app import build_app
-
-os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
 
 pytestmark = pytest.mark.slow
 
