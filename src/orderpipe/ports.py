@@ -35,6 +35,10 @@ class ObjectStore(Protocol):
         """A readable local path holding the object's bytes (of `version`, where the store keeps
         versions) for the duration of the block."""
 
+    def snapshot(self, key: str, version: str | None = None) -> AbstractContextManager[Path]:
+        """Like `local_copy`, but private: its bytes stay the same even if `key` is replaced
+        meanwhile (input files are processed from a snapshot)."""
+
     def put_file(self, path: Path, key: str) -> None:
         """Store a local file under `key`, atomically (readers see all of it or nothing)."""
 

@@ -144,7 +144,7 @@ class Pipeline:
         bytes, both kept until the block ends."""
         self.workdir.mkdir(parents=True, exist_ok=True)
         seen = self.store.stat(key)
-        with tempfile.TemporaryDirectory(dir=self.workdir) as scratch, self.store.local_copy(key, version) as path:
+        with tempfile.TemporaryDirectory(dir=self.workdir) as scratch, self.store.snapshot(key, version) as path:
             if version is None and self.store.stat(key) != seen:
                 raise InfrastructureError(f"{key} changed while it was being read; it will be read again")
             progress("validating", 0, 1)

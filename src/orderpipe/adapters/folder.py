@@ -30,8 +30,15 @@ class FolderStore:
 
     @contextmanager
     def local_copy(self, key: str, version: str | None = None) -> Iterator[Path]:
-        """A hard link to the object (free, and stable: writers replace keys by rename, so a new
-        upload never changes these bytes). A folder keeps no versions: `version` is ignored."""
+        """The object's own path (no copy). A folder keeps no versions: `version` is ignored."""
+        path = self.path(key)
+        if not path.exists():
+            raise InfrastructureError(f"{key}: no such object in {self.root}")
+        yield path
+
+    @contextmanager
+    def snapshot(self, key: str, version: str | None = None) -> Iterator[Path]:
+        """A hard link to the object: free, and stable, since writers replace keys by rename."""
         path = self.path(key)
         self.scratch.mkdir(parents=True, exist_ok=True)
         snapshot = Path(tempfile.mkdtemp(dir=self.scratch)) / path.name
@@ -54,14 +61,18 @@ class FolderStore:
         return Path(name)
 
     def put_file(self, path: Path, key: str) -> None:
-        """Moves `path` in when it is on the same disk (the usual case), else copies it."""
+        """Moves `path` in with one rename when it is on the same disk (the usual case), else
+        copies it to a temporary file first; either way readers see all of it or nothing."""
         target = self.path(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.replace(path, target)
+            return
+        except OSError:
+            pass
         temp = self._temp_beside(target)
         try:
-            try:
-                os.replace(path, temp)
-            except OSError:
-                shutil.copyfile(path, temp)
+            shutil.copyfile(path, temp)
             os.replace(temp, target)
         finally:
             temp.unlink(missing_ok=True)
