@@ -11,7 +11,9 @@ from pathlib import Path
 
 import polars as pl
 
-CATEGORIES = ["Electronics", "Books", "Clothing", "Home", "Toys", "Sports", "Beauty", "Grocery"]
+from orderpipe.core.rules import DEFAULT_CATEGORIES
+
+CATEGORIES = list(DEFAULT_CATEGORIES)
 ROWS_PER_CHUNK = 1_000_000
 
 

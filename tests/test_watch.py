@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -64,6 +65,19 @@ def make_files(folder: Path, count: int = 200) -> list[Path]:
     return files
 
 
+def stop_when_drained(watcher: subprocess.Popen[str], drained: Callable[[], bool], timeout: float = 240) -> str:
+    """Wait until input/ is drained, then SIGTERM: the watcher must exit 0; returns its stdout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not drained():
+        assert watcher.poll() is None, "the watcher died"
+        time.sleep(0.5)
+    time.sleep(0.5)
+    watcher.send_signal(signal.SIGTERM)
+    out, _ = watcher.communicate(timeout=60)
+    assert watcher.returncode == 0
+    return out
+
+
 def test_temporary_and_hidden_names_are_ignored() -> None:
     assert is_candidate("orders.csv") and is_candidate("ORDERS.CSV")
     assert not is_candidate(".orders.csv")
@@ -91,16 +105,7 @@ def test_two_workers_equal_the_sequential_result(tmp_path: Path) -> None:
         text=True,
         env={**os.environ, "ORDERPIPE_WATCH_POLL_INTERVAL": "0.1"},
     )
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline:
-        assert watcher.poll() is None, "the watcher died"
-        if not [p for p in (home / "input").iterdir() if is_candidate(p.name)]:
-            break
-        time.sleep(0.5)
-    time.sleep(0.5)
-    watcher.send_signal(signal.SIGTERM)
-    out, _ = watcher.communicate(timeout=60)
-    assert watcher.returncode == 0
+    out = stop_when_drained(watcher, lambda: not [p for p in (home / "input").iterdir() if is_candidate(p.name)])
     assert len(out.splitlines()) == 200
 
     assert sorted(p.name for p in (home / "input").iterdir()) == [".hidden.csv", "partial.csv.part"]
@@ -145,16 +150,9 @@ def test_two_workers_on_s3_and_dynamodb_equal_the_sequential_result(
         text=True,
         env={**os.environ, **env, "ORDERPIPE_WATCH_POLL_INTERVAL": "0.2"},
     )
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline:
-        assert watcher.poll() is None, "the watcher died"
-        if not s3.list_objects_v2(Bucket=env["ORDERPIPE_AWS_BUCKET"], Prefix="input/").get("KeyCount"):
-            break
-        time.sleep(0.5)
-    time.sleep(0.5)
-    watcher.send_signal(signal.SIGTERM)
-    out, _ = watcher.communicate(timeout=60)
-    assert watcher.returncode == 0
+    out = stop_when_drained(
+        watcher, lambda: not s3.list_objects_v2(Bucket=env["ORDERPIPE_AWS_BUCKET"], Prefix="input/").get("KeyCount")
+    )
     assert len(out.splitlines()) == 40
 
     history = json.loads(orderpipe_env(home, env, "batches", "--format", "json").stdout)

@@ -103,12 +103,19 @@ def main(ctx: click.Context, home: Path | None) -> None:
     ctx.obj["settings"] = lambda: load_settings(home)
 
 
-def _process_one(pipeline: Pipeline, key: str, progress: Callable[[str, int, int], None]) -> Outcome:
-    try:
-        return pipeline.process(key, progress)
-    finally:
-        if sys.stderr.isatty():
-            click.echo("\r\033[K", err=True, nl=False)
+def _process_all(pipeline: Pipeline, keys: Iterator[str]) -> bool:
+    """Process each key in turn (taken lazily: each is uploaded or requeued just before its
+    run), print one line per file; True when any was rejected."""
+    rejected = False
+    for key in keys:
+        try:
+            outcome = pipeline.process(key, _terminal_progress())
+        finally:
+            if sys.stderr.isatty():
+                click.echo("\r\033[K", err=True, nl=False)
+        click.echo(_line(outcome))
+        rejected |= outcome.status == "rejected"
+    return rejected
 
 
 @main.command()
@@ -122,11 +129,7 @@ def run(ctx: click.Context, files: tuple[Path, ...]) -> None:
             raise UsageError(f"no such file: {', '.join(missing)}")
         pipeline = open_pipeline(_settings(ctx))
         pipeline.recover()
-        rejected = False
-        for path in files:
-            outcome = _process_one(pipeline, pipeline.submit(path), _terminal_progress())
-            click.echo(_line(outcome))
-            rejected |= outcome.status == "rejected"
+        rejected = _process_all(pipeline, (pipeline.submit(path) for path in files))
     sys.exit(EXIT_REJECTED if rejected else 0)
 
 
@@ -277,9 +280,5 @@ def replay(ctx: click.Context, batch_id: str | None, all_rejected: bool) -> None
         keys = pipeline.quarantined(batch_id)
         if not keys:
             raise UsageError(f"no quarantined file{' for batch ' + batch_id if batch_id else 's'} in rejected/")
-        rejected = False
-        for key in keys:
-            outcome = _process_one(pipeline, pipeline.requeue(key), _terminal_progress())
-            click.echo(_line(outcome))
-            rejected |= outcome.status == "rejected"
+        rejected = _process_all(pipeline, (pipeline.requeue(key) for key in keys))
     sys.exit(EXIT_REJECTED if rejected else 0)

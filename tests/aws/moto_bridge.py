@@ -116,7 +116,6 @@ def apply() -> None:
         return original_pattern(self, env, *args, **kwargs)
 
     ecs._eval_integration_pattern = fresh_endpoint_per_attempt
-    run_output = _model.operation_model("RunTask").output_shape
     describe_output = _model.operation_model("DescribeTasks").output_shape
 
     def ecs_eval(self: Any, env: Any, resource_runtime_part: Any, normalised_parameters: dict, state_credentials: Any):
@@ -164,6 +163,5 @@ def apply() -> None:
 
         return resolve
 
-    del run_output
     ecs._eval_service_task = ecs_eval
     ecs._build_sync_resolver = ecs_resolver
