@@ -2,6 +2,10 @@
 
 Money and rates are Decimals end to end: JSON gets them as numbers written digit for digit
 (`399.98`, never `399.97999…`), CSV and tables as the same text.
+
+CSV cells are neutralised against spreadsheet formula injection: a text cell that a spreadsheet
+would read as a formula (it starts with `=`, `+`, `-`, `@`, a tab, CR, LF or NUL, or their
+full-width forms) gets a leading `'`; numbers such as `-1.5` stay as they are.
 """
 
 from __future__ import annotations
@@ -9,13 +13,20 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-__all__ = ["FORMATS", "render"]
+__all__ = ["FORMATS", "csv_cell", "render"]
 
 FORMATS = ("table", "json", "csv")
+
+#: First characters that make Excel, LibreOffice or Google Sheets evaluate a cell (OWASP's list
+#: plus LF, NUL and the full-width forms some locales also accept).
+FORMULA_STARTS = frozenset("=+-@\t\r\n\x00\uff1d\uff0b\uff0d\uff20")
+# A plain number in the text we write (Decimals and ints): what a spreadsheet reads as a number.
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
 
 def _json_value(value: Any) -> str:
@@ -41,8 +52,8 @@ def render(rows: Sequence[dict[str, Any]], columns: Sequence[str], fmt: str) -> 
     if fmt == "csv":
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(columns)
-        writer.writerows([_text(r.get(c)) for c in columns] for r in rows)
+        writer.writerow([csv_cell(c) for c in columns])
+        writer.writerows([csv_cell(_text(r.get(c))) for c in columns] for r in rows)
         return buffer.getvalue().rstrip("\n")
     if not rows:
         return "(no rows)"
@@ -64,3 +75,16 @@ def _looks_numeric(text: str) -> bool:
     except ArithmeticError:
         return False
     return text != ""
+
+
+def csv_cell(text: str) -> str:
+    """`text` as a spreadsheet will show it, never run it: a would-be formula gets a leading `'`.
+
+    Leading spaces are looked through too: cheap insurance against importers that trim them.
+    """
+    if _NUMBER.fullmatch(text):
+        return text
+    head = text.lstrip(" ")
+    if text[:1] in FORMULA_STARTS or head[:1] in FORMULA_STARTS:
+        return "'" + text
+    return text
