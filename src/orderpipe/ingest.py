@@ -18,7 +18,7 @@ from pathlib import Path
 
 import polars as pl
 
-from orderpipe.core.report import ValidationReport
+from orderpipe.core.report import ValidationReport, extra_columns_warning
 from orderpipe.core.rules import COLUMNS, WHITESPACE
 from orderpipe.core.screen import FACT_SCHEMA, screen_columns
 from orderpipe.core.validate import validate_stream
@@ -30,6 +30,7 @@ __all__ = ["FACTS_PREFIX", "ROWS_PER_PART", "Inspection", "fact_key", "inspect_f
 FACTS_PREFIX = "warehouse/orders/"
 CHUNK = 8 << 20
 ROWS_PER_PART = 2_000_000
+HEADER_LIMIT = 1 << 20
 
 
 def fact_key(order_date: str, batch_id: str, part: int, prefix: str = FACTS_PREFIX) -> str:
@@ -73,9 +74,15 @@ def fingerprint(path: Path) -> Fingerprint:
 
 
 def _plain_header(path: Path) -> list[str] | None:
-    """The header's names when the fast path can trust it, else None."""
+    """The header's names when the fast path can trust it, else None.
+
+    A header line longer than HEADER_LIMIT goes to the exact validator: cut short, its names
+    would not line up with Polars' columns.
+    """
     with path.open("rb") as stream:
-        first = stream.readline(1 << 20)
+        first = stream.readline(HEADER_LIMIT)
+        if not first.endswith(b"\n") and stream.read(1):
+            return None
     first = first.removeprefix(b"\xef\xbb\xbf").rstrip(b"\r\n")
     try:
         text = first.decode("utf-8")
@@ -162,7 +169,7 @@ def inspect_file(path: Path, name: str, categories: Sequence[str], workdir: Path
         warnings = []
         extra = [n for n in (names or []) if n not in COLUMNS]
         if extra:
-            warnings.append("extra columns ignored: " + ", ".join(repr(n) for n in extra))
+            warnings.append(extra_columns_warning(extra))
         report = ValidationReport(name, True, screen.rows, warnings=tuple(warnings), dates=screen.dates)
         return Inspection(fp.sha256, report, [stage])
     stage.unlink(missing_ok=True)

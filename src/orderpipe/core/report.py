@@ -5,12 +5,35 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from orderpipe.core.rules import ERROR_CODES
+from orderpipe.core.rules import ERROR_CODES, MAX_VALUE_CHARS, clip, shown
 
-__all__ = ["MAX_SAMPLES", "Issue", "ReportBuilder", "Sample", "ValidationReport"]
+__all__ = [
+    "MAX_FILE_NAME_CHARS",
+    "MAX_MESSAGE_CHARS",
+    "MAX_NAMED_COLUMNS",
+    "MAX_SAMPLES",
+    "MAX_VALUE_CHARS",
+    "Issue",
+    "ReportBuilder",
+    "Sample",
+    "ValidationReport",
+    "extra_columns_warning",
+]
 
 MAX_SAMPLES = 100
-MAX_VALUE_CHARS = 80
+#: Every user-supplied string in a report is bounded, so a report stays small whatever the file:
+#: values and names by MAX_VALUE_CHARS, a sample's message (which quotes them) as a backstop,
+#: the number of extra columns a warning names, and the file name a summary repeats.
+MAX_MESSAGE_CHARS = 400
+MAX_NAMED_COLUMNS = 20
+MAX_FILE_NAME_CHARS = 200
+
+
+def extra_columns_warning(extra: list[str]) -> str:
+    """The warning naming ignored columns: the first MAX_NAMED_COLUMNS, each clipped."""
+    named = ", ".join(shown(n) for n in extra[:MAX_NAMED_COLUMNS])
+    more = f" … and {len(extra) - MAX_NAMED_COLUMNS} more" if len(extra) > MAX_NAMED_COLUMNS else ""
+    return f"extra columns ignored: {named}{more}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,8 +87,9 @@ class ValidationReport:
 
     def summary(self) -> str:
         """One line a person can act on: the first problems, each with file, line and fix."""
+        file = clip(self.file, MAX_FILE_NAME_CHARS)
         if self.valid:
-            return f"{self.file}: valid, {self.rows} rows"
+            return f"{file}: valid, {self.rows} rows"
         parts = []
         for issue in self.errors[:3]:
             first = issue.samples[0] if issue.samples else None
@@ -73,7 +97,7 @@ class ValidationReport:
             where = f" (first at line {first.line}{column}: {first.message}; {issue.hint})" if first else ""
             parts.append(f"{issue.code} ×{issue.count}{where}")
         more = f"; and {len(self.errors) - 3} more kinds" if len(self.errors) > 3 else ""
-        return f"{self.file}: invalid, " + "; ".join(parts) + more
+        return f"{file}: invalid, " + "; ".join(parts) + more
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -98,9 +122,9 @@ class ReportBuilder:
         self.counts[code] = self.counts.get(code, 0) + 1
         kept = self.samples.setdefault(code, [])
         if len(kept) < MAX_SAMPLES:
-            if value is not None and len(value) > MAX_VALUE_CHARS:
-                value = value[:MAX_VALUE_CHARS] + "…"
-            kept.append(Sample(line, column, value, message))
+            value = None if value is None else clip(value)
+            column = None if column is None else clip(column)
+            kept.append(Sample(line, column, value, clip(message, MAX_MESSAGE_CHARS)))
 
     @property
     def has_errors(self) -> bool:

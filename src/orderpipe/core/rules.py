@@ -20,9 +20,12 @@ __all__ = [
     "INTEGER_PATTERN",
     "MAX_PRICE_INTEGER_DIGITS",
     "MAX_QUANTITY_DIGITS",
+    "MAX_VALUE_CHARS",
     "WHITESPACE",
     "RowError",
     "check_value",
+    "clip",
+    "shown",
 ]
 
 COLUMNS: tuple[str, ...] = (
@@ -62,6 +65,10 @@ BOOLEAN_VALUES = ("true", "false")
 MAX_QUANTITY_DIGITS = 9
 MAX_PRICE_INTEGER_DIGITS = 12
 
+#: How much of one user-supplied string (a value, a column or file name) a report or message
+#: repeats: a 10 MB field must not become a 10 MB report.
+MAX_VALUE_CHARS = 80
+
 _INTEGER = re.compile(INTEGER_PATTERN)
 _DECIMAL = re.compile(DECIMAL_PATTERN)
 _DATE = re.compile(DATE_PATTERN)
@@ -96,40 +103,50 @@ class RowError:
     message: str
 
 
+def clip(text: str, limit: int = MAX_VALUE_CHARS) -> str:
+    """At most `limit` characters of `text`, marked with … when cut."""
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def shown(text: str, limit: int = MAX_VALUE_CHARS) -> str:
+    """A user-supplied string quoted for a message, bounded (see `clip`)."""
+    return repr(clip(text, limit))
+
+
 def check_value(column: str, value: str, categories: frozenset[str]) -> RowError | None:
     """Check one trimmed value of a known column; None when it is valid."""
     if value == "":
         return RowError("blank-value", column, value, f"{column} is empty")
     if column == "order_date":
         if not _DATE.match(value):
-            return RowError("invalid-date", column, value, f"{value!r} is not a date in YYYY-MM-DD form")
+            return RowError("invalid-date", column, value, f"{shown(value)} is not a date in YYYY-MM-DD form")
         try:
             dt.date.fromisoformat(value)
         except ValueError:
-            return RowError("invalid-date", column, value, f"{value!r} is not a real calendar date")
+            return RowError("invalid-date", column, value, f"{shown(value)} is not a real calendar date")
     elif column == "quantity":
         if not _INTEGER.match(value):
-            return RowError("invalid-integer", column, value, f"{value!r} is not a whole number of digits")
+            return RowError("invalid-integer", column, value, f"{shown(value)} is not a whole number of digits")
         if len(value.lstrip("0")) > MAX_QUANTITY_DIGITS:
-            return RowError("out-of-range", column, value, f"{value!r} has more than {MAX_QUANTITY_DIGITS} digits")
-        if int(value) <= 0:
-            return RowError("not-positive", column, value, f"quantity must be greater than 0, got {value!r}")
+            return RowError("out-of-range", column, value, f"{shown(value)} has more than {MAX_QUANTITY_DIGITS} digits")
+        if int(value.lstrip("0") or "0") <= 0:  # Python refuses int() of > 4300 digits
+            return RowError("not-positive", column, value, f"quantity must be greater than 0, got {shown(value)}")
     elif column == "unit_price":
         if not _DECIMAL.match(value):
             return RowError(
-                "invalid-decimal", column, value, f"{value!r} is not a price with digits and at most 4 decimals"
+                "invalid-decimal", column, value, f"{shown(value)} is not a price with digits and at most 4 decimals"
             )
         if len(value.split(".")[0].lstrip("0")) > MAX_PRICE_INTEGER_DIGITS:
             return RowError(
-                "out-of-range", column, value, f"{value!r} has more than {MAX_PRICE_INTEGER_DIGITS} integer digits"
+                "out-of-range", column, value, f"{shown(value)} has more than {MAX_PRICE_INTEGER_DIGITS} integer digits"
             )
         if Decimal(value) <= 0:
-            return RowError("not-positive", column, value, f"unit_price must be greater than 0, got {value!r}")
+            return RowError("not-positive", column, value, f"unit_price must be greater than 0, got {shown(value)}")
     elif column == "returned":
         if value.lower() not in BOOLEAN_VALUES:
-            return RowError("invalid-boolean", column, value, f"{value!r} is not true or false")
+            return RowError("invalid-boolean", column, value, f"{shown(value)} is not true or false")
     elif column == "category" and value not in categories:
         hint = next((c for c in categories if c.lower() == value.lower()), None)
-        extra = f" (did you mean {hint!r}? categories are case-sensitive)" if hint else ""
-        return RowError("unknown-category", column, value, f"{value!r} is not an allowed category{extra}")
+        extra = f" (did you mean {shown(hint)}? categories are case-sensitive)" if hint else ""
+        return RowError("unknown-category", column, value, f"{shown(value)} is not an allowed category{extra}")
     return None

@@ -11,8 +11,8 @@ import sys
 from collections.abc import Callable, Iterable, Iterator
 from typing import BinaryIO
 
-from orderpipe.core.report import ReportBuilder, ValidationReport
-from orderpipe.core.rules import COLUMNS, WHITESPACE, check_value
+from orderpipe.core.report import ReportBuilder, ValidationReport, extra_columns_warning
+from orderpipe.core.rules import COLUMNS, WHITESPACE, check_value, shown
 
 __all__ = ["UnreadableFile", "validate_stream"]
 
@@ -133,16 +133,16 @@ def _check_header(names: list[str], report: ReportBuilder) -> dict[str, int] | N
     positions: dict[str, int] = {}
     for index, name in enumerate(names):
         if name in positions and name in COLUMNS:
-            report.add("duplicate-column", 1, name, name, f"column {name!r} appears more than once in the header")
+            report.add("duplicate-column", 1, name, name, f"column {shown(name)} appears more than once in the header")
         positions.setdefault(name, index)
     for column in COLUMNS:
         if column not in positions:
             near = next((n for n in names if n.lower() == column.lower()), None)
-            hint = f" (found {near!r}; names are case-sensitive)" if near else ""
-            report.add("missing-column", 1, column, None, f"the header has no {column!r} column{hint}")
+            hint = f" (found {shown(near)}; names are case-sensitive)" if near else ""
+            report.add("missing-column", 1, column, None, f"the header has no {shown(column)} column{hint}")
     extra = [n for n in names if n not in COLUMNS]
     if extra:
-        report.warnings.append("extra columns ignored: " + ", ".join(repr(n) for n in extra))
+        report.warnings.append(extra_columns_warning(extra))
     if report.has_errors:
         return None
     return {column: positions[column] for column in COLUMNS}
@@ -178,7 +178,7 @@ def _check_record(
                 line,
                 "order_id",
                 order_id,
-                f"order_id {order_id!r} already appears at line {first}",
+                f"order_id {shown(order_id)} already appears at line {first}",
             )
             clean = False
     return values if clean else None
