@@ -36,7 +36,7 @@ batches = st.lists(
 
 
 def reference(all_batches: list[list[dict]]) -> tuple[dict, dict]:
-    """Latest batch wins per (date, order id); then the SPEC §2 formulas, by hand."""
+    """Latest batch wins per (date, order id); then the KPI formulas, by hand."""
     current: dict[tuple[str, str], dict] = {}
     for batch in all_batches:
         for row in batch:

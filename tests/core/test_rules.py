@@ -1,10 +1,13 @@
-"""Every value rule of SPEC §1 with a passing and a failing example."""
+"""Every value rule of the input contract with a passing and a failing example."""
 
 from __future__ import annotations
 
+import sys
+import unicodedata
+
 import pytest
 
-from orderpipe.core.rules import DEFAULT_CATEGORIES, check_value
+from orderpipe.core.rules import DEFAULT_CATEGORIES, INVISIBLE, WHITESPACE, check_value, is_blank
 
 CATS = frozenset(DEFAULT_CATEGORIES)
 
@@ -26,6 +29,8 @@ PASSING = [
     ("returned", "true"),
     ("returned", "FALSE"),
     ("returned", "True"),
+    ("order_id", "O\u200b1"),  # visible characters around an invisible one: not blank
+    ("product_id", "\u00adP"),
 ]
 
 FAILING = [
@@ -66,6 +71,12 @@ FAILING = [
     ("returned", "yes", "invalid-boolean"),
     ("returned", "1", "invalid-boolean"),
     ("returned", "", "blank-value"),
+    ("order_id", "\u200b", "blank-value"),
+    ("customer_id", " \u00ad\u2060 ", "blank-value"),
+    ("product_id", "\u200e\u200f", "blank-value"),
+    ("category", "\ufeff", "blank-value"),
+    ("quantity", "\u200b", "blank-value"),
+    ("returned", "\u202e", "blank-value"),
 ]
 
 
@@ -85,3 +96,16 @@ def test_invalid_values_fail_with_their_code(column: str, value: str, code: str)
 def test_mis_cased_category_names_the_right_spelling() -> None:
     error = check_value("category", "books", CATS)
     assert error is not None and "did you mean 'Books'" in error.message
+
+
+def test_every_format_character_is_invisible() -> None:
+    """The written-out set covers all of category Cf this Python knows (none forgotten)."""
+    missing = [
+        hex(c) for c in range(sys.maxunicode + 1) if unicodedata.category(chr(c)) == "Cf" and chr(c) not in INVISIBLE
+    ]
+    assert missing == []
+
+
+def test_blank_is_only_white_space_and_invisible_characters() -> None:
+    assert is_blank("") and is_blank(WHITESPACE) and is_blank(INVISIBLE) and is_blank(" \u200b\t\u2060 ")
+    assert not is_blank("a\u200b") and not is_blank("\u200ba") and not is_blank(".")

@@ -1,4 +1,4 @@
-"""The validation report every file gets (SPEC §1): verdict, counts and located samples."""
+"""The validation report every file gets: verdict, counts and located samples."""
 
 from __future__ import annotations
 

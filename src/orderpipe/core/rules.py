@@ -1,4 +1,4 @@
-"""The input contract (SPEC §1): columns, value rules and error codes, in one place.
+"""The input contract: columns, value rules and error codes, in one place.
 
 Both validators use these definitions: the exact row-by-row validator (`validate.py`) and the
 vectorised screen (`screen.py`). The screen may only be stricter, never looser.
@@ -12,12 +12,14 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 __all__ = [
+    "BLANK_PATTERN",
     "COLUMNS",
     "DATE_PATTERN",
     "DECIMAL_PATTERN",
     "DEFAULT_CATEGORIES",
     "ERROR_CODES",
     "INTEGER_PATTERN",
+    "INVISIBLE",
     "MAX_PRICE_INTEGER_DIGITS",
     "MAX_QUANTITY_DIGITS",
     "MAX_VALUE_CHARS",
@@ -25,6 +27,7 @@ __all__ = [
     "RowError",
     "check_value",
     "clip",
+    "is_blank",
     "shown",
 ]
 
@@ -56,6 +59,45 @@ WHITESPACE = (
     "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
 )
 
+#: Invisible characters, each [first, last] code point: the Unicode format characters
+#: (category Cf — zero-width space and joiners, word joiner, BOM, soft hyphen, bidi marks,
+#: embeddings, overrides and isolates, tag characters…) and the other default-ignorable code
+#: points (variation selectors, Hangul fillers, combining grapheme joiner). Written out rather
+#: than read from `unicodedata`, so both validators and every Python version agree.
+INVISIBLE_RANGES: tuple[tuple[int, int], ...] = (
+    (0x00AD, 0x00AD),
+    (0x034F, 0x034F),
+    (0x0600, 0x0605),
+    (0x061C, 0x061C),
+    (0x06DD, 0x06DD),
+    (0x070F, 0x070F),
+    (0x0890, 0x0891),
+    (0x08E2, 0x08E2),
+    (0x115F, 0x1160),
+    (0x17B4, 0x17B5),
+    (0x180B, 0x180F),
+    (0x200B, 0x200F),
+    (0x202A, 0x202E),
+    (0x2060, 0x206F),
+    (0x3164, 0x3164),
+    (0xFE00, 0xFE0F),
+    (0xFEFF, 0xFEFF),
+    (0xFFA0, 0xFFA0),
+    (0xFFF0, 0xFFFB),
+    (0x110BD, 0x110BD),
+    (0x110CD, 0x110CD),
+    (0x13430, 0x1343F),
+    (0x1BCA0, 0x1BCA3),
+    (0x1D173, 0x1D17A),
+    (0xE0000, 0xE0FFF),
+)
+INVISIBLE = "".join(chr(c) for first, last in INVISIBLE_RANGES for c in range(first, last + 1))
+#: A blank value: nothing but white space and invisible characters. One pattern for Python's
+#: `re` and Polars (Rust `regex`): a character class of literal characters and ranges.
+BLANK_PATTERN = (
+    "^[" + WHITESPACE + "".join(chr(a) if a == b else f"{chr(a)}-{chr(b)}" for a, b in INVISIBLE_RANGES) + "]*$"
+)
+
 # ASCII digits only: `\d` would also accept other scripts' digits.
 INTEGER_PATTERN = r"^[0-9]+$"
 DECIMAL_PATTERN = r"^[0-9]+(\.[0-9]{1,4})?$"
@@ -72,6 +114,7 @@ MAX_VALUE_CHARS = 80
 _INTEGER = re.compile(INTEGER_PATTERN)
 _DECIMAL = re.compile(DECIMAL_PATTERN)
 _DATE = re.compile(DATE_PATTERN)
+_BLANK = re.compile(BLANK_PATTERN)
 
 #: Every code a report can carry, with what a person should do about it.
 ERROR_CODES: dict[str, str] = {
@@ -113,10 +156,17 @@ def shown(text: str, limit: int = MAX_VALUE_CHARS) -> str:
     return repr(clip(text, limit))
 
 
+def is_blank(value: str) -> bool:
+    """True when a person would see nothing: only white space and invisible characters."""
+    return _BLANK.fullmatch(value) is not None
+
+
 def check_value(column: str, value: str, categories: frozenset[str]) -> RowError | None:
     """Check one trimmed value of a known column; None when it is valid."""
     if value == "":
         return RowError("blank-value", column, value, f"{column} is empty")
+    if is_blank(value):
+        return RowError("blank-value", column, value, f"{column} holds only invisible characters")
     if column == "order_date":
         if not _DATE.match(value):
             return RowError("invalid-date", column, value, f"{shown(value)} is not a date in YYYY-MM-DD form")

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import polars as pl
 
 from orderpipe.core.rules import (
+    BLANK_PATTERN,
     BOOLEAN_VALUES,
     COLUMNS,
     DATE_PATTERN,
@@ -51,9 +52,12 @@ def screen_columns(categories: Sequence[str]) -> list[pl.Expr]:
     date = c("order_date").str.to_date("%Y-%m-%d", strict=False)
     returned = c("returned").str.to_lowercase()
     ok = pl.all_horizontal(
-        c("order_id") != "",
-        c("customer_id") != "",
-        c("product_id") != "",
+        # Blank means empty or only invisible characters; the typed columns' patterns already
+        # refuse anything but ASCII digits, '-', '.' and true/false.
+        ~c("order_id").str.contains(BLANK_PATTERN),
+        ~c("customer_id").str.contains(BLANK_PATTERN),
+        ~c("product_id").str.contains(BLANK_PATTERN),
+        ~c("category").str.contains(BLANK_PATTERN),
         c("category").is_in(list(categories)),
         c("order_date").str.contains(DATE_PATTERN),
         date.dt.year() >= 1,

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import BinaryIO
 
 from orderpipe.core.report import ReportBuilder, ValidationReport, extra_columns_warning
-from orderpipe.core.rules import COLUMNS, WHITESPACE, check_value, shown
+from orderpipe.core.rules import COLUMNS, WHITESPACE, check_value, is_blank, shown
 
 __all__ = ["UnreadableFile", "validate_stream"]
 
@@ -44,8 +44,10 @@ class _Lines:
         self.count += 1
         if self.count == 1 and raw.startswith(BOM):
             raw = raw[len(BOM) :]
+        # Only LF or CRLF ends a line: a CR without its LF, even as the file's last byte, stays
+        # in the text and is refused below.
         body = raw[:-1] if raw.endswith(b"\n") else raw
-        if body.endswith(b"\r"):
+        if raw.endswith(b"\r\n"):
             body = body[:-1]
         try:
             text = body.decode("utf-8")
@@ -170,7 +172,7 @@ def _check_record(
         elif column == "order_date":
             dates.add(value)
     order_id = values[0]
-    if order_id:
+    if not is_blank(order_id):  # a blank id is already an error; it duplicates nothing
         first = seen.setdefault(order_id, line)
         if first != line:
             report.add(
