@@ -1,23 +1,30 @@
 """Settings: `orderpipe.toml` in the home, overridden by ORDERPIPE_* environment variables.
 
-Read only when a face asks (never at import), validated once, frozen afterwards.
+Read only when a face asks (never at import), validated once, frozen afterwards. Every bad
+value is reported with its key and where it came from (the file or the variable), so a typo
+never silently falls back to a default.
 """
 
 from __future__ import annotations
 
+import difflib
+import math
 import os
+import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from orderpipe.core.rules import DEFAULT_CATEGORIES
 from orderpipe.errors import ConfigError
 
-__all__ = ["CONFIG_FILE", "Settings", "load_settings"]
+__all__ = ["CONFIG_FILE", "ENV_PREFIX", "OTHER_VARIABLES", "Settings", "home_path", "load_settings", "variable"]
 
 CONFIG_FILE = "orderpipe.toml"
+ENV_PREFIX = "ORDERPIPE_"
 _KNOWN = {
     "categories": "categories",
     "facts.rows_per_part": "rows_per_part",
@@ -36,6 +43,30 @@ _KNOWN = {
     "aws.success_topic_arn": "success_topic_arn",
     "aws.failure_topic_arn": "failure_topic_arn",
 }
+#: ORDERPIPE_* variables read outside the settings: the home, the container task's object
+#: (set by the state machine) and the crash points of the kill -9 tests.
+OTHER_VARIABLES = (
+    "ORDERPIPE_HOME",
+    "ORDERPIPE_TASK_KEY",
+    "ORDERPIPE_TASK_RESULT_KEY",
+    "ORDERPIPE_TASK_VERSION",
+    "ORDERPIPE_CRASH_AT",
+)
+POLL_RANGE = (0.01, 3600.0)
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+#: Names orderpipe keeps for itself at the top of the home (scratch space).
+RESERVED_TOP = (".work", ".tmp")
+_S3_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+_DYNAMO_TABLE = re.compile(r"[A-Za-z0-9_.-]{3,255}")
+_SNS_ARN = re.compile(r"arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}")
+
+
+def variable(key: str) -> str:
+    """The environment variable that overrides a setting: `watch.poll_interval` → ORDERPIPE_WATCH_POLL_INTERVAL."""
+    return ENV_PREFIX + key.replace(".", "_").upper()
+
+
+_BY_VARIABLE = {variable(key): key for key in _KNOWN}
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +90,15 @@ class Settings:
     failure_topic_arn: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class _Value:
+    """A raw setting and where it came from; `from_env` values are always strings."""
+
+    value: object
+    source: str
+    from_env: bool
+
+
 def _flatten(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     flat: dict[str, Any] = {}
     for key, value in table.items():
@@ -69,76 +109,224 @@ def _flatten(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
+def home_path(home: Path | str | None = None, environ: Mapping[str, str] | None = None) -> Path:
+    """The home folder: `home`, else $ORDERPIPE_HOME, else ~/.orderpipe."""
+    env = os.environ if environ is None else environ
+    return Path(home or env.get("ORDERPIPE_HOME") or Path.home() / ".orderpipe").expanduser()
+
+
 def load_settings(home: Path | str | None = None, environ: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if environ is None else environ
-    root = Path(home or env.get("ORDERPIPE_HOME") or Path.home() / ".orderpipe").expanduser()
-    values: dict[str, Any] = {}
+    _check_variables(env)
+    root = home_path(home, env)
+    raw: dict[str, _Value] = {}
     config = root / CONFIG_FILE
-    if config.exists():
+    if config.is_file():
         try:
             table = tomllib.loads(config.read_text("utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(f"{config}: not valid TOML: {exc}") from None
+        except OSError as exc:
+            raise ConfigError(f"{config}: cannot be read: {exc.strerror}") from None
         for key, value in _flatten(table).items():
             if key not in _KNOWN:
-                raise ConfigError(f"{config}: unknown setting {key!r}; known: {', '.join(sorted(_KNOWN))}")
-            values[_KNOWN[key]] = value
-    for key, field in _KNOWN.items():
-        name = "ORDERPIPE_" + key.replace(".", "_").upper()
+                hint = _did_you_mean(key, _KNOWN)
+                raise ConfigError(f"{config}: unknown setting {key!r}{hint}; known: {', '.join(sorted(_KNOWN))}")
+            raw[key] = _Value(value, f"{key} in {config}", False)
+    for name, key in _BY_VARIABLE.items():
         if name in env:
-            raw = env[name]
-            values[field] = [c for c in raw.split(",")] if field == "categories" else raw
-    return _validated(root, values, config)
+            raw[key] = _Value(env[name], f"{key} from {name}", True)
+    return _validated(root, raw)
 
 
-def _validated(home: Path, values: dict[str, Any], source: Path) -> Settings:
-    categories = values.get("categories", DEFAULT_CATEGORIES)
+def _did_you_mean(word: str, known: Mapping[str, object] | tuple[str, ...]) -> str:
+    close = difflib.get_close_matches(word, list(known), n=1, cutoff=0.75)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _check_variables(env: Mapping[str, str]) -> None:
+    """An ORDERPIPE_* variable nobody reads is a typo: refuse it rather than ignore it."""
+    known = (*_BY_VARIABLE, *OTHER_VARIABLES)
+    unknown = sorted(name for name in env if name.startswith(ENV_PREFIX) and name not in known)
+    if unknown:
+        lines = [f"unknown environment variable {name}{_did_you_mean(name, known)}" for name in unknown]
+        lines[-1] += f"; known: {', '.join(sorted(known))}"
+        raise ConfigError("\norderpipe: ".join(lines))
+
+
+# -- one checker per kind of value: each returns the clean value or raises ValueError(why) --------
+def _text(v: _Value) -> str:
+    if not isinstance(v.value, str):
+        raise ValueError(f"must be a string, not {v.value!r}")
+    if not v.value or v.value.strip() != v.value:
+        raise ValueError(f"must be a non-empty string without surrounding spaces, not {v.value!r}")
+    return v.value
+
+
+def _optional_text(v: _Value) -> str | None:
+    """An empty string means "not set" (how a variable is cleared in a container definition)."""
+    return None if v.value == "" else _text(v)
+
+
+def _categories(v: _Value) -> tuple[str, ...]:
+    names = v.value.split(",") if v.from_env and isinstance(v.value, str) else v.value
+    if not isinstance(names, list) or not names or not all(isinstance(c, str) for c in names):
+        raise ValueError(f"must be a non-empty list of category names, not {v.value!r}")
+    bad = [c for c in names if not c or c.strip() != c]
+    if bad:
+        comma = " (comma-separated, no spaces after the commas)" if v.from_env else ""
+        raise ValueError(f"names must be non-empty without surrounding spaces{comma}, not {bad[0]!r}")
+    twice = sorted({c for c in names if names.count(c) > 1})
+    if twice:
+        raise ValueError(f"lists {twice[0]!r} more than once")
+    return tuple(names)
+
+
+def _poll_interval(v: _Value) -> float:
+    low, high = POLL_RANGE
+    why = f"must be a finite number of seconds from {low:g} to {high:g}, not {v.value!r}"
     if (
-        not isinstance(categories, (list, tuple))
-        or not categories
-        or not all(isinstance(c, str) and c.strip() == c and c for c in categories)
+        isinstance(v.value, bool)
+        or not isinstance(v.value, (int, float, str))
+        or (isinstance(v.value, str) != v.from_env)
     ):
-        raise ConfigError(
-            f"categories must be a non-empty list of names without surrounding spaces (from {source} or "
-            "ORDERPIPE_CATEGORIES, comma-separated)"
-        )
+        raise ValueError(why)
     try:
-        poll = float(values.get("poll_interval", 0.5))
-    except (TypeError, ValueError):
-        raise ConfigError("watch.poll_interval must be a number of seconds") from None
-    if poll <= 0:
-        raise ConfigError("watch.poll_interval must be greater than 0")
-    try:
-        rows_per_part = int(values.get("rows_per_part", 2_000_000))
-    except (TypeError, ValueError):
-        raise ConfigError("facts.rows_per_part must be a whole number") from None
-    if rows_per_part < 1:
-        raise ConfigError("facts.rows_per_part must be at least 1")
-    level = str(values.get("log_level", "INFO")).upper()
-    if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
-        raise ConfigError(f"log_level must be DEBUG, INFO, WARNING or ERROR, not {level!r}")
-    webhook = values.get("webhook_url") or None
-    if webhook is not None and not str(webhook).startswith(("http://", "https://")):
-        raise ConfigError(f"notify.webhook_url must be an http(s) URL, not {webhook!r}")
-    backend = str(values.get("backend", "local"))
-    if backend not in ("local", "aws"):
-        raise ConfigError(f"backend must be 'local' or 'aws', not {backend!r}")
-    prefixes = {}
-    for name in ("input", "processed", "rejected", "warehouse"):
-        field = f"{name}_prefix"
-        value = str(values.get(field, Settings.__dataclass_fields__[field].default))
-        if not value.endswith("/") or value.startswith("/"):
-            raise ConfigError(f"prefixes.{name} must be relative and end with '/', not {value!r}")
-        prefixes[field] = value
-    if len(set(prefixes.values())) != len(prefixes):
-        raise ConfigError("the input, processed, rejected and warehouse prefixes must differ")
-    aws = {
-        k: values[k]
-        for k in ("bucket", "ledger_table", "category_table", "order_table", "success_topic_arn", "failure_topic_arn")
-        if values.get(k)
+        seconds = float(v.value)
+    except ValueError:
+        raise ValueError(why) from None
+    if not math.isfinite(seconds) or not low <= seconds <= high:
+        raise ValueError(why)
+    return seconds
+
+
+def _rows_per_part(v: _Value) -> int:
+    why = f"must be a whole number of rows, at least 1, not {v.value!r}"
+    if v.from_env:
+        assert isinstance(v.value, str)
+        if not v.value.isascii() or not v.value.isdigit():
+            raise ValueError(why)
+        rows = int(v.value)
+    elif isinstance(v.value, int) and not isinstance(v.value, bool):
+        rows = v.value
+    else:
+        raise ValueError(why)
+    if rows < 1:
+        raise ValueError(why)
+    return rows
+
+
+def _log_level(v: _Value) -> str:
+    level = v.value.upper() if isinstance(v.value, str) else None
+    if level not in LOG_LEVELS:
+        raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}, not {v.value!r}")
+    return level
+
+
+def _webhook(v: _Value) -> str | None:
+    url = _optional_text(v)
+    if url is None:
+        return None
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in url):
+        raise ValueError(f"must be an http(s) URL such as https://example.com/hook, not {url!r}")
+    return url
+
+
+def _backend(v: _Value) -> str:
+    if v.value not in ("local", "aws"):
+        raise ValueError(f"must be 'local' or 'aws', not {v.value!r}")
+    return str(v.value)
+
+
+def _prefix(v: _Value) -> str:
+    """A folder inside the home (or bucket): relative, normalised, ending in '/'."""
+    why = "must be a relative folder path ending in '/' (like 'input/' or 'data/input/')"
+    if not isinstance(v.value, str):
+        raise ValueError(f"{why}, not {v.value!r}")
+    value = v.value
+    if not value.endswith("/") or value.startswith("/"):
+        raise ValueError(f"{why}, not {value!r}")
+    if "\\" in value or any(ord(c) < 32 or c == "\x7f" for c in value):
+        raise ValueError(f"{why}, without backslashes or control characters, not {value!r}")
+    segments = value[:-1].split("/")
+    if any(s in ("", ".", "..") for s in segments):
+        raise ValueError(f"{why}, without empty, '.' or '..' parts, not {value!r}")
+    if segments[0] in RESERVED_TOP:
+        raise ValueError(f"{why}; {segments[0]!r} is orderpipe's own scratch space, not {value!r}")
+    return value
+
+
+def _pattern(pattern: re.Pattern[str], what: str) -> Callable[[_Value], str]:
+    def check(v: _Value) -> str:
+        text = _text(v)
+        if not pattern.fullmatch(text):
+            raise ValueError(f"must be {what}, not {text!r}")
+        return text
+
+    return check
+
+
+def _optional_pattern(pattern: re.Pattern[str], what: str) -> Callable[[_Value], str | None]:
+    check = _pattern(pattern, what)
+    return lambda v: None if v.value == "" else check(v)
+
+
+_CHECKS: dict[str, Callable[[_Value], object]] = {
+    "categories": _categories,
+    "facts.rows_per_part": _rows_per_part,
+    "log_level": _log_level,
+    "notify.webhook_url": _webhook,
+    "watch.poll_interval": _poll_interval,
+    "backend": _backend,
+    "prefixes.input": _prefix,
+    "prefixes.processed": _prefix,
+    "prefixes.rejected": _prefix,
+    "prefixes.warehouse": _prefix,
+    "aws.bucket": _optional_pattern(_S3_BUCKET, "an S3 bucket name (3-63 of a-z, 0-9, '.', '-')"),
+    "aws.ledger_table": _pattern(_DYNAMO_TABLE, "a DynamoDB table name (3-255 of A-Z, a-z, 0-9, '_', '.', '-')"),
+    "aws.category_table": _pattern(_DYNAMO_TABLE, "a DynamoDB table name (3-255 of A-Z, a-z, 0-9, '_', '.', '-')"),
+    "aws.order_table": _pattern(_DYNAMO_TABLE, "a DynamoDB table name (3-255 of A-Z, a-z, 0-9, '_', '.', '-')"),
+    "aws.success_topic_arn": _optional_pattern(_SNS_ARN, "an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)"),
+    "aws.failure_topic_arn": _optional_pattern(_SNS_ARN, "an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)"),
+}
+assert set(_CHECKS) == set(_KNOWN)
+
+
+def _validated(home: Path, raw: Mapping[str, _Value]) -> Settings:
+    """Check every value and report every bad one (one line each), not just the first."""
+    fields: dict[str, Any] = {}
+    errors: list[str] = []
+    for key, value in raw.items():
+        try:
+            fields[_KNOWN[key]] = _CHECKS[key](value)
+        except ValueError as exc:
+            errors.append(f"{value.source}: {exc}")
+    if errors:
+        raise ConfigError("\norderpipe: ".join(errors))
+    settings = Settings(home, **{k: v for k, v in fields.items() if v is not None})
+
+    def where(key: str) -> str:
+        return f" ({raw[key].source})" if key in raw else ""
+
+    prefixes = {
+        f"prefixes.{name}": str(getattr(settings, f"{name}_prefix"))
+        for name in ("input", "processed", "rejected", "warehouse")
     }
-    if backend == "aws" and not aws.get("bucket"):
-        raise ConfigError("backend 'aws' needs aws.bucket (ORDERPIPE_AWS_BUCKET)")
-    if bool(aws.get("success_topic_arn")) != bool(aws.get("failure_topic_arn")):
-        raise ConfigError("set both aws.success_topic_arn and aws.failure_topic_arn, or neither")
-    return Settings(home, tuple(categories), webhook, level, poll, rows_per_part, backend, **prefixes, **aws)
+    for key, path in prefixes.items():
+        for other, other_path in prefixes.items():
+            if key < other and path == other_path:
+                raise ConfigError(f"{key}{where(key)} and {other}{where(other)} are both {path!r}: they must differ")
+            if key != other and other_path.startswith(path) and path != other_path:
+                raise ConfigError(
+                    f"{other} {other_path!r}{where(other)} is inside {key} {path!r}{where(key)}: "
+                    "the input, processed, rejected and warehouse folders must not contain one another"
+                )
+    if settings.backend == "aws" and not settings.bucket:
+        raise ConfigError(f"backend 'aws'{where('backend')} needs aws.bucket (ORDERPIPE_AWS_BUCKET)")
+    if bool(settings.success_topic_arn) != bool(settings.failure_topic_arn):
+        raise ConfigError(
+            "set both aws.success_topic_arn and aws.failure_topic_arn (ORDERPIPE_AWS_SUCCESS_TOPIC_ARN, "
+            "ORDERPIPE_AWS_FAILURE_TOPIC_ARN), or neither"
+        )
+    return settings
