@@ -159,3 +159,30 @@ def test_a_data_problem_never_shows_a_traceback(home: Path, tmp_path: Path) -> N
     assert result.returncode == 1
     assert "Traceback" not in result.stderr + result.stdout
     assert "csv-error" in result.stdout and "line 1: NUL byte" in result.stdout
+
+
+def test_home_is_accepted_after_the_subcommand_and_wins(home: Path, tmp_path: Path) -> None:
+    runner = CliRunner()
+    good = write(tmp_path / "good.csv", [order("O1", price="5.00")])
+    decoy = tmp_path / "decoy"
+    result = runner.invoke(main, ["--home", str(decoy), "run", "--home", str(home), str(good)], env={})
+    assert result.exit_code == 0, result.output
+    assert (home / "processed" / "good.csv").exists() and not decoy.exists()
+    daily = runner.invoke(main, ["kpis", "daily", "--home", str(home), "--format", "csv"], env={})
+    assert daily.stdout.splitlines()[1].startswith("2025-07-06,1,5.00")
+    grouped = runner.invoke(main, ["kpis", "--home", str(home), "category", "Electronics", "--format", "csv"], env={})
+    assert grouped.stdout.splitlines()[1].startswith("Electronics,2025-07-06,5.00")
+    history = runner.invoke(main, ["batches", "--home", str(home), "--format", "json"], env={})
+    assert json.loads(history.stdout)[0]["file"] == "good.csv"
+
+
+def test_every_command_takes_the_global_options() -> None:
+    def walk(command: click.Command) -> list[click.Command]:
+        found = [command]
+        if isinstance(command, click.Group):
+            for sub in command.commands.values():
+                found += walk(sub)
+        return found
+
+    for command in walk(main):
+        assert "--home" in [o for p in command.params for o in p.opts], command.name

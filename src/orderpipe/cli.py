@@ -89,18 +89,45 @@ def _line(outcome: Outcome) -> str:
     return f"{outcome.status:<9} {outcome.file}  batch {outcome.batch_id[:12]}  {outcome.message}"
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option(
-    "--home",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Home folder (default: $ORDERPIPE_HOME or ~/.orderpipe).",
-)
+def _remember_home(ctx: click.Context, param: click.Parameter, value: Path | None) -> None:
+    """Parsed left to right, so a `--home` after the subcommand overrides one before it."""
+    if value is not None:
+        ctx.meta["orderpipe.home"] = value
+
+
+def global_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """The options every command takes, before or after its name (`orderpipe kpis daily --home X`)."""
+    return click.option(
+        "--home",
+        type=click.Path(file_okay=False, path_type=Path),
+        expose_value=False,
+        is_eager=True,
+        callback=_remember_home,
+        help="Home folder (default: $ORDERPIPE_HOME or ~/.orderpipe).",
+    )(f)
+
+
+class _Group(click.Group):
+    """A group whose commands and subgroups all get the global options."""
+
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        if not any(p.name == "home" for p in cmd.params):
+            global_options(cmd)
+        super().add_command(cmd, name)
+
+    def group(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("cls", _Group)
+        return super().group(*args, **kwargs)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@global_options
 @click.version_option(package_name="orderpipe")
 @click.pass_context
-def main(ctx: click.Context, home: Path | None) -> None:
+def main(ctx: click.Context) -> None:
     """orderpipe: exact daily KPIs from e-commerce order files, exactly once."""
     ctx.ensure_object(dict)
-    ctx.obj["settings"] = lambda: load_settings(home)
+    ctx.obj["settings"] = lambda: load_settings(ctx.meta.get("orderpipe.home"))
 
 
 def _process_all(pipeline: Pipeline, keys: Iterator[str]) -> bool:
