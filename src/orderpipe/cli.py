@@ -108,16 +108,12 @@ def global_options(f: Callable[..., Any]) -> Callable[..., Any]:
 
 
 class _Group(click.Group):
-    """A group whose commands and subgroups all get the global options."""
+    """A group whose commands all get the global options (subgroups: `@main.group(cls=_Group)`)."""
 
     def add_command(self, cmd: click.Command, name: str | None = None) -> None:
         if not any(p.name == "home" for p in cmd.params):
             global_options(cmd)
         super().add_command(cmd, name)
-
-    def group(self, *args: Any, **kwargs: Any) -> Any:
-        kwargs.setdefault("cls", _Group)
-        return super().group(*args, **kwargs)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -201,7 +197,7 @@ def validate(ctx: click.Context, file: Path, fmt: str) -> None:
     sys.exit(0 if report.valid else EXIT_REJECTED)
 
 
-@main.group()
+@main.group(cls=_Group)
 def task() -> None:
     """The container's commands on AWS (configured by ORDERPIPE_* environment variables)."""
 
@@ -241,7 +237,7 @@ def task_transform(ctx: click.Context) -> None:
     click.echo(_line(outcome))
 
 
-@main.group()
+@main.group(cls=_Group)
 def kpis() -> None:
     """Read the KPIs."""
 
