@@ -186,3 +186,48 @@ def test_every_command_takes_the_global_options() -> None:
 
     for command in walk(main):
         assert "--home" in [o for p in command.params for o in p.opts], command.name
+
+
+@pytest.mark.parametrize("command", [["kpis", "daily"], ["kpis", "category"], ["kpis", "category", "Books"]])
+@pytest.mark.parametrize(
+    ("value", "why"),
+    [
+        ("20250701", "is not a date in YYYY-MM-DD form"),
+        ("2025-W27-1", "is not a date in YYYY-MM-DD form"),
+        ("2025-07-01T00:00", "is not a date in YYYY-MM-DD form"),
+        ("２０２５-07-01", "is not a date in YYYY-MM-DD form"),
+        ("2025-7-1", "is not a date in YYYY-MM-DD form"),
+        ("2025-02-30", "is not a real calendar date"),
+    ],
+)
+def test_dates_must_be_yyyy_mm_dd(cli, command: list[str], value: str, why: str) -> None:  # type: ignore[no-untyped-def]
+    for option in ("--from", "--to"):
+        result = cli(*command, option, value)
+        assert result.exit_code == 2
+        assert why in result.stderr and option in result.stderr
+
+
+@pytest.mark.parametrize("command", [["kpis", "daily"], ["kpis", "category"], ["kpis", "category", "Books"]])
+def test_from_after_to_is_a_usage_error(cli, command: list[str]) -> None:  # type: ignore[no-untyped-def]
+    result = cli(*command, "--from", "2025-07-08", "--to", "2025-07-01")
+    assert result.exit_code == 2
+    assert "--from 2025-07-08 is after --to 2025-07-01" in result.stderr
+    assert cli(*command, "--from", "2025-07-08", "--to", "2025-07-08").exit_code == 0
+
+
+def test_unknown_category_name_gets_a_hint(cli, home: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    cli("run", str(write(tmp_path / "o.csv", [order("O1", category="Books")])))
+    wrong_case = cli("kpis", "category", "books")
+    assert wrong_case.exit_code == 2
+    assert "'books' is not a configured category (did you mean 'Books'?" in wrong_case.stderr
+    assert wrong_case.stdout == ""
+    typo = cli("kpis", "category", "Electronix")
+    assert typo.exit_code == 2 and "did you mean 'Electronics'?" in typo.stderr
+    unknown = cli("kpis", "category", "Garden")
+    assert unknown.exit_code == 2
+    assert "'Garden' is not a configured category; configured: Electronics, Books" in unknown.stderr
+    empty = cli("kpis", "category", "Home")  # configured, no rows yet
+    assert empty.exit_code == 0 and "(no rows)" in empty.stdout
+    (home / "orderpipe.toml").write_text('categories = ["Garden"]\n')  # Books no longer allowed: its rows remain
+    kept = cli("kpis", "category", "Books", "--format", "csv")
+    assert kept.exit_code == 0 and kept.stdout.splitlines()[1].startswith("Books,2025-07-06")

@@ -7,8 +7,10 @@ configuration error, 3 infrastructure failure.
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import json
 import logging
+import re
 import signal
 import sys
 import threading
@@ -65,13 +67,40 @@ def _settings(ctx: click.Context) -> Settings:
     return settings
 
 
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
 def _date(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Exactly YYYY-MM-DD: Python's own parser also takes 20250701 and 2025-W27-1."""
     if value is None:
         return None
+    if not _ISO_DATE.fullmatch(value):
+        raise click.BadParameter(f"{value!r} is not a date in YYYY-MM-DD form (e.g. 2025-07-06)")
     try:
         return dt.date.fromisoformat(value).isoformat()
     except ValueError:
-        raise click.BadParameter(f"{value!r} is not a date in YYYY-MM-DD form") from None
+        raise click.BadParameter(f"{value!r} is not a real calendar date") from None
+
+
+def _date_range(f: Callable[..., Any]) -> Callable[..., Any]:
+    """--from and --to, for every command that reads KPIs by date."""
+    f = click.option("--to", "end", callback=_date, help="Last date, YYYY-MM-DD.")(f)
+    return click.option("--from", "start", callback=_date, help="First date, YYYY-MM-DD.")(f)
+
+
+def _check_range(start: str | None, end: str | None) -> None:
+    if start is not None and end is not None and start > end:
+        raise UsageError(f"--from {start} is after --to {end}: no date can match (swap them)")
+
+
+def _check_category(name: str, configured: tuple[str, ...]) -> None:
+    """A name that is not configured (categories are case-sensitive) gets a hint, not an empty table."""
+    if name in configured:
+        return
+    same = [c for c in configured if c.casefold() == name.casefold()]
+    close = same or difflib.get_close_matches(name, configured, n=1, cutoff=0.6)
+    hint = f" (did you mean {close[0]!r}? names are case-sensitive)" if close else ""
+    raise UsageError(f"{name!r} is not a configured category{hint}; configured: {', '.join(configured)}")
 
 
 def _terminal_progress() -> Callable[[str, int, int], None]:
@@ -247,27 +276,30 @@ def _format_option(f: Callable[..., Any]) -> Callable[..., Any]:
 
 
 @kpis.command()
-@click.option("--from", "start", callback=_date, help="First date, YYYY-MM-DD.")
-@click.option("--to", "end", callback=_date, help="Last date, YYYY-MM-DD.")
+@_date_range
 @_format_option
 @click.pass_context
 def daily(ctx: click.Context, start: str | None, end: str | None, fmt: str) -> None:
     """Order-level KPIs per date, sorted by date."""
     with _faults():
+        _check_range(start, end)
         rows = open_pipeline(_settings(ctx)).kpis.daily(start, end)
     click.echo(render(rows, DAILY, fmt))
 
 
 @kpis.command()
 @click.argument("name", required=False)
-@click.option("--from", "start", callback=_date, help="First date, YYYY-MM-DD.")
-@click.option("--to", "end", callback=_date, help="Last date, YYYY-MM-DD.")
+@_date_range
 @_format_option
 @click.pass_context
 def category(ctx: click.Context, name: str | None, start: str | None, end: str | None, fmt: str) -> None:
-    """Category KPIs, sorted by (category, date); NAME picks one category."""
+    """Category KPIs, sorted by (category, date); NAME picks one category (case-sensitive)."""
     with _faults():
-        rows = open_pipeline(_settings(ctx)).kpis.category(name, start, end)
+        _check_range(start, end)
+        settings = _settings(ctx)
+        rows = open_pipeline(settings).kpis.category(name, start, end)
+        if name is not None and not rows:  # rows of a category no longer configured still print
+            _check_category(name, settings.categories)
     click.echo(render(rows, CATEGORY, fmt))
 
 
