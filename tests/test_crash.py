@@ -130,6 +130,17 @@ def test_kill_at_a_named_point_then_rerun(point: str, files: list[Path], referen
     rerun = orderpipe(home, "run", *map(str, files))
     assert rerun.returncode == 1, rerun.stderr
     assert state(home) == reference
+    assert scratch_left(home) == [], "the rerun must clear what the killed process left"
+
+
+def scratch_left(home: Path) -> list[str]:
+    """Files left in the scratch folders (lock files excepted: they are reused, never grow)."""
+    return [
+        p.relative_to(home).as_posix()
+        for folder in (home / ".tmp", home / ".work")
+        for p in folder.rglob("*")
+        if p.is_file() and p.parent.name != "locks"
+    ]
 
 
 @pytest.mark.parametrize("delay", [0.35, 0.6, 0.9, 1.3])
@@ -150,6 +161,7 @@ def test_kill_from_outside_at_a_timed_instant(
     rerun = orderpipe(home, "run", *map(str, files))
     assert rerun.returncode == 1, rerun.stderr
     assert state(home) == reference
+    assert scratch_left(home) == []
 
 
 AWS_POINTS = [

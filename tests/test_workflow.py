@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from decimal import Decimal
 from pathlib import Path
 
@@ -155,7 +156,9 @@ def test_a_new_upload_during_processing_is_left_for_its_own_run(
     recompute = pipeline.recompute
 
     def recompute_while_a_new_version_lands(dates):  # type: ignore[no-untyped-def]
-        pipeline.submit(second)
+        replacement = tmp_path / "replacement.csv"  # another writer replaces the key by rename
+        shutil.copyfile(second, replacement)
+        pipeline.store.put_file(replacement, key)
         return recompute(dates)
 
     monkeypatch.setattr(pipeline, "recompute", recompute_while_a_new_version_lands)

@@ -42,6 +42,10 @@ class ObjectStore(Protocol):
     def put_file(self, path: Path, key: str) -> None:
         """Store a local file under `key`, atomically (readers see all of it or nothing)."""
 
+    def put_new(self, path: Path, key: str) -> bool:
+        """Store a copy of a local file under `key` only if no object holds that key; False
+        when one does. Atomic: two writers can never both win the same key."""
+
     def put_bytes(self, key: str, data: bytes) -> None: ...
 
     def get_bytes(self, key: str) -> bytes: ...
@@ -81,7 +85,8 @@ class FactEntry:
 
 @dataclass(frozen=True, slots=True)
 class BatchRecord:
-    """An accepted batch: committed (facts visible) and, once its KPIs and archive are done, done."""
+    """An accepted batch: committed (facts visible) and, once its KPIs and archive are done, done.
+    `failed`: it could not be finished; start-up recovery leaves it alone until a replay."""
 
     batch_id: str
     seq: int
@@ -89,6 +94,7 @@ class BatchRecord:
     rows: int
     dates: tuple[str, ...]
     done: bool
+    failed: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +122,12 @@ class Ledger(Protocol):
 
     def mark_done(self, batch_id: str) -> None: ...
 
-    def unfinished(self) -> list[BatchRecord]: ...
+    def mark_failed(self, batch_id: str) -> None:
+        """A committed batch that cannot be finished: no longer among the unfinished ones, so
+        it never blocks a start-up; finishing it later (`mark_done`) clears the mark."""
+
+    def unfinished(self) -> list[BatchRecord]:
+        """Committed, neither done nor failed, in seq order."""
 
     def fact_entries(self, dates: Sequence[str]) -> dict[str, list[FactEntry]]:
         """Committed facts per date, read consistently (never a subset of an earlier read)."""

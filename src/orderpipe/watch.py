@@ -1,35 +1,116 @@
-"""`orderpipe watch`: poll input/ and feed settled files to a pool of workers.
+"""`orderpipe watch`: feed the files that land in input/ to a pool of workers.
 
-Polling (not inotify) works the same on every file system and on network mounts. A file is
-picked up once its size and mtime held still for one poll interval, so a file being written
-is not read half-way; names starting with '.' or not ending in '.csv' are never touched.
+A file is read only once its writer is done with it:
+- on Linux, for a folder, when inotify says its writer closed it (close-write) or it was
+  renamed into input/ (moved-to) and nothing wrote to it since;
+- otherwise (files already there at start-up, no inotify, an event queue that overflowed),
+  once its size and modification time held still for the settle time;
+- on S3 at once: a PUT is atomic.
+Whatever the signal, the workflow checks the file did not change between reading and
+committing; if it did, nothing is committed and the file is read again. Names starting with
+'.' or not ending in '.csv' are never touched.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import sys
 import threading
+import time
 import traceback
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
 
+from orderpipe.adapters.folder import FolderStore
 from orderpipe.errors import OrderpipeError
 from orderpipe.logs import log_event
 from orderpipe.ports import ObjectStat
 from orderpipe.workflow import Outcome, Pipeline
 
-__all__ = ["Watcher", "is_candidate"]
+__all__ = ["DEFAULT_SETTLE_TIME", "Readiness", "Watcher", "is_candidate"]
+
+DEFAULT_SETTLE_TIME = 2.0
+EMPTY_SETTLE_TIME = 30.0
 
 
 def is_candidate(name: str) -> bool:
     return not name.startswith(".") and name.lower().endswith(".csv")
 
 
+class Readiness:
+    """Which files in a folder their writers have finished, from inotify events.
+
+    `closed[name]` is True after a close-write or a moved-to, False after a write (the writer is
+    still at work); a name with no such event (present at start-up, or made by a hard link) is
+    unknown, and the settle time decides for it.
+    """
+
+    def __init__(self, folder: Path | None) -> None:
+        self.closed: dict[str, bool] = {}
+        self._inotify: Any = None
+        if folder is None or not sys.platform.startswith("linux"):
+            return
+        try:
+            from inotify_simple import INotify, flags
+        except ImportError:
+            return
+        self._flags = flags
+        try:
+            inotify = INotify()
+            inotify.add_watch(
+                folder, flags.CLOSE_WRITE | flags.MOVED_TO | flags.CREATE | flags.MODIFY | flags.MOVED_FROM
+            )
+        except OSError as exc:  # e.g. the per-user watch limit
+            log_event("watch.no_inotify", logging.WARNING, error=str(exc), hint="falling back to the settle time")
+            return
+        self._inotify = inotify
+
+    @property
+    def live(self) -> bool:
+        return self._inotify is not None
+
+    def wait(self, timeout: float) -> None:
+        """Sleep until an event arrives or `timeout` passes, recording what the events say."""
+        if self._inotify is None:
+            time.sleep(timeout)
+            return
+        flags = self._flags
+        for event in self._inotify.read(timeout=max(1, int(timeout * 1000))):
+            if event.mask & flags.Q_OVERFLOW:
+                self.closed.clear()  # events were lost: the settle time decides for everything
+                continue
+            name = os.fsdecode(event.name)
+            if event.mask & (flags.CLOSE_WRITE | flags.MOVED_TO):
+                self.closed[name] = True
+            elif event.mask & flags.MODIFY:
+                self.closed[name] = False
+            elif event.mask & (flags.CREATE | flags.MOVED_FROM):
+                # created by open() (a write follows) or by link() (complete): unknown; or gone
+                self.closed.pop(name, None)
+
+    def forget(self, name: str) -> None:
+        self.closed.pop(name, None)
+
+    def close(self) -> None:
+        if self._inotify is not None:
+            self._inotify.close()
+
+
 class Watcher:
-    def __init__(self, open_pipeline: Callable[[], Pipeline], workers: int, poll_interval: float) -> None:
+    def __init__(
+        self,
+        open_pipeline: Callable[[], Pipeline],
+        workers: int,
+        poll_interval: float,
+        settle_time: float = DEFAULT_SETTLE_TIME,
+    ) -> None:
         self._open = open_pipeline
         self.workers = workers
         self.poll_interval = poll_interval
+        self.settle_time = settle_time
         self._local = threading.local()
 
     def _pipeline(self) -> Pipeline:
@@ -59,35 +140,63 @@ class Watcher:
         """Until `stop` is set; then finishes the files in flight and returns."""
         scanner = self._open()
         scanner.recover()
-        seen: dict[str, ObjectStat] = {}
-        failed: dict[str, ObjectStat | None] = {}
-        in_flight: dict[str, Future[Outcome | None]] = {}
         root = scanner.prefixes.input
-        with ThreadPoolExecutor(self.workers, thread_name_prefix="orderpipe-worker") as pool:
-            while not stop.is_set():
-                for key, future in list(in_flight.items()):
-                    if future.done():
-                        del in_flight[key]
-                        outcome = future.result()
-                        if outcome is None:
-                            failed[key] = seen.get(key)
-                        else:
-                            on_outcome(outcome)
-                current: dict[str, ObjectStat] = {}
-                for key in scanner.store.list(root):
-                    name = key[len(root) :]
-                    if "/" in name or not is_candidate(name):
-                        continue
-                    stat = scanner.store.stat(key)
-                    if stat is None:
-                        continue
-                    current[key] = stat
-                    settled = seen.get(key) == stat and failed.get(key) != stat
-                    if settled and key not in in_flight and len(in_flight) < self.workers * 2:
-                        in_flight[key] = pool.submit(self._work, key)
-                seen = current
-                stop.wait(self.poll_interval)
-            for future in in_flight.values():
-                outcome = future.result()
-                if outcome is not None:
-                    on_outcome(outcome)
+        folder = scanner.store.path(root) if isinstance(scanner.store, FolderStore) else None
+        atomic_puts = folder is None  # an object store shows only complete objects
+        readiness = Readiness(folder)
+        # key -> (stat, since when it has held still)
+        steady: dict[str, tuple[ObjectStat, float]] = {}
+        failed: dict[str, ObjectStat | None] = {}
+        in_flight: dict[str, tuple[Future[Outcome | None], ObjectStat]] = {}
+        try:
+            with ThreadPoolExecutor(self.workers, thread_name_prefix="orderpipe-worker") as pool:
+                while not stop.is_set():
+                    for key, (future, taken) in list(in_flight.items()):
+                        if future.done():
+                            del in_flight[key]
+                            outcome = future.result()
+                            if outcome is None:
+                                failed[key] = taken
+                            else:
+                                on_outcome(outcome)
+                    now = time.monotonic()
+                    current: dict[str, tuple[ObjectStat, float]] = {}
+                    for key in scanner.store.list(root):
+                        name = key[len(root) :]
+                        if "/" in name or not is_candidate(name):
+                            continue
+                        stat = scanner.store.stat(key)
+                        if stat is None:
+                            continue
+                        previous = steady.get(key)
+                        since = previous[1] if previous is not None and previous[0] == stat else now
+                        current[key] = (stat, since)
+                        closed = readiness.closed.get(name)
+                        # An empty file may be one whose writer has not begun: give it longer.
+                        settle = self.settle_time if stat.size else max(self.settle_time, EMPTY_SETTLE_TIME)
+                        ready = (
+                            atomic_puts
+                            or closed is True
+                            or (closed is None and previous is not None and now - since >= settle)
+                        )
+                        if (
+                            ready
+                            and failed.get(key) != stat
+                            and key not in in_flight
+                            and len(in_flight) < self.workers * 2
+                        ):
+                            readiness.forget(name)
+                            in_flight[key] = (pool.submit(self._work, key), stat)
+                    for gone in steady.keys() - current.keys():
+                        failed.pop(gone, None)
+                    steady = current
+                    if readiness.live:
+                        readiness.wait(self.poll_interval)
+                    else:
+                        stop.wait(self.poll_interval)
+                for future, _ in in_flight.values():
+                    outcome = future.result()
+                    if outcome is not None:
+                        on_outcome(outcome)
+        finally:
+            readiness.close()

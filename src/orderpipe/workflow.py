@@ -15,20 +15,24 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import itertools
 import json
-import shutil
+import logging
 import tempfile
-import time
+import traceback
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from orderpipe.adapters.workspace import BatchLocks, Workspace, sweep
 from orderpipe.core.kpis import compute_kpis, current_orders
+from orderpipe.core.names import REPORT_SUFFIX, fit_name, tagged_name
 from orderpipe.core.report import ValidationReport
-from orderpipe.errors import InfrastructureError
+from orderpipe.errors import InfrastructureError, TransientError
 from orderpipe.faults import checkpoint
 from orderpipe.ingest import ROWS_PER_PART, Inspection, inspect_file, load_facts, stage_facts
+from orderpipe.logs import log_event
 from orderpipe.ports import (
     BatchRecord,
     KpiStore,
@@ -68,7 +72,7 @@ class Snapshot:
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """What happened to one file; `status` is accepted, rejected or duplicate."""
+    """What happened to one file; `status` is accepted, rejected, duplicate or failed."""
 
     status: str
     file: str
@@ -80,7 +84,11 @@ class Outcome:
     archived_as: str = ""
 
 
-SCRATCH_MAX_AGE = 6 * 3600
+#: Errors that say nothing about the file (a full disk, a lost connection, a busy database):
+#: the file waits and is tried again. Any other error is the file's own failure.
+TRANSIENT = (TransientError, OSError, MemoryError)
+MAX_REASON_CHARS = 500
+LOCKS = "locks"
 
 
 def _now() -> str:
@@ -107,34 +115,119 @@ class Pipeline:
         self.workdir = workdir
         self.prefixes = prefixes
         self.rows_per_part = rows_per_part
+        self.locks = BatchLocks(workdir / LOCKS)
+        self._workspace = Workspace(workdir)
+        self._submitted: dict[str, tuple[str, str]] = {}  # input key -> (the user's name, sha256)
+
+    @property
+    def scratch(self) -> Path:
+        """This process's own scratch folder (swept by the next start-up if it is killed)."""
+        return self._workspace.path
 
     # -- the workflow -------------------------------------------------------------------
     def process(self, key: str, progress: Progress = _quiet) -> Outcome:
-        """Run one object under input/ through the whole workflow."""
+        """Run one object under input/ through the whole workflow.
+
+        A failure of the infrastructure leaves the file waiting and raises. Any other failure is
+        the batch's own: it is marked `failed`, quarantined with its reason for `replay`, and
+        the files behind it go on.
+        """
         started = _now()
-        name = PurePosixPath(key).name
+        name, digest = self._submitted.pop(key, (PurePosixPath(key).name, ""))
+        attempt: dict[str, str] = {"batch_id": digest}
+        try:
+            return self._process(key, name, started, progress, attempt)
+        except TRANSIENT:
+            raise
+        except Exception as exc:
+            return self._fail(key, name, attempt["batch_id"], exc, started)
+
+    def _process(self, key: str, name: str, started: str, progress: Progress, attempt: dict[str, str]) -> Outcome:
+        if attempt["batch_id"] and self.store.stat(key) is None:
+            # Our upload went to a key that already held the same bytes; another process has
+            # since counted and archived them.
+            with self.locks.hold(attempt["batch_id"]):
+                existing = self.ledger.get(attempt["batch_id"])
+                if existing is not None and existing.done:
+                    return self._duplicate(name, existing, None, self.prefixes.processed + name, started)
         with self.inspected(key, progress) as (inspection, scratch, snapshot):
             batch_id, report = inspection.batch_id, inspection.report
-            existing = self.ledger.get(batch_id)
-            if existing is not None and existing.done:
-                archived = self._archive(key, self.prefixes.processed, batch_id, snapshot)
-                message = (
-                    f"{name}: same bytes as {existing.file} (batch {batch_id[:12]}), already counted; nothing changed"
-                )
-                outcome = Outcome("duplicate", name, batch_id, existing.rows, existing.dates, message, report, archived)
-                return self._finish(outcome, started)
-            if existing is None:
-                if not report.valid:
-                    return self._reject(key, report, batch_id, started, snapshot)
-                existing = self.commit(name, inspection, scratch, progress)
-            progress("recomputing KPIs", 0, 1)
-            self.recompute(existing.dates)
-            checkpoint("after-recompute")
-            archived = self._archive(key, self.prefixes.processed, batch_id, snapshot)
-            checkpoint("after-archive")
-        self.ledger.mark_done(batch_id)
-        checkpoint("after-done")
-        return self._finish(self.accepted(name, existing, report, archived), started)
+            attempt["batch_id"] = batch_id
+            with self.locks.hold(batch_id):  # one process at a time per batch: one `accepted`
+                existing = self.ledger.get(batch_id)
+                if existing is not None and existing.done:
+                    archived = self._archive(key, self.prefixes.processed, name, batch_id, snapshot)
+                    return self._duplicate(name, existing, report, archived, started)
+                if existing is None:
+                    if not report.valid:
+                        return self._reject(key, name, report, batch_id, started, snapshot)
+                    if self.store.stat(key) != snapshot.seen:
+                        raise InfrastructureError(
+                            f"{name} changed while it was being processed; nothing was counted, it will be read again"
+                        )
+                    existing = self.commit(PurePosixPath(key).name, inspection, scratch, progress)
+                progress("recomputing KPIs", 0, 1)
+                self.recompute(existing.dates)
+                checkpoint("after-recompute")
+                archived = self._archive(key, self.prefixes.processed, name, batch_id, snapshot)
+                checkpoint("after-archive")
+                self.ledger.mark_done(batch_id)
+                checkpoint("after-done")
+        return self._finish(self.accepted(name, existing, report, archived, won=True), started)
+
+    def _duplicate(
+        self, name: str, existing: BatchRecord, report: ValidationReport | None, archived: str, started: str
+    ) -> Outcome:
+        message = (
+            f"{name}: same bytes as {existing.file} (batch {existing.batch_id[:12]}), already counted; nothing changed"
+        )
+        outcome = Outcome(
+            "duplicate", name, existing.batch_id, existing.rows, existing.dates, message, report, archived
+        )
+        return self._finish(outcome, started)
+
+    def _fail(self, key: str, name: str, batch_id: str, exc: Exception, started: str) -> Outcome:
+        """Quarantine a file whose batch cannot be finished, with its reason, so that it never
+        blocks the files behind it; `replay` retries it once the cause is fixed."""
+        reason = f"{type(exc).__name__}: {exc}"[:MAX_REASON_CHARS]
+        log_event(
+            "batch.failed", logging.ERROR, file=name, batch_id=batch_id, error=reason, traceback=traceback.format_exc()
+        )
+        record = self.ledger.get(batch_id) if batch_id else None
+        if record is not None and record.done:
+            raise exc  # counted and archived already: nothing to quarantine
+        if record is not None:
+            self.ledger.mark_failed(batch_id)
+        target = ""
+        if self.store.stat(key) is not None:
+            tag = batch_id or hashlib.sha256(key.encode()).hexdigest()
+            target = self.archive_target(self.prefixes.rejected, name, tag, self._size(key))
+            body = {
+                "file": name,
+                "valid": False,
+                "status": "failed",
+                "reason": reason,
+                "batch_id": batch_id,
+                "hint": "an internal error stopped this file; once the cause is fixed, `orderpipe replay "
+                + (batch_id[:12] if batch_id else "--rejected")
+                + "` runs it again",
+            }
+            self.store.put_bytes(target + REPORT_SUFFIX, json.dumps(body, indent=2).encode())
+            self._move_or_keep(key, target, None)
+        committed = " (its rows are committed but its KPIs may be stale)" if record is not None else ""
+        where = f"; kept as {target}" if target else ""
+        message = f"{name}: failed{committed}: {reason}{where}; `orderpipe replay` retries it"
+        outcome = Outcome(
+            "failed",
+            name,
+            batch_id,
+            record.rows if record else 0,
+            record.dates if record else (),
+            message,
+            None,
+            target,
+        )
+        return self._finish(outcome, started)
 
     @contextmanager
     def inspected(
@@ -142,9 +235,8 @@ class Pipeline:
     ) -> Iterator[tuple[Inspection, Path, Snapshot]]:
         """The file's verdict, with a scratch folder (its stage) and a private snapshot of its
         bytes, both kept until the block ends."""
-        self.workdir.mkdir(parents=True, exist_ok=True)
         seen = self.store.stat(key)
-        with tempfile.TemporaryDirectory(dir=self.workdir) as scratch, self.store.snapshot(key, version) as path:
+        with tempfile.TemporaryDirectory(dir=self.scratch) as scratch, self.store.snapshot(key, version) as path:
             if version is None and self.store.stat(key) != seen:
                 raise InfrastructureError(f"{key} changed while it was being read; it will be read again")
             progress("validating", 0, 1)
@@ -179,9 +271,12 @@ class Pipeline:
         return record
 
     @staticmethod
-    def accepted(name: str, batch: BatchRecord, report: ValidationReport | None, archived: str) -> Outcome:
+    def accepted(
+        name: str, batch: BatchRecord, report: ValidationReport | None, archived: str, won: bool = False
+    ) -> Outcome:
+        """`won`: the caller finished the batch under its lock, so no one else reports it."""
         dates = batch.dates
-        if batch.file != name:  # another file with the same bytes won the commit
+        if not won and batch.file != name:  # another file with the same bytes won the commit
             message = f"{name}: same bytes as {batch.file} (batch {batch.batch_id[:12]}), counted once"
             return Outcome("duplicate", name, batch.batch_id, batch.rows, dates, message, report, archived)
         span = f" {dates[0]}…{dates[-1]}" if dates else ""
@@ -189,13 +284,18 @@ class Pipeline:
         return Outcome("accepted", name, batch.batch_id, batch.rows, dates, message, report, archived)
 
     def _reject(
-        self, key: str, report: ValidationReport, batch_id: str, started: str, snapshot: Snapshot | None = None
+        self,
+        key: str,
+        name: str,
+        report: ValidationReport,
+        batch_id: str,
+        started: str,
+        snapshot: Snapshot | None = None,
     ) -> Outcome:
-        name = PurePosixPath(key).name
         size = snapshot.path.stat().st_size if snapshot else self._size(key)
         target = self.archive_target(self.prefixes.rejected, name, batch_id, size)
         body = {**report.to_dict(), "batch_id": batch_id}
-        self.store.put_bytes(target + ".report.json", json.dumps(body, indent=2).encode())
+        self.store.put_bytes(target + REPORT_SUFFIX, json.dumps(body, indent=2).encode())
         checkpoint("after-report")
         self._move_or_keep(key, target, snapshot)
         checkpoint("after-quarantine")
@@ -247,32 +347,58 @@ class Pipeline:
     def recover(self) -> list[str]:
         """Finish batches a crash left committed but not done; returns their ids.
 
-        Also clears scratch files a killed process left (only old ones: another process may
-        be at work in the same home).
+        A batch that cannot be finished is marked failed (with a run record and a notification)
+        instead of stopping every start-up behind it. Also removes what killed processes left in
+        the scratch folders (a live process's folder is locked, so it stays).
         """
-        cutoff = time.time() - SCRATCH_MAX_AGE
-        for leftover in self.workdir.glob("*") if self.workdir.exists() else ():
-            if leftover.stat().st_mtime < cutoff:
-                shutil.rmtree(leftover, ignore_errors=True) if leftover.is_dir() else leftover.unlink(missing_ok=True)
+        sweep(self.workdir, keep=(LOCKS,))
+        sweep(self.workdir / "s3")
+        scratch_root = getattr(self.store, "scratch_root", None)
+        if isinstance(scratch_root, Path):
+            sweep(scratch_root)
         finished = []
         for batch in self.ledger.unfinished():
-            self.recompute(batch.dates)
-            key = self.prefixes.input + batch.file
-            if self.store.exists(key):
-                continue  # the file is still waiting: processing it will finish the batch
-            self.ledger.mark_done(batch.batch_id)
-            finished.append(batch.batch_id)
+            with self.locks.hold(batch.batch_id, wait=False) as held:
+                if not held:
+                    continue  # another process is finishing it right now
+                key = self.prefixes.input + batch.file
+                try:
+                    self.recompute(batch.dates)
+                except TRANSIENT:
+                    raise
+                except Exception as exc:
+                    if not self.store.exists(key):
+                        self.ledger.mark_failed(batch.batch_id)
+                        reason = f"{type(exc).__name__}: {exc}"[:MAX_REASON_CHARS]
+                        log_event(
+                            "batch.failed",
+                            logging.ERROR,
+                            batch_id=batch.batch_id,
+                            error=reason,
+                            traceback=traceback.format_exc(),
+                        )
+                        message = (
+                            f"{batch.file}: failed while finishing its KPIs: {reason}; `orderpipe replay` retries it"
+                        )
+                        outcome = Outcome("failed", batch.file, batch.batch_id, batch.rows, batch.dates, message)
+                        self._finish(outcome, _now())
+                    continue  # a waiting file is processed by its own run, which quarantines it
+                if self.store.exists(key):
+                    continue  # the file is still waiting: processing it will finish the batch
+                self.ledger.mark_done(batch.batch_id)
+                finished.append(batch.batch_id)
         return finished
 
     # -- archive ----------------------------------------------------------------------------
     def archive_target(self, prefix: str, name: str, batch_id: str, size: int | None) -> str:
-        """`prefix/name`, unless another file already holds that name (then the batch id is added)."""
-        target = prefix + name
+        """`prefix/name`, unless another file already holds that name (then the batch id is
+        added). Every name leaves room for the report suffix within the file-name limit."""
+        tag = batch_id[:12]
+        target = prefix + fit_name(name, tag, reserve=len(REPORT_SUFFIX))
         existing = self._size(target)
         if existing is None or (existing == size and self._same_bytes(target, batch_id)):
             return target
-        stem, dot, suffix = name.rpartition(".")
-        return f"{prefix}{stem}.{batch_id[:12]}.{suffix}" if dot else f"{prefix}{name}.{batch_id[:12]}"
+        return prefix + tagged_name(name, tag, reserve=len(REPORT_SUFFIX))
 
     def _size(self, key: str) -> int | None:
         stat = self.store.stat(key)
@@ -280,13 +406,15 @@ class Pipeline:
 
     def _same_bytes(self, key: str, batch_id: str) -> bool:
         digest = hashlib.sha256()
-        with self.store.local_copy(key) as path, path.open("rb") as stream:
-            while chunk := stream.read(8 << 20):
-                digest.update(chunk)
+        try:
+            with self.store.local_copy(key) as path, path.open("rb") as stream:
+                while chunk := stream.read(8 << 20):
+                    digest.update(chunk)
+        except (InfrastructureError, FileNotFoundError):
+            return False  # gone meanwhile
         return digest.hexdigest() == batch_id
 
-    def _archive(self, key: str, prefix: str, batch_id: str, snapshot: Snapshot | None = None) -> str:
-        name = PurePosixPath(key).name
+    def _archive(self, key: str, prefix: str, name: str, batch_id: str, snapshot: Snapshot | None = None) -> str:
         size = snapshot.path.stat().st_size if snapshot else self._size(key)
         if size is None or self.store.stat(key) is None:  # moved by an earlier, interrupted attempt
             return prefix + name
@@ -317,19 +445,50 @@ class Pipeline:
         return keys
 
     def requeue(self, key: str) -> str:
-        """Move a quarantined file back into input/; its old report goes."""
-        target = self.prefixes.input + PurePosixPath(key).name
-        self.store.move(key, target)
-        self.store.delete(key + ".report.json")
+        """Put a quarantined file back into input/ (never over a different waiting file); its
+        old report goes."""
+        report_key = key + REPORT_SUFFIX
+        report = json.loads(self.store.get_bytes(report_key)) if self.store.exists(report_key) else {}
+        name = str(report.get("file") or PurePosixPath(key).name)
+        with self.store.local_copy(key) as path:
+            target = self._enqueue(path, name, _sha256(path))
+        self.store.delete(key)
+        self.store.delete(report_key)
         return target
 
     # -- input ------------------------------------------------------------------------------
     def submit(self, path: Path) -> str:
         """Upload a local file into input/ (atomically: the watcher never sees half a file)."""
-        key = self.prefixes.input + path.name
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=self.workdir, delete=False) as temp, path.open("rb") as source:
-            shutil.copyfileobj(source, temp, 8 << 20)
-        self.store.put_file(Path(temp.name), key)
+        with tempfile.NamedTemporaryFile(dir=self.scratch, delete=False) as temp, path.open("rb") as source:
+            digest = hashlib.sha256()
+            while chunk := source.read(8 << 20):
+                digest.update(chunk)
+                temp.write(chunk)
+        try:
+            key = self._enqueue(Path(temp.name), path.name, digest.hexdigest())
+        finally:
+            Path(temp.name).unlink(missing_ok=True)
         checkpoint("after-upload")
         return key
+
+    def _enqueue(self, local: Path, name: str, digest: str) -> str:
+        """`input/NAME`, or `input/NAME.2.csv`… when a different file is already waiting under that
+        name: nothing waiting is ever replaced. The same bytes waiting under the name are reused
+        (a rerun after a failure). The user's name is what the run history shows."""
+        for n in itertools.count(1):
+            candidate = fit_name(name, digest[:12]) if n == 1 else tagged_name(name, str(n))
+            key = self.prefixes.input + candidate
+            if self.store.put_new(local, key) or self._same_bytes(key, digest):
+                self._submitted[key] = (name, digest)
+                return key
+            if n >= 1000:
+                break
+        raise InfrastructureError(f"{name}: 1000 different files are waiting under this name in {self.prefixes.input}")
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        while chunk := stream.read(8 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()

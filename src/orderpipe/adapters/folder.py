@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import tempfile
@@ -9,19 +10,38 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from orderpipe.adapters.workspace import Workspace
 from orderpipe.errors import InfrastructureError
 from orderpipe.ports import ObjectStat
 
 __all__ = ["FolderStore"]
 
+# Files placed in the bucket get the mode a plain `open()` would give them (temporary files are
+# created 0600). Read once, at import, while no other thread can be changing it.
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+_FILE_MODE = 0o666 & ~_UMASK
+
+
+def _publish_mode(path: Path) -> None:
+    os.chmod(path, _FILE_MODE)
+
 
 class FolderStore:
-    """Temporary files live in `root/.tmp` (same disk, so renames stay atomic), never beside a
-    key: a watcher of input/ must not see half-written files, even after a crash."""
+    """Temporary files live under `root/.tmp` (same disk, so renames stay atomic), never beside
+    a key: a watcher of input/ must not see half-written files, even after a crash. Each store
+    has its own workspace there, removed by the next start-up if its process is killed."""
+
+    SCRATCH = ".tmp"
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self.scratch = root / ".tmp"
+        self.scratch_root = root / self.SCRATCH
+        self._workspace = Workspace(self.scratch_root)
+
+    @property
+    def scratch(self) -> Path:
+        return self._workspace.path
 
     def path(self, key: str) -> Path:
         if key.startswith("/") or ".." in Path(key).parts:
@@ -38,25 +58,25 @@ class FolderStore:
 
     @contextmanager
     def snapshot(self, key: str, version: str | None = None) -> Iterator[Path]:
-        """A hard link to the object: free, and stable, since writers replace keys by rename."""
+        """A private copy of the object's bytes (a reflink where the file system has them).
+
+        Not a hard link: a writer that appends to or truncates the file in place would change
+        a hard link too. A symlink is followed: the snapshot holds the bytes, not the link.
+        """
         path = self.path(key)
-        self.scratch.mkdir(parents=True, exist_ok=True)
-        snapshot = Path(tempfile.mkdtemp(dir=self.scratch)) / path.name
+        snapshot = Path(tempfile.mkdtemp(dir=self.scratch)) / "object"
         try:
             try:
-                os.link(path, snapshot)
+                _copy(path, snapshot)
             except FileNotFoundError:
                 raise InfrastructureError(f"{key}: no such object in {self.root}") from None
-            except OSError:
-                shutil.copyfile(path, snapshot)  # a file system without hard links
             yield snapshot
         finally:
             shutil.rmtree(snapshot.parent, ignore_errors=True)
 
     def _temp_beside(self, target: Path) -> Path:
         target.parent.mkdir(parents=True, exist_ok=True)
-        self.scratch.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=self.scratch)
+        fd, name = tempfile.mkstemp(prefix=".put-", suffix=".part", dir=self.scratch)
         os.close(fd)
         return Path(name)
 
@@ -66,6 +86,7 @@ class FolderStore:
         target = self.path(key)
         target.parent.mkdir(parents=True, exist_ok=True)
         try:
+            _publish_mode(path)
             os.replace(path, target)
             return
         except OSError:
@@ -73,15 +94,48 @@ class FolderStore:
         temp = self._temp_beside(target)
         try:
             shutil.copyfile(path, temp)
+            _publish_mode(temp)
             os.replace(temp, target)
         finally:
             temp.unlink(missing_ok=True)
+
+    def put_new(self, path: Path, key: str) -> bool:
+        """Store a copy of `path` under `key` unless `key` exists (then False). Atomic: a hard
+        link of a complete temporary file, and link() never replaces an existing name."""
+        target = self.path(key)
+        temp = self._temp_beside(target)
+        try:
+            _copy(path, temp)
+            _publish_mode(temp)
+            try:
+                os.link(temp, target)
+            except FileExistsError:
+                return False
+            except OSError as exc:
+                if exc.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOSYS):
+                    raise
+                return self._put_new_without_links(temp, target)
+            return True
+        finally:
+            temp.unlink(missing_ok=True)
+
+    @staticmethod
+    def _put_new_without_links(temp: Path, target: Path) -> bool:
+        """A file system without hard links: claim the name exclusively, then fill it."""
+        try:
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _FILE_MODE)
+        except FileExistsError:
+            return False
+        with os.fdopen(fd, "wb") as out, temp.open("rb") as source:
+            shutil.copyfileobj(source, out, 8 << 20)
+        return True
 
     def put_bytes(self, key: str, data: bytes) -> None:
         target = self.path(key)
         temp = self._temp_beside(target)
         try:
             temp.write_bytes(data)
+            _publish_mode(temp)
             os.replace(temp, target)
         finally:
             temp.unlink(missing_ok=True)
@@ -97,16 +151,30 @@ class FolderStore:
             info = self.path(key).stat()
         except FileNotFoundError:
             return None
-        return ObjectStat(info.st_size, info.st_mtime, f"{info.st_ino}:{info.st_mtime_ns}")
+        # ctime too: a write in place within one clock tick may leave the mtime unchanged.
+        return ObjectStat(info.st_size, info.st_mtime, f"{info.st_ino}:{info.st_mtime_ns}:{info.st_ctime_ns}")
 
     def move(self, src: str, dst: str) -> None:
         source, target = self.path(src), self.path(dst)
         target.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_symlink():  # archive the bytes, not a link that may change or dangle
+            self.put_file(self._copied(source, target), dst)
+            source.unlink()
+            return
         try:
             os.replace(source, target)
         except FileNotFoundError:
             if not target.exists():
                 raise InfrastructureError(f"cannot move {src} to {dst}: neither exists") from None
+
+    def _copied(self, source: Path, target: Path) -> Path:
+        temp = self._temp_beside(target)
+        try:
+            _copy(source, temp)
+        except FileNotFoundError:
+            temp.unlink(missing_ok=True)
+            raise InfrastructureError(f"{source} is a link to nothing; its bytes cannot be archived") from None
+        return temp
 
     def delete(self, key: str) -> None:
         self.path(key).unlink(missing_ok=True)
@@ -116,5 +184,21 @@ class FolderStore:
         if not base.is_dir():
             return
         for path in sorted(base.rglob("*")):
-            if path.is_file() and not path.is_relative_to(self.scratch):
+            if path.is_file() and not path.is_relative_to(self.scratch_root):
                 yield path.relative_to(self.root).as_posix()
+
+
+_FICLONE = 0x40049409
+
+
+def _copy(source: Path, target: Path) -> None:
+    """Copy bytes, as a reflink (instant, copy-on-write) where the file system supports it."""
+    with source.open("rb") as src, target.open("wb") as dst:
+        try:
+            import fcntl
+
+            fcntl.ioctl(dst.fileno(), _FICLONE, src.fileno())
+            return
+        except (OSError, ImportError):
+            pass
+    shutil.copyfile(source, target)

@@ -39,11 +39,11 @@ class S3Store:
 
     @contextmanager
     def local_copy(self, key: str, version: str | None = None) -> Iterator[Path]:
-        """Downloads (that version of) the object under the key's own path."""
+        """Downloads (that version of) the object to a private folder. The local name is fixed:
+        an S3 key's last segment may be longer than a local file name can be."""
         self.scratch.mkdir(parents=True, exist_ok=True)
         folder = Path(tempfile.mkdtemp(dir=self.scratch))
-        path = folder / key
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path = folder / "object"
         try:
             extra = {"VersionId": version} if version else None
             self._call("download of", key, self.client.download_file, self.bucket, key, str(path), ExtraArgs=extra)
@@ -57,6 +57,20 @@ class S3Store:
 
     def put_file(self, path: Path, key: str) -> None:
         self._call("upload to", key, self.client.upload_file, str(path), self.bucket, key)
+
+    def put_new(self, path: Path, key: str) -> bool:
+        """Upload unless `key` exists (then False): a conditional PUT, atomic on S3's side."""
+        try:
+            with path.open("rb") as body:
+                self.client.put_object(Bucket=self.bucket, Key=key, Body=body, IfNoneMatch="*")
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code")
+            if code in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
+                return False
+            raise InfrastructureError(f"S3 upload to s3://{self.bucket}/{key} failed: {exc}") from exc
+        except BotoCoreError as exc:
+            raise InfrastructureError(f"S3 upload to s3://{self.bucket}/{key} failed: {exc}") from exc
+        return True
 
     def put_bytes(self, key: str, data: bytes) -> None:
         self._call("put of", key, self.client.put_object, Bucket=self.bucket, Key=key, Body=data)
