@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import subprocess
 import sys
@@ -208,7 +209,8 @@ def test_dates_must_be_yyyy_mm_dd(cli, command: list[str], value: str, why: str)
 
 
 @pytest.mark.parametrize("command", [["kpis", "daily"], ["kpis", "category"], ["kpis", "category", "Books"]])
-def test_from_after_to_is_a_usage_error(cli, command: list[str]) -> None:  # type: ignore[no-untyped-def]
+def test_from_after_to_is_a_usage_error(cli, home: Path, command: list[str]) -> None:  # type: ignore[no-untyped-def]
+    home.mkdir()
     result = cli(*command, "--from", "2025-07-08", "--to", "2025-07-01")
     assert result.exit_code == 2
     assert "--from 2025-07-08 is after --to 2025-07-01" in result.stderr
@@ -231,3 +233,81 @@ def test_unknown_category_name_gets_a_hint(cli, home: Path, tmp_path: Path) -> N
     (home / "orderpipe.toml").write_text('categories = ["Garden"]\n')  # Books no longer allowed: its rows remain
     kept = cli("kpis", "category", "Books", "--format", "csv")
     assert kept.exit_code == 0 and kept.stdout.splitlines()[1].startswith("Books,2025-07-06")
+
+
+READS = (["kpis", "daily"], ["kpis", "category"], ["kpis", "category", "Books"], ["batches"])
+
+
+def listing(root: Path) -> dict[str, tuple[int, int]]:
+    """Every path under `root` with its size and mtime: any write shows up here."""
+    return {str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(root.rglob("*"))}
+
+
+@pytest.mark.parametrize("command", READS)
+def test_reading_a_missing_home_is_exit_2_and_creates_nothing(cli, home: Path, command: list[str]) -> None:  # type: ignore[no-untyped-def]
+    result = cli(*command)
+    assert result.exit_code == 2
+    assert f"no orderpipe home at {home}: run `orderpipe run FILE` to create one" in result.stderr
+    assert not home.exists()
+
+
+def orderpipe(*args: str) -> subprocess.CompletedProcess[str]:
+    """A separate process: when it ends, every file and connection it had is closed."""
+    return subprocess.run([sys.executable, "-m", "orderpipe", *args], capture_output=True, text=True, check=False)
+
+
+def test_read_commands_write_nothing(cli, home: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    books = write(tmp_path / "b.csv", [order("O1", category="Books", price="3.00")])
+    assert orderpipe("--home", str(home), "run", str(books)).returncode == 0
+    before = listing(home)
+    assert not any(name.endswith(("-wal", "-shm")) for name in before)
+    for command in READS:
+        assert cli(*command).exit_code == 0, command
+    assert cli("validate", str(books)).exit_code == 0
+    assert listing(home) == before
+
+
+def test_reads_see_what_a_live_writer_has_not_checkpointed(cli, home: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import sqlite3
+
+    cli("run", str(write(tmp_path / "a.csv", [order("O1", category="Books", price="3.00")])))
+    writer = sqlite3.connect(home / "orderpipe.db", isolation_level=None)  # keeps the WAL alive, like `watch`
+    try:
+        writer.execute("PRAGMA wal_autocheckpoint=0")
+        assert cli("run", str(write(tmp_path / "b.csv", [order("O2", date="2025-07-09")]))).exit_code == 0
+        assert (home / "orderpipe.db-wal").stat().st_size > 0
+        names = set(listing(home))
+        daily = cli("kpis", "daily", "--format", "csv")
+        assert [line.split(",")[0] for line in daily.stdout.splitlines()[1:]] == ["2025-07-06", "2025-07-09"]
+        assert set(listing(home)) == names
+    finally:
+        writer.close()
+
+
+def test_a_home_without_a_database_reads_as_empty(cli, home: Path) -> None:  # type: ignore[no-untyped-def]
+    home.mkdir()
+    (home / "orderpipe.toml").write_text('categories = ["Books"]\n')
+    for command in READS:
+        result = cli(*command)
+        assert result.exit_code == 0 and "(no rows)" in result.stdout, command
+    assert [p.name for p in home.iterdir()] == ["orderpipe.toml"]
+
+
+def test_read_commands_work_on_a_read_only_home(home: Path, tmp_path: Path) -> None:
+    """A read-only bind mount, because root (as in CI containers) ignores file permissions."""
+    books = write(tmp_path / "b.csv", [order("O1", category="Books", price="3.00")])
+    runner = CliRunner()
+    assert orderpipe("--home", str(home), "run", str(books)).returncode == 0
+    mounted = subprocess.run(["mount", "--bind", "-o", "ro", str(home), str(home)], capture_output=True, check=False)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot make a read-only bind mount here: {mounted.stderr.decode().strip()}")
+    try:
+        assert subprocess.run(["touch", str(home / "probe")], capture_output=True, check=False).returncode != 0
+        for command in READS:
+            result = runner.invoke(main, [*command, "--home", str(home), "--format", "csv"], env={})
+            assert result.exit_code == 0, (command, result.output)
+            assert "2025-07-06" in result.stdout
+        assert runner.invoke(main, ["--home", str(home), "validate", str(books)], env={}).exit_code == 0
+    finally:
+        gc.collect()  # close the read connections, or the mount stays busy
+        subprocess.run(["umount", "-l", str(home)], check=True)

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
-from dataclasses import astuple
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import astuple, dataclass
+from pathlib import Path
 
 from orderpipe.adapters.folder import FolderStore
 from orderpipe.adapters.notify import LogNotifier, WebhookNotifier
-from orderpipe.adapters.sqlite import SqliteDatabase, SqliteKpiStore, SqliteLedger
+from orderpipe.adapters.sqlite import SCHEMA, SqliteDatabase, SqliteKpiStore, SqliteLedger
 from orderpipe.config import Settings
+from orderpipe.errors import InfrastructureError, UsageError
 from orderpipe.ports import KpiStore, Ledger, Notifier, ObjectStore
 from orderpipe.workflow import Pipeline, Prefixes
 
-__all__ = ["DATABASE_FILE", "open_pipeline"]
+__all__ = ["DATABASE_FILE", "Reader", "open_pipeline", "open_reader", "require_home"]
 
 DATABASE_FILE = "orderpipe.db"
 FOLDERS = ("input", "processed", "rejected", "warehouse")
@@ -53,3 +58,76 @@ def open_pipeline(settings: Settings) -> Pipeline:
         prefixes=prefixes,
         rows_per_part=settings.rows_per_part,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Reader:
+    """What the read-only commands use: the KPIs and the run history."""
+
+    kpis: KpiStore
+    ledger: Ledger
+
+
+def require_home(settings: Settings) -> None:
+    """Reading a home that is not there would otherwise create an empty one and show nothing."""
+    if not settings.home.is_dir():
+        raise UsageError(
+            f"no orderpipe home at {settings.home}: run `orderpipe run FILE` to create one, "
+            "or point --home / $ORDERPIPE_HOME at an existing home"
+        )
+
+
+def open_reader(settings: Settings) -> Reader:
+    """Open the stores for reading only: creates no folder, no database, writes nothing, and so
+    works on a read-only home. Local: the home must exist; AWS: nothing local is touched."""
+    if settings.backend == "aws":
+        from orderpipe.adapters.dynamodb import DynamoKpiStore, DynamoLedger, TableNames
+
+        names = TableNames(settings.ledger_table, settings.category_table, settings.order_table)
+        return Reader(DynamoKpiStore(names), DynamoLedger(settings.ledger_table))
+    require_home(settings)
+    db = ReadOnlyDatabase(settings.home / DATABASE_FILE)
+    return Reader(SqliteKpiStore(db), SqliteLedger(db))
+
+
+class ReadOnlyDatabase(SqliteDatabase):
+    """The SQLite database opened so that reading it writes nothing.
+
+    A plain read-only open of a WAL database creates the -wal and -shm files when they are
+    missing (and fails on a read-only home). So: with no -wal file, nothing is pending and no
+    writer is active, and the file is read as immutable (no side files, no locks); should a
+    writer start meanwhile (a -wal appears), the query is read again through the WAL, read-only.
+    A home without a database yet reads as empty.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.wal = path.with_name(path.name + "-wal")
+        self.immutable = False
+        self.connection = self._connect()
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            if not self.path.exists():
+                empty = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+                empty.executescript(SCHEMA)
+                return empty
+            self.immutable = not self.wal.exists()
+            mode = "immutable=1" if self.immutable else "mode=ro"
+            uri = f"{self.path.resolve().as_uri()}?{mode}"
+            return sqlite3.connect(uri, uri=True, timeout=60, isolation_level=None, check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise InfrastructureError(f"cannot open the database {self.path} for reading: {exc}") from exc
+
+    def query(self, sql: str, params: Sequence[object] = ()) -> list[sqlite3.Row]:
+        rows = super().query(sql, params)
+        if self.immutable and self.wal.exists():  # a writer started while we read
+            self.connection.close()
+            self.connection = self._connect()
+            rows = super().query(sql, params)
+        return rows
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        raise InfrastructureError(f"{self.path} is open for reading only")
+        yield self.connection  # pragma: no cover - makes this a generator

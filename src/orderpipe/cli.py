@@ -10,6 +10,7 @@ import datetime as dt
 import difflib
 import json
 import logging
+import os
 import re
 import signal
 import sys
@@ -22,7 +23,7 @@ from typing import Any, NoReturn
 
 import click
 
-from orderpipe.bootstrap import open_pipeline
+from orderpipe.bootstrap import open_pipeline, open_reader
 from orderpipe.config import Settings, load_settings
 from orderpipe.core.validate import validate_stream
 from orderpipe.errors import ConfigError, OrderpipeError, UsageError
@@ -232,8 +233,6 @@ def task() -> None:
 
 
 def _task_key() -> tuple[str, str, str | None]:
-    import os
-
     key, result = os.environ.get("ORDERPIPE_TASK_KEY", ""), os.environ.get("ORDERPIPE_TASK_RESULT_KEY", "")
     if not key:
         raise UsageError("ORDERPIPE_TASK_KEY (the input object key) is not set")
@@ -283,7 +282,7 @@ def daily(ctx: click.Context, start: str | None, end: str | None, fmt: str) -> N
     """Order-level KPIs per date, sorted by date."""
     with _faults():
         _check_range(start, end)
-        rows = open_pipeline(_settings(ctx)).kpis.daily(start, end)
+        rows = open_reader(_settings(ctx)).kpis.daily(start, end)
     click.echo(render(rows, DAILY, fmt))
 
 
@@ -297,7 +296,7 @@ def category(ctx: click.Context, name: str | None, start: str | None, end: str |
     with _faults():
         _check_range(start, end)
         settings = _settings(ctx)
-        rows = open_pipeline(settings).kpis.category(name, start, end)
+        rows = open_reader(settings).kpis.category(name, start, end)
         if name is not None and not rows:  # rows of a category no longer configured still print
             _check_category(name, settings.categories)
     click.echo(render(rows, CATEGORY, fmt))
@@ -309,7 +308,7 @@ def category(ctx: click.Context, name: str | None, start: str | None, end: str |
 def batches(ctx: click.Context, fmt: str) -> None:
     """Run history: batch id, file, status, rows, dates touched, times."""
     with _faults():
-        runs = open_pipeline(_settings(ctx)).ledger.runs()
+        runs = open_reader(_settings(ctx)).ledger.runs()
     rows = []
     for r in runs:
         row: dict[str, Any] = {c: getattr(r, c) for c in BATCHES}
