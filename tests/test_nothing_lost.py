@@ -1,0 +1,293 @@
+"""Nothing waiting is replaced, no name is too long, no batch wedges the files behind it, and
+concurrent runs of one batch report it once: through the real workflow on both adapter sets."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import threading
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from orderpipe.bootstrap import open_pipeline
+from orderpipe.config import load_settings
+from orderpipe.core.names import MAX_NAME_BYTES
+from orderpipe.workflow import Pipeline
+from tests.conftest import keys, order, run_file, write
+
+
+def totals(pipeline: Pipeline) -> dict[str, tuple[int, Decimal]]:
+    return {str(r["order_date"]): (r["total_orders"], r["total_revenue"]) for r in pipeline.kpis.daily(None, None)}  # type: ignore[misc]
+
+
+def two_files_named_alike(tmp_path: Path, name: str = "orders.csv") -> tuple[Path, Path]:
+    (tmp_path / "d1").mkdir()
+    (tmp_path / "d2").mkdir()
+    return (
+        write(tmp_path / "d1" / name, [order("A1", price="1.00")]),
+        write(tmp_path / "d2" / name, [order("B1", price="2.00")]),
+    )
+
+
+# -- a different file waiting under the same name -------------------------------------------------
+def test_an_upload_never_replaces_a_different_waiting_file(any_pipeline: Pipeline, tmp_path: Path) -> None:
+    pipeline = any_pipeline
+    d1, d2 = two_files_named_alike(tmp_path)
+    waiting = pipeline.submit(d1)  # e.g. left by a run that stopped with exit 3
+    second = pipeline.submit(d2)
+    assert second != waiting
+    assert keys(pipeline, "input/") == sorted(k.removeprefix("input/") for k in (waiting, second))
+    outcome = pipeline.process(second)
+    assert (outcome.status, outcome.file) == ("accepted", "orders.csv")  # the user's name, not the upload's
+    with pipeline.store.local_copy(waiting) as path:
+        assert path.read_bytes() == d1.read_bytes()
+    assert pipeline.process(waiting).status == "accepted"
+    assert totals(pipeline) == {"2025-07-06": (2, Decimal("3.00"))}
+    assert keys(pipeline, "input/") == []
+    assert len(keys(pipeline, "processed/")) == 2
+
+
+def test_the_same_bytes_waiting_under_the_name_are_reused(any_pipeline: Pipeline, tmp_path: Path) -> None:
+    """A rerun after a failure uploads the same file again: it takes the waiting copy's place."""
+    pipeline = any_pipeline
+    d1, _ = two_files_named_alike(tmp_path)
+    assert pipeline.submit(d1) == pipeline.submit(d1) == "input/orders.csv"
+    assert keys(pipeline, "input/") == ["orders.csv"]
+
+
+def test_run_on_the_command_line_leaves_a_copied_in_file_for_its_own_turn(home: Path, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from orderpipe.cli import main
+
+    d1, d2 = two_files_named_alike(tmp_path)
+    (home / "input").mkdir(parents=True)
+    (home / "input" / "orders.csv").write_bytes(d1.read_bytes())
+    result = CliRunner().invoke(main, ["--home", str(home), "run", str(d2)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert (home / "input" / "orders.csv").read_bytes() == d1.read_bytes()
+    pipeline = open_pipeline(load_settings(home, environ={}))
+    assert pipeline.process("input/orders.csv").status == "accepted"
+    assert totals(pipeline) == {"2025-07-06": (2, Decimal("3.00"))}
+
+
+def test_replay_never_replaces_a_waiting_file(home: Path, tmp_path: Path) -> None:
+    strict = open_pipeline(load_settings(home, environ={}))
+    (tmp_path / "a").mkdir()
+    rejected = run_file(strict, write(tmp_path / "a" / "orders.csv", [order("G1", category="Garden", price="5.00")]))
+    assert rejected.status == "rejected"
+    d1, _ = two_files_named_alike(tmp_path)
+    waiting = strict.submit(d1)
+    relaxed = open_pipeline(load_settings(home, environ={"ORDERPIPE_CATEGORIES": "Electronics,Garden"}))
+    (quarantined,) = relaxed.quarantined()
+    requeued = relaxed.requeue(quarantined)
+    assert requeued != waiting
+    assert relaxed.process(requeued).status == "accepted"
+    assert relaxed.process(waiting).status == "accepted"
+    assert totals(relaxed) == {"2025-07-06": (2, Decimal("6.00"))}
+
+
+# -- names at the file-name limit ---------------------------------------------------------------
+def all_names(pipeline: Pipeline) -> list[str]:
+    return [
+        k.rsplit("/", 1)[-1] for prefix in ("input/", "processed/", "rejected/") for k in pipeline.store.list(prefix)
+    ]
+
+
+def test_long_legal_names_never_wedge_archiving(any_pipeline: Pipeline, tmp_path: Path) -> None:
+    pipeline = any_pipeline
+    wide = "注" * 80 + ".csv"  # 244 bytes: room for neither a temporary suffix nor a report's
+    assert len(wide.encode()) == 244
+    bad = run_file(pipeline, write(tmp_path / wide, [order("X1", quantity="0")]))
+    assert bad.status == "rejected"
+    long_name = "a" * 251 + ".csv"  # 255 bytes, the limit itself
+    d1, d2 = two_files_named_alike(tmp_path, long_name)
+    waiting = pipeline.submit(d1)
+    first = pipeline.process(pipeline.submit(d2))  # a second upload under a taken, maximal name
+    second = pipeline.process(waiting)
+    again = run_file(pipeline, write(tmp_path / long_name, [order("C1", price="4.00")]))
+    assert [o.status for o in (first, second, again)] == ["accepted"] * 3
+    assert {o.file for o in (first, second, again)} == {long_name}
+    assert keys(pipeline, "input/") == []
+    assert len(keys(pipeline, "processed/")) == 3
+    rejected = keys(pipeline, "rejected/")
+    assert len(rejected) == 2 and any(k.endswith(".report.json") for k in rejected)
+    assert all(len(n.encode()) <= MAX_NAME_BYTES for n in all_names(pipeline))
+    assert totals(pipeline) == {"2025-07-06": (3, Decimal("7.00"))}
+    (quarantined,) = pipeline.quarantined()  # the report is found beside its file
+    assert json.loads(pipeline.store.get_bytes(quarantined + ".report.json"))["file"] == wide
+
+
+# -- a batch that cannot be finished ----------------------------------------------------------------
+def failing_recompute(pipeline: Pipeline, poisoned: set[str]):  # type: ignore[no-untyped-def]
+    """Recompute raises (as a bug would) while any date in `poisoned` is asked for."""
+    real = pipeline.recompute
+
+    def recompute(dates):  # type: ignore[no-untyped-def]
+        if poisoned & set(dates):
+            raise ValueError("a bug in the KPI maths")
+        return real(dates)
+
+    return recompute
+
+
+def test_a_batch_that_cannot_be_finished_is_failed_and_the_next_file_goes_on(
+    any_pipeline: Pipeline, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pipeline = any_pipeline
+    monkeypatch.setattr(pipeline, "recompute", failing_recompute(pipeline, {"2025-07-01"}))
+    poison = run_file(pipeline, write(tmp_path / "poison.csv", [order("P1", date="2025-07-01")]))
+    good = run_file(pipeline, write(tmp_path / "good.csv", [order("G1", price="3.00")]))
+    assert (poison.status, good.status) == ("failed", "accepted")
+    assert "ValueError: a bug in the KPI maths" in poison.message
+    assert totals(pipeline) == {"2025-07-06": (1, Decimal("3.00"))}
+    assert keys(pipeline, "input/") == []
+    report = json.loads(pipeline.store.get_bytes("rejected/poison.csv.report.json"))
+    assert report["status"] == "failed" and "a bug in the KPI maths" in report["reason"]
+    runs = {r.file: r.status for r in pipeline.ledger.runs()}
+    assert runs == {"poison.csv": "failed", "good.csv": "accepted"}
+    assert pipeline.ledger.unfinished() == []  # it never blocks a start-up
+    assert pipeline.recover() == []
+    # Once the cause is fixed, replay finishes it.
+    monkeypatch.undo()
+    (key,) = pipeline.quarantined(poison.batch_id[:8])
+    assert pipeline.process(pipeline.requeue(key)).status == "accepted"
+    assert totals(pipeline) == {"2025-07-01": (1, Decimal("10.00")), "2025-07-06": (1, Decimal("3.00"))}
+    assert keys(pipeline, "rejected/") == []
+
+
+def test_a_failure_before_the_commit_quarantines_the_file(
+    pipeline: Pipeline, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import orderpipe.workflow as workflow
+
+    real = workflow.inspect_file
+
+    def broken(path, name, categories, workdir):  # type: ignore[no-untyped-def]
+        if name == "odd.csv":
+            raise KeyError("unexpected shape")
+        return real(path, name, categories, workdir)
+
+    monkeypatch.setattr(workflow, "inspect_file", broken)
+    odd = run_file(pipeline, write(tmp_path / "odd.csv", [order("O1")]))
+    fine = run_file(pipeline, write(tmp_path / "fine.csv", [order("O2")]))
+    assert (odd.status, fine.status) == ("failed", "accepted")
+    assert keys(pipeline, "rejected/") == ["odd.csv", "odd.csv.report.json"]
+    assert keys(pipeline, "input/") == []
+
+
+def test_recovery_marks_an_unfinishable_batch_failed_instead_of_failing_every_start(
+    pipeline: Pipeline, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from orderpipe.ingest import inspect_file, stage_facts
+
+    path = write(tmp_path / "x.csv", [order("O1", date="2025-07-01")])
+    inspection = inspect_file(path, "x.csv", pipeline.categories, tmp_path)
+    assert inspection.stage is not None
+    parts = stage_facts(inspection.stage, inspection.batch_id, 1, pipeline.store, tmp_path)
+    pipeline.ledger.commit(inspection.batch_id, "x.csv", 1, parts)  # committed, then the process died
+    monkeypatch.setattr(pipeline, "recompute", failing_recompute(pipeline, {"2025-07-01"}))
+    assert pipeline.recover() == []
+    assert pipeline.ledger.unfinished() == []
+    record = pipeline.ledger.get(inspection.batch_id)
+    assert record is not None and record.failed and not record.done
+    assert [(r.file, r.status) for r in pipeline.ledger.runs()] == [("x.csv", "failed")]
+    assert run_file(pipeline, write(tmp_path / "y.csv", [order("O2", price="2.00")])).status == "accepted"
+
+
+# -- two runs of the same batch at once ----------------------------------------------------------
+def test_two_concurrent_runs_of_the_same_file_report_it_once(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    same = write(tmp_path / "same.csv", [order("O1", price="2.50")])
+    first, second = (open_pipeline(load_settings(home, environ={})) for _ in range(2))
+    real = first.recompute
+
+    def slow(dates):  # type: ignore[no-untyped-def]
+        time.sleep(1.0)  # the second run arrives while the first is between commit and done
+        return real(dates)
+
+    monkeypatch.setattr(first, "recompute", slow)
+    outcomes = []
+    worker = threading.Thread(target=lambda: outcomes.append(run_file(first, same)))
+    worker.start()
+    time.sleep(0.4)
+    outcomes.append(run_file(second, same))
+    worker.join()
+    assert sorted(o.status for o in outcomes) == ["accepted", "duplicate"]
+    assert [r.status for r in second.ledger.runs()].count("accepted") == 1
+    assert totals(second) == {"2025-07-06": (1, Decimal("2.50"))}
+
+
+# -- what lands in the archive ------------------------------------------------------------------
+def test_a_symlink_in_input_is_archived_as_the_bytes_processed(pipeline: Pipeline, home: Path, tmp_path: Path) -> None:
+    outside = write(tmp_path / "outside.csv", [order("O1", price="4.00")])
+    original = outside.read_bytes()
+    (home / "input" / "linked.csv").symlink_to(outside)
+    assert pipeline.process("input/linked.csv").status == "accepted"
+    archived = home / "processed" / "linked.csv"
+    assert not archived.is_symlink() and archived.read_bytes() == original
+    assert outside.read_bytes() == original  # the link's target is left alone
+
+
+def test_archived_files_and_reports_respect_the_umask(home: Path, tmp_path: Path) -> None:
+    old = os.umask(0o022)
+    try:
+        pipeline = open_pipeline(load_settings(home, environ={}))
+        run_file(pipeline, write(tmp_path / "ok.csv", [order("O1")]))
+        run_file(pipeline, write(tmp_path / "bad.csv", [order("O2", quantity="0")]))
+    finally:
+        os.umask(old)
+    import orderpipe.adapters.folder as folder
+
+    expected = 0o666 & ~folder._UMASK
+    for path in (
+        home / "processed" / "ok.csv",
+        home / "rejected" / "bad.csv",
+        home / "rejected" / "bad.csv.report.json",
+    ):
+        assert stat.S_IMODE(path.stat().st_mode) == expected, path
+
+
+def test_recovery_leaves_a_batch_another_process_is_finishing(pipeline: Pipeline, tmp_path: Path) -> None:
+    from orderpipe.adapters.workspace import BatchLocks
+    from orderpipe.ingest import inspect_file, stage_facts
+
+    path = write(tmp_path / "x.csv", [order("O1")])
+    inspection = inspect_file(path, "x.csv", pipeline.categories, tmp_path)
+    assert inspection.stage is not None
+    parts = stage_facts(inspection.stage, inspection.batch_id, 1, pipeline.store, tmp_path)
+    pipeline.ledger.commit(inspection.batch_id, "x.csv", 1, parts)
+    with BatchLocks(pipeline.locks.root).hold(inspection.batch_id):  # another worker is on it
+        assert pipeline.recover() == []
+    assert [b.batch_id for b in pipeline.ledger.unfinished()] == [inspection.batch_id]
+    assert pipeline.recover() == [inspection.batch_id]
+
+
+def test_a_file_written_in_place_while_being_read_is_not_committed(
+    pipeline: Pipeline, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import orderpipe.workflow as workflow
+    from orderpipe.errors import InfrastructureError
+
+    target = home / "input" / "grow.csv"
+    write(target, [order("O1")])
+    real = workflow.inspect_file
+
+    def inspect_then_append(path, name, categories, workdir):  # type: ignore[no-untyped-def]
+        inspection = real(path, name, categories, workdir)
+        with target.open("a") as out:  # the writer appends in place, after our read
+            out.write(order("O2") + "\n")
+        return inspection
+
+    monkeypatch.setattr(workflow, "inspect_file", inspect_then_append)
+    with pytest.raises(InfrastructureError, match="changed while it was being processed"):
+        pipeline.process("input/grow.csv")
+    assert pipeline.ledger.runs() == [] and totals(pipeline) == {}
+    monkeypatch.undo()
+    assert pipeline.process("input/grow.csv").rows == 2
+    assert (home / "processed" / "grow.csv").read_text().count("\n") == 3
