@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import gc
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -311,3 +315,136 @@ def test_read_commands_work_on_a_read_only_home(home: Path, tmp_path: Path) -> N
     finally:
         gc.collect()  # close the read connections, or the mount stays busy
         subprocess.run(["umount", "-l", str(home)], check=True)
+
+
+# -- Ctrl-C ------------------------------------------------------------------------------------
+INTERRUPTED = (
+    "orderpipe: interrupted; nothing is lost (every step is safe to repeat): run the same command again to finish it"
+)
+
+
+def start(home: Path, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "orderpipe", "--home", str(home), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={k: v for k, v in os.environ.items() if not k.startswith("ORDERPIPE_")}
+        | {"ORDERPIPE_WATCH_POLL_INTERVAL": "0.1"},
+    )
+
+
+def human_lines(stderr: str) -> list[str]:
+    """stderr without the JSON log lines."""
+    return [line for line in stderr.splitlines() if not line.startswith("{")]
+
+
+def next_human_line(process: subprocess.Popen[str]) -> str:
+    assert process.stderr is not None
+    while (line := process.stderr.readline()).startswith("{"):
+        pass
+    return line
+
+
+def wait_for(condition: Callable[[], bool], process: subprocess.Popen[str], timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def many_files(folder: Path, count: int) -> list[str]:
+    folder.mkdir()
+    return [
+        str(write(folder / f"f{n:02d}.csv", [order(f"O{n}", f"C{n % 7}", f"2025-07-{n % 5 + 1:02d}", price=f"{n}.25")]))
+        for n in range(count)
+    ]
+
+
+def test_ctrl_c_during_run_exits_130_and_running_again_finishes(home: Path, tmp_path: Path) -> None:
+    files = many_files(tmp_path / "files", 40)
+    process = start(home, "run", *files)
+    assert process.stdout is not None
+    first = process.stdout.readline()  # one file done: the run is well under way
+    assert first.startswith("accepted")
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=10)
+    assert process.returncode == 130
+    assert human_lines(err) == [INTERRUPTED]
+    assert 1 + len(out.splitlines()) < len(files), "the interrupt came too late to test anything"
+    again = orderpipe("--home", str(home), "run", *files)
+    assert again.returncode == 0, again.stderr
+    reference = tmp_path / "reference"
+    assert orderpipe("--home", str(reference), "run", *files).returncode == 0
+    for read in (["kpis", "daily"], ["kpis", "category"]):
+        expected = orderpipe("--home", str(reference), *read, "--format", "json").stdout
+        assert orderpipe("--home", str(home), *read, "--format", "json").stdout == expected
+    assert len(json.loads(expected)) == 5 * 1  # every file's category, on its date
+
+
+def test_ctrl_c_is_not_ignored_while_waiting_for_the_database(home: Path, tmp_path: Path) -> None:
+    """Waiting for a lock happens inside SQLite, where Python cannot run its signal handler."""
+    import sqlite3
+
+    assert orderpipe("--home", str(home), "run", *many_files(tmp_path / "first", 1)).returncode == 0
+    blocker = sqlite3.connect(home / "orderpipe.db", isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")  # another writer holds the lock
+    try:
+        late = write(tmp_path / "late.csv", [order("L1", date="2025-07-20")])
+        process = start(home, "run", str(late))
+        wait_for((home / "input" / "late.csv").exists, process)  # submitted; then it waits to commit
+        time.sleep(0.5)
+        process.send_signal(signal.SIGINT)
+        began = time.monotonic()
+        _, err = process.communicate(timeout=10)
+        assert time.monotonic() - began < 5
+        assert process.returncode == 130
+        assert human_lines(err) == [INTERRUPTED]
+    finally:
+        blocker.rollback()
+        blocker.close()
+    again = orderpipe("--home", str(home), "run", str(late))
+    assert again.returncode == 0 and again.stdout.startswith("accepted  late.csv")
+
+
+def test_watch_says_at_once_that_it_is_stopping_and_a_second_ctrl_c_exits_130(home: Path, tmp_path: Path) -> None:
+    import sqlite3
+
+    assert orderpipe("--home", str(home), "run", *many_files(tmp_path / "first", 1)).returncode == 0
+    blocker = sqlite3.connect(home / "orderpipe.db", isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")  # the file in flight cannot finish until this ends
+    try:
+        write(home / "input" / "stuck.csv", [order("S1", date="2025-07-21")])
+        process = start(home, "watch")
+        assert process.stderr is not None
+        line = process.stderr.readline()
+        time.sleep(2.5)  # the file settles after one poll, then waits to commit
+        process.send_signal(signal.SIGINT)
+        assert line == "watching " + str(home / "input") + " with 1 worker(s); Ctrl-C to stop\n"
+        began = time.monotonic()
+        assert next_human_line(process).startswith("orderpipe: stopping after the file(s) in flight…")
+        assert time.monotonic() - began < 1
+        time.sleep(0.5)
+        assert process.poll() is None  # still finishing the file in flight
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=10)
+        assert process.returncode == 130
+        assert human_lines(err) == [INTERRUPTED]
+    finally:
+        blocker.rollback()
+        blocker.close()
+    assert (home / "input" / "stuck.csv").exists()  # nothing lost: it waits for the next run
+    again = orderpipe("--home", str(home), "run", str(tmp_path / "first" / "f00.csv"))
+    assert again.returncode == 0
+
+
+def test_watch_stops_cleanly_after_one_ctrl_c(home: Path) -> None:
+    home.mkdir()
+    process = start(home, "watch")
+    assert process.stderr is not None
+    assert process.stderr.readline().startswith("watching")
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=10)
+    assert process.returncode == 0
+    assert human_lines(err)[0].startswith("orderpipe: stopping after the file(s) in flight…")

@@ -137,13 +137,119 @@ def global_options(f: Callable[..., Any]) -> Callable[..., Any]:
     )(f)
 
 
+INTERRUPTED = "interrupted; nothing is lost (every step is safe to repeat): run the same command again to finish it"
+DRAINING = "stopping after the file(s) in flight… (Ctrl-C again to stop at once; nothing is lost either way)"
+
+
+def _say(message: str) -> None:
+    """One line on stderr, written whole even from the signal thread (clears a progress bar first)."""
+    clear = "\r\033[K" if sys.stderr.isatty() else ""
+    try:
+        sys.stderr.write(f"{clear}orderpipe: {message}\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+
+
+class _Interrupts:
+    """Ctrl-C and SIGTERM for every command: exit 128+signal (130 for Ctrl-C) with one line.
+
+    Python runs signal handlers only between bytecodes of the main thread, so a main thread
+    waiting inside C code (SQLite waiting for a lock, Polars) would ignore Ctrl-C for as long
+    as that lasts. The signal also wakes a thread (through the wakeup fd), which reports at
+    once and ends the process if the main thread has not unwound after GRACE seconds, or at the
+    second signal. Ending it there is safe: every step is idempotent and kill -9 safe.
+    `watch` sets `drain`: then the first signal asks it to finish the files in flight.
+    """
+
+    GRACE = 2.0
+
+    def __init__(self) -> None:
+        self.code = 0
+        self.drain: threading.Event | None = None
+        self._lock = threading.Lock()
+        self._announced = self._raised = False
+        self._count = 0
+        self._timer: threading.Timer | None = None
+        self._installed = threading.current_thread() is threading.main_thread()
+
+    def __enter__(self) -> _Interrupts:
+        if self._installed:
+            self._read, self._write = os.pipe()
+            os.set_blocking(self._write, False)
+            self._saved_fd = signal.set_wakeup_fd(self._write, warn_on_full_buffer=False)
+            self._saved = {sig: signal.signal(sig, self._handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+            self._thread = threading.Thread(target=self._watch, name="orderpipe-interrupts", daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if not self._installed:
+            return
+        for sig, handler in self._saved.items():
+            signal.signal(sig, handler)
+        signal.set_wakeup_fd(self._saved_fd)
+        if self._timer is not None:
+            self._timer.cancel()
+        os.close(self._write)  # ends the thread's read
+        self._thread.join(1)
+        os.close(self._read)
+
+    def _handler(self, signum: int, frame: object) -> None:
+        """In the main thread, when it can: unwind (clean up scratch files) unless draining."""
+        if self.drain is None and not self._raised:
+            self._raised = True
+            self.code = self.code or 128 + signum
+            raise KeyboardInterrupt
+
+    def _watch(self) -> None:
+        while data := os.read(self._read, 16):
+            for signum in data:
+                if signum not in (signal.SIGINT, signal.SIGTERM):
+                    continue
+                self.code = self.code or 128 + signum
+                self._count += 1
+                if self._count == 1 and self.drain is not None:
+                    _say(DRAINING)
+                    self.drain.set()
+                elif self._count == 1:
+                    self.announce()
+                    self._timer = threading.Timer(self.GRACE, self._exit_now)
+                    self._timer.daemon = True
+                    self._timer.start()
+                else:
+                    self.announce()
+                    self._exit_now()
+
+    def announce(self) -> None:
+        with self._lock:
+            if not self._announced:
+                self._announced = True
+                _say(INTERRUPTED)
+
+    def _exit_now(self) -> None:
+        os._exit(self.code or 130)
+
+
 class _Group(click.Group):
-    """A group whose commands all get the global options (subgroups: `@main.group(cls=_Group)`)."""
+    """A group whose commands all get the global options (subgroups: `@main.group(cls=_Group)`);
+    the top one turns Ctrl-C into exit 130 and one line instead of click's `Aborted!` (exit 1)."""
 
     def add_command(self, cmd: click.Command, name: str | None = None) -> None:
         if not any(p.name == "home" for p in cmd.params):
             global_options(cmd)
         super().add_command(cmd, name)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        if ctx.parent is not None:
+            return super().invoke(ctx)
+        with _Interrupts() as interrupts:
+            ctx.meta["orderpipe.interrupts"] = interrupts
+            try:
+                return super().invoke(ctx)
+            except KeyboardInterrupt:
+                interrupts.announce()
+                raise click.exceptions.Exit(interrupts.code or 130) from None
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -196,8 +302,9 @@ def watch(ctx: click.Context, workers: int) -> None:
     with _faults():
         settings = _settings(ctx)
         stop = threading.Event()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda *_: stop.set())
+        interrupts: _Interrupts | None = ctx.meta.get("orderpipe.interrupts")
+        if interrupts is not None:
+            interrupts.drain = stop  # Ctrl-C: finish the files in flight; twice: stop at once
         watcher = Watcher(lambda: open_pipeline(settings), workers, settings.poll_interval)
         click.echo(f"watching {settings.home / 'input'} with {workers} worker(s); Ctrl-C to stop", err=True)
         watcher.run(stop, lambda outcome: click.echo(_line(outcome)))
