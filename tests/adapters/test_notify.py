@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -94,3 +95,59 @@ def test_an_unreachable_webhook_never_loses_the_batch(home: Path, tmp_path: Path
     assert pipeline.kpis.daily(None, None)[0]["total_orders"] == 1
     failed = [r for r in capture.records if r.getMessage() == "notify.webhook_failed"]
     assert failed and failed[0].fields["attempts"] == 2  # type: ignore[attr-defined]
+
+
+class Trickler:
+    """A receiver that answers one byte per second (the status line first): every read gets
+    a byte long before any per-read timeout, so only a total deadline ends the request."""
+
+    def __init__(self, seconds: int = 15) -> None:
+        self.attempts = 0
+        trickler = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                trickler.attempts += 1
+                self.rfile.read(int(self.headers["Content-Length"]))
+                answer = b"HTTP/1.1 204 No Content\r\nX-Slow: " + b"x" * seconds
+                try:
+                    for byte in answer[:seconds]:
+                        self.wfile.write(bytes([byte]))
+                        self.wfile.flush()
+                        time.sleep(1)
+                except OSError:
+                    pass  # the client gave up
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def test_a_trickling_webhook_is_cut_at_the_total_deadline(home: Path, tmp_path: Path) -> None:
+    trickler = Trickler()
+    capture = Capture()
+    logging.getLogger("orderpipe").addHandler(capture)
+    try:
+        webhook = WebhookNotifier(trickler.url, attempts=3, backoff=0.1, timeout=5.0, deadline=2.0)
+        took: list[float] = []
+
+        class Timed:
+            def notify(self, notification: Notification) -> None:
+                start = time.monotonic()
+                webhook.notify(notification)
+                took.append(time.monotonic() - start)
+
+        pipeline = open_pipeline(load_settings(home, environ={}))
+        pipeline.notifier = Timed()
+        outcome = run_file(pipeline, write(tmp_path / "good.csv", [order("O1")]))
+    finally:
+        logging.getLogger("orderpipe").removeHandler(capture)
+        trickler.server.shutdown()
+    assert took and took[0] < 2.0 + 0.5, f"the notification took {took[0]:.1f}s with a 2s deadline"
+    failed = [r for r in capture.records if r.getMessage() == "notify.webhook_failed"]
+    assert failed and "deadline" in failed[0].fields["error"]  # type: ignore[attr-defined]
+    assert outcome.status == "accepted"
+    assert pipeline.kpis.daily(None, None)[0]["total_orders"] == 1
