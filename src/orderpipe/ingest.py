@@ -119,7 +119,11 @@ def _screen(path: Path, names: list[str], categories: Sequence[str], stage: Path
         trimmed += [pl.col(last).str.strip_chars(WHITESPACE), pl.col(last).alias("__last")]
     else:
         trimmed += [pl.col("__last")]
-    raw.select(trimmed).select(screen_columns(categories)).sink_parquet(stage, compression="lz4")
+    # Polars checks a row's field count only when it parses every column: with an unused extra
+    # column pruned from the scan, a row with one field too many would pass. So no pruning.
+    raw.select(trimmed).select(screen_columns(categories)).sink_parquet(
+        stage, compression="lz4", optimizations=pl.QueryOptFlags(projection_pushdown=False)
+    )
     stats = (
         pl.scan_parquet(stage)
         .select(
