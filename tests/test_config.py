@@ -191,3 +191,14 @@ def test_every_orderpipe_variable_the_project_uses_is_known() -> None:
     used |= set(re.findall(r"ORDERPIPE_[A-Z0-9_]*[A-Z0-9]", (REPO / "Dockerfile").read_text()))
     used -= {"ORDERPIPE_CATEGRIES", "ORDERPIPE_XYZZY"}  # the typos these tests make on purpose
     assert used <= known, used - known
+
+
+@pytest.mark.parametrize("value", ["inf", "nan", "-1", "3601", "soon"])
+def test_settle_time_must_be_finite_and_sane(home: Path, value: str) -> None:
+    message = refused(home, {"ORDERPIPE_WATCH_SETTLE_TIME": value})
+    assert message.startswith("watch.settle_time from ORDERPIPE_WATCH_SETTLE_TIME: must be a finite number")
+
+
+def test_settle_time_is_read(home: Path) -> None:
+    assert load_settings(home, environ={}).settle_time == 2.0
+    assert load_settings(home, environ={"ORDERPIPE_WATCH_SETTLE_TIME": "0.5"}).settle_time == 0.5

@@ -291,3 +291,28 @@ def test_a_file_written_in_place_while_being_read_is_not_committed(
     monkeypatch.undo()
     assert pipeline.process("input/grow.csv").rows == 2
     assert (home / "processed" / "grow.csv").read_text().count("\n") == 3
+
+
+def test_run_goes_on_after_a_failed_batch_and_exits_3(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    import orderpipe.workflow as workflow
+    from orderpipe.cli import main
+
+    real = workflow.inspect_file
+
+    def broken(path, name, categories, workdir):  # type: ignore[no-untyped-def]
+        if name == "odd.csv":
+            raise KeyError("unexpected shape")
+        return real(path, name, categories, workdir)
+
+    monkeypatch.setattr(workflow, "inspect_file", broken)
+    odd = write(tmp_path / "odd.csv", [order("O1")])
+    bad = write(tmp_path / "bad.csv", [order("O2", quantity="0")])
+    fine = write(tmp_path / "fine.csv", [order("O3")])
+    result = CliRunner().invoke(main, ["--home", str(home), "run", str(odd), str(bad), str(fine)])
+    assert result.exit_code == 3, result.output
+    statuses = [line.split()[0] for line in result.stdout.splitlines()]
+    assert statuses == ["failed", "rejected", "accepted"]

@@ -262,10 +262,11 @@ def main(ctx: click.Context) -> None:
     ctx.obj["settings"] = lambda: load_settings(ctx.meta.get("orderpipe.home"))
 
 
-def _process_all(pipeline: Pipeline, keys: Iterator[str]) -> bool:
+def _process_all(pipeline: Pipeline, keys: Iterator[str]) -> int:
     """Process each key in turn (taken lazily: each is uploaded or requeued just before its
-    run), print one line per file; True when any was rejected."""
-    rejected = False
+    run), print one line per file; returns the exit code: 3 when a batch failed (the files
+    after it were still processed), else 1 when one was rejected, else 0."""
+    code = 0
     for key in keys:
         try:
             outcome = pipeline.process(key, _terminal_progress())
@@ -273,8 +274,11 @@ def _process_all(pipeline: Pipeline, keys: Iterator[str]) -> bool:
             if sys.stderr.isatty():
                 click.echo("\r\033[K", err=True, nl=False)
         click.echo(_line(outcome))
-        rejected |= outcome.status == "rejected"
-    return rejected
+        if outcome.status == "failed":
+            code = EXIT_INFRA
+        elif outcome.status == "rejected" and code == 0:
+            code = EXIT_REJECTED
+    return code
 
 
 @main.command()
@@ -288,8 +292,8 @@ def run(ctx: click.Context, files: tuple[Path, ...]) -> None:
             raise UsageError(f"no such file: {', '.join(missing)}")
         pipeline = open_pipeline(_settings(ctx))
         pipeline.recover()
-        rejected = _process_all(pipeline, (pipeline.submit(path) for path in files))
-    sys.exit(EXIT_REJECTED if rejected else 0)
+        code = _process_all(pipeline, (pipeline.submit(path) for path in files))
+    sys.exit(code)
 
 
 @main.command()
@@ -305,7 +309,7 @@ def watch(ctx: click.Context, workers: int) -> None:
         interrupts: _Interrupts | None = ctx.meta.get("orderpipe.interrupts")
         if interrupts is not None:
             interrupts.drain = stop  # Ctrl-C: finish the files in flight; twice: stop at once
-        watcher = Watcher(lambda: open_pipeline(settings), workers, settings.poll_interval)
+        watcher = Watcher(lambda: open_pipeline(settings), workers, settings.poll_interval, settings.settle_time)
         click.echo(f"watching {settings.home / 'input'} with {workers} worker(s); Ctrl-C to stop", err=True)
         watcher.run(stop, lambda outcome: click.echo(_line(outcome)))
 
@@ -441,5 +445,5 @@ def replay(ctx: click.Context, batch_id: str | None, all_rejected: bool) -> None
         keys = pipeline.quarantined(batch_id)
         if not keys:
             raise UsageError(f"no quarantined file{' for batch ' + batch_id if batch_id else 's'} in rejected/")
-        rejected = _process_all(pipeline, (pipeline.requeue(key) for key in keys))
-    sys.exit(EXIT_REJECTED if rejected else 0)
+        code = _process_all(pipeline, (pipeline.requeue(key) for key in keys))
+    sys.exit(code)

@@ -31,6 +31,7 @@ _KNOWN = {
     "log_level": "log_level",
     "notify.webhook_url": "webhook_url",
     "watch.poll_interval": "poll_interval",
+    "watch.settle_time": "settle_time",
     "backend": "backend",
     "prefixes.input": "input_prefix",
     "prefixes.processed": "processed_prefix",
@@ -53,6 +54,7 @@ OTHER_VARIABLES = (
     "ORDERPIPE_CRASH_AT",
 )
 POLL_RANGE = (0.01, 3600.0)
+SETTLE_RANGE = (0.0, 3600.0)
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 #: Names orderpipe keeps for itself at the top of the home (scratch space).
 RESERVED_TOP = (".work", ".tmp")
@@ -76,6 +78,7 @@ class Settings:
     webhook_url: str | None = None
     log_level: str = "INFO"
     poll_interval: float = 0.5
+    settle_time: float = 2.0  # watch: how long a file with no close event must hold still
     rows_per_part: int = 2_000_000
     backend: str = "local"  # local: folder + SQLite; aws: S3 + DynamoDB (+ SNS)
     input_prefix: str = "input/"
@@ -182,8 +185,16 @@ def _categories(v: _Value) -> tuple[str, ...]:
     return tuple(names)
 
 
+def _settle_time(v: _Value) -> float:
+    return _seconds(v, SETTLE_RANGE)
+
+
 def _poll_interval(v: _Value) -> float:
-    low, high = POLL_RANGE
+    return _seconds(v, POLL_RANGE)
+
+
+def _seconds(v: _Value, bounds: tuple[float, float]) -> float:
+    low, high = bounds
     why = f"must be a finite number of seconds from {low:g} to {high:g}, not {v.value!r}"
     if (
         isinstance(v.value, bool)
@@ -278,6 +289,7 @@ _CHECKS: dict[str, Callable[[_Value], object]] = {
     "log_level": _log_level,
     "notify.webhook_url": _webhook,
     "watch.poll_interval": _poll_interval,
+    "watch.settle_time": _settle_time,
     "backend": _backend,
     "prefixes.input": _prefix,
     "prefixes.processed": _prefix,
