@@ -335,8 +335,10 @@ def check(case: Case, tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         assert staged.select(list(case.typed[0])).to_dicts() == case.typed
 
 
-# No shrinking: a failing file is reported as drawn, in seconds rather than minutes.
+# No shrinking: a failing file is reported as drawn, in seconds rather than minutes. Derandomized:
+# CI sees the same files every run (explore more with --hypothesis-seed=N and derandomize off).
 SETTINGS = settings(
+    derandomize=True,
     max_examples=12,
     deadline=None,
     phases=[Phase.explicit, Phase.reuse, Phase.generate],
