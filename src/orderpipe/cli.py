@@ -442,6 +442,7 @@ def replay(ctx: click.Context, batch_id: str | None, all_rejected: bool) -> None
         if batch_id is not None and len(batch_id) < 8:
             raise UsageError("a batch id prefix needs at least 8 characters")
         pipeline = open_pipeline(_settings(ctx))
+        pipeline.recover()
         keys = pipeline.quarantined(batch_id)
         if not keys:
             raise UsageError(f"no quarantined file{' for batch ' + batch_id if batch_id else 's'} in rejected/")

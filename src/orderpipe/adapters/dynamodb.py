@@ -14,6 +14,7 @@ written in one transaction guarded by the version read before it (optimistic con
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 import uuid
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
@@ -21,8 +22,8 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from orderpipe.core.kpis import DateKpis
-from orderpipe.errors import InfrastructureError
+from orderpipe.core.kpis import CENT, RATE, DateKpis
+from orderpipe.errors import InfrastructureError, OrderpipeError
 from orderpipe.faults import checkpoint
 from orderpipe.ports import BatchRecord, FactEntry, RunRecord
 
@@ -30,6 +31,7 @@ __all__ = ["DynamoKpiStore", "DynamoLedger", "TableNames", "create_tables"]
 
 ALL = "ALL"
 INDEX = "by_date"
+_WIDE = decimal.Context(prec=60)
 
 
 class TableNames:
@@ -134,6 +136,7 @@ class DynamoLedger:
             _n(item, "rows"),
             tuple(v["S"] for v in item["dates"]["L"]),
             item["done"]["BOOL"],
+            not item["done"]["BOOL"] and item.get("failed", {}).get("BOOL", False),
         )
 
     def get(self, batch_id: str) -> BatchRecord | None:
@@ -236,6 +239,24 @@ class DynamoLedger:
             ],
         )
 
+    def mark_failed(self, batch_id: str) -> None:
+        self.db.call(
+            "failure of a batch",
+            "transact_write_items",
+            TransactItems=[
+                {
+                    "Update": {
+                        "TableName": self.table,
+                        "Key": {"pk": {"S": f"BATCH#{batch_id}"}, "sk": {"S": "BATCH"}},
+                        "UpdateExpression": "SET failed = :t",
+                        "ConditionExpression": "done = :f",
+                        "ExpressionAttributeValues": {":t": {"BOOL": True}, ":f": {"BOOL": False}},
+                    }
+                },
+                {"Delete": {"TableName": self.table, "Key": {"pk": {"S": "PENDING"}, "sk": {"S": batch_id}}}},
+            ],
+        )
+
     def unfinished(self) -> list[BatchRecord]:
         pending = self.db.query_all(
             "read of pending batches",
@@ -310,8 +331,21 @@ class DynamoLedger:
         return runs
 
 
+#: DynamoDB keeps at most 38 significant digits and would round or refuse more.
+MAX_DIGITS = 38
+
+
 def _num(value: Decimal | int) -> dict[str, str]:
-    return {"N": str(value)}
+    """A DynamoDB number, in plain digits; refuses what DynamoDB could not store exactly."""
+    exact = Decimal(value)
+    if exact and len(exact.normalize(_WIDE).as_tuple().digits) > MAX_DIGITS:
+        raise OrderpipeError(f"{exact} has more than {MAX_DIGITS} significant digits: DynamoDB cannot store it")
+    return {"N": format(exact, "f")}
+
+
+def _decimal(item: dict[str, Any], name: str, unit: Decimal) -> Decimal:
+    """Read back at the stored unit; the wide context keeps totals beyond 28 digits exact."""
+    return Decimal(item[name]["N"]).quantize(unit, context=_WIDE)
 
 
 class DynamoKpiStore:
@@ -425,9 +459,9 @@ class DynamoKpiStore:
             {
                 "order_date": _s(i, "order_date"),
                 "total_orders": _n(i, "total_orders"),
-                "total_revenue": Decimal(i["total_revenue"]["N"]).quantize(Decimal("0.01")),
+                "total_revenue": _decimal(i, "total_revenue", CENT),
                 "total_items_sold": _n(i, "total_items_sold"),
-                "return_rate": Decimal(i["return_rate"]["N"]).quantize(Decimal("0.000001")),
+                "return_rate": _decimal(i, "return_rate", RATE),
                 "unique_customers": _n(i, "unique_customers"),
                 "returned_orders": _n(i, "returned_orders"),
             }
@@ -441,9 +475,9 @@ class DynamoKpiStore:
             {
                 "category": _s(i, "category"),
                 "order_date": _s(i, "order_date"),
-                "daily_revenue": Decimal(i["daily_revenue"]["N"]).quantize(Decimal("0.01")),
-                "avg_order_value": Decimal(i["avg_order_value"]["N"]).quantize(Decimal("0.01")),
-                "avg_return_rate": Decimal(i["avg_return_rate"]["N"]).quantize(Decimal("0.000001")),
+                "daily_revenue": _decimal(i, "daily_revenue", CENT),
+                "avg_order_value": _decimal(i, "avg_order_value", CENT),
+                "avg_return_rate": _decimal(i, "avg_return_rate", RATE),
                 "orders": _n(i, "orders"),
                 "returned_orders": _n(i, "returned_orders"),
             }

@@ -15,7 +15,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from orderpipe.core.kpis import DateKpis
-from orderpipe.errors import InfrastructureError
+from orderpipe.errors import InfrastructureError, OrderpipeError
 from orderpipe.faults import checkpoint
 from orderpipe.ports import BatchRecord, FactEntry, RunRecord
 
@@ -34,31 +34,37 @@ CREATE TABLE IF NOT EXISTS runs (
     message TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS kpi_versions (order_date TEXT PRIMARY KEY, version INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS order_kpis (
-    order_date TEXT PRIMARY KEY, total_orders INTEGER NOT NULL, total_revenue_cents INTEGER NOT NULL,
+    order_date TEXT PRIMARY KEY, total_orders INTEGER NOT NULL, total_revenue TEXT NOT NULL,
     total_items_sold INTEGER NOT NULL, return_rate_ppm INTEGER NOT NULL, unique_customers INTEGER NOT NULL,
     returned_orders INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS category_kpis (
-    category TEXT NOT NULL, order_date TEXT NOT NULL, daily_revenue_cents INTEGER NOT NULL,
-    avg_order_value_cents INTEGER NOT NULL, avg_return_rate_ppm INTEGER NOT NULL, orders INTEGER NOT NULL,
+    category TEXT NOT NULL, order_date TEXT NOT NULL, daily_revenue TEXT NOT NULL,
+    avg_order_value TEXT NOT NULL, avg_return_rate_ppm INTEGER NOT NULL, orders INTEGER NOT NULL,
     returned_orders INTEGER NOT NULL, PRIMARY KEY (category, order_date));
 CREATE INDEX IF NOT EXISTS category_kpis_by_date ON category_kpis (order_date);
 """
+# Money is exact decimal TEXT (a TEXT-affinity column keeps the string as written; INTEGER cents
+# overflow 64 bits far inside the input bounds). Version 1 replaced the old cents columns: the
+# KPI tables are rebuilt and every batch recomputed (see SqliteDatabase._migrate).
+KPI_SCHEMA_VERSION = 1
+KPI_TABLES = ("kpi_versions", "order_kpis", "category_kpis")
 
 
 def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
 
 
-def _cents(value: Decimal) -> int:
-    return int(value.scaleb(2))
+def _text(value: Decimal) -> str:
+    """Plain digits, never exponent notation: the stored string is the exact amount."""
+    return format(value, "f")
 
 
 def _ppm(value: Decimal) -> int:
     return int(value.scaleb(6))
 
 
-def _money(cents: int) -> Decimal:
-    return Decimal(cents).scaleb(-2)
+def _money(text: str) -> Decimal:
+    return Decimal(text)
 
 
 def _fraction(ppm: int) -> Decimal:
@@ -74,9 +80,35 @@ class SqliteDatabase:
             self.connection = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
             self.connection.execute("PRAGMA journal_mode=WAL")
             self.connection.execute("PRAGMA synchronous=NORMAL")
+            self._migrate()
             self.connection.executescript(SCHEMA)
         except sqlite3.Error as exc:
             raise InfrastructureError(f"cannot open the database {path}: {exc}") from exc
+
+    def _migrate(self) -> None:
+        """Bring an older home's KPI tables to KPI_SCHEMA_VERSION, in one transaction.
+
+        KPIs are derived data: rather than convert old rows, drop the KPI tables (and their
+        versions) and mark every batch unfinished, so start-up recovery recomputes every date
+        from the facts. A new database takes the same path with nothing to drop or redo.
+        """
+        db = self.connection
+        if db.execute("PRAGMA user_version").fetchone()[0] >= KPI_SCHEMA_VERSION:
+            return
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            if db.execute("PRAGMA user_version").fetchone()[0] < KPI_SCHEMA_VERSION:  # not migrated meanwhile
+                for table in KPI_TABLES:
+                    db.execute(f"DROP TABLE IF EXISTS {table}")
+                for statement in SCHEMA.split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+                db.execute("UPDATE batches SET done = 0 WHERE done = 1")  # failed ones wait for a replay
+                db.execute(f"PRAGMA user_version = {KPI_SCHEMA_VERSION}")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -110,8 +142,15 @@ class SqliteLedger:
 
     @staticmethod
     def _batch(row: sqlite3.Row) -> BatchRecord:
+        # done: 1 finished, 0 committed and in progress, -1 failed
         return BatchRecord(
-            row["batch_id"], row["seq"], row["file"], row["rows"], tuple(json.loads(row["dates"])), bool(row["done"])
+            row["batch_id"],
+            row["seq"],
+            row["file"],
+            row["rows"],
+            tuple(json.loads(row["dates"])),
+            row["done"] == 1,
+            row["done"] == -1,
         )
 
     def get(self, batch_id: str) -> BatchRecord | None:
@@ -140,6 +179,10 @@ class SqliteLedger:
     def mark_done(self, batch_id: str) -> None:
         with self.db.transaction() as db:
             db.execute("UPDATE batches SET done = 1, done_at = ? WHERE batch_id = ?", (_now(), batch_id))
+
+    def mark_failed(self, batch_id: str) -> None:
+        with self.db.transaction() as db:
+            db.execute("UPDATE batches SET done = -1 WHERE batch_id = ? AND done = 0", (batch_id,))
 
     def unfinished(self) -> list[BatchRecord]:
         return [self._batch(r) for r in self.db.query("SELECT * FROM batches WHERE done = 0 ORDER BY seq")]
@@ -220,7 +263,7 @@ class SqliteKpiStore:
                         (
                             order_date,
                             o.total_orders,
-                            _cents(o.total_revenue),
+                            _text(o.total_revenue),
                             o.total_items_sold,
                             _ppm(o.return_rate),
                             o.unique_customers,
@@ -233,8 +276,8 @@ class SqliteKpiStore:
                         (
                             c.category,
                             order_date,
-                            _cents(c.daily_revenue),
-                            _cents(c.avg_order_value),
+                            _text(c.daily_revenue),
+                            _text(c.avg_order_value),
                             _ppm(c.avg_return_rate),
                             c.orders,
                             c.returned_orders,
@@ -257,13 +300,23 @@ class SqliteKpiStore:
             params.append(end)
         return " AND ".join(clauses) or "1", params
 
+    def _readable(self) -> None:
+        """A home written by a version that kept money in cents holds the old KPI tables until a
+        writer opens it (read commands open it read-only): say so, never misread a column."""
+        if not any(r["name"] == "total_revenue" for r in self.db.query("PRAGMA table_info(order_kpis)")):
+            raise OrderpipeError(
+                "the KPIs of this home were written by an older orderpipe: run a file or start"
+                " `orderpipe watch` once to rebuild them from the facts"
+            )
+
     def daily(self, start: str | None, end: str | None) -> list[dict[str, object]]:
+        self._readable()
         where, params = self._range(start, end)
         return [
             {
                 "order_date": r["order_date"],
                 "total_orders": r["total_orders"],
-                "total_revenue": _money(r["total_revenue_cents"]),
+                "total_revenue": _money(r["total_revenue"]),
                 "total_items_sold": r["total_items_sold"],
                 "return_rate": _fraction(r["return_rate_ppm"]),
                 "unique_customers": r["unique_customers"],
@@ -273,6 +326,7 @@ class SqliteKpiStore:
         ]
 
     def category(self, name: str | None, start: str | None, end: str | None) -> list[dict[str, object]]:
+        self._readable()
         where, params = self._range(start, end)
         if name:
             where += " AND category = ?"
@@ -281,8 +335,8 @@ class SqliteKpiStore:
             {
                 "category": r["category"],
                 "order_date": r["order_date"],
-                "daily_revenue": _money(r["daily_revenue_cents"]),
-                "avg_order_value": _money(r["avg_order_value_cents"]),
+                "daily_revenue": _money(r["daily_revenue"]),
+                "avg_order_value": _money(r["avg_order_value"]),
                 "avg_return_rate": _fraction(r["avg_return_rate_ppm"]),
                 "orders": r["orders"],
                 "returned_orders": r["returned_orders"],
