@@ -244,6 +244,9 @@ READS = (["kpis", "daily"], ["kpis", "category"], ["kpis", "category", "Books"],
 
 def listing(root: Path) -> dict[str, tuple[int, int]]:
     """Every path under `root` with its size and mtime: any write shows up here."""
+    import gc
+
+    gc.collect()  # pipelines of earlier in-process runs remove their scratch folders when collected
     return {str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(root.rglob("*"))}
 
 
