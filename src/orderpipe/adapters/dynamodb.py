@@ -208,6 +208,10 @@ class DynamoLedger:
                 )
                 break
             except ClientError as exc:
+                reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
+                if _code(exc) == "ValidationException" or "ValidationError" in reasons:
+                    # e.g. a batch item over 400 KB: retrying can never help, so not transient
+                    raise OrderpipeError(f"DynamoDB refused the commit of batch {batch_id[:12]}: {exc}") from exc
                 if _code(exc) not in ("TransactionCanceledException", "TransactionConflictException"):
                     raise InfrastructureError(f"DynamoDB commit of batch {batch_id[:12]} failed: {exc}") from exc
             except BotoCoreError as exc:
