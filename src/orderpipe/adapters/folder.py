@@ -100,10 +100,22 @@ class FolderStore:
             temp.unlink(missing_ok=True)
 
     def put_new(self, path: Path, key: str) -> bool:
-        """Store a copy of `path` under `key` unless `key` exists (then False). Atomic: a hard
-        link of a complete temporary file, and link() never replaces an existing name."""
+        """Store `path`'s bytes under `key` unless `key` exists (then False). Atomic: link()
+        never replaces an existing name, and what it links is complete. `path` is left in
+        place; on the same disk it is linked directly (no copy), so it must not be modified
+        afterwards (callers pass their own temporary or archived files)."""
         target = self.path(key)
-        temp = self._temp_beside(target)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        _publish_mode(path)
+        try:
+            os.link(path, target)
+            return True
+        except FileExistsError:
+            return False
+        except OSError as exc:
+            if exc.errno != errno.EXDEV and exc.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOSYS):
+                raise
+        temp = self._temp_beside(target)  # another disk: copy to this one first
         try:
             _copy(path, temp)
             _publish_mode(temp)
