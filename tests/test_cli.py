@@ -451,3 +451,20 @@ def test_watch_stops_cleanly_after_one_ctrl_c(home: Path) -> None:
     _, err = process.communicate(timeout=10)
     assert process.returncode == 0
     assert human_lines(err)[0].startswith("orderpipe: stopping after the file(s) in flight…")
+
+
+def test_ctrl_c_while_the_command_is_still_loading_is_quiet(tmp_path: Path) -> None:
+    """The first moments go to importing Polars and click: a Ctrl-C there is exit 130 too."""
+    for _ in range(3):
+        process = subprocess.Popen(
+            [sys.executable, "-m", "orderpipe", "--home", str(tmp_path / "h"), "kpis", "daily"],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        time.sleep(0.15)  # past the interpreter's own start-up, inside the imports
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=30)
+        if process.returncode != -signal.SIGINT:  # not too early for Python to have a handler
+            break
+    assert process.returncode == 130, err
+    assert "Traceback" not in err and err.count("\n") == 1, err
