@@ -139,7 +139,7 @@ def scratch_left(home: Path) -> list[str]:
         p.relative_to(home).as_posix()
         for folder in (home / ".tmp", home / ".work")
         for p in folder.rglob("*")
-        if p.is_file() and p.parent.name != "locks"
+        if p.is_file() and "locks" not in p.relative_to(home).parts
     ]
 
 

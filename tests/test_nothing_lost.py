@@ -316,3 +316,28 @@ def test_run_goes_on_after_a_failed_batch_and_exits_3(
     assert result.exit_code == 3, result.output
     statuses = [line.split()[0] for line in result.stdout.splitlines()]
     assert statuses == ["failed", "rejected", "accepted"]
+
+
+def test_two_files_shown_under_one_name_archived_at_once_both_survive(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An upload and its `NAME.2.csv` twin finished at the same moment by two workers."""
+    d1, d2 = two_files_named_alike(tmp_path)
+    first, second = (open_pipeline(load_settings(home, environ={})) for _ in range(2))
+    waiting, other = first.submit(d1), second.submit(d2)
+    real = first.archive_target
+
+    def slow_choice(prefix, name, batch_id, size):  # type: ignore[no-untyped-def]
+        target = real(prefix, name, batch_id, size)
+        time.sleep(0.8)  # the other worker chooses meanwhile
+        return target
+
+    monkeypatch.setattr(first, "archive_target", slow_choice)
+    worker = threading.Thread(target=lambda: first.process(waiting))
+    worker.start()
+    time.sleep(0.3)
+    second.process(other)
+    worker.join()
+    archived = sorted((home / "processed").iterdir())
+    assert len(archived) == 2
+    assert {p.read_bytes() for p in archived} == {d1.read_bytes(), d2.read_bytes()}

@@ -116,6 +116,7 @@ class Pipeline:
         self.prefixes = prefixes
         self.rows_per_part = rows_per_part
         self.locks = BatchLocks(workdir / LOCKS)
+        self.archive_locks = BatchLocks(workdir / LOCKS / "archive")  # never waited for under it: no cycle
         self._workspace = Workspace(workdir)
         self._submitted: dict[str, tuple[str, str]] = {}  # input key -> (the user's name, sha256)
 
@@ -201,7 +202,6 @@ class Pipeline:
         target = ""
         if self.store.stat(key) is not None:
             tag = batch_id or hashlib.sha256(key.encode()).hexdigest()
-            target = self.archive_target(self.prefixes.rejected, name, tag, self._size(key))
             body = {
                 "file": name,
                 "valid": False,
@@ -212,8 +212,8 @@ class Pipeline:
                 + (batch_id[:12] if batch_id else "--rejected")
                 + "` runs it again",
             }
-            self.store.put_bytes(target + REPORT_SUFFIX, json.dumps(body, indent=2).encode())
-            self._move_or_keep(key, target, None)
+            report = json.dumps(body, indent=2).encode()
+            target = self._archive_as(key, self.prefixes.rejected, name, tag, None, self._size(key), report)
         committed = " (its rows are committed but its KPIs may be stale)" if record is not None else ""
         where = f"; kept as {target}" if target else ""
         message = f"{name}: failed{committed}: {reason}{where}; `orderpipe replay` retries it"
@@ -293,11 +293,8 @@ class Pipeline:
         snapshot: Snapshot | None = None,
     ) -> Outcome:
         size = snapshot.path.stat().st_size if snapshot else self._size(key)
-        target = self.archive_target(self.prefixes.rejected, name, batch_id, size)
-        body = {**report.to_dict(), "batch_id": batch_id}
-        self.store.put_bytes(target + REPORT_SUFFIX, json.dumps(body, indent=2).encode())
-        checkpoint("after-report")
-        self._move_or_keep(key, target, snapshot)
+        body = json.dumps({**report.to_dict(), "batch_id": batch_id}, indent=2).encode()
+        target = self._archive_as(key, self.prefixes.rejected, name, batch_id, snapshot, size, body)
         checkpoint("after-quarantine")
         outcome = Outcome("rejected", name, batch_id, report.rows, (), report.summary(), report, target)
         return self._finish(outcome, started)
@@ -418,8 +415,30 @@ class Pipeline:
         size = snapshot.path.stat().st_size if snapshot else self._size(key)
         if size is None or self.store.stat(key) is None:  # moved by an earlier, interrupted attempt
             return prefix + name
-        target = self.archive_target(prefix, name, batch_id, size)
-        self._move_or_keep(key, target, snapshot)
+        return self._archive_as(key, prefix, name, batch_id, snapshot, size)
+
+    def _archive_as(
+        self,
+        key: str,
+        prefix: str,
+        name: str,
+        batch_id: str,
+        snapshot: Snapshot | None,
+        size: int | None,
+        report: bytes | None = None,
+    ) -> str:
+        """Choose the archive name and move the file there (its report first, when it has one).
+
+        Under a lock of the name: two different files shown under one name (an upload and a
+        `NAME.2.csv` beside it) archived at once must not both pick `prefix/NAME` and the second
+        replace the first, nor one's report land beside the other's file.
+        """
+        with self.archive_locks.hold(prefix + name):
+            target = self.archive_target(prefix, name, batch_id, size)
+            if report is not None:
+                self.store.put_bytes(target + REPORT_SUFFIX, report)
+                checkpoint("after-report")
+            self._move_or_keep(key, target, snapshot)
         return target
 
     def _move_or_keep(self, key: str, target: str, snapshot: Snapshot | None) -> None:
