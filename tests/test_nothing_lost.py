@@ -341,3 +341,49 @@ def test_two_files_shown_under_one_name_archived_at_once_both_survive(
     archived = sorted((home / "processed").iterdir())
     assert len(archived) == 2
     assert {p.read_bytes() for p in archived} == {d1.read_bytes(), d2.read_bytes()}
+
+
+def test_a_file_name_that_is_not_utf8_is_processed_and_archived(pipeline: Pipeline, home: Path) -> None:
+    good, bad = os.fsdecode(b"caf\xe9.csv"), os.fsdecode(b"\xff" * 250 + b".csv")  # Latin-1 bytes
+    write(home / "input" / good, [order("O1", price="2.00")])
+    write(home / "input" / bad, [order("O2", quantity="0")])
+    accepted = pipeline.process("input/" + good)
+    rejected = pipeline.process("input/" + bad)
+    assert (accepted.status, rejected.status) == ("accepted", "rejected")
+    assert accepted.file == "caf\ufffd.csv"  # archived and shown under its name as UTF-8 text
+    assert (home / "processed" / "caf\ufffd.csv").read_text().count("O1") == 1
+    assert [r.status for r in pipeline.ledger.runs()] == ["accepted", "rejected"]
+    assert keys(pipeline, "input/") == []
+    quarantined = [p.name for p in (home / "rejected").iterdir()]
+    assert len(quarantined) == 2 and all(len(os.fsencode(n)) <= MAX_NAME_BYTES for n in quarantined)
+
+
+def test_a_hard_link_of_an_archived_file_dropped_into_input_leaves_input(pipeline: Pipeline, home: Path) -> None:
+    """rename() between two links of one file does nothing: the input link must still go."""
+    source = write(home / "elsewhere.csv", [order("O1")])
+    assert pipeline.process(pipeline.submit(source)).status == "accepted"
+    os.link(home / "processed" / "elsewhere.csv", home / "input" / "elsewhere.csv")
+    assert pipeline.process("input/elsewhere.csv").status == "duplicate"
+    assert keys(pipeline, "input/") == [] and keys(pipeline, "processed/") == ["elsewhere.csv"]
+
+
+def test_a_failed_batch_with_no_file_left_is_finished_by_replay(
+    any_pipeline: Pipeline, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Start-up recovery failed it after its file was archived: replay finishes it from its facts."""
+    from orderpipe.ingest import inspect_file, stage_facts
+
+    pipeline = any_pipeline
+    path = write(tmp_path / "x.csv", [order("O1", date="2025-07-01", price="6.00")])
+    inspection = inspect_file(path, "x.csv", pipeline.categories, tmp_path)
+    assert inspection.stage is not None
+    parts = stage_facts(inspection.stage, inspection.batch_id, 1, pipeline.store, tmp_path)
+    pipeline.ledger.commit(inspection.batch_id, "x.csv", 1, parts)
+    monkeypatch.setattr(pipeline, "recompute", failing_recompute(pipeline, {"2025-07-01"}))
+    assert pipeline.recover() == []
+    assert [b.batch_id for b in pipeline.ledger.failed()] == [inspection.batch_id]
+    monkeypatch.undo()
+    (stranded,) = pipeline.stranded(inspection.batch_id[:8])
+    assert pipeline.finish(stranded).status == "accepted"
+    assert pipeline.ledger.failed() == [] and pipeline.stranded() == []
+    assert totals(pipeline) == {"2025-07-01": (1, Decimal("6.00"))}

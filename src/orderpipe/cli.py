@@ -444,7 +444,15 @@ def replay(ctx: click.Context, batch_id: str | None, all_rejected: bool) -> None
         pipeline = open_pipeline(_settings(ctx))
         pipeline.recover()
         keys = pipeline.quarantined(batch_id)
-        if not keys:
-            raise UsageError(f"no quarantined file{' for batch ' + batch_id if batch_id else 's'} in rejected/")
+        stranded = pipeline.stranded(batch_id)
+        if not keys and not stranded:
+            raise UsageError(
+                f"no quarantined file{' for batch ' + batch_id if batch_id else 's'} in rejected/"
+                " and no failed batch to finish"
+            )
         code = _process_all(pipeline, (pipeline.requeue(key) for key in keys))
+        for batch in stranded:
+            outcome = pipeline.finish(batch)
+            click.echo(_line(outcome))
+            code = EXIT_INFRA if outcome.status == "failed" else code
     sys.exit(code)

@@ -126,6 +126,9 @@ class Ledger(Protocol):
         """A committed batch that cannot be finished: no longer among the unfinished ones, so
         it never blocks a start-up; finishing it later (`mark_done`) clears the mark."""
 
+    def failed(self) -> list[BatchRecord]:
+        """Committed batches marked failed, in seq order."""
+
     def unfinished(self) -> list[BatchRecord]:
         """Committed, neither done nor failed, in seq order."""
 

@@ -191,7 +191,7 @@ class Watcher:
                         failed.pop(gone, None)
                     steady = current
                     if readiness.live:
-                        readiness.wait(self.poll_interval)
+                        readiness.wait(min(self.poll_interval, 0.5))  # a stop request is seen soon
                     else:
                         stop.wait(self.poll_interval)
                 for future, _ in in_flight.values():

@@ -20,6 +20,7 @@ import json
 import logging
 import tempfile
 import traceback
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ from pathlib import Path, PurePosixPath
 
 from orderpipe.adapters.workspace import BatchLocks, Workspace, sweep
 from orderpipe.core.kpis import compute_kpis, current_orders
-from orderpipe.core.names import REPORT_SUFFIX, fit_name, tagged_name
+from orderpipe.core.names import REPORT_SUFFIX, display_name, fit_name, tagged_name
 from orderpipe.core.report import ValidationReport
 from orderpipe.errors import InfrastructureError, TransientError
 from orderpipe.faults import checkpoint
@@ -134,7 +135,7 @@ class Pipeline:
         the files behind it go on.
         """
         started = _now()
-        name, digest = self._submitted.pop(key, (PurePosixPath(key).name, ""))
+        name, digest = self._submitted.pop(key, (display_name(PurePosixPath(key).name), ""))
         attempt: dict[str, str] = {"batch_id": digest}
         try:
             return self._process(key, name, started, progress, attempt)
@@ -166,7 +167,7 @@ class Pipeline:
                         raise InfrastructureError(
                             f"{name} changed while it was being processed; nothing was counted, it will be read again"
                         )
-                    existing = self.commit(PurePosixPath(key).name, inspection, scratch, progress)
+                    existing = self.commit(display_name(PurePosixPath(key).name), inspection, scratch, progress)
                 progress("recomputing KPIs", 0, 1)
                 self.recompute(existing.dates)
                 checkpoint("after-recompute")
@@ -201,7 +202,7 @@ class Pipeline:
             self.ledger.mark_failed(batch_id)
         target = ""
         if self.store.stat(key) is not None:
-            tag = batch_id or hashlib.sha256(key.encode()).hexdigest()
+            tag = batch_id or uuid.uuid4().hex  # unknown bytes: a name no other file can have
             body = {
                 "file": name,
                 "valid": False,
@@ -240,7 +241,7 @@ class Pipeline:
             if version is None and self.store.stat(key) != seen:
                 raise InfrastructureError(f"{key} changed while it was being read; it will be read again")
             progress("validating", 0, 1)
-            inspection = inspect_file(path, PurePosixPath(key).name, self.categories, Path(scratch))
+            inspection = inspect_file(path, display_name(PurePosixPath(key).name), self.categories, Path(scratch))
             checkpoint("after-inspect")
             yield inspection, Path(scratch), Snapshot(path, seen)
 
@@ -348,7 +349,7 @@ class Pipeline:
         instead of stopping every start-up behind it. Also removes what killed processes left in
         the scratch folders (a live process's folder is locked, so it stays).
         """
-        sweep(self.workdir, keep=(LOCKS,))
+        sweep(self.workdir, keep=(LOCKS, "s3"))
         sweep(self.workdir / "s3")
         scratch_root = getattr(self.store, "scratch_root", None)
         if isinstance(scratch_root, Path):
@@ -385,6 +386,36 @@ class Pipeline:
                 self.ledger.mark_done(batch.batch_id)
                 finished.append(batch.batch_id)
         return finished
+
+    def stranded(self, batch_prefix: str | None = None) -> list[BatchRecord]:
+        """Failed batches with no file left to replay (committed, their file already archived or
+        requeued and lost to a crash): `finish` completes them from their committed facts."""
+        names = {PurePosixPath(k).name for k in self.store.list(self.prefixes.input)}
+        quarantined = {json.loads(self.store.get_bytes(k + REPORT_SUFFIX)).get("batch_id") for k in self.quarantined()}
+        return [
+            b
+            for b in self.ledger.failed()
+            if (batch_prefix is None or b.batch_id.startswith(batch_prefix))
+            and b.batch_id not in quarantined
+            and b.file not in names
+        ]
+
+    def finish(self, batch: BatchRecord) -> Outcome:
+        """Recompute a failed batch's dates and mark it done (its facts are committed)."""
+        started = _now()
+        try:
+            with self.locks.hold(batch.batch_id):
+                self.recompute(batch.dates)
+                self.ledger.mark_done(batch.batch_id)
+        except TRANSIENT:
+            raise
+        except Exception as exc:
+            reason = f"{type(exc).__name__}: {exc}"[:MAX_REASON_CHARS]
+            message = f"{batch.file}: failed again while finishing its KPIs: {reason}"
+            return self._finish(
+                Outcome("failed", batch.file, batch.batch_id, batch.rows, batch.dates, message), started
+            )
+        return self._finish(self.accepted(batch.file, batch, None, "", won=True), started)
 
     # -- archive ----------------------------------------------------------------------------
     def archive_target(self, prefix: str, name: str, batch_id: str, size: int | None) -> str:
@@ -498,7 +529,7 @@ class Pipeline:
             candidate = fit_name(name, digest[:12]) if n == 1 else tagged_name(name, str(n))
             key = self.prefixes.input + candidate
             if self.store.put_new(local, key) or self._same_bytes(key, digest):
-                self._submitted[key] = (name, digest)
+                self._submitted[key] = (display_name(name), digest)
                 return key
             if n >= 1000:
                 break

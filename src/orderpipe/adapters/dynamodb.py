@@ -240,6 +240,7 @@ class DynamoLedger:
                     }
                 },
                 {"Delete": {"TableName": self.table, "Key": {"pk": {"S": "PENDING"}, "sk": {"S": batch_id}}}},
+                {"Delete": {"TableName": self.table, "Key": {"pk": {"S": "FAILED"}, "sk": {"S": batch_id}}}},
             ],
         )
 
@@ -258,8 +259,20 @@ class DynamoLedger:
                     }
                 },
                 {"Delete": {"TableName": self.table, "Key": {"pk": {"S": "PENDING"}, "sk": {"S": batch_id}}}},
+                {"Put": {"TableName": self.table, "Item": {"pk": {"S": "FAILED"}, "sk": {"S": batch_id}}}},
             ],
         )
+
+    def failed(self) -> list[BatchRecord]:
+        items = self.db.query_all(
+            "read of failed batches",
+            TableName=self.table,
+            KeyConditionExpression="pk = :p",
+            ExpressionAttributeValues={":p": {"S": "FAILED"}},
+            ConsistentRead=True,
+        )
+        records = [self.get(_s(item, "sk")) for item in items]
+        return sorted((r for r in records if r is not None and r.failed), key=lambda r: r.seq)
 
     def unfinished(self) -> list[BatchRecord]:
         pending = self.db.query_all(

@@ -174,6 +174,9 @@ class FolderStore:
             source.unlink()
             return
         try:
+            if target.exists() and os.path.samefile(source, target):
+                source.unlink()  # two links to one file: rename() would do nothing and keep both
+                return
             os.replace(source, target)
         except FileNotFoundError:
             if not target.exists():

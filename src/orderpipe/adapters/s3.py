@@ -9,8 +9,10 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
+from boto3.exceptions import Boto3Error
 from botocore.exceptions import BotoCoreError, ClientError
 
+from orderpipe.adapters.workspace import Workspace
 from orderpipe.errors import InfrastructureError
 from orderpipe.ports import ObjectStat
 
@@ -20,7 +22,7 @@ __all__ = ["S3Store"]
 class S3Store:
     def __init__(self, bucket: str, scratch: Path, client: Any = None) -> None:
         self.bucket = bucket
-        self.scratch = scratch
+        self._workspace = Workspace(scratch)  # swept at the next start if this process is killed
         self._client = client
 
     @property
@@ -34,15 +36,14 @@ class S3Store:
     def _call(self, what: str, key: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except (BotoCoreError, ClientError) as exc:
+        except (BotoCoreError, ClientError, Boto3Error) as exc:  # boto3's transfers raise their own
             raise InfrastructureError(f"S3 {what} s3://{self.bucket}/{key} failed: {exc}") from exc
 
     @contextmanager
     def local_copy(self, key: str, version: str | None = None) -> Iterator[Path]:
         """Downloads (that version of) the object to a private folder. The local name is fixed:
         an S3 key's last segment may be longer than a local file name can be."""
-        self.scratch.mkdir(parents=True, exist_ok=True)
-        folder = Path(tempfile.mkdtemp(dir=self.scratch))
+        folder = Path(tempfile.mkdtemp(dir=self._workspace.path))
         path = folder / "object"
         try:
             extra = {"VersionId": version} if version else None

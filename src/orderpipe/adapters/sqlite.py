@@ -184,14 +184,20 @@ class SqliteLedger:
         with self.db.transaction() as db:
             db.execute("UPDATE batches SET done = -1 WHERE batch_id = ? AND done = 0", (batch_id,))
 
+    def failed(self) -> list[BatchRecord]:
+        return [self._batch(r) for r in self.db.query("SELECT * FROM batches WHERE done = -1 ORDER BY seq")]
+
     def unfinished(self) -> list[BatchRecord]:
         return [self._batch(r) for r in self.db.query("SELECT * FROM batches WHERE done = 0 ORDER BY seq")]
 
     def fact_entries(self, dates: Sequence[str]) -> dict[str, list[FactEntry]]:
         entries: dict[str, list[FactEntry]] = {d: [] for d in dates}
-        self.db.connection.execute("DROP TABLE IF EXISTS temp.wanted")
-        self.db.connection.execute("CREATE TEMP TABLE wanted (order_date TEXT PRIMARY KEY)")
-        self.db.connection.executemany("INSERT OR IGNORE INTO temp.wanted VALUES (?)", [(d,) for d in dates])
+        try:
+            self.db.connection.execute("DROP TABLE IF EXISTS temp.wanted")
+            self.db.connection.execute("CREATE TEMP TABLE wanted (order_date TEXT PRIMARY KEY)")
+            self.db.connection.executemany("INSERT OR IGNORE INTO temp.wanted VALUES (?)", [(d,) for d in dates])
+        except sqlite3.Error as exc:  # a busy or broken database is transient, never the batch's fault
+            raise InfrastructureError(f"database error: {exc}") from exc
         rows = self.db.query(
             "SELECT b.* FROM batch_dates b JOIN temp.wanted w USING (order_date) ORDER BY b.order_date, b.seq"
         )

@@ -40,13 +40,15 @@ class Workspace:
         if self._path is None:
             path = self.root / f"p{os.getpid()}-{uuid.uuid4().hex[:8]}"
             path.mkdir(parents=True)
-            fd = os.open(path / _OWNER, os.O_CREAT | os.O_RDWR, 0o600)
+            # Locked under another name, then renamed: a sweep never sees an unlocked owner file.
+            claim = path / f"{_OWNER}.{uuid.uuid4().hex[:8]}"
+            fd = os.open(claim, os.O_CREAT | os.O_RDWR, 0o600)
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            os.rename(claim, path / _OWNER)
             self._path, self._fd = path, fd
             # Removed when this object goes or the interpreter exits; a kill -9 leaves it to sweep().
             weakref.finalize(self, _remove, path, fd)
         return self._path
-
 
 
 def _remove(path: Path, fd: int) -> None:
@@ -61,6 +63,8 @@ def _owner_alive(folder: Path) -> bool | None:
         fd = os.open(folder / _OWNER, os.O_RDWR)
     except (FileNotFoundError, NotADirectoryError):
         return None
+    except OSError:
+        return True  # not ours to judge (e.g. another user's): leave it
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

@@ -7,7 +7,7 @@ shortening the stem (never the extension), at a character boundary of its UTF-8 
 
 from __future__ import annotations
 
-__all__ = ["MAX_NAME_BYTES", "REPORT_SUFFIX", "fit_name", "tagged_name"]
+__all__ = ["MAX_NAME_BYTES", "REPORT_SUFFIX", "display_name", "fit_name", "tagged_name"]
 
 MAX_NAME_BYTES = 255
 #: Beside a quarantined file: `NAME.report.json`. Archive names leave room for it.
@@ -15,18 +15,31 @@ REPORT_SUFFIX = ".report.json"
 _MAX_EXTENSION_BYTES = 32
 
 
+def _size(text: str) -> int:
+    """Bytes on disk; a name that is not UTF-8 keeps its raw bytes (surrogate escapes)."""
+    return len(text.encode("utf-8", "surrogateescape"))
+
+
 def _clip(text: str, limit: int) -> str:
-    """The longest prefix of `text` whose UTF-8 encoding has at most `limit` bytes."""
-    data = text.encode("utf-8")
-    if len(data) <= limit:
-        return text
-    return data[: max(limit, 0)].decode("utf-8", errors="ignore")
+    """The longest prefix of `text` whose encoding has at most `limit` bytes."""
+    used = 0
+    for n, char in enumerate(text):
+        used += _size(char)
+        if used > limit:
+            return text[:n]
+    return text
+
+
+def display_name(name: str) -> str:
+    """The name as text for people, logs and databases: bytes that are not UTF-8 (possible in
+    a file name) become U+FFFD."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def _split(name: str) -> tuple[str, str]:
     """(stem, extension with its dot); a long or missing extension counts as part of the stem."""
     stem, dot, extension = name.rpartition(".")
-    if not dot or not stem or len(extension.encode("utf-8")) > _MAX_EXTENSION_BYTES:
+    if not dot or not stem or _size(extension) > _MAX_EXTENSION_BYTES:
         return name, ""
     return stem, "." + extension
 
@@ -34,13 +47,13 @@ def _split(name: str) -> tuple[str, str]:
 def tagged_name(name: str, tag: str, reserve: int = 0) -> str:
     """`stem.TAG.ext`, the stem shortened so the result plus `reserve` bytes fits the limit."""
     stem, extension = _split(name)
-    room = MAX_NAME_BYTES - reserve - len(f".{tag}{extension}".encode())
+    room = MAX_NAME_BYTES - reserve - _size(f".{tag}{extension}")
     return f"{_clip(stem, room)}.{tag}{extension}"
 
 
 def fit_name(name: str, tag: str, reserve: int = 0) -> str:
     """`name` itself when it and `reserve` more bytes fit; else the tagged short form (the tag
     keeps two long names that share a beginning apart)."""
-    if len(name.encode("utf-8")) + reserve <= MAX_NAME_BYTES:
+    if _size(name) + reserve <= MAX_NAME_BYTES:
         return name
     return tagged_name(name, tag, reserve)
