@@ -18,6 +18,8 @@ from orderpipe.ports import ObjectStat
 
 __all__ = ["S3Store"]
 
+SINGLE_PUT_LIMIT = 5 * 1024**3
+
 
 class S3Store:
     def __init__(self, bucket: str, scratch: Path, client: Any = None) -> None:
@@ -60,7 +62,15 @@ class S3Store:
         self._call("upload to", key, self.client.upload_file, str(path), self.bucket, key)
 
     def put_new(self, path: Path, key: str) -> bool:
-        """Upload unless `key` exists (then False): a conditional PUT, atomic on S3's side."""
+        """Upload unless `key` exists (then False): a conditional PUT, atomic on S3's side.
+
+        A single PUT holds at most 5 GB; a larger file is checked, then uploaded in parts (a
+        race with another upload of the same name is possible only there)."""
+        if path.stat().st_size > SINGLE_PUT_LIMIT:
+            if self.stat(key) is not None:
+                return False
+            self.put_file(path, key)
+            return True
         try:
             with path.open("rb") as body:
                 self.client.put_object(Bucket=self.bucket, Key=key, Body=body, IfNoneMatch="*")
