@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_HOME ?= .demo-home
 
-.PHONY: venv demo test lint bench synth deploy destroy clean
+.PHONY: venv demo test lint bench mutate synth deploy destroy clean
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION = 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION = 18,20
 CDK := npx --yes aws-cdk@2
@@ -40,6 +40,14 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
+
+# Mutation testing of core/ and workflow.py against the fast tests (not part of `test`; see
+# docs/testing.md). mutmut works on a copy in mutants/, never on src/; each run starts afresh.
+mutate: $(STAMP)
+	$(BIN)/pip install --quiet -e '.[mutate]'
+	rm -rf mutants
+	$(BIN)/python tests/mutation.py run
+	$(BIN)/python tests/mutation.py report
 
 # Offline: writes cdk.out/ and runs cdk-nag; no AWS account needed.
 synth: $(STAMP)

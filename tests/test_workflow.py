@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import shutil
 from decimal import Decimal
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pytest
 
 from orderpipe.core.kpis import DateKpis, OrderKpi
+import orderpipe.workflow
 from orderpipe.workflow import Pipeline
 from tests.conftest import keys, order, run_file, snapshot, write
 
@@ -114,7 +115,6 @@ def test_a_stale_recompute_never_overwrites_a_newer_one(any_pipeline: Pipeline) 
 
 def test_recover_finishes_a_committed_batch(pipeline: Pipeline, tmp_path: Path) -> None:
     """A crash between the ledger commit and the KPI write: the next start completes it."""
-    parts = {"2025-07-06": [0]}
     key = pipeline.submit(write(tmp_path / "x.csv", [order("O1", price="3.00")]))
     inspection_outcome = run_file(pipeline, write(tmp_path / "y.csv", [order("O2", price="4.00")]))
     assert inspection_outcome.status == "accepted"
@@ -169,3 +169,74 @@ def test_a_new_upload_during_processing_is_left_for_its_own_run(
         assert archived.read_bytes() == first.read_bytes()
     assert pipeline.process(key).status == "accepted"
     assert daily(pipeline) == {"2025-07-06": (2, Decimal("5.00"), 0)}
+
+
+def commit_and_crash(pipeline: Pipeline, path: Path) -> tuple[str, str]:
+    """Upload a file and commit its batch, then stop as a kill -9 after the commit would: no
+    KPIs, not archived, not done. Returns (input key, batch id)."""
+    key = pipeline.submit(path)
+    with pipeline.inspected(key) as (inspection, scratch, _):
+        record = pipeline.commit(PurePosixPath(key).name, inspection, scratch)
+    assert not record.done
+    return key, record.batch_id
+
+
+def test_a_file_still_waiting_after_a_crash_past_its_commit_is_accepted_by_its_own_run(
+    any_pipeline: Pipeline, tmp_path: Path
+) -> None:
+    pipeline = any_pipeline
+    assert run_file(pipeline, write(tmp_path / "y.csv", [order("O2", price="4.00")])).status == "accepted"
+    key, batch_id = commit_and_crash(pipeline, write(tmp_path / "x.csv", [order("O1", price="3.00")]))
+    # Start-up recovery leaves a batch whose file is still waiting to that file's run.
+    assert pipeline.recover() == []
+    assert [b.batch_id for b in pipeline.ledger.unfinished()] == [batch_id]
+    record = pipeline.ledger.get(batch_id)
+    assert record is not None and not record.done and not record.failed
+    assert keys(pipeline, "input/") == ["x.csv"]
+
+    outcome = pipeline.process(key)
+    assert (outcome.status, outcome.batch_id, outcome.rows) == ("accepted", batch_id, 1)
+    record = pipeline.ledger.get(batch_id)
+    assert record is not None and record.done and not record.failed
+    assert pipeline.ledger.unfinished() == []
+    assert daily(pipeline) == {"2025-07-06": (2, Decimal("7.00"), 0)}
+    assert keys(pipeline, "input/") == []
+    assert keys(pipeline, "processed/") == ["x.csv", "y.csv"]
+    assert [(r.file, r.status) for r in pipeline.ledger.runs()] == [("y.csv", "accepted"), ("x.csv", "accepted")]
+
+
+def test_the_same_bytes_after_a_finished_batch_are_a_duplicate(any_pipeline: Pipeline, tmp_path: Path) -> None:
+    pipeline = any_pipeline
+    first = run_file(pipeline, write(tmp_path / "a.csv", [order("O1", price="3.00")]))
+    record = pipeline.ledger.get(first.batch_id)
+    assert record is not None and record.done
+    again = run_file(pipeline, write(tmp_path / "b.csv", [order("O1", price="3.00")]))
+    assert (again.status, again.batch_id, again.rows, again.dates) == ("duplicate", first.batch_id, 1, ("2025-07-06",))
+    assert [(r.file, r.status) for r in pipeline.ledger.runs()] == [("a.csv", "accepted"), ("b.csv", "duplicate")]
+
+
+def test_a_stale_recompute_in_the_pipeline_never_overwrites_a_newer_one(
+    pipeline: Pipeline, home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker computes a date's KPIs from batch 1; before it writes them, another worker
+    commits batch 2 on that date and writes its KPIs. The late, stale write must not win."""
+    from orderpipe.bootstrap import open_pipeline
+    from orderpipe.config import load_settings
+
+    other = open_pipeline(load_settings(home, environ={}))
+    correction = write(tmp_path / "fix.csv", [order("O1", price="5.00", returned="true"), order("O2", price="1.00")])
+    checkpoint = orderpipe.workflow.checkpoint
+    overtaken: list[str] = []
+
+    def newer_worker_overtakes(name: str) -> None:
+        if name == "before-kpi-write" and not overtaken:
+            overtaken.append(name)
+            assert run_file(other, correction).status == "accepted"
+            assert daily(other) == {"2025-07-06": (2, Decimal("6.00"), 1)}
+        checkpoint(name)
+
+    monkeypatch.setattr(orderpipe.workflow, "checkpoint", newer_worker_overtakes)
+    first = run_file(pipeline, write(tmp_path / "a.csv", [order("O1", price="10.00")]))
+    assert first.status == "accepted" and overtaken
+    assert daily(pipeline) == {"2025-07-06": (2, Decimal("6.00"), 1)}
+    assert categories(pipeline) == {("Electronics", "2025-07-06"): (Decimal("6.00"), 2)}

@@ -9,7 +9,7 @@ import polars as pl
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from orderpipe.core.kpis import compute_kpis, current_orders, money, rate
+from orderpipe.core.kpis import DateKpis, compute_kpis, current_orders, money, rate
 from orderpipe.core.screen import FACT_SCHEMA
 
 CATEGORIES = ["Electronics", "Books", "Toys"]
@@ -64,6 +64,7 @@ def reference(all_batches: list[list[dict]]) -> tuple[dict, dict]:
             d["items"],
             (Decimal(d["returned"]) / Decimal(d["orders"])).quantize(six, ROUND_HALF_EVEN),
             len(d["customers"]),
+            d["returned"],
         )
         for day, d in daily.items()
     }
@@ -72,6 +73,8 @@ def reference(all_batches: list[list[dict]]) -> tuple[dict, dict]:
             c["revenue"].quantize(cents, ROUND_HALF_EVEN),
             (c["revenue"] / c["orders"]).quantize(cents, ROUND_HALF_EVEN),
             (Decimal(c["returned"]) / Decimal(c["orders"])).quantize(six, ROUND_HALF_EVEN),
+            c["orders"],
+            c["returned"],
         )
         for key, c in category.items()
     }
@@ -79,13 +82,15 @@ def reference(all_batches: list[list[dict]]) -> tuple[dict, dict]:
 
 
 def facts_of(all_batches: list[list[dict]]) -> pl.LazyFrame:
+    """The facts of the batches, tagged 1, 2, … but read newest first: the order files and
+    parts arrive in says nothing about which batch is the latest."""
     frames = []
     for seq, batch in enumerate(all_batches, start=1):
         frame = pl.DataFrame(batch, schema={**FACT_SCHEMA, "order_date": pl.String()}).with_columns(
             pl.col("order_date").str.to_date(), pl.lit(seq).alias("seq")
         )
         frames.append(frame.lazy())
-    return pl.concat(frames)
+    return pl.concat(frames[::-1])
 
 
 @settings(max_examples=150, deadline=None)
@@ -94,8 +99,10 @@ def test_kpis_equal_the_decimal_reference(all_batches: list[list[dict]]) -> None
     touched = {r["order_date"] for b in all_batches for r in b}
     by_date = {d: {i for i, b in enumerate(all_batches) if any(r["order_date"] == d for r in b)} for d in touched}
     shared = {d for d, seen in by_date.items() if len(seen) > 1}
-    result = compute_kpis(current_orders(facts_of(all_batches), shared), sorted(touched))
+    # Every date of the range is asked for; those without orders must come back empty.
+    result = compute_kpis(current_orders(facts_of(all_batches), shared), DATES)
     expected_daily, expected_category = reference(all_batches)
+    assert list(result) == DATES
     got_daily = {
         d: (
             k.order.total_orders,
@@ -103,17 +110,24 @@ def test_kpis_equal_the_decimal_reference(all_batches: list[list[dict]]) -> None
             k.order.total_items_sold,
             k.order.return_rate,
             k.order.unique_customers,
+            k.order.returned_orders,
         )
         for d, k in result.items()
         if k.order
     }
     got_category = {
-        (c.category, d): (c.daily_revenue, c.avg_order_value, c.avg_return_rate)
+        (c.category, d): (c.daily_revenue, c.avg_order_value, c.avg_return_rate, c.orders, c.returned_orders)
         for d, k in result.items()
         for c in k.categories
     }
     assert got_daily == expected_daily
     assert got_category == expected_category
+    for d, k in result.items():
+        assert k.order_date == d
+        assert (k.order is None) == (d not in expected_daily)
+        assert [c.category for c in k.categories] == sorted({c for c, day in expected_category if day == d})
+        assert all(c.order_date == d for c in k.categories)
+        assert k.order is None or k.order.order_date == d
 
 
 def test_avg_order_value_is_per_order_not_per_item() -> None:
@@ -143,3 +157,51 @@ def test_rounding_is_half_even() -> None:
     assert rate(2, 3) == Decimal("0.666667")
     assert rate(5, 10_000_000) == Decimal("0.000000")  # 0.0000005 → to the even 0
     assert rate(15, 10_000_000) == Decimal("0.000002")  # 0.0000015 → to the even 2
+
+
+def facts(*rows: tuple[str, str, int, str, bool, int]) -> pl.LazyFrame:
+    """Facts from (order id, date, quantity, price, returned, seq)."""
+    return pl.LazyFrame(
+        {
+            "order_id": [r[0] for r in rows],
+            "customer_id": ["C"] * len(rows),
+            "category": ["Books"] * len(rows),
+            "product_id": ["P"] * len(rows),
+            "quantity": [r[2] for r in rows],
+            "unit_price": [Decimal(r[3]) for r in rows],
+            "returned": [r[4] for r in rows],
+            "order_date": [dt.date.fromisoformat(r[1]) for r in rows],
+            "seq": [r[5] for r in rows],
+        },
+        schema={**FACT_SCHEMA, "seq": pl.Int64()},
+    )
+
+
+def test_the_latest_batch_wins_whatever_order_the_facts_arrive_in() -> None:
+    day = "2025-07-06"
+    rows = [("O1", day, 1, "10.00", False, 1), ("O1", day, 3, "2.00", True, 3), ("O1", day, 2, "5.00", False, 2)]
+    for arrival in (rows, rows[::-1], [rows[1], rows[0], rows[2]]):
+        (current,) = current_orders(facts(*arrival), {day}).collect().iter_rows(named=True)
+        assert (current["quantity"], current["returned"], current["seq"]) == (3, True, 3)
+        kpi = compute_kpis(current_orders(facts(*arrival), {day}), [day])[day].order
+        assert kpi is not None
+        assert (kpi.total_orders, kpi.total_revenue, kpi.returned_orders) == (1, Decimal("6.00"), 1)
+
+
+def test_dates_touched_by_one_batch_are_taken_as_they_are() -> None:
+    """Only the dates listed as shared are de-duplicated; the others keep every row."""
+    rows = [("O1", "2025-07-06", 1, "1.00", False, 1), ("O1", "2025-07-07", 1, "2.00", False, 1)]
+    shared = [("O2", "2025-07-08", 1, "3.00", False, 1), ("O2", "2025-07-08", 1, "4.00", False, 2)]
+    current = current_orders(facts(*rows, *shared), {"2025-07-08"}).collect()
+    assert sorted(current["unit_price"].to_list()) == [Decimal("1.00"), Decimal("2.00"), Decimal("4.00")]
+    assert current_orders(facts(*rows), set()).collect().height == 2
+
+
+def test_a_date_with_no_orders_left_comes_back_empty() -> None:
+    result = compute_kpis(facts(("O1", "2025-07-06", 1, "1.00", False, 1)), ["2025-07-05", "2025-07-06"])
+    assert list(result) == ["2025-07-05", "2025-07-06"]
+    assert result["2025-07-05"] == DateKpis("2025-07-05", None, ())
+    assert result["2025-07-06"].order is not None
+    assert compute_kpis(facts(("O1", "2025-07-06", 1, "1.00", False, 1)).clear(), ["2025-07-06"]) == {
+        "2025-07-06": DateKpis("2025-07-06", None, ())
+    }

@@ -1,0 +1,121 @@
+"""Mutation testing of the core and the workflow: `make mutate` (see docs/testing.md).
+
+    python tests/mutation.py run            # mutmut run with the settings below
+    python tests/mutation.py run show NAME  # any other mutmut command: results, show, browse…
+    python tests/mutation.py report         # score per file and every survivor, from mutants/
+
+Run it as a script, not with `-m tests.mutation`: the tests must be imported from the copy in
+mutants/, so this process must not have imported the `tests` package.
+
+mutmut copies the project into `mutants/` and only ever changes that copy; src/ is never
+edited (its `apply` command, which would, is refused here). Its settings live here rather
+than in pyproject.toml so that the mutation run cannot change how the ordinary suite runs.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import Counter
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+#: What is mutated: every module of the core, and the workflow.
+MUTATED = ["src/orderpipe/core/*.py", "src/orderpipe/workflow.py"]
+#: The fast tests that exercise those files (the slow crash tests start real processes, which
+#: import the original code, not the mutants, so they could not kill anything anyway).
+TESTS = [
+    "tests/core",
+    "tests/test_workflow.py",
+    "tests/test_nothing_lost.py",
+    "tests/test_corpus.py",
+    "tests/test_bounds.py",
+]
+SETTINGS: dict[str, Any] = {
+    "source_paths": ["src"],
+    "only_mutate": MUTATED,
+    "pytest_add_cli_args": ["-m", "not slow", "-p", "no:cacheprovider"],
+    "pytest_add_cli_args_test_selection": TESTS,
+    # Polars' thread pool does not survive a fork: each mutant's tests run in a process forked
+    # from a server that has collected the tests but never run one.
+    "process_isolation": "forkserver",
+    "forkserver_warmup": "collect",
+    # `make test` runs mypy --strict on src: a mutant it refuses could never be merged.
+    # (mutmut's own code carries `type: ignore` comments that strict mode would call unused.)
+    "type_check_command": [
+        sys.executable,
+        "-m",
+        "mypy",
+        "src/orderpipe",
+        "--output",
+        "json",
+        "--no-warn-unused-ignores",
+    ],
+}
+KILLED = {"killed", "timeout", "segfault", "caught by type check"}
+
+
+def _settings_reader() -> Callable[[str, Any], Any]:
+    return lambda key, default: SETTINGS.get(key, default)
+
+
+def run(args: Sequence[str]) -> int:
+    import mutmut.configuration
+    from mutmut.__main__ import cli
+
+    if args and args[0] == "apply":
+        print("`mutmut apply` edits src/ in place; look at a mutant with `show` instead", file=sys.stderr)
+        return 2
+    mutmut.configuration._config_reader = _settings_reader  # type: ignore[assignment]
+    mutmut.configuration.reset_config()
+    try:
+        cli.main(list(args), prog_name="mutmut", standalone_mode=False)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0
+
+
+def report(root: Path = Path("mutants")) -> int:
+    """Print killed/total per mutated file, then every mutant that was not killed."""
+    from mutmut.stats import status_by_exit_code
+
+    metas = sorted(root.glob("src/**/*.py.meta"))
+    if not metas:
+        print("no results in mutants/: run `make mutate` first", file=sys.stderr)
+        return 1
+    survivors: list[tuple[str, str]] = []
+    print(f"{'file':<36} {'killed':>7} {'total':>6} {'score':>7}")
+    for meta in metas:
+        source = meta.relative_to(root / "src" / "orderpipe").as_posix().removesuffix(".meta")
+        codes = json.loads(meta.read_text())["exit_code_by_key"]
+        if not codes:
+            continue
+        statuses = Counter(status_by_exit_code[code] for code in codes.values())
+        killed = sum(n for status, n in statuses.items() if status in KILLED)
+        print(f"{source:<36} {killed:>7} {len(codes):>6} {100 * killed / len(codes):>6.1f}%")
+        survivors += [
+            (name, status_by_exit_code[code])
+            for name, code in sorted(codes.items())
+            if status_by_exit_code[code] not in KILLED
+        ]
+    if survivors:
+        print(f"\n{len(survivors)} not killed (see one with: python tests/mutation.py run show NAME):")
+        for name, status in survivors:
+            print(f"  {name}: {status}")
+    return 0
+
+
+def main(argv: Sequence[str]) -> int:
+    if argv and argv[0] == "report":
+        return report()
+    if argv and argv[0] == "run":
+        return run(argv[1:] or ["run"])
+    print(__doc__, file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    here = Path(__file__).resolve().parent
+    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != here]
+    sys.exit(main(sys.argv[1:]))
