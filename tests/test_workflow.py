@@ -8,8 +8,8 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
-from orderpipe.core.kpis import DateKpis, OrderKpi
 import orderpipe.workflow
+from orderpipe.core.kpis import DateKpis, OrderKpi
 from orderpipe.workflow import Pipeline
 from tests.conftest import keys, order, run_file, snapshot, write
 
