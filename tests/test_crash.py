@@ -7,15 +7,19 @@ come from outside at timed instants.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
+from orderpipe.bootstrap import open_reader
+from orderpipe.config import load_settings
 from tests.conftest import order, write
 
 pytestmark = pytest.mark.slow
@@ -107,15 +111,62 @@ def state(home: Path, extra: dict[str, str] | None = None) -> tuple[str, str, li
     return daily, category, visible, leftovers
 
 
+def unfinished(home: Path, extra: dict[str, str] | None = None) -> tuple[set[str], set[str]]:
+    """The ledger's committed batches that are (not done, failed)."""
+    ledger = open_reader(load_settings(home, environ=extra or {})).ledger
+    return {b.batch_id for b in ledger.unfinished()}, {b.batch_id for b in ledger.failed()}
+
+
+def check_history(home: Path, pending: set[str], extra: dict[str, str] | None = None) -> None:
+    """After the rerun: every batch is finished, each batch was accepted at most once, and each
+    batch the kill left committed but unfinished was accepted by the rerun, not reported as a
+    duplicate of itself."""
+    runs = json.loads(orderpipe(home, "batches", "--format", "json", extra=extra).stdout)
+    assert unfinished(home, extra) == (set(), set())
+    accepted = Counter(r["batch_id"] for r in runs if r["status"] == "accepted")
+    assert max(accepted.values()) == 1, runs
+    assert pending <= set(accepted), runs
+    assert {r["status"] for r in runs if r["file"] == "invalid.csv"} == {"rejected"}
+    assert {r["status"] for r in runs if r["file"] != "invalid.csv"} <= {"accepted", "duplicate"}
+    # The rerun goes through every file again; each valid one is accepted or a duplicate.
+    last = {r["file"]: r["status"] for r in runs}
+    assert last["first-again.csv"] == "duplicate"
+
+
+def start_run(home: Path, files: list[Path]) -> subprocess.Popen[bytes]:
+    """`orderpipe run` in the background; returns once it has opened its stores (its start-up,
+    imports included, varies far more than the work that follows)."""
+    env = {**os.environ, "ORDERPIPE_FACTS_ROWS_PER_PART": "50"}
+    env.pop("ORDERPIPE_CRASH_AT", None)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "orderpipe", "--home", str(home), "run", *map(str, files)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
+    while not (home / ".work").exists() and process.poll() is None:
+        time.sleep(0.002)
+    return process
+
+
 @pytest.fixture(scope="module")
-def reference(files: list[Path], tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str, list[str], list[str]]:
-    home = tmp_path_factory.mktemp("reference")
-    result = orderpipe(home, "run", *map(str, files))
-    assert result.returncode == 1, result.stderr  # invalid.csv is rejected
+def clean_run(files: list[Path], tmp_path_factory: pytest.TempPathFactory) -> tuple[tuple, float]:
+    """The state an uninterrupted run leaves, and how long its work took once started."""
+    home = tmp_path_factory.mktemp("reference") / "home"
+    process = start_run(home, files)
+    started = time.monotonic()
+    assert process.wait(timeout=120) == 1  # invalid.csv is rejected
+    seconds = time.monotonic() - started
     expected = state(home)
     assert expected[3] == []
     assert '"total_orders"' in expected[0]
-    return expected
+    check_history(home, set())
+    return expected, seconds
+
+
+@pytest.fixture(scope="module")
+def reference(clean_run: tuple[tuple, float]) -> tuple[str, str, list[str], list[str]]:
+    return clean_run[0]
 
 
 def test_enough_distinct_crash_points() -> None:
@@ -127,10 +178,13 @@ def test_kill_at_a_named_point_then_rerun(point: str, files: list[Path], referen
     home = tmp_path / "home"
     crashed = orderpipe(home, "run", *map(str, files), crash=point)
     assert crashed.returncode == -signal.SIGKILL, f"{point} was never reached: {crashed.stdout}{crashed.stderr}"
+    pending, failed = unfinished(home)
+    assert failed == set()
     rerun = orderpipe(home, "run", *map(str, files))
     assert rerun.returncode == 1, rerun.stderr
     assert state(home) == reference
     assert scratch_left(home) == [], "the rerun must clear what the killed process left"
+    check_history(home, pending)
 
 
 def scratch_left(home: Path) -> list[str]:
@@ -143,25 +197,24 @@ def scratch_left(home: Path) -> list[str]:
     ]
 
 
-@pytest.mark.parametrize("delay", [0.35, 0.6, 0.9, 1.3])
+@pytest.mark.parametrize("fraction", [0.05, 0.25, 0.45, 0.65])
 def test_kill_from_outside_at_a_timed_instant(
-    delay: float, files: list[Path], reference: tuple, tmp_path: Path
+    fraction: float, files: list[Path], clean_run: tuple[tuple, float], tmp_path: Path
 ) -> None:
+    """Killed at a fraction of an uninterrupted run's work, so the kill lands mid-run on a slow
+    machine as on a fast one; a kill of a run that had already ended would prove nothing."""
+    reference, seconds = clean_run
     home = tmp_path / "home"
-    env = {**os.environ, "ORDERPIPE_FACTS_ROWS_PER_PART": "50"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "orderpipe", "--home", str(home), "run", *map(str, files)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=env,
-    )
-    time.sleep(delay)
+    process = start_run(home, files)
+    time.sleep(seconds * fraction)
+    assert process.poll() is None, f"the run ended within {seconds * fraction:.2f} s: nothing was killed"
     process.send_signal(signal.SIGKILL)
-    process.wait()
+    assert process.wait() == -signal.SIGKILL, "the run ended on its own before the signal"
     rerun = orderpipe(home, "run", *map(str, files))
     assert rerun.returncode == 1, rerun.stderr
     assert state(home) == reference
     assert scratch_left(home) == []
+    check_history(home, set())
 
 
 AWS_POINTS = [
@@ -183,9 +236,12 @@ def test_kill_on_s3_and_dynamodb_then_rerun(
     home = tmp_path / "home"
     crashed = orderpipe(home, "run", *map(str, files), crash=point, extra=env)
     assert crashed.returncode == -signal.SIGKILL, f"{point} was never reached: {crashed.stdout}{crashed.stderr}"
+    pending, failed = unfinished(home, env)
+    assert failed == set()
     rerun = orderpipe(home, "run", *map(str, files), extra=env)
     assert rerun.returncode == 1, rerun.stderr
     daily, category, archived, leftovers = state(home, env)
     assert (daily, category) == reference[:2]  # the same KPIs as the local, uninterrupted run
     assert archived == [k for k in reference[2]]
     assert leftovers == []
+    check_history(home, pending, env)
