@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import sys
-from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -67,7 +66,7 @@ def run(args: Sequence[str]) -> int:
     if args and args[0] == "apply":
         print("`mutmut apply` edits src/ in place; look at a mutant with `show` instead", file=sys.stderr)
         return 2
-    mutmut.configuration._config_reader = _settings_reader  # type: ignore[assignment]
+    mutmut.configuration._config_reader = _settings_reader
     mutmut.configuration.reset_config()
     try:
         cli.main(list(args), prog_name="mutmut", standalone_mode=False)
@@ -77,7 +76,7 @@ def run(args: Sequence[str]) -> int:
 
 
 def report(root: Path = Path("mutants")) -> int:
-    """Print killed/total per mutated file, then every mutant that was not killed."""
+    """Print killed/checked/total per mutated file, then every checked mutant not killed."""
     from mutmut.stats import status_by_exit_code
 
     metas = sorted(root.glob("src/**/*.py.meta"))
@@ -85,20 +84,18 @@ def report(root: Path = Path("mutants")) -> int:
         print("no results in mutants/: run `make mutate` first", file=sys.stderr)
         return 1
     survivors: list[tuple[str, str]] = []
-    print(f"{'file':<36} {'killed':>7} {'total':>6} {'score':>7}")
+    print(f"{'file':<24} {'killed':>7} {'checked':>8} {'total':>6} {'score':>7}")
     for meta in metas:
         source = meta.relative_to(root / "src" / "orderpipe").as_posix().removesuffix(".meta")
         codes = json.loads(meta.read_text())["exit_code_by_key"]
+        statuses = {name: status_by_exit_code[code] for name, code in codes.items()}
+        checked = [name for name, status in statuses.items() if status != "not checked"]
         if not codes:
             continue
-        statuses = Counter(status_by_exit_code[code] for code in codes.values())
-        killed = sum(n for status, n in statuses.items() if status in KILLED)
-        print(f"{source:<36} {killed:>7} {len(codes):>6} {100 * killed / len(codes):>6.1f}%")
-        survivors += [
-            (name, status_by_exit_code[code])
-            for name, code in sorted(codes.items())
-            if status_by_exit_code[code] not in KILLED
-        ]
+        killed = sum(1 for name in checked if statuses[name] in KILLED)
+        score = f"{100 * killed / len(checked):6.1f}%" if checked else "      -"
+        print(f"{source:<24} {killed:>7} {len(checked):>8} {len(codes):>6} {score}")
+        survivors += [(name, statuses[name]) for name in sorted(checked) if statuses[name] not in KILLED]
     if survivors:
         print(f"\n{len(survivors)} not killed (see one with: python tests/mutation.py run show NAME):")
         for name, status in survivors:
