@@ -197,7 +197,7 @@ def scratch_left(home: Path) -> list[str]:
     ]
 
 
-@pytest.mark.parametrize("fraction", [0.05, 0.25, 0.45, 0.65])
+@pytest.mark.parametrize("fraction", [0.05, 0.2, 0.35, 0.5])  # margin: a later run may be faster
 def test_kill_from_outside_at_a_timed_instant(
     fraction: float, files: list[Path], clean_run: tuple[tuple, float], tmp_path: Path
 ) -> None:

@@ -385,6 +385,10 @@ class Pipeline:
                     continue  # the file is still waiting: processing it will finish the batch
                 self.ledger.mark_done(batch.batch_id)
                 finished.append(batch.batch_id)
+                # Its own run died before telling anyone: the history and the notification say it now.
+                span = f" {batch.dates[0]}…{batch.dates[-1]}" if batch.dates else ""
+                message = f"{batch.file}: accepted (finished after an interruption), {batch.rows} rows{span}"
+                self._finish(Outcome("accepted", batch.file, batch.batch_id, batch.rows, batch.dates, message), _now())
         return finished
 
     def stranded(self, batch_prefix: str | None = None) -> list[BatchRecord]:
