@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -17,32 +18,37 @@ import pytest
 from click.testing import CliRunner
 
 from orderpipe.cli import main
-from tests.conftest import REPO, order, write
+from tests.conftest import HEADER, REPO, order, write
 
 
 @pytest.fixture
 def cli(home: Path):  # type: ignore[no-untyped-def]
     runner = CliRunner()
 
-    def invoke(*args: str, env: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
-        return runner.invoke(main, ["--home", str(home), *args], env=env, catch_exceptions=False)
+    def invoke(*args: str, env: dict[str, str] | None = None, input: str | None = None):  # type: ignore[no-untyped-def]
+        return runner.invoke(main, ["--home", str(home), *args], env=env, input=input, catch_exceptions=False)
 
     return invoke
 
 
-def test_run_prints_one_line_per_file_and_exits_by_outcome(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_run_prints_one_line_per_file_and_exits_by_outcome(cli, home: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     good = write(tmp_path / "good.csv", [order("O1", price="199.99", quantity="2")])
     bad = write(tmp_path / "bad.csv", [order("O2", quantity="0")])
     result = cli("run", str(good), str(bad))
     assert result.exit_code == 1
-    lines = result.stdout.splitlines()
-    assert len(lines) == 2
-    assert lines[0].startswith("accepted  good.csv")
-    assert lines[1].startswith("rejected  bad.csv")
-    assert "line 2, quantity" in lines[1] and "use a value greater than zero" in lines[1]
+    assert without_times(result.stdout).splitlines() == [
+        "accepted  good.csv  1 row  2025-07-06  T",
+        f"rejected  bad.csv  1 row  not-positive at line 2 (quantity): quantity must be greater than 0, got '0'  T  "
+        f"report: {home}/rejected/bad.csv.report.json",
+    ]
     again = cli("run", str(good))
     assert again.exit_code == 0
-    assert again.stdout.startswith("duplicate good.csv")
+    assert without_times(again.stdout) == "duplicate good.csv  1 row  same bytes as good.csv (batch f344cab3ee79)  T\n"
+
+
+def without_times(text: str) -> str:
+    """Each file's processing time (`0.03 s`, `12.4 s`, `2 min 05 s`) as `T`."""
+    return re.sub(r"(?<=  )(?:[0-9]+ min [0-9]{2}|[0-9]+\.[0-9]+) s\b", "T", text)
 
 
 def test_run_usage_and_configuration_errors_exit_2(cli, home: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -468,3 +474,103 @@ def test_ctrl_c_while_the_command_is_still_loading_is_quiet(tmp_path: Path) -> N
             break
     assert process.returncode == 130, err
     assert "Traceback" not in err and err.count("\n") == 1, err
+
+
+# -- the smaller points of the command line ------------------------------------------------------
+def test_every_command_takes_quiet_verbose_and_log_format() -> None:
+    def walk(command: click.Command) -> list[click.Command]:
+        found = [command]
+        if isinstance(command, click.Group):
+            for sub in command.commands.values():
+                found += walk(sub)
+        return found
+
+    for command in walk(main):
+        options = {o for p in command.params for o in p.opts}
+        assert {"-q", "--quiet", "-v", "--verbose", "--log-format"} <= options, command.name
+
+
+def test_every_command_help_shows_an_example() -> None:
+    runner = CliRunner()
+    for path in (
+        ["run"],
+        ["watch"],
+        ["validate"],
+        ["kpis", "daily"],
+        ["kpis", "category"],
+        ["kpis", "rebuild"],
+        ["batches"],
+        ["replay"],
+    ):
+        text = runner.invoke(main, [*path, "--help"]).stdout
+        assert re.search(r"Examples:\n +orderpipe " + " ".join(path), text), path
+
+
+def test_validate_reads_standard_input(cli) -> None:  # type: ignore[no-untyped-def]
+    from tests.conftest import csv_text
+
+    result = cli("validate", "-", input=csv_text([order("O1")]))
+    assert (result.exit_code, result.stdout) == (0, "stdin: valid, 1 row\n")
+    bad = cli("validate", "-", input=csv_text([order("O1", quantity="x")]))
+    assert bad.exit_code == 1 and bad.stdout.startswith("stdin: invalid, 1 row\n")
+
+
+def test_header_errors_do_not_claim_zero_rows_and_name_the_separator(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    semicolons = write(tmp_path / "semi.csv", [order("O1").replace(",", ";")], header=HEADER.replace(",", ";"))
+    result = cli("validate", str(semicolons))
+    assert result.exit_code == 1
+    assert result.stdout.splitlines()[:2] == [
+        "semi.csv: invalid",
+        "  the file seems to be separated by ';', not commas",
+    ]
+    run = cli("run", str(semicolons))
+    assert "rejected  semi.csv  the file seems to be separated by ';', not commas  " in run.stdout
+
+
+def test_run_on_a_directory_says_so(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    result = cli("run", str(tmp_path))
+    assert result.exit_code == 2
+    assert f"orderpipe: {tmp_path} is a directory: give its files, e.g. {tmp_path}/*.csv" in result.stderr
+
+
+def test_replay_of_an_accepted_batch_says_already_accepted(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    good = write(tmp_path / "good.csv", [order("O1")])
+    result = cli("run", "--format", "jsonl", str(good))
+    batch = json.loads(result.stdout)["batch_id"]
+    replayed = cli("replay", batch[:8])
+    assert replayed.exit_code == 0
+    assert f"batch {batch[:8]} (good.csv) is already accepted; nothing to replay" in replayed.stderr
+
+
+def test_kpis_and_batches_in_json_lines_and_wide(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    cli("run", str(write(tmp_path / "a.csv", [order("O1"), order("O2", date="2025-07-07")])))
+    daily = cli("kpis", "daily", "--format", "jsonl")
+    assert [json.loads(line)["order_date"] for line in daily.stdout.splitlines()] == ["2025-07-06", "2025-07-07"]
+    history = cli("batches", "--format", "jsonl")
+    assert [json.loads(line)["status"] for line in history.stdout.splitlines()] == ["accepted"]
+    assert cli("kpis", "daily", "--wide").stdout.split()[:2] == ["order_date", "total_orders"]
+    assert cli("kpis", "daily").stdout.split()[:2] == ["date", "orders"]
+    assert cli("batches", "--wide").stdout.split()[:3] == ["batch_id", "seq", "file"]
+    assert cli("batches").stdout.split()[:3] == ["batch", "file", "status"]
+    assert cli("kpis", "daily", "--format", "jsonl", "--from", "2030-01-01").stdout == ""
+
+
+def test_kpis_rebuild_recomputes_the_stored_kpis(cli, home: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import sqlite3
+
+    cli("run", str(write(tmp_path / "a.csv", [order("O1", price="5.00"), order("O2", date="2025-07-07")])))
+    before = cli("kpis", "daily", "--format", "csv").stdout
+    with sqlite3.connect(home / "orderpipe.db") as db:  # what an older formula would have stored
+        db.execute("UPDATE order_kpis SET total_orders = 99")
+    assert cli("kpis", "daily", "--format", "csv").stdout != before
+    result = cli("kpis", "rebuild", "--from", "2025-07-07")
+    assert (result.exit_code, result.stdout) == (0, "recomputed the KPIs of 1 date (2025-07-07)\n")
+    assert cli("kpis", "daily", "--format", "csv").stdout.splitlines()[2] == before.splitlines()[2]
+    assert cli("kpis", "rebuild").stdout == "recomputed the KPIs of 2 dates (2025-07-06…2025-07-07)\n"
+    assert cli("kpis", "daily", "--format", "csv").stdout == before
+
+
+def test_quiet_validate_prints_nothing_for_a_valid_file(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    good = write(tmp_path / "good.csv", [order("O1")])
+    assert cli("validate", "-q", str(good)).stdout == ""
+    assert cli("validate", "-q", str(write(tmp_path / "bad.csv", [order("O1", quantity="0")]))).stdout != ""

@@ -12,11 +12,13 @@ import json
 import logging
 import os
 import re
+import shutil
 import signal
 import sys
 import threading
+import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn
@@ -25,9 +27,11 @@ import click
 
 from orderpipe.bootstrap import open_pipeline, open_reader
 from orderpipe.config import Settings, load_settings
+from orderpipe.core.names import REPORT_SUFFIX
+from orderpipe.core.report import ValidationReport
 from orderpipe.core.validate import validate_stream
 from orderpipe.errors import ConfigError, OrderpipeError, UsageError
-from orderpipe.logs import configure_logging, log_event
+from orderpipe.logs import CLEAR_LINE, LOG_FORMATS, configure_logging, log_event
 from orderpipe.output import FORMATS, render
 from orderpipe.workflow import Outcome, Pipeline
 
@@ -37,6 +41,12 @@ EXIT_REJECTED, EXIT_USAGE, EXIT_INFRA = 1, 2, 3
 DAILY = ["order_date", "total_orders", "total_revenue", "total_items_sold", "return_rate", "unique_customers"]
 CATEGORY = ["category", "order_date", "daily_revenue", "avg_order_value", "avg_return_rate", "orders"]
 BATCHES = ["batch_id", "seq", "file", "status", "rows", "dates", "started_at", "finished_at"]
+#: Table headers short enough for an 80-column terminal; `--wide` shows the field names.
+DAILY_HEADERS = ["date", "orders", "revenue", "items", "return_rate", "customers"]
+CATEGORY_HEADERS = ["category", "date", "revenue", "avg_order", "return_rate", "orders"]
+#: The run history's default table: fewer columns, an 8-character id (enough for `replay`).
+BATCHES_SHORT = ["batch", "file", "status", "rows", "dates", "finished"]
+FILE_RESULTS = ("text", "jsonl")
 
 
 def _fail(message: str, code: int) -> NoReturn:
@@ -64,8 +74,23 @@ def _faults() -> Iterator[None]:
 
 def _settings(ctx: click.Context) -> Settings:
     settings: Settings = ctx.obj["settings"]()
-    configure_logging(settings.log_level)
+    level = "ERROR" if _quiet(ctx) else "DEBUG" if _verbose(ctx) else settings.log_level
+    configure_logging(level, ctx.meta.get("orderpipe.log_format", "auto"), verbose=_verbose(ctx))
     return settings
+
+
+def _quiet(ctx: click.Context) -> bool:
+    return bool(ctx.meta.get("orderpipe.quiet"))
+
+
+def _verbose(ctx: click.Context) -> bool:
+    return bool(ctx.meta.get("orderpipe.verbose")) and not _quiet(ctx)
+
+
+def _echo(text: str) -> None:
+    """Prints `text` unless it is empty (an empty JSON-lines result is no line at all)."""
+    if text:
+        click.echo(text)
 
 
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
@@ -104,37 +129,189 @@ def _check_category(name: str, configured: tuple[str, ...]) -> None:
     raise UsageError(f"{name!r} is not a configured category{hint}; configured: {', '.join(configured)}")
 
 
-def _terminal_progress() -> Callable[[str, int, int], None]:
-    if not sys.stderr.isatty():
+def _terminal_progress(quiet: bool = False) -> Callable[[str, int, int], None]:
+    """A one-line bar on stderr, on a terminal only; a step without parts to count (validating,
+    recomputing) shows its name alone rather than a bar that would sit still at 0/1."""
+    if quiet or not sys.stderr.isatty():
         return lambda step, done, total: None
 
     def show(step: str, done: int, total: int) -> None:
-        filled = int(30 * done / total) if total else 0
-        click.echo(f"\r  [{'#' * filled}{'.' * (30 - filled)}] {step:<18} {done}/{total}\033[K", err=True, nl=False)
+        if total <= 1:
+            text = f"  {step}…"
+        else:
+            filled = int(30 * done / total)
+            text = f"  [{'#' * filled}{'.' * (30 - filled)}] {step:<14} {done}/{total}"
+        click.echo(f"\r{text}\033[K", err=True, nl=False)
 
     return show
 
 
-def _line(outcome: Outcome) -> str:
-    return f"{outcome.status:<9} {outcome.file}  batch {outcome.batch_id[:12]}  {outcome.message}"
+def _clear_progress() -> None:
+    if sys.stderr.isatty():
+        click.echo(CLEAR_LINE, err=True, nl=False)
 
 
-def _remember_home(ctx: click.Context, param: click.Parameter, value: Path | None) -> None:
-    """Parsed left to right, so a `--home` after the subcommand overrides one before it."""
-    if value is not None:
-        ctx.meta["orderpipe.home"] = value
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
+def _span(dates: Sequence[str]) -> str:
+    return f"{dates[0]}…{dates[-1]}" if len(dates) > 1 else "".join(dates)
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 10:
+        return f"{seconds:.2f} s"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    return f"{int(seconds // 60)} min {int(seconds % 60):02d} s"
+
+
+def _separator_hint(report: ValidationReport) -> str | None:
+    """A header read as one column holding ';' or tabs: the file is not comma-separated."""
+    if not any(issue.code == "missing-column" for issue in report.errors):
+        return None
+    extra = next((w for w in report.warnings if w.startswith("extra columns ignored: ")), "")
+    for shown, name in ((";", "';'"), ("\\t", "tabs")):
+        if shown in extra:
+            return f"the file seems to be separated by {name}, not commas"
+    return None
+
+
+def _problems(outcome: Outcome) -> str:
+    """The first broken rule and where, and how many other kinds: the report has the rest."""
+    report = outcome.report
+    if report is None or not report.errors:
+        return "invalid"
+    separator = _separator_hint(report)
+    if separator:
+        return separator
+    first = report.errors[0]
+    text = first.code + (f" ×{first.count}" if first.count > 1 else "")
+    if first.samples:
+        sample = first.samples[0]
+        text += f" at line {sample.line}" + (f" ({sample.column})" if sample.column else "")
+        if len(report.errors) == 1:  # the one problem, said in full when it fits
+            text += ": " + (sample.message if len(sample.message) <= 60 else sample.message[:59] + "…")
+    others = len(report.errors) - 1
+    return text + (f"; {others} more kind{'s' if others > 1 else ''} of error" if others else "")
+
+
+def _short_path(path: Path) -> str:
+    """`rejected/x.csv.report.json` under the current folder, `~/…` under the user's home."""
+    absolute = path.absolute()
+    for base, shown in ((Path.cwd(), ""), (Path.home(), "~/")):
+        if absolute.is_relative_to(base):
+            return shown + str(absolute.relative_to(base))
+    return str(path)
+
+
+class FileResults:
+    """One result per file on stdout: a line for a person, or a JSON object per line for a
+    script (`--format jsonl`). `quiet` keeps only the files that need someone (rejected, failed)."""
+
+    def __init__(self, settings: Settings, fmt: str = "text", quiet: bool = False) -> None:
+        self.settings = settings
+        self.fmt = fmt
+        self.quiet = quiet
+
+    def report_path(self, outcome: Outcome) -> str | None:
+        """Where the report of a quarantined file is, as the user would open it."""
+        if outcome.status not in ("rejected", "failed") or not outcome.archived_as:
+            return None
+        key = outcome.archived_as + REPORT_SUFFIX
+        if self.settings.backend == "aws":
+            return f"s3://{self.settings.bucket}/{key}"
+        return _short_path(self.settings.home / key)
+
+    def line(self, outcome: Outcome, seconds: float | None) -> str:
+        report = self.report_path(outcome)
+        if self.fmt == "jsonl":
+            return json.dumps(
+                {
+                    "status": outcome.status,
+                    "file": outcome.file,
+                    "batch_id": outcome.batch_id,
+                    "rows": outcome.rows,
+                    "dates": list(outcome.dates),
+                    "seconds": None if seconds is None else round(seconds, 3),
+                    "report": report,
+                    "message": outcome.message,
+                },
+                ensure_ascii=False,
+            )
+        detail = outcome.message.removeprefix(f"{outcome.file}: ")
+        parts = [f"{outcome.status:<9} {outcome.file}"]
+        if outcome.status == "accepted":
+            parts += [_plural(outcome.rows, "row"), _span(outcome.dates)]
+        elif outcome.status == "duplicate":
+            parts += [_plural(outcome.rows, "row"), detail.split("), ")[0] + ")" if "), " in detail else detail]
+        elif outcome.status == "rejected":
+            parts += [_plural(outcome.rows, "row") if outcome.rows else "", _problems(outcome)]
+        else:  # failed: the reason, without the parts this line says its own way
+            reason = detail.split("; kept as ")[0].split("; `orderpipe replay")[0]
+            again = f"orderpipe replay {outcome.batch_id[:8]}" if outcome.batch_id else "orderpipe replay --rejected"
+            parts += [reason.removeprefix("failed: "), f"`{again}` retries it"]
+        parts.append("" if seconds is None else _duration(seconds))
+        parts.append(f"report: {report}" if report else "")
+        return "  ".join(p for p in parts if p)
+
+    def show(self, outcome: Outcome, seconds: float | None = None) -> None:
+        if self.quiet and self.fmt == "text" and outcome.status in ("accepted", "duplicate"):
+            return
+        click.echo(self.line(outcome, seconds))
+
+
+def _remember(key: str) -> Callable[[click.Context, click.Parameter, Any], None]:
+    """Parsed left to right, so an option after the subcommand overrides one before it; a flag
+    given anywhere counts."""
+
+    def callback(ctx: click.Context, param: click.Parameter, value: Any) -> None:
+        if value is not None and value is not False:
+            ctx.meta[key] = value
+
+    return callback
 
 
 def global_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    """The options every command takes, before or after its name (`orderpipe kpis daily --home X`)."""
-    return click.option(
-        "--home",
-        type=click.Path(file_okay=False, path_type=Path),
-        expose_value=False,
-        is_eager=True,
-        callback=_remember_home,
-        help="Home folder (default: $ORDERPIPE_HOME or ~/.orderpipe).",
-    )(f)
+    """The options every command takes, before or after its name (`orderpipe kpis daily --home X -q`)."""
+    common: dict[str, Any] = {"expose_value": False, "is_eager": True}
+    options = [
+        click.option(
+            "--home",
+            type=click.Path(file_okay=False, path_type=Path),
+            callback=_remember("orderpipe.home"),
+            help="Home folder (default: $ORDERPIPE_HOME or ~/.orderpipe).",
+            **common,
+        ),
+        click.option(
+            "-q",
+            "--quiet",
+            is_flag=True,
+            callback=_remember("orderpipe.quiet"),
+            help="Only problems: no progress bar, only errors logged, no line for accepted files.",
+            **common,
+        ),
+        click.option(
+            "-v",
+            "--verbose",
+            is_flag=True,
+            callback=_remember("orderpipe.verbose"),
+            help="Log every event, with tracebacks.",
+            **common,
+        ),
+        click.option(
+            "--log-format",
+            type=click.Choice(LOG_FORMATS),
+            callback=_remember("orderpipe.log_format"),
+            help="Log lines on stderr: auto (the default) is human on a terminal, JSON otherwise.",
+            **common,
+        ),
+    ]
+    # Decorating a function prepends each option; a command (see _Group) gets them appended.
+    for option in options if isinstance(f, click.Command) else reversed(options):
+        f = option(f)
+    return f
 
 
 INTERRUPTED = "interrupted; nothing is lost (every step is safe to repeat): run the same command again to finish it"
@@ -257,23 +434,30 @@ class _Group(click.Group):
 @click.version_option(package_name="orderpipe")
 @click.pass_context
 def main(ctx: click.Context) -> None:
-    """orderpipe: exact daily KPIs from e-commerce order files, exactly once."""
+    """orderpipe: exact daily KPIs from e-commerce order files, exactly once.
+
+    \b
+    Examples:
+      orderpipe run orders.csv          validate, stage and count a file
+      orderpipe kpis daily --from 2025-07-01
+      orderpipe batches                 the run history
+    """
     ctx.ensure_object(dict)
     ctx.obj["settings"] = lambda: load_settings(ctx.meta.get("orderpipe.home"))
 
 
-def _process_all(pipeline: Pipeline, keys: Iterator[str]) -> int:
+def _process_all(pipeline: Pipeline, keys: Iterator[str], results: FileResults, quiet: bool) -> int:
     """Process each key in turn (taken lazily: each is uploaded or requeued just before its
     run), print one line per file; returns the exit code: 3 when a batch failed (the files
     after it were still processed), else 1 when one was rejected, else 0."""
     code = 0
     for key in keys:
+        began = time.monotonic()
         try:
-            outcome = pipeline.process(key, _terminal_progress())
+            outcome = pipeline.process(key, _terminal_progress(quiet))
         finally:
-            if sys.stderr.isatty():
-                click.echo("\r\033[K", err=True, nl=False)
-        click.echo(_line(outcome))
+            _clear_progress()
+        results.show(outcome, time.monotonic() - began)
         if outcome.status == "failed":
             code = EXIT_INFRA
         elif outcome.status == "rejected" and code == 0:
@@ -281,26 +465,88 @@ def _process_all(pipeline: Pipeline, keys: Iterator[str]) -> int:
     return code
 
 
+def _results_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(FILE_RESULTS),
+        default="text",
+        show_default=True,
+        help="One line per file for people, or one JSON object per line (jsonl) for scripts.",
+    )(f)
+
+
 @main.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@_results_option
 @click.pass_context
-def run(ctx: click.Context, files: tuple[Path, ...]) -> None:
-    """Upload each FILE into input/ and run the whole workflow on it, in the order given."""
+def run(ctx: click.Context, files: tuple[Path, ...], fmt: str) -> None:
+    """Upload each FILE into input/ and run the whole workflow on it, in the order given.
+
+    Prints one line per file: status, name, rows, dates, time, and for a rejected file where
+    its report is. Exit 0 all accepted or duplicate, 1 one was rejected, 3 one failed.
+
+    \b
+    Examples:
+      orderpipe run orders.csv
+      orderpipe run day1.csv day2.csv --format jsonl
+    """
     with _faults():
+        folders = [str(f) for f in files if f.is_dir()]
+        if folders:
+            raise UsageError(f"{folders[0]} is a directory: give its files, e.g. {Path(folders[0]) / '*.csv'}")
         missing = [str(f) for f in files if not f.is_file()]
         if missing:
             raise UsageError(f"no such file: {', '.join(missing)}")
-        pipeline = open_pipeline(_settings(ctx))
+        settings = _settings(ctx)
+        pipeline = open_pipeline(settings)
         pipeline.recover()
-        code = _process_all(pipeline, (pipeline.submit(path) for path in files))
+        results = FileResults(settings, fmt, _quiet(ctx))
+        code = _process_all(pipeline, (pipeline.submit(path) for path in files), results, _quiet(ctx))
     sys.exit(code)
+
+
+class _Timer:
+    """How long each file took, for its line: the watcher's workers call `process` in threads
+    and hand back only the outcome, so each pipeline's `process` is timed where it runs."""
+
+    def __init__(self) -> None:
+        self._seconds: dict[int, float] = {}
+        self._lock = threading.Lock()
+
+    def timed(self, pipeline: Pipeline) -> Pipeline:
+        process = pipeline.process
+
+        def timed_process(key: str, *args: Any) -> Outcome:
+            began = time.monotonic()
+            outcome = process(key, *args)
+            with self._lock:
+                self._seconds[id(outcome)] = time.monotonic() - began
+            return outcome
+
+        pipeline.process = timed_process  # type: ignore[method-assign, assignment]
+        return pipeline
+
+    def take(self, outcome: Outcome) -> float | None:
+        with self._lock:
+            return self._seconds.pop(id(outcome), None)
 
 
 @main.command()
 @click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True, help="Files processed at once.")
+@_results_option
 @click.pass_context
-def watch(ctx: click.Context, workers: int) -> None:
-    """Process what is in input/, then every new file as it lands, until SIGINT/SIGTERM."""
+def watch(ctx: click.Context, workers: int, fmt: str) -> None:
+    """Process what is in input/, then every new *.csv file as it lands, until Ctrl-C or SIGTERM.
+
+    Prints one line per file, like `run`. The first Ctrl-C finishes the files in flight; a
+    second one stops at once (nothing is lost either way).
+
+    \b
+    Examples:
+      orderpipe watch
+      orderpipe watch --workers 2 --format jsonl > results.jsonl
+    """
     from orderpipe.watch import Watcher
 
     with _faults():
@@ -309,25 +555,53 @@ def watch(ctx: click.Context, workers: int) -> None:
         interrupts: _Interrupts | None = ctx.meta.get("orderpipe.interrupts")
         if interrupts is not None:
             interrupts.drain = stop  # Ctrl-C: finish the files in flight; twice: stop at once
-        watcher = Watcher(lambda: open_pipeline(settings), workers, settings.poll_interval, settings.settle_time)
-        click.echo(f"watching {settings.home / 'input'} with {workers} worker(s); Ctrl-C to stop", err=True)
-        watcher.run(stop, lambda outcome: click.echo(_line(outcome)))
+        timer = _Timer()
+        results = FileResults(settings, fmt, _quiet(ctx))
+        watcher = Watcher(
+            lambda: timer.timed(open_pipeline(settings)), workers, settings.poll_interval, settings.settle_time
+        )
+        if not _quiet(ctx):
+            click.echo(f"watching {settings.home / 'input'} with {workers} worker(s); Ctrl-C to stop", err=True)
+        watcher.run(stop, lambda outcome: results.show(outcome, timer.take(outcome)))
+
+
+STDIN = "-"
 
 
 @main.command()
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path))
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.pass_context
 def validate(ctx: click.Context, file: Path, fmt: str) -> None:
-    """Print the validation report of FILE; change nothing. Exit 1 when it is invalid."""
+    """Print the validation report of FILE (`-` reads standard input); change nothing.
+
+    Exit 1 when the file is invalid. With -q, print nothing for a valid file.
+
+    \b
+    Examples:
+      orderpipe validate orders.csv
+      gunzip -c orders.csv.gz | orderpipe validate - --format json
+    """
     with _faults():
         settings = _settings(ctx)
-        with file.open("rb") as stream:
-            report = validate_stream(stream, file.name, frozenset(settings.categories))
+        categories = frozenset(settings.categories)
+        if str(file) == STDIN:
+            report = validate_stream(sys.stdin.buffer, "stdin", categories)
+        else:
+            if file.is_dir():
+                raise UsageError(f"{file} is a directory: give one file")
+            if not file.exists():
+                raise UsageError(f"no such file: {file}")
+            with file.open("rb") as stream:
+                report = validate_stream(stream, file.name, categories)
     if fmt == "json":
         click.echo(json.dumps(report.to_dict(), indent=2))
-    else:
-        click.echo(f"{report.file}: {report.verdict}, {report.rows} rows")
+    elif not (report.valid and _quiet(ctx)):
+        rows = f", {_plural(report.rows, 'row')}" if report.valid or report.rows else ""
+        click.echo(f"{report.file}: {report.verdict}{rows}")
+        separator = _separator_hint(report)
+        if separator:
+            click.echo(f"  {separator}")
         for warning in report.warnings:
             click.echo(f"  warning: {warning}")
         for issue in report.errors:
@@ -372,54 +646,189 @@ def task_transform(ctx: click.Context) -> None:
 
     with _faults():
         key, _, version = _task_key()
-        outcome = tasks.transform(open_pipeline(_settings(ctx)), key, version)
-    click.echo(_line(outcome))
+        settings = _settings(ctx)
+        outcome = tasks.transform(open_pipeline(settings), key, version)
+    FileResults(settings).show(outcome)
 
 
 @main.group(cls=_Group)
 def kpis() -> None:
-    """Read the KPIs."""
+    """Read the KPIs, or rebuild them from the stored facts.
+
+    \b
+    Examples:
+      orderpipe kpis daily --from 2025-07-01 --to 2025-07-07
+      orderpipe kpis category Books --format csv > books.csv
+    """
 
 
 def _format_option(f: Callable[..., Any]) -> Callable[..., Any]:
-    return click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)(f)
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(FORMATS),
+        default="table",
+        show_default=True,
+        help="jsonl: one JSON object per line.",
+    )(f)
+
+
+def _wide_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--wide", is_flag=True, help="Every column, under its full name (tables only).")(f)
 
 
 @kpis.command()
 @_date_range
 @_format_option
+@_wide_option
 @click.pass_context
-def daily(ctx: click.Context, start: str | None, end: str | None, fmt: str) -> None:
-    """Order-level KPIs per date, sorted by date."""
+def daily(ctx: click.Context, start: str | None, end: str | None, fmt: str, wide: bool) -> None:
+    """Order-level KPIs per date, sorted by date.
+
+    \b
+    Examples:
+      orderpipe kpis daily
+      orderpipe kpis daily --from 2025-07-01 --format jsonl
+    """
     with _faults():
         _check_range(start, end)
         rows = open_reader(_settings(ctx)).kpis.daily(start, end)
-    click.echo(render(rows, DAILY, fmt))
+    _echo(render(rows, DAILY, fmt, None if wide else DAILY_HEADERS))
 
 
 @kpis.command()
 @click.argument("name", required=False)
 @_date_range
 @_format_option
+@_wide_option
 @click.pass_context
-def category(ctx: click.Context, name: str | None, start: str | None, end: str | None, fmt: str) -> None:
-    """Category KPIs, sorted by (category, date); NAME picks one category (case-sensitive)."""
+def category(ctx: click.Context, name: str | None, start: str | None, end: str | None, fmt: str, wide: bool) -> None:
+    """Category KPIs, sorted by (category, date); NAME picks one category (case-sensitive).
+
+    \b
+    Examples:
+      orderpipe kpis category
+      orderpipe kpis category Electronics --to 2025-07-02 --format json
+    """
     with _faults():
         _check_range(start, end)
         settings = _settings(ctx)
         rows = open_reader(settings).kpis.category(name, start, end)
         if name is not None and not rows:  # rows of a category no longer configured still print
             _check_category(name, settings.categories)
-    click.echo(render(rows, CATEGORY, fmt))
+    _echo(render(rows, CATEGORY, fmt, None if wide else CATEGORY_HEADERS))
+
+
+REBUILD_CHUNK = 100
+
+
+def _fact_dates(pipeline: Pipeline) -> list[str]:
+    """Every date that has committed facts or stored KPIs."""
+    ledger = pipeline.ledger
+    dates = {d for run in ledger.runs() if run.status in ("accepted", "duplicate") for d in run.dates}
+    dates.update(d for batch in (*ledger.failed(), *ledger.unfinished()) for d in batch.dates)
+    dates.update(str(row["order_date"]) for row in pipeline.kpis.daily(None, None))
+    dates.update(str(row["order_date"]) for row in pipeline.kpis.category(None, None, None))
+    return sorted(dates)
+
+
+@kpis.command()
+@_date_range
+@click.pass_context
+def rebuild(ctx: click.Context, start: str | None, end: str | None) -> None:
+    """Recompute the stored KPIs from the committed facts, e.g. after an upgrade that changes a
+    formula. Safe to interrupt and run again, and beside a running `watch`.
+
+    \b
+    Examples:
+      orderpipe kpis rebuild
+      orderpipe kpis rebuild --from 2025-07-01 --to 2025-07-31
+    """
+    with _faults():
+        _check_range(start, end)
+        pipeline = open_pipeline(_settings(ctx))
+        pipeline.recover()
+        dates = [d for d in _fact_dates(pipeline) if (start or d) <= d <= (end or d)]
+        progress = _terminal_progress(_quiet(ctx))
+        try:
+            for done in range(0, len(dates), REBUILD_CHUNK):
+                progress("recomputing", done, len(dates))
+                pipeline.recompute(dates[done : done + REBUILD_CHUNK])
+        finally:
+            _clear_progress()
+    if not _quiet(ctx):
+        span = f" ({_span(dates)})" if dates else ""
+        click.echo(f"recomputed the KPIs of {_plural(len(dates), 'date')}{span}")
+
+
+def _short_dates(dates: Sequence[str]) -> str:
+    """`2025-07-01…07-07`: the last date without the year the first one already says."""
+    if len(dates) < 2:
+        return "".join(dates)
+    last = dates[-1][5:] if dates[-1][:4] == dates[0][:4] else dates[-1]
+    return f"{dates[0]}…{last}"
+
+
+def _local_minute(timestamp: str) -> str:
+    try:
+        return dt.datetime.fromisoformat(timestamp).astimezone().strftime("%Y-%m-%d %H:%M")
+    except ValueError:
+        return timestamp
+
+
+def _clip_middle(text: str, width: int) -> str:
+    """`a_very_long_na…2025.csv`: the start and the end of a name say the most."""
+    if len(text) <= width:
+        return text
+    tail = min(8, (width - 1) // 2)
+    return text[: width - 1 - tail] + "…" + text[len(text) - tail :]
+
+
+def _fit(rows: list[dict[str, Any]], columns: Sequence[str], column: str) -> str:
+    """A table narrower than the terminal it is shown on (a full last column would wrap on some
+    terminals): `column`'s values are shortened."""
+    table = render(rows, columns, "table")
+    if not sys.stdout.isatty():
+        return table
+    over = max(len(line) for line in table.splitlines()) - (shutil.get_terminal_size().columns - 1)
+    longest = max((len(str(r[column])) for r in rows), default=0)
+    if over <= 0 or longest <= len(column):
+        return table
+    width = max(len(column), 8, longest - over)
+    return render([r | {column: _clip_middle(str(r[column]), width)} for r in rows], columns, "table")
 
 
 @main.command()
 @_format_option
+@_wide_option
 @click.pass_context
-def batches(ctx: click.Context, fmt: str) -> None:
-    """Run history: batch id, file, status, rows, dates touched, times."""
+def batches(ctx: click.Context, fmt: str, wide: bool) -> None:
+    """Run history: batch id, file, status, rows, dates touched, when (local time).
+
+    The table shows the first 8 characters of each batch id (enough for `replay`); --wide
+    adds the commit order and the start time.
+
+    \b
+    Examples:
+      orderpipe batches
+      orderpipe batches --format jsonl | grep rejected
+    """
     with _faults():
         runs = open_reader(_settings(ctx)).ledger.runs()
+    if fmt == "table" and not wide:
+        short = [
+            {
+                "batch": r.batch_id[:8],
+                "file": r.file,
+                "status": r.status,
+                "rows": r.rows,
+                "dates": _short_dates(r.dates),
+                "finished": _local_minute(r.finished_at),
+            }
+            for r in runs
+        ]
+        _echo(_fit(short, BATCHES_SHORT, "file") if short else render(short, BATCHES_SHORT, fmt))
+        return
     rows = []
     for r in runs:
         row: dict[str, Any] = {c: getattr(r, c) for c in BATCHES}
@@ -427,32 +836,59 @@ def batches(ctx: click.Context, fmt: str) -> None:
             row["batch_id"] = r.batch_id[:12]
             row["dates"] = f"{r.dates[0]}…{r.dates[-1]} ({len(r.dates)})" if len(r.dates) > 1 else " ".join(r.dates)
         rows.append(row)
-    click.echo(render(rows, BATCHES, fmt))
+    _echo(render(rows, BATCHES, fmt))
+
+
+def _already_accepted(pipeline: Pipeline, batch_prefix: str) -> str | None:
+    """The file of an accepted batch with this id prefix: replaying it has nothing to do."""
+    for run in pipeline.ledger.runs():
+        if run.batch_id.startswith(batch_prefix) and run.status == "accepted":
+            batch = pipeline.ledger.get(run.batch_id)
+            if batch is not None and batch.done:
+                return run.file
+    return None
 
 
 @main.command()
 @click.argument("batch_id", required=False)
 @click.option("--rejected", "all_rejected", is_flag=True, help="Replay every quarantined file.")
+@_results_option
 @click.pass_context
-def replay(ctx: click.Context, batch_id: str | None, all_rejected: bool) -> None:
-    """Run quarantined files through the workflow again (e.g. after allowing a new category)."""
+def replay(ctx: click.Context, batch_id: str | None, all_rejected: bool, fmt: str) -> None:
+    """Run quarantined files through the workflow again (e.g. after allowing a new category).
+
+    \b
+    Examples:
+      orderpipe replay --rejected
+      orderpipe replay 03189e47
+    """
     with _faults():
         if bool(batch_id) == all_rejected:
             raise UsageError("give either a BATCH_ID (a prefix of 8+ characters is enough) or --rejected")
         if batch_id is not None and len(batch_id) < 8:
             raise UsageError("a batch id prefix needs at least 8 characters")
-        pipeline = open_pipeline(_settings(ctx))
+        settings = _settings(ctx)
+        pipeline = open_pipeline(settings)
         pipeline.recover()
         keys = pipeline.quarantined(batch_id)
         stranded = pipeline.stranded(batch_id)
         if not keys and not stranded:
+            accepted = _already_accepted(pipeline, batch_id) if batch_id else None
+            if accepted is not None:
+                if not _quiet(ctx):
+                    click.echo(
+                        f"orderpipe: batch {batch_id} ({accepted}) is already accepted; nothing to replay", err=True
+                    )
+                sys.exit(0)
             raise UsageError(
                 f"no quarantined file{' for batch ' + batch_id if batch_id else 's'} in rejected/"
                 " and no failed batch to finish"
             )
-        code = _process_all(pipeline, (pipeline.requeue(key) for key in keys))
+        results = FileResults(settings, fmt, _quiet(ctx))
+        code = _process_all(pipeline, (pipeline.requeue(key) for key in keys), results, _quiet(ctx))
         for batch in stranded:
+            began = time.monotonic()
             outcome = pipeline.finish(batch)
-            click.echo(_line(outcome))
+            results.show(outcome, time.monotonic() - began)
             code = EXIT_INFRA if outcome.status == "failed" else code
     sys.exit(code)

@@ -1,4 +1,9 @@
-"""Structured logs: one JSON object per line, to stderr (CloudWatch reads the same lines)."""
+"""Structured logs on stderr: JSON lines for programs (CloudWatch reads the same lines), short
+human lines for a person at a terminal.
+
+`auto` picks human lines when stderr is a terminal and JSON lines otherwise, so a pipe or a
+log collector always gets one JSON object per line.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +11,15 @@ import datetime as dt
 import json
 import logging
 import sys
-from typing import Any
+from typing import Any, TextIO
 
-__all__ = ["configure_logging", "log_event"]
+__all__ = ["LOG_FORMATS", "configure_logging", "log_event"]
 
+LOG_FORMATS = ("auto", "human", "json")
 logger = logging.getLogger("orderpipe")
+#: Clears a progress bar the line may hold, so a log line never runs into it.
+CLEAR_LINE = "\r\033[K"
+_MAX_FIELD_CHARS = 120
 
 
 class _JsonLines(logging.Formatter):
@@ -24,16 +33,74 @@ class _JsonLines(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
-def configure_logging(level: str = "INFO") -> None:
-    """Idempotent: faces call it once at start."""
-    if any(getattr(h, "_orderpipe", False) for h in logger.handlers):
-        logger.setLevel(level)
-        return
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_JsonLines())
+class _HumanLines(logging.Formatter):
+    """`orderpipe: warning: watch.failed (file=x.csv, error=…)`: the fields that say something,
+    each cut to a line's worth; the traceback only when asked for (`-v`)."""
+
+    def __init__(self, tracebacks: bool) -> None:
+        super().__init__()
+        self.tracebacks = tracebacks
+
+    def format(self, record: logging.LogRecord) -> str:
+        fields: dict[str, Any] = dict(getattr(record, "fields", {}))
+        trace = fields.pop("traceback", None)
+        shown = ", ".join(f"{k}={_short(v)}" for k, v in fields.items() if v not in (None, "", [], {}, ()))
+        text = f"orderpipe: {record.levelname.lower()}: {record.getMessage()}" + (f" ({shown})" if shown else "")
+        if trace and self.tracebacks:
+            text += "\n" + str(trace).rstrip("\n")
+        return text
+
+
+def _short(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str, ensure_ascii=False)
+    return text if len(text) <= _MAX_FIELD_CHARS else text[: _MAX_FIELD_CHARS - 1] + "…"
+
+
+class _Handler(logging.StreamHandler[TextIO]):
+    """On a terminal, clears the line first: a progress bar may be on it."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        return CLEAR_LINE + text if _isatty(self.stream) else text
+
+
+class _HideFileEvents(logging.Filter):
+    """On a terminal each file already gets its own line: its `batch.*` events would repeat it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.ERROR or not record.getMessage().startswith("batch.")
+
+
+def _isatty(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def configure_logging(level: str = "INFO", fmt: str = "json", verbose: bool = False) -> None:
+    """(Re)binds the log to the current stderr: faces call it once at start.
+
+    `human` lines show warnings and errors (per-file events excluded, the command prints those)
+    unless `verbose`; `json` lines show everything at `level` and above.
+    """
+    stream = sys.stderr
+    if fmt == "auto":
+        fmt = "human" if _isatty(stream) else "json"
+    for old in [h for h in logger.handlers if getattr(h, "_orderpipe", False)]:
+        logger.removeHandler(old)
+    handler = _Handler(stream)
+    threshold = logging.getLevelNamesMapping()[level]
+    if fmt == "human":
+        handler.setFormatter(_HumanLines(tracebacks=verbose))
+        if not verbose:
+            handler.addFilter(_HideFileEvents())
+            threshold = max(threshold, logging.WARNING)
+    else:
+        handler.setFormatter(_JsonLines())
     handler._orderpipe = True  # type: ignore[attr-defined]
     logger.addHandler(handler)
-    logger.setLevel(level)
+    logger.setLevel(threshold)
     logger.propagate = False
 
 

@@ -1,4 +1,4 @@
-"""Rendering rows for people (aligned tables) and programs (JSON, CSV).
+"""Rendering rows for people (aligned tables) and programs (JSON, JSON lines, CSV).
 
 Money and rates are Decimals end to end: JSON gets them as numbers written digit for digit
 (`399.98`, never `399.97999…`), CSV and tables as the same text.
@@ -18,9 +18,9 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-__all__ = ["FORMATS", "csv_cell", "render"]
+__all__ = ["FORMATS", "csv_cell", "json_object", "render"]
 
-FORMATS = ("table", "json", "csv")
+FORMATS = ("table", "json", "jsonl", "csv")
 
 #: First characters that make Excel, LibreOffice or Google Sheets evaluate a cell (OWASP's list
 #: plus LF, NUL and the full-width forms some locales also accept).
@@ -43,12 +43,22 @@ def _text(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def render(rows: Sequence[dict[str, Any]], columns: Sequence[str], fmt: str) -> str:
+def json_object(row: dict[str, Any], columns: Sequence[str]) -> str:
+    """One row as a one-line JSON object, its keys in `columns` order, numbers exact."""
+    return "{" + ", ".join(f"{json.dumps(c)}: {_json_value(row.get(c))}" for c in columns) + "}"
+
+
+def render(
+    rows: Sequence[dict[str, Any]], columns: Sequence[str], fmt: str, headers: Sequence[str] | None = None
+) -> str:
+    """`headers` label a table's columns (shorter than the field names, to fit a terminal);
+    the other formats always use the field names."""
     if fmt == "json":
         if not rows:
             return "[]"
-        objects = ("  {" + ", ".join(f"{json.dumps(c)}: {_json_value(r.get(c))}" for c in columns) + "}" for r in rows)
-        return "[\n" + ",\n".join(objects) + "\n]"
+        return "[\n" + ",\n".join("  " + json_object(r, columns) for r in rows) + "\n]"
+    if fmt == "jsonl":
+        return "\n".join(json_object(r, columns) for r in rows)
     if fmt == "csv":
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
@@ -57,8 +67,9 @@ def render(rows: Sequence[dict[str, Any]], columns: Sequence[str], fmt: str) -> 
         return buffer.getvalue().rstrip("\n")
     if not rows:
         return "(no rows)"
+    labels = list(headers or columns)
     cells = [[_text(r.get(c)) for c in columns] for r in rows]
-    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(labels)]
     numeric = [all(_looks_numeric(row[i]) for row in cells) for i in range(len(columns))]
 
     def line(values: Sequence[str]) -> str:
@@ -66,7 +77,7 @@ def render(rows: Sequence[dict[str, Any]], columns: Sequence[str], fmt: str) -> 
             v.rjust(w) if n else v.ljust(w) for v, w, n in zip(values, widths, numeric, strict=True)
         ).rstrip()
 
-    return "\n".join([line(columns), line(["-" * w for w in widths]), *(line(row) for row in cells)])
+    return "\n".join([line(labels), line(["-" * w for w in widths]), *(line(row) for row in cells)])
 
 
 def _looks_numeric(text: str) -> bool:

@@ -89,7 +89,7 @@ class ValidationReport:
         """One line a person can act on: the first problems, each with file, line and fix."""
         file = clip(self.file, MAX_FILE_NAME_CHARS)
         if self.valid:
-            return f"{file}: valid, {self.rows} rows"
+            return f"{file}: valid, {self.rows} row{'' if self.rows == 1 else 's'}"
         parts = []
         for issue in self.errors[:3]:
             first = issue.samples[0] if issue.samples else None
