@@ -1,7 +1,7 @@
 """The CDK app: `make synth` (offline), `make deploy`, `make destroy`.
 
-Settings are CDK context values (`-c name=value` or cdk.json): table names, prefixes,
-categories and an optional alert e-mail.
+Settings are CDK context values (`-c name=value` or cdk.json): removal (retain | destroy),
+table prefix and names, prefixes, categories and an optional alert e-mail.
 """
 
 from __future__ import annotations

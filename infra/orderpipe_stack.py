@@ -1,12 +1,14 @@
-"""The AWS deployment (SPEC §5): S3 → Lambda → Step Functions → ECS Fargate → DynamoDB, SNS.
+"""The AWS deployment: S3 → Lambda → Step Functions → ECS Fargate → DynamoDB, SNS.
 
 The state machine is `step_functions/MainStepFn.json`, read as it is and given its `${...}`
 substitutions here. ECS task definitions are registered per execution by the state machine
-(from the image asset built here) on a cluster it creates and deletes.
+(from the image asset built here) on a cluster it creates and deletes; a scheduled sweeper
+deletes what an execution that timed out or was stopped left behind.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +18,10 @@ from aws_cdk import aws_cloudwatch_actions as actions
 from aws_cdk import aws_dynamodb as ddb
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecr_assets as ecr_assets
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
@@ -30,10 +35,26 @@ from constructs import Construct, Node
 ROOT = Path(__file__).resolve().parents[1]
 LOG_GROUP = "/ecs/ephemeral-pipeline"
 RESULT_PREFIX = "results/"
+REMOVAL = ("retain", "destroy")
+# The Lambda package: the handler, the sweeper and their logging; nothing of the core, so a core
+# change does not redeploy the trigger.
+LAMBDA_FILES = ("orderpipe/__init__.py", "orderpipe/aws.py", "orderpipe/logs.py")
+# Infrastructure failures only: a rejected file ends FAILED with InvalidData and is already notified.
+INFRA_FAILURE_PATTERN = '{ ($.type = "ExecutionFailed") && ($.details.error != "InvalidData") }'
+
+
+def python_version() -> str:
+    """The one Python version (container, Lambda functions, development): the Dockerfile's base image."""
+    found = re.search(r"^ARG PYTHON_IMAGE=python:(\d+\.\d+)", (ROOT / "Dockerfile").read_text(), re.MULTILINE)
+    if found is None:
+        raise ValueError("Dockerfile: no `ARG PYTHON_IMAGE=python:X.Y-…` line")
+    return found.group(1)
 
 
 @dataclass(frozen=True)
 class StackSettings:
+    removal: str = "retain"  # what `make destroy` does with the tables and the bucket: retain | destroy
+    table_prefix: str = ""  # physical table names are <prefix><name>; empty: "<stack name>-"
     ledger_table: str = "orderpipe-ledger"
     category_table: str = "CategoryKPIs"
     order_table: str = "OrderKPIs"
@@ -51,15 +72,23 @@ class StackSettings:
             value = node.try_get_context(name)
             if value is not None:
                 values[name] = str(value)
-        return cls(**values)
+        settings = cls(**values)
+        if settings.removal not in REMOVAL:
+            raise ValueError(f"context removal={settings.removal!r}: choose one of {', '.join(REMOVAL)}")
+        return settings
 
 
 class OrderpipeStack(cdk.Stack):
     def __init__(self, scope: Construct, construct_id: str, *, settings: StackSettings, **kwargs: object) -> None:
         super().__init__(scope, construct_id, **kwargs)
         s = settings
+        destroy = s.removal == "destroy"
+        data_removal = cdk.RemovalPolicy.DESTROY if destroy else cdk.RemovalPolicy.RETAIN
+        table_prefix = s.table_prefix or f"{self.stack_name}-"
+        runtime = lambda_.Runtime(f"python{python_version()}", lambda_.RuntimeFamily.PYTHON)
 
         # -- storage ---------------------------------------------------------------------
+        cleanup_uploads = cdk.Duration.days(7)
         access_logs = s3.Bucket(
             self,
             "AccessLogs",
@@ -67,6 +96,8 @@ class OrderpipeStack(cdk.Stack):
             encryption=s3.BucketEncryption.S3_MANAGED,
             enforce_ssl=True,
             lifecycle_rules=[s3.LifecycleRule(expiration=cdk.Duration.days(90))],
+            removal_policy=data_removal,
+            auto_delete_objects=destroy,
         )
         bucket = s3.Bucket(
             self,
@@ -77,7 +108,17 @@ class OrderpipeStack(cdk.Stack):
             versioned=True,
             server_access_logs_bucket=access_logs,
             server_access_logs_prefix="bucket/",
-            lifecycle_rules=[s3.LifecycleRule(prefix=RESULT_PREFIX, expiration=cdk.Duration.days(30))],
+            lifecycle_rules=[
+                s3.LifecycleRule(prefix=RESULT_PREFIX, expiration=cdk.Duration.days(30)),
+                # Old versions (replaced or deleted objects) are kept 30 days for recovery, then expire.
+                s3.LifecycleRule(
+                    noncurrent_version_expiration=cdk.Duration.days(30),
+                    expired_object_delete_marker=True,
+                    abort_incomplete_multipart_upload_after=cleanup_uploads,
+                ),
+            ],
+            removal_policy=data_removal,
+            auto_delete_objects=destroy,
         )
         pitr = ddb.PointInTimeRecoverySpecification(point_in_time_recovery_enabled=True)
         by_date = {
@@ -88,45 +129,69 @@ class OrderpipeStack(cdk.Stack):
         ledger = ddb.Table(
             self,
             "Ledger",
-            table_name=s.ledger_table,
+            table_name=table_prefix + s.ledger_table,
             billing_mode=ddb.BillingMode.PAY_PER_REQUEST,
             partition_key=ddb.Attribute(name="pk", type=ddb.AttributeType.STRING),
             sort_key=ddb.Attribute(name="sk", type=ddb.AttributeType.STRING),
             point_in_time_recovery_specification=pitr,
+            removal_policy=data_removal,
         )
         category = ddb.Table(
             self,
             "CategoryKPIs",
-            table_name=s.category_table,
+            table_name=table_prefix + s.category_table,
             billing_mode=ddb.BillingMode.PAY_PER_REQUEST,
             partition_key=ddb.Attribute(name="category", type=ddb.AttributeType.STRING),
             sort_key=ddb.Attribute(name="order_date", type=ddb.AttributeType.STRING),
             point_in_time_recovery_specification=pitr,
+            removal_policy=data_removal,
         )
         order = ddb.Table(
             self,
             "OrderKPIs",
-            table_name=s.order_table,
+            table_name=table_prefix + s.order_table,
             billing_mode=ddb.BillingMode.PAY_PER_REQUEST,
             partition_key=ddb.Attribute(name="order_date", type=ddb.AttributeType.STRING),
             point_in_time_recovery_specification=pitr,
+            removal_policy=data_removal,
         )
         for table in (category, order):
             table.add_global_secondary_index(**by_date)
 
         # -- notifications -----------------------------------------------------------------
-        sns_key = cdk.aws_kms.Alias.from_alias_name(self, "SnsKey", "alias/aws/sns")
+        # A customer-managed key: the AWS-managed alias/aws/sns key's policy cannot let CloudWatch
+        # alarms publish, so alarms to a topic encrypted with it deliver nothing.
+        topic_key = kms.Key(
+            self,
+            "TopicKey",
+            description="orderpipe SNS topics: publishers are the state machine and CloudWatch alarms",
+            enable_key_rotation=True,
+            removal_policy=cdk.RemovalPolicy.DESTROY,
+            pending_window=cdk.Duration.days(7),
+        )
+        topic_key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="CloudWatchAlarmsPublishToTheTopics",
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                resources=["*"],
+                conditions={"StringEquals": {"aws:SourceAccount": self.account}},
+            )
+        )
         success = sns.Topic(
-            self, "SuccessTopic", display_name="orderpipe success", master_key=sns_key, enforce_ssl=True
+            self, "SuccessTopic", display_name="orderpipe success", master_key=topic_key, enforce_ssl=True
         )
         failure = sns.Topic(
-            self, "FailureTopic", display_name="orderpipe failure", master_key=sns_key, enforce_ssl=True
+            self, "FailureTopic", display_name="orderpipe failure", master_key=topic_key, enforce_ssl=True
         )
         if s.alert_email:
             failure.add_subscription(subscriptions.EmailSubscription(s.alert_email))
             success.add_subscription(subscriptions.EmailSubscription(s.alert_email))
 
         # -- network: public subnets, no NAT gateway; tasks get a public IP, no inbound ------
+        flow_logs = logs.LogGroup(
+            self, "FlowLogs", retention=logs.RetentionDays.ONE_MONTH, removal_policy=cdk.RemovalPolicy.DESTROY
+        )
         vpc = ec2.Vpc(
             self,
             "Vpc",
@@ -137,7 +202,12 @@ class OrderpipeStack(cdk.Stack):
                 "S3": ec2.GatewayVpcEndpointOptions(service=ec2.GatewayVpcEndpointAwsService.S3),
                 "DynamoDB": ec2.GatewayVpcEndpointOptions(service=ec2.GatewayVpcEndpointAwsService.DYNAMODB),
             },
-            flow_logs={"rejects": ec2.FlowLogOptions(traffic_type=ec2.FlowLogTrafficType.REJECT)},
+            flow_logs={
+                "rejects": ec2.FlowLogOptions(
+                    traffic_type=ec2.FlowLogTrafficType.REJECT,
+                    destination=ec2.FlowLogDestination.to_cloud_watch_logs(flow_logs),
+                )
+            },
         )
         tasks_sg = ec2.SecurityGroup(
             self,
@@ -162,19 +232,25 @@ class OrderpipeStack(cdk.Stack):
         image.repository.grant_pull(execution_role)
         task_logs.grant_write(execution_role)
         task_role = iam.Role(self, "TaskRole", assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"))
-        bucket.grant_read_write(task_role)
+        self._grant_tasks(task_role, bucket, s)
         for table in (ledger, category, order):
             table.grant_read_write_data(task_role)
 
         # -- the state machine --------------------------------------------------------------------
         machine_logs = logs.LogGroup(
-            self, "StateMachineLogs", retention=logs.RetentionDays.ONE_MONTH, removal_policy=cdk.RemovalPolicy.DESTROY
+            self,
+            "StateMachineLogs",
+            # /aws/vendedlogs/: Step Functions then needs no log-group resource policy (its size is limited).
+            log_group_name=f"/aws/vendedlogs/states/{self.stack_name}-MainStepFn",
+            retention=logs.RetentionDays.ONE_MONTH,
+            removal_policy=cdk.RemovalPolicy.DESTROY,
         )
         machine = sfn.StateMachine(
             self,
             "MainStepFn",
             definition_body=sfn.DefinitionBody.from_file(str(ROOT / "step_functions" / "MainStepFn.json")),
             definition_substitutions={
+                "Partition": self.partition,
                 "ImageUri": image.image_uri,
                 "ExecutionRoleArn": execution_role.role_arn,
                 "TaskRoleArn": task_role.role_arn,
@@ -197,13 +273,17 @@ class OrderpipeStack(cdk.Stack):
                 "SuccessTopicArn": success.topic_arn,
                 "FailureTopicArn": failure.topic_arn,
             },
-            logs=sfn.LogOptions(destination=machine_logs, level=sfn.LogLevel.ALL),
+            # Execution data: the failure metric filter reads the error name of ExecutionFailed events.
+            logs=sfn.LogOptions(destination=machine_logs, level=sfn.LogLevel.ALL, include_execution_data=True),
             tracing_enabled=True,
-            timeout=cdk.Duration.hours(3),
         )
         self._grant_state_machine(machine, bucket, s, execution_role, task_role, success, failure)
 
-        # -- the trigger ------------------------------------------------------------------------------
+        # -- the trigger and the sweeper: one small package ------------------------------------------
+        code = lambda_.Code.from_asset(
+            str(ROOT / "src"),
+            exclude=["*", "!orderpipe", "orderpipe/*", *(f"!{name}" for name in LAMBDA_FILES)],
+        )
         dead_letters = sqs.Queue(
             self,
             "TriggerDeadLetters",
@@ -214,9 +294,9 @@ class OrderpipeStack(cdk.Stack):
         trigger = lambda_.Function(
             self,
             "Trigger",
-            runtime=lambda_.Runtime.PYTHON_3_13,
+            runtime=runtime,
             handler="orderpipe.aws.handler",
-            code=lambda_.Code.from_asset(str(ROOT / "src"), exclude=["**/__pycache__", "*.egg-info"]),
+            code=code,
             timeout=cdk.Duration.seconds(30),
             environment={"STATE_MACHINE_ARN": machine.state_machine_arn, "ORDERPIPE_PREFIXES_INPUT": s.input_prefix},
             dead_letter_queue=dead_letters,
@@ -226,42 +306,166 @@ class OrderpipeStack(cdk.Stack):
             ),
         )
         machine.grant_start_execution(trigger)
-        bucket.add_event_notification(
-            s3.EventType.OBJECT_CREATED,
-            s3n.LambdaDestination(trigger),
-            s3.NotificationKeyFilter(prefix=s.input_prefix, suffix=".csv"),
+        # S3 suffix filters are case-sensitive; the handler accepts any case of .csv.
+        for suffix in (".csv", ".CSV"):
+            bucket.add_event_notification(
+                s3.EventType.OBJECT_CREATED,
+                s3n.LambdaDestination(trigger),
+                s3.NotificationKeyFilter(prefix=s.input_prefix, suffix=suffix),
+            )
+        sweeper = lambda_.Function(
+            self,
+            "Sweeper",
+            runtime=runtime,
+            handler="orderpipe.aws.sweep",
+            code=code,
+            timeout=cdk.Duration.minutes(5),
+            environment={"STATE_MACHINE_ARN": machine.state_machine_arn},
+            log_group=logs.LogGroup(
+                self, "SweeperLogs", retention=logs.RetentionDays.ONE_MONTH, removal_policy=cdk.RemovalPolicy.DESTROY
+            ),
+        )
+        self._grant_sweeper(sweeper, machine)
+        events.Rule(
+            self,
+            "SweepSchedule",
+            description="Delete clusters and task definitions left by executions that ended without cleanup.",
+            schedule=events.Schedule.rate(cdk.Duration.hours(1)),
+            targets=[targets.LambdaFunction(sweeper, retry_attempts=2)],
         )
 
         # -- alarms ------------------------------------------------------------------------------------
         alarm_action = actions.SnsAction(failure)
-        cloudwatch.Alarm(
+        infra_failures = logs.MetricFilter(
             self,
-            "FailedExecutions",
-            metric=machine.metric_failed(period=cdk.Duration.minutes(5)),
-            threshold=1,
-            evaluation_periods=1,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-            alarm_description="An orderpipe execution failed (invalid data or infrastructure); see the failure topic.",
-        ).add_alarm_action(alarm_action)
-        cloudwatch.Alarm(
-            self,
-            "TriggerDeadLetterMessages",
-            metric=dead_letters.metric_approximate_number_of_messages_visible(),
-            threshold=1,
-            evaluation_periods=1,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-            alarm_description="An S3 event could not start an execution; the event waits in the dead-letter queue.",
-        ).add_alarm_action(alarm_action)
+            "InfrastructureFailureFilter",
+            log_group=machine_logs,
+            metric_namespace=f"orderpipe/{self.stack_name}",
+            metric_name="InfrastructureFailures",
+            filter_pattern=logs.FilterPattern.literal(INFRA_FAILURE_PATTERN),
+            metric_value="1",
+        )
+        alarms = {
+            "InfrastructureFailures": (
+                infra_failures.metric(statistic="Sum", period=cdk.Duration.minutes(5)),
+                "An orderpipe execution failed for an infrastructure reason (rejected files are not counted); "
+                "see the failure topic.",
+            ),
+            "TimedOutExecutions": (
+                machine.metric_timed_out(period=cdk.Duration.minutes(5)),
+                "An orderpipe execution timed out: its cleanup did not run (the hourly sweeper deletes what it left).",
+            ),
+            "AbortedExecutions": (
+                machine.metric_aborted(period=cdk.Duration.minutes(5)),
+                "An orderpipe execution was stopped: its cleanup did not run "
+                "(the hourly sweeper deletes what it left).",
+            ),
+            "TriggerDeadLetterMessages": (
+                dead_letters.metric_approximate_number_of_messages_visible(),
+                "An S3 event could not start an execution; the event waits in the dead-letter queue.",
+            ),
+        }
+        for name, (metric, description) in alarms.items():
+            cloudwatch.Alarm(
+                self,
+                name,
+                metric=metric,
+                threshold=1,
+                evaluation_periods=1,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+                alarm_description=description,
+            ).add_alarm_action(alarm_action)
 
+        self._log_helpers_with_retention()
         for name, value in {
             "BucketName": bucket.bucket_name,
+            "LedgerTable": ledger.table_name,
+            "CategoryTable": category.table_name,
+            "OrderTable": order.table_name,
             "StateMachineArn": machine.state_machine_arn,
             "SuccessTopicArn": success.topic_arn,
             "FailureTopicArn": failure.topic_arn,
             "DeadLetterQueueUrl": dead_letters.queue_url,
         }.items():
             cdk.CfnOutput(self, name, value=value)
-        self._acknowledge_findings(bucket, [category, order], s)
+        self._acknowledge_findings(
+            bucket=bucket,
+            access_logs=access_logs,
+            tables=[category, order],
+            s=s,
+            execution_role=execution_role,
+            task_role=task_role,
+            machine=machine,
+            functions=[trigger, sweeper],
+            dead_letters=dead_letters,
+        )
+
+    def _log_helpers_with_retention(self) -> None:
+        """CDK's helper functions (bucket notifications, auto-deleted objects) would log to an
+        implicit /aws/lambda/… group kept forever: they log to one group with a retention."""
+        def implicit_logs(c: object) -> bool:
+            if isinstance(c, lambda_.CfnFunction):
+                return c.logging_config is None
+            return isinstance(c, cdk.CfnResource) and c.cfn_resource_type == "AWS::Lambda::Function"
+
+        helpers = [c for c in self.node.find_all() if implicit_logs(c)]
+        if not helpers:
+            return
+        group = logs.LogGroup(
+            self, "HelperLogs", retention=logs.RetentionDays.ONE_MONTH, removal_policy=cdk.RemovalPolicy.DESTROY
+        )
+        for helper in helpers:
+            helper.add_property_override("LoggingConfig.LogGroup", group.log_group_name)
+
+    def _arn(self, service: str, resource: str) -> str:
+        return f"arn:{self.partition}:{service}:{self.region}:{self.account}:{resource}"
+
+    def _grant_tasks(self, task_role: iam.Role, bucket: s3.Bucket, s: StackSettings) -> None:
+        """Each object action on the prefixes the tasks use, nothing else: the validator reads its
+        version of the input, looks at archive names under processed/ and rejected/, writes its
+        report under rejected/ and its verdict under results/; the transformer writes (and reads
+        back) facts under the warehouse prefix. No task deletes an object."""
+
+        def objects(*prefixes: str) -> list[str]:
+            return [bucket.arn_for_objects(f"{prefix}*") for prefix in prefixes]
+
+        statements = [
+            (["s3:GetObject", "s3:GetObjectVersion"], objects(s.input_prefix)),
+            (["s3:GetObject"], objects(s.processed_prefix, s.rejected_prefix, s.warehouse_prefix)),
+            (["s3:PutObject"], objects(s.rejected_prefix, s.warehouse_prefix, RESULT_PREFIX)),
+            (["s3:AbortMultipartUpload"], objects(s.warehouse_prefix)),  # facts over 5 GB go up in parts
+            # Without ListBucket, HEAD of a missing key answers 403, not 404: "is this name free?"
+            (["s3:ListBucket"], [bucket.bucket_arn]),
+        ]
+        for actions_, resources in statements:
+            task_role.add_to_policy(iam.PolicyStatement(actions=actions_, resources=resources))
+
+    def _grant_sweeper(self, sweeper: lambda_.Function, machine: sfn.StateMachine) -> None:
+        cluster_arn = self._arn("ecs", "cluster/orderpipe-*")
+        for statement in (
+            iam.PolicyStatement(
+                # List calls and task-definition calls accept no resource ARN.
+                actions=[
+                    "ecs:ListClusters",
+                    "ecs:ListTaskDefinitionFamilies",
+                    "ecs:ListTaskDefinitions",
+                    "ecs:DeregisterTaskDefinition",
+                    "ecs:DeleteTaskDefinitions",
+                ],
+                resources=["*"],
+            ),
+            iam.PolicyStatement(
+                actions=["ecs:ListTasks"], resources=["*"], conditions={"ArnLike": {"ecs:cluster": cluster_arn}}
+            ),
+            iam.PolicyStatement(actions=["ecs:DeleteCluster"], resources=[cluster_arn]),
+            iam.PolicyStatement(actions=["ecs:StopTask"], resources=[self._arn("ecs", "task/orderpipe-*/*")]),
+            iam.PolicyStatement(
+                actions=["states:DescribeExecution"],
+                resources=[self._arn("states", f"execution:{machine.state_machine_name}:*")],
+            ),
+        ):
+            sweeper.add_to_role_policy(statement)
 
     def _grant_state_machine(
         self,
@@ -274,38 +478,50 @@ class OrderpipeStack(cdk.Stack):
         failure: sns.Topic,
     ) -> None:
         """Least privilege for the states of MainStepFn.json."""
-        region, account = self.region, self.account
-        cluster_arn = f"arn:aws:ecs:{region}:{account}:cluster/orderpipe-*"
+        cluster_arn = self._arn("ecs", "cluster/orderpipe-*")
         machine.add_to_role_policy(
             iam.PolicyStatement(
                 actions=["ecs:CreateCluster"],
                 resources=["*"],  # CreateCluster does not support resource ARNs
             )
         )
+        # In an account that never used ECS, CreateCluster creates ECS's service-linked role; without
+        # this permission it cannot, and every RunTask then fails ("Unable to assume the service
+        # linked role"). Scoped to that one role of that one service.
+        machine.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["iam:CreateServiceLinkedRole"],
+                resources=[
+                    f"arn:{self.partition}:iam::{self.account}:role/aws-service-role/ecs.amazonaws.com/"
+                    "AWSServiceRoleForECS"
+                ],
+                conditions={"StringEquals": {"iam:AWSServiceName": "ecs.amazonaws.com"}},
+            )
+        )
         machine.add_to_role_policy(iam.PolicyStatement(actions=["ecs:DeleteCluster"], resources=[cluster_arn]))
         machine.add_to_role_policy(
             iam.PolicyStatement(
-                actions=["ecs:RegisterTaskDefinition", "ecs:DeregisterTaskDefinition"],
+                actions=["ecs:RegisterTaskDefinition", "ecs:DeregisterTaskDefinition", "ecs:DeleteTaskDefinitions"],
                 resources=["*"],
             )
         )
         machine.add_to_role_policy(
             iam.PolicyStatement(
                 actions=["ecs:RunTask"],
-                resources=[f"arn:aws:ecs:{region}:{account}:task-definition/orderpipe-*"],
+                resources=[self._arn("ecs", "task-definition/orderpipe-*")],
                 conditions={"ArnLike": {"ecs:cluster": cluster_arn}},
             )
         )
         machine.add_to_role_policy(
             iam.PolicyStatement(
                 actions=["ecs:StopTask", "ecs:DescribeTasks"],
-                resources=[f"arn:aws:ecs:{region}:{account}:task/orderpipe-*/*"],
+                resources=[self._arn("ecs", "task/orderpipe-*/*")],
             )
         )
         machine.add_to_role_policy(
             iam.PolicyStatement(
                 actions=["events:PutTargets", "events:PutRule", "events:DescribeRule"],
-                resources=[f"arn:aws:events:{region}:{account}:rule/StepFunctionsGetEventsForECSTaskRule"],
+                resources=[self._arn("events", "rule/StepFunctionsGetEventsForECSTaskRule")],
             )
         )
         machine.add_to_role_policy(
@@ -339,42 +555,97 @@ class OrderpipeStack(cdk.Stack):
         success.grant_publish(machine)
         failure.grant_publish(machine)
 
-    def _acknowledge_findings(self, bucket: s3.Bucket, tables: list[ddb.Table], s: StackSettings) -> None:
-        """cdk-nag AwsSolutions findings we accept, each finding with its reason."""
+    def _acknowledge_findings(
+        self,
+        *,
+        bucket: s3.Bucket,
+        access_logs: s3.Bucket,
+        tables: list[ddb.Table],
+        s: StackSettings,
+        execution_role: iam.Role,
+        task_role: iam.Role,
+        machine: sfn.StateMachine,
+        functions: list[lambda_.Function],
+        dead_letters: sqs.Queue,
+    ) -> None:
+        """cdk-nag AwsSolutions findings we accept: each on its own construct, each finding named
+        (an IAM wildcard by the action or resource it allows), each with its reason."""
+
+        def ack(construct: Construct, finding: str, reason: str) -> None:
+            cdk.Validations.of(construct).acknowledge(cdk.Acknowledgment(id=f"AwsSolutions::{finding}", reason=reason))
 
         def arn(construct: Construct) -> str:
             return f"<{self.get_logical_id(construct.node.default_child)}.Arn>"  # type: ignore[arg-type]
 
-        ecs_arn = "arn:aws:ecs:<AWS::Region>:<AWS::AccountId>"
-        basic_execution = "arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
-        findings = {
-            "AwsSolutions-IAM5[Resource::*]": "ecr:GetAuthorizationToken, ecs:CreateCluster, "
-            "ecs:RegisterTaskDefinition/DeregisterTaskDefinition and X-Ray accept no resource ARN.",
-            **{
-                f"AwsSolutions-IAM5[Action::{action}]": "CDK's bucket.grant_read_write: object actions on this "
-                "bucket only (the tasks read input/ and write warehouse/, rejected/ and results/)."
-                for action in ("s3:GetObject*", "s3:GetBucket*", "s3:List*", "s3:DeleteObject*", "s3:Abort*")
-            },
-            f"AwsSolutions-IAM5[Resource::{arn(bucket)}/*]": "The tasks' objects, in this bucket only.",
-            **{
-                f"AwsSolutions-IAM5[Resource::{arn(table)}/index/*]": "Queries on the table's own by_date index."
-                for table in tables
-            },
-            **{
-                f"AwsSolutions-IAM5[Resource::{ecs_arn}:{kind}/orderpipe-*{rest}]": "Clusters, task definitions and "
-                "tasks the state machine creates per execution, all named orderpipe-<execution>."
-                for kind, rest in (("cluster", ""), ("task-definition", ""), ("task", "/*"))
-            },
-            **{
-                f"AwsSolutions-IAM5[Resource::{arn(bucket)}/{prefix}*]": "The state machine reads verdicts, "
-                "archives, quarantines and deletes objects under its own prefixes only."
-                for prefix in (RESULT_PREFIX, s.input_prefix, s.processed_prefix, s.rejected_prefix)
-            },
-            f"AwsSolutions-IAM4[Policy::{basic_execution}]": "The trigger's and CDK's bucket-notification "
-            "helper's roles only write their own logs.",
-            "AwsSolutions-SQS3": "This queue is the trigger's dead-letter queue.",
-            "AwsSolutions-S1": "The access-log bucket does not log its own access (it would log into itself).",
-            "AwsSolutions-L1": "CDK's own helper functions pin their runtime; the trigger uses Python 3.13.",
-        }
-        for finding, reason in findings.items():
-            cdk.Validations.of(self).acknowledge(cdk.Acknowledgment(id=f"AwsSolutions::{finding}", reason=reason))
+        ecs_arn = "arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>"
+        basic_execution = "Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
+        ephemeral = (
+            "Clusters, task definitions and tasks the state machine creates per execution, "
+            "all named orderpipe-<execution>."
+        )
+
+        ack(execution_role, "AwsSolutions-IAM5[Resource::*]", "ecr:GetAuthorizationToken accepts no resource ARN.")
+        for prefix in (s.input_prefix, s.processed_prefix, s.rejected_prefix, s.warehouse_prefix, RESULT_PREFIX):
+            ack(
+                task_role,
+                f"AwsSolutions-IAM5[Resource::{arn(bucket)}/{prefix}*]",
+                "The objects under one prefix the tasks use (see _grant_tasks), in this bucket only.",
+            )
+        for table in tables:
+            ack(task_role, f"AwsSolutions-IAM5[Resource::{arn(table)}/index/*]", "Queries on the by_date index.")
+
+        ack(
+            machine,
+            "AwsSolutions-IAM5[Resource::*]",
+            "ecs:CreateCluster, ecs:RegisterTaskDefinition/DeregisterTaskDefinition/DeleteTaskDefinitions, "
+            "log delivery and X-Ray accept no resource ARN.",
+        )
+        for kind, rest in (("cluster", ""), ("task-definition", ""), ("task", "/*")):
+            ack(machine, f"AwsSolutions-IAM5[Resource::{ecs_arn}:{kind}/orderpipe-*{rest}]", ephemeral)
+        for prefix in (RESULT_PREFIX, s.input_prefix, s.processed_prefix, s.rejected_prefix):
+            ack(
+                machine,
+                f"AwsSolutions-IAM5[Resource::{arn(bucket)}/{prefix}*]",
+                "The state machine reads verdicts, archives, quarantines and deletes objects under its own prefixes.",
+            )
+
+        ack(
+            machine,
+            "AwsSolutions-IAM5[Action::kms:GenerateDataKey*]",
+            "Publishing to the topics encrypted with the stack's topic key, that key only.",
+        )
+        sweeper = functions[-1]
+        for function in functions:
+            ack(function, f"AwsSolutions-IAM4[{basic_execution}]", "The function only writes its own logs.")
+            ack(
+                function,
+                "AwsSolutions-L1",
+                f"The project's one Python version ({python_version()}, the Dockerfile's base image), not the newest.",
+            )
+        ack(
+            sweeper,
+            "AwsSolutions-IAM5[Resource::*]",
+            "ecs:List*, DeregisterTaskDefinition and DeleteTaskDefinitions accept no resource ARN; "
+            "ListTasks is limited to orderpipe-* clusters by condition.",
+        )
+        for kind, rest in (("cluster", ""), ("task", "/*")):
+            ack(sweeper, f"AwsSolutions-IAM5[Resource::{ecs_arn}:{kind}/orderpipe-*{rest}]", ephemeral)
+        ack(
+            sweeper,
+            f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:<{self.get_logical_id(machine.node.default_child)}.Name>:*]",  # type: ignore[arg-type]
+            "The status of this state machine's executions only.",
+        )
+        ack(dead_letters, "AwsSolutions-SQS3", "This queue is the trigger's dead-letter queue.")
+        ack(access_logs, "AwsSolutions-S1", "The access-log bucket does not log its own access (into itself).")
+
+        # CDK's own helper functions (bucket notifications, auto-deleted objects) pin their runtime.
+        for helper_id in (
+            "BucketNotificationsHandler050a0587b7544547bf325f094a3db834",
+            "Custom::S3AutoDeleteObjectsCustomResourceProvider",
+        ):
+            helper = self.node.try_find_child(helper_id)
+            if helper is None:
+                continue
+            ack(helper, f"AwsSolutions-IAM4[{basic_execution}]", "CDK's helper only writes its own logs.")
+            ack(helper, "AwsSolutions-IAM5[Resource::*]", "CDK's helper: s3:PutBucketNotification on this bucket.")
+            ack(helper, "AwsSolutions-L1", "CDK's helper pins its own runtime.")

@@ -5,6 +5,13 @@
 prefix ending in `.csv` start an execution. The execution name is derived from bucket, key and
 version (or ETag, or sequencer), so a duplicate delivery of the same event is answered by the
 existing execution: `ExecutionAlreadyExists` is success, not an error.
+
+`sweep` runs on a schedule: an execution that timed out, was stopped, or whose cleanup failed
+leaves its cluster and task definitions behind; the sweeper deletes them once that execution has
+ended. Only executions of this state machine are swept; running ones are left alone.
+
+This module and `orderpipe.logs` are the whole Lambda package: only the standard library and
+boto3 (which the Lambda runtime provides) may be imported here.
 """
 
 from __future__ import annotations
@@ -19,9 +26,12 @@ from urllib.parse import quote, unquote_plus
 
 from orderpipe.logs import configure_logging, log_event
 
-__all__ = ["ObjectCreated", "execution_name", "handler", "parse_event"]
+__all__ = ["ObjectCreated", "execution_name", "handler", "parse_event", "sweep"]
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
+CLUSTER_PREFIX = "orderpipe-"  # the state machine names its cluster orderpipe-<execution>
+FAMILY_PREFIXES = ("orderpipe-validator-", "orderpipe-transformer-")  # and its task definitions
+ENDED = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,3 +99,60 @@ def handler(event: dict[str, Any], context: Any = None, client: Any = None) -> d
             existing.append(name)  # a duplicate delivery: the first execution handles the file
     log_event("trigger", started=started, already_running=existing, ignored=ignored)
     return {"started": started, "already_exists": existing, "ignored": ignored}
+
+
+def _ended(sfn: Any, machine: str, name: str) -> bool:
+    """True only for an execution of `machine` that has ended; unknown names belong to others."""
+    arn = machine.replace(":stateMachine:", ":execution:", 1) + f":{name}"
+    try:
+        return sfn.describe_execution(executionArn=arn)["status"] in ENDED
+    except sfn.exceptions.ExecutionDoesNotExist:
+        return False
+
+
+def sweep(event: Any = None, context: Any = None, ecs: Any = None, sfn: Any = None) -> dict[str, list[str]]:
+    """Delete the clusters and task definitions that ended executions left behind.
+
+    A cluster whose tasks are still stopping is left for the next sweep."""
+    configure_logging(os.environ.get("ORDERPIPE_LOG_LEVEL", "INFO"))
+    machine = os.environ["STATE_MACHINE_ARN"]
+    if ecs is None or sfn is None:
+        import boto3
+
+        ecs, sfn = ecs or boto3.client("ecs"), sfn or boto3.client("stepfunctions")
+    clusters, definitions, waiting = [], [], []
+    for page in ecs.get_paginator("list_clusters").paginate():
+        for cluster in page["clusterArns"]:
+            name = cluster.rsplit("/", 1)[-1]
+            if not name.startswith(CLUSTER_PREFIX) or not _ended(sfn, machine, name.removeprefix(CLUSTER_PREFIX)):
+                continue
+            for tasks in ecs.get_paginator("list_tasks").paginate(cluster=cluster):
+                for task in tasks["taskArns"]:
+                    ecs.stop_task(cluster=cluster, task=task, reason="orderpipe sweeper: the execution has ended")
+            try:
+                ecs.delete_cluster(cluster=cluster)
+                clusters.append(name)
+            except (ecs.exceptions.ClusterContainsTasksException, ecs.exceptions.UpdateInProgressException):
+                waiting.append(name)
+    families: list[str] = []
+    for page in ecs.get_paginator("list_task_definition_families").paginate(familyPrefix="orderpipe-", status="ALL"):
+        families += [f for f in page["families"] if f not in families]
+    for family in families:
+        prefix = next((p for p in FAMILY_PREFIXES if family.startswith(p)), None)
+        if prefix is None or not _ended(sfn, machine, family.removeprefix(prefix)):
+            continue
+        revisions: list[str] = []  # deregistered ones are listed again as INACTIVE
+        for status in ("ACTIVE", "INACTIVE"):
+            for listing in ecs.get_paginator("list_task_definitions").paginate(familyPrefix=family, status=status):
+                for arn in listing["taskDefinitionArns"]:
+                    if arn.rsplit("/", 1)[-1].rsplit(":", 1)[0] != family:
+                        continue
+                    if status == "ACTIVE":
+                        ecs.deregister_task_definition(taskDefinition=arn)
+                    if arn not in revisions:
+                        revisions.append(arn)
+        for start in range(0, len(revisions), 10):  # DeleteTaskDefinitions takes at most 10
+            ecs.delete_task_definitions(taskDefinitions=revisions[start : start + 10])
+        definitions.extend(revisions)
+    log_event("sweep", clusters=clusters, task_definitions=definitions, still_stopping=waiting)
+    return {"clusters": clusters, "task_definitions": definitions, "still_stopping": waiting}

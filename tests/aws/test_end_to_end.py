@@ -93,6 +93,7 @@ class Stack:
         group = ec2.create_security_group(GroupName=f"orderpipe-{suffix}", Description="tasks", VpcId=vpc)["GroupId"]
         boto3.client("logs").create_log_group(logGroupName=f"/ecs/ephemeral-pipeline-{suffix}")
         substitutions = {
+            "Partition": "aws",
             "ImageUri": "orderpipe:test",
             "ExecutionRoleArn": "arn:aws:iam::123456789012:role/orderpipe-execution",
             "TaskRoleArn": "arn:aws:iam::123456789012:role/orderpipe-task",
@@ -132,23 +133,14 @@ class Stack:
 
     def upload(self, path: Path, key: str) -> dict[str, Any]:
         """Put the object and build the S3 notification S3 would send (key URL-encoded)."""
-        s3 = boto3.client("s3")
-        response = s3.put_object(Bucket=self.bucket, Key=key, Body=path.read_bytes())
-        return {
-            "Records": [
-                {
-                    "eventName": "ObjectCreated:Put",
-                    "s3": {
-                        "bucket": {"name": self.bucket},
-                        "object": {
-                            "key": quote_plus(key, safe="/"),
-                            "eTag": response["ETag"].strip('"'),
-                            "sequencer": "0055AED6DCD90281E5",
-                        },
-                    },
-                }
-            ]
-        }
+        response = boto3.client("s3").put_object(Bucket=self.bucket, Key=key, Body=path.read_bytes())
+        return self.event("ObjectCreated:Put", key, response)
+
+    def event(self, name: str, key: str, response: dict[str, Any]) -> dict[str, Any]:
+        obj = {"key": quote_plus(key, safe="/"), "eTag": response["ETag"].strip('"'), "sequencer": "0055AED6DCD90281E5"}
+        if response.get("VersionId"):  # a versioned bucket's events carry the version id
+            obj["versionId"] = response["VersionId"]
+        return {"Records": [{"eventName": name, "s3": {"bucket": {"name": self.bucket}, "object": obj}}]}
 
     def trigger(self, event: dict[str, Any]) -> dict[str, Any]:
         os.environ["STATE_MACHINE_ARN"] = self.machine_arn
@@ -185,7 +177,8 @@ class Stack:
             else []
         )
         assert [c["clusterName"] for c in clusters if c["status"] == "ACTIVE"] == []
-        assert ecs.list_task_definitions(status="ACTIVE")["taskDefinitionArns"] == []
+        for status in ("ACTIVE", "INACTIVE"):  # deregistered definitions are deleted too
+            assert ecs.list_task_definitions(status=status)["taskDefinitionArns"] == [], status
 
 
 @pytest.fixture(scope="module")
@@ -273,7 +266,9 @@ def test_a_duplicate_event_starts_one_execution(agent: EcsAgent, tmp_path: Path)
 
 
 def test_a_failing_task_is_retried_then_reported_and_cleaned_up(agent: EcsAgent, tmp_path: Path) -> None:
-    stack = Stack(agent.ecs.meta.endpoint_url, "broken", tmp_path, ledger_override="no-such-table")
+    """An infrastructure failure ends in a Fail state after cleanup: redriving it would only fail
+    again. The way to reprocess is a new execution with the failed one's input (the same version)."""
+    stack = Stack(agent.ecs.meta.endpoint_url, "broken", tmp_path, ledger_override="late-ledger-broken")
     (name,) = stack.trigger(stack.upload(write(tmp_path / "o.csv", [order("O1")]), "input/o.csv"))["started"]
     execution = stack.wait(name)
     assert execution["status"] == "FAILED"
@@ -282,4 +277,15 @@ def test_a_failing_task_is_retried_then_reported_and_cleaned_up(agent: EcsAgent,
     (message,) = stack.messages("failure")
     assert "States.TaskFailed" in message and "o.csv" in message and name in message
     assert stack.keys("input/") == ["input/o.csv"]  # an infrastructure failure keeps the file for a retry
+    failed_arn = stack.machine_arn.replace(":stateMachine:", ":execution:") + f":{name}"
+    assert f"--state-machine-arn {stack.machine_arn} " in message and f"--execution-arn {failed_arn} " in message
+    stack.assert_cleaned_up()
+
+    # The cause is fixed (the table exists now); a new execution with the same input, as the message says.
+    create_tables(boto3.client("dynamodb"), TableNames("late-ledger-broken", "unused-c-broken", "unused-o-broken"))
+    again = stack.sfn.start_execution(
+        stateMachineArn=stack.machine_arn, input=stack.sfn.describe_execution(executionArn=failed_arn)["input"]
+    )["executionArn"].rsplit(":", 1)[-1]
+    assert stack.wait(again)["status"] == "SUCCEEDED", stack.messages("failure")
+    assert stack.keys("input/") == [] and stack.keys("processed/") == ["processed/o.csv"]
     stack.assert_cleaned_up()

@@ -1,4 +1,4 @@
-"""The state machine definition: valid ASL, and the shape SPEC §5 asks for."""
+"""The state machine definition: valid ASL, its shape, its timeout budget and its messages."""
 
 from __future__ import annotations
 
@@ -107,3 +107,70 @@ def test_substitutions_are_the_documented_ones() -> None:
     documented = (REPO / "docs" / "aws.md").read_text()
     for name in names:
         assert f"${{{name}}}" in documented, f"${{{name}}} is not documented in docs/aws.md"
+
+
+def worst_case_seconds(state: dict) -> float:
+    """A Task's longest run: every attempt of every retrier times out, with every back-off wait."""
+    if state["Type"] == "Parallel":
+        own = max(longest_path(b["States"], b["StartAt"]) for b in state["Branches"])
+    elif state["Type"] == "Task":
+        own = state["TimeoutSeconds"]
+    elif state["Type"] == "Wait":
+        raise AssertionError("a Wait state needs its own budget")
+    else:
+        return 0
+    attempts, waits = 1, 0.0
+    for retrier in state.get("Retry", []):
+        count, interval, rate = (
+            retrier.get("MaxAttempts", 3),
+            retrier.get("IntervalSeconds", 1),
+            retrier.get("BackoffRate", 2.0),
+        )
+        attempts += count
+        waits += sum(min(interval * rate**k, retrier.get("MaxDelaySeconds", float("inf"))) for k in range(count))
+    return own * attempts + waits
+
+
+def longest_path(machine: dict[str, dict], start: str) -> float:
+    def successors(state: dict) -> set[str]:
+        found = {c["Next"] for c in state.get("Choices", [])} | {c["Next"] for c in state.get("Catch", [])}
+        return found | {state[k] for k in ("Next", "Default") if k in state}
+
+    memo: dict[str, float] = {}
+
+    def walk(name: str) -> float:
+        if name not in memo:
+            state = machine[name]
+            memo[name] = worst_case_seconds(state) + max((walk(n) for n in successors(state)), default=0)
+        return memo[name]
+
+    return walk(start)
+
+
+def test_the_worst_case_of_every_path_ends_before_the_execution_timeout() -> None:
+    """A timed-out execution runs no cleanup: task timeouts × attempts + waits must fit the budget."""
+    machine = json.loads(DEFINITION.read_text())
+    worst = longest_path(machine["States"], machine["StartAt"])
+    assert worst < machine["TimeoutSeconds"], f"worst case {worst:.0f} s ≥ {machine['TimeoutSeconds']} s"
+
+
+def test_cleanup_deregisters_then_deletes_each_task_definition() -> None:
+    for branch in states()["Cleanup"]["Branches"]:
+        s = branch["States"]
+        first = s[branch["StartAt"]]
+        assert first["Resource"].endswith("ecs:deregisterTaskDefinition") and first["ResultPath"] is None
+        delete = s[first["Next"]]
+        assert delete["Resource"].endswith("ecs:deleteTaskDefinitions")
+        assert delete["Parameters"]["TaskDefinitions.$"] == first["Parameters"]["TaskDefinition.$"].join(
+            ["States.Array(", ")"]
+        )
+
+
+def test_an_infrastructure_failure_says_how_to_reprocess_the_file() -> None:
+    """The execution ends in a Fail state after cleanup, so a redrive repeats the failure: the message
+    gives the command that starts a new execution with the same input instead."""
+    message = states()["NotifyInfraFailure"]["Parameters"]["Message.$"]
+    assert "redrive the execution" not in message
+    assert "aws stepfunctions start-execution --state-machine-arn {}" in message
+    assert "describe-execution --execution-arn {} --query input" in message
+    assert message.endswith("$$.StateMachine.Id, $$.Execution.Id)")

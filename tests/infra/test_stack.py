@@ -8,19 +8,49 @@ import subprocess
 import sys
 from pathlib import Path
 
+import aws_cdk as cdk
 import pytest
 from aws_cdk.assertions import Match, Template
 from infra.app import build_app
+from infra.orderpipe_stack import INFRA_FAILURE_PATTERN, LAMBDA_FILES, StackSettings, python_version
+
+from tests.conftest import REPO
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def synthesized(tmp_path_factory: pytest.TempPathFactory) -> tuple[Template, Path]:
+def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Template, Path, cdk.Stack]:
     outdir = tmp_path_factory.mktemp("cdk.out")
     app, stack = build_app({"categories": "Books,Toys", "ledger_table": "my-ledger"}, outdir=str(outdir))
     app.synth()  # runs cdk-nag's AwsSolutionsChecks: raises on an unacknowledged finding
-    return Template.from_stack(stack), outdir / "Orderpipe.template.json"
+    return Template.from_stack(stack), outdir / "Orderpipe.template.json", stack
+
+
+@pytest.fixture(scope="module")
+def synthesized(built: tuple[Template, Path, cdk.Stack]) -> tuple[Template, Path]:
+    return built[0], built[1]
+
+
+@pytest.fixture(scope="module")
+def destroyable(tmp_path_factory: pytest.TempPathFactory) -> Template:
+    """The stack a test or demo account wants: `make destroy` deletes the data too."""
+    outdir = tmp_path_factory.mktemp("cdk.out")
+    app, stack = build_app({"removal": "destroy", "table_prefix": "dev-"}, outdir=str(outdir))
+    app.synth()  # cdk-nag again: the auto-delete helper's findings are acknowledged too
+    return Template.from_stack(stack)
+
+
+def statements(template: Template, path_part: str) -> list[dict]:
+    found = []
+    for name, policy in template.find_resources("AWS::IAM::Policy").items():
+        if path_part in name:
+            found += policy["Properties"]["PolicyDocument"]["Statement"]
+    return found
+
+
+def as_list(value: object) -> list:
+    return value if isinstance(value, list) else [value]
 
 
 def test_tables_keys_billing_and_recovery(synthesized: tuple[Template, Path]) -> None:
@@ -29,7 +59,7 @@ def test_tables_keys_billing_and_recovery(synthesized: tuple[Template, Path]) ->
     template.has_resource_properties(
         "AWS::DynamoDB::Table",
         {
-            "TableName": "CategoryKPIs",
+            "TableName": "Orderpipe-CategoryKPIs",
             "BillingMode": "PAY_PER_REQUEST",
             "KeySchema": [
                 {"AttributeName": "category", "KeyType": "HASH"},
@@ -42,12 +72,12 @@ def test_tables_keys_billing_and_recovery(synthesized: tuple[Template, Path]) ->
     template.has_resource_properties(
         "AWS::DynamoDB::Table",
         {
-            "TableName": "OrderKPIs",
+            "TableName": "Orderpipe-OrderKPIs",
             "KeySchema": [{"AttributeName": "order_date", "KeyType": "HASH"}],
             "PointInTimeRecoverySpecification": recovery,
         },
     )
-    template.has_resource_properties("AWS::DynamoDB::Table", {"TableName": "my-ledger"})
+    template.has_resource_properties("AWS::DynamoDB::Table", {"TableName": "Orderpipe-my-ledger"})
     template.resource_count_is("AWS::DynamoDB::Table", 3)
 
 
@@ -76,6 +106,7 @@ def test_bucket_is_private_encrypted_tls_only_and_notifies_on_input_csv(synthesi
             }
         },
     )
+    # S3 suffix filters are case-sensitive: .csv and .CSV each need their own filter.
     template.has_resource_properties(
         "Custom::S3BucketNotifications",
         {
@@ -87,13 +118,14 @@ def test_bucket_is_private_encrypted_tls_only_and_notifies_on_input_csv(synthesi
                             "Filter": {
                                 "Key": {
                                     "FilterRules": [
-                                        {"Name": "suffix", "Value": ".csv"},
+                                        {"Name": "suffix", "Value": suffix},
                                         {"Name": "prefix", "Value": "input/"},
                                     ]
                                 }
                             },
                         }
                     )
+                    for suffix in (".csv", ".CSV")
                 ]
             }
         },
@@ -120,7 +152,6 @@ def test_trigger_state_machine_alarm_and_dead_letters(synthesized: tuple[Templat
         },
     )
     template.has_resource_properties("AWS::Logs::LogGroup", {"LogGroupName": "/ecs/ephemeral-pipeline"})
-    template.has_resource_properties("AWS::CloudWatch::Alarm", {"MetricName": "ExecutionsFailed", "Threshold": 1})
     template.resource_count_is("AWS::SNS::Topic", 2)
     template.resource_count_is("AWS::EC2::NatGateway", 0)
 
@@ -153,3 +184,203 @@ def test_cfn_lint_accepts_the_template(synthesized: tuple[Template, Path]) -> No
     result = subprocess.run([str(lint), str(path), *ignored], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
     assert json.loads(path.read_text())["Resources"]
+
+
+# -- a second deploy after `make destroy`, and what destroy does with the data ---------------------
+def test_data_is_retained_by_default_and_table_names_carry_the_stack_name(synthesized: tuple[Template, Path]) -> None:
+    template, _ = synthesized
+    for kind in ("AWS::DynamoDB::Table", "AWS::S3::Bucket"):
+        for resource in template.find_resources(kind).values():
+            assert resource["DeletionPolicy"] == resource["UpdateReplacePolicy"] == "Retain"
+    names = {r["Properties"]["TableName"] for r in template.find_resources("AWS::DynamoDB::Table").values()}
+    assert names == {"Orderpipe-my-ledger", "Orderpipe-CategoryKPIs", "Orderpipe-OrderKPIs"}
+    template.resource_count_is("Custom::S3AutoDeleteObjects", 0)
+
+
+def test_removal_destroy_deletes_tables_buckets_and_objects(destroyable: Template) -> None:
+    for kind in ("AWS::DynamoDB::Table", "AWS::S3::Bucket"):
+        for resource in destroyable.find_resources(kind).values():
+            assert resource["DeletionPolicy"] == "Delete"
+    destroyable.resource_count_is("Custom::S3AutoDeleteObjects", 2)  # a versioned bucket must be emptied first
+    names = {r["Properties"]["TableName"] for r in destroyable.find_resources("AWS::DynamoDB::Table").values()}
+    assert names == {"dev-orderpipe-ledger", "dev-CategoryKPIs", "dev-OrderKPIs"}
+
+
+def test_removal_must_be_retain_or_destroy() -> None:
+    app = cdk.App(context={"removal": "keep"})
+    with pytest.raises(ValueError, match="retain, destroy"):
+        StackSettings.from_context(app.node)
+
+
+# -- the first run in a fresh account, and failures that reach someone ---------------------------------
+def test_the_state_machine_may_create_ecs_service_linked_role_only(synthesized: tuple[Template, Path]) -> None:
+    template, _ = synthesized
+    (statement,) = [s for s in statements(template, "MainStepFn") if s["Action"] == "iam:CreateServiceLinkedRole"]
+    assert statement["Condition"] == {"StringEquals": {"iam:AWSServiceName": "ecs.amazonaws.com"}}
+    resource = json.dumps(statement["Resource"])
+    assert "role/aws-service-role/ecs.amazonaws.com/AWSServiceRoleForECS" in resource
+
+
+def test_topics_use_a_rotated_customer_key_that_cloudwatch_alarms_can_use(synthesized: tuple[Template, Path]) -> None:
+    template, path = synthesized
+    assert "alias/aws/sns" not in path.read_text()
+    ((key_id, key),) = template.find_resources("AWS::KMS::Key").items()
+    assert key["Properties"]["EnableKeyRotation"] is True
+    for topic in template.find_resources("AWS::SNS::Topic").values():
+        assert topic["Properties"]["KmsMasterKeyId"] == {"Fn::GetAtt": [key_id, "Arn"]}
+    cloudwatch = [
+        s
+        for s in key["Properties"]["KeyPolicy"]["Statement"]
+        if s.get("Principal") == {"Service": "cloudwatch.amazonaws.com"}
+    ]
+    assert cloudwatch and {"kms:Decrypt", "kms:GenerateDataKey*"} <= set(as_list(cloudwatch[0]["Action"]))
+    publish = [s for s in statements(template, "MainStepFn") if "kms:GenerateDataKey*" in as_list(s["Action"])]
+    assert publish, "the state machine must be able to publish to the encrypted topics"
+
+
+def test_alarms_on_infrastructure_failures_timeouts_and_aborts_not_on_rejected_files(
+    synthesized: tuple[Template, Path],
+) -> None:
+    template, _ = synthesized
+    metrics = {a["Properties"].get("MetricName") for a in template.find_resources("AWS::CloudWatch::Alarm").values()}
+    assert {"InfrastructureFailures", "ExecutionsTimedOut", "ExecutionsAborted"} <= metrics
+    assert "ExecutionsFailed" not in metrics  # would count every rejected file, already notified
+    template.has_resource_properties(
+        "AWS::Logs::MetricFilter",
+        {
+            "FilterPattern": INFRA_FAILURE_PATTERN,
+            "MetricTransformations": [Match.object_like({"MetricName": "InfrastructureFailures", "MetricValue": "1"})],
+        },
+    )
+    assert '"InvalidData"' in INFRA_FAILURE_PATTERN and "!=" in INFRA_FAILURE_PATTERN
+    for alarm in template.find_resources("AWS::CloudWatch::Alarm").values():
+        assert alarm["Properties"]["AlarmActions"], alarm
+
+
+def test_an_hourly_sweeper_deletes_what_unfinished_executions_left(synthesized: tuple[Template, Path]) -> None:
+    template, _ = synthesized
+    (sweeper,) = [
+        name
+        for name, f in template.find_resources("AWS::Lambda::Function").items()
+        if f["Properties"].get("Handler") == "orderpipe.aws.sweep"
+    ]
+    template.has_resource_properties(
+        "AWS::Events::Rule",
+        {
+            "ScheduleExpression": "rate(1 hour)",
+            "Targets": [Match.object_like({"Arn": {"Fn::GetAtt": [sweeper, "Arn"]}})],
+        },
+    )
+    actions = {a for s in statements(template, "Sweeper") for a in as_list(s["Action"])}
+    assert {"ecs:DeleteCluster", "ecs:DeleteTaskDefinitions", "states:DescribeExecution"} <= actions
+
+
+# -- least privilege, acknowledged finding by finding ------------------------------------------------
+def test_tasks_touch_only_their_prefixes_and_delete_nothing(synthesized: tuple[Template, Path]) -> None:
+    template, _ = synthesized
+    s3 = [s for s in statements(template, "TaskRole") if any(a.startswith("s3:") for a in as_list(s["Action"]))]
+    actions = {a for s in s3 for a in as_list(s["Action"])}
+    assert not any("Delete" in a for a in actions), actions
+    assert actions == {
+        "s3:GetObject",
+        "s3:GetObjectVersion",
+        "s3:PutObject",
+        "s3:AbortMultipartUpload",
+        "s3:ListBucket",
+    }
+    for statement in s3:
+        for resource in as_list(statement["Resource"]):
+            if statement["Action"] == "s3:ListBucket":
+                assert "Fn::GetAtt" in resource
+                continue
+            suffix = resource["Fn::Join"][1][-1]
+            assert suffix in {"/input/*", "/processed/*", "/rejected/*", "/warehouse/orders/*", "/results/*"}, suffix
+    writes = {
+        r["Fn::Join"][1][-1] for s in s3 if "s3:PutObject" in as_list(s["Action"]) for r in as_list(s["Resource"])
+    }
+    assert writes == {"/rejected/*", "/warehouse/orders/*", "/results/*"}
+
+
+def test_every_acknowledgement_names_its_resource_and_finding(built: tuple[Template, Path, cdk.Stack]) -> None:
+    _, _, stack = built
+    key = cdk.Validations.ACKNOWLEDGED_RULES_METADATA_KEY
+
+    def ours(construct: object) -> list[str]:  # cdk-nag's; CDK acknowledges a cfn-lint rule of its own
+        return [i for m in construct.node.metadata if m.type == key for i in m.data if "AwsSolutions" in i]
+
+    found = {c.node.path: ours(c) for c in [stack, *stack.node.find_all()]}
+    assert found.pop(stack.node.path) == []  # nothing acknowledged stack-wide
+    assert ours(stack.node.scope) == []  # nor app-wide
+    ids = [i for path_ids in found.values() for i in path_ids]
+    assert ids
+    for finding in ids:
+        if "-IAM" in finding:
+            assert "[" in finding, f"{finding}: an IAM acknowledgement must name the action or resource it allows"
+
+
+# -- retention: versions, uploads, task definitions, logs ---------------------------------------------
+def test_old_versions_and_unfinished_uploads_expire_and_every_log_group_has_a_retention(
+    synthesized: tuple[Template, Path],
+) -> None:
+    template, _ = synthesized
+    template.has_resource_properties(
+        "AWS::S3::Bucket",
+        {
+            "VersioningConfiguration": {"Status": "Enabled"},
+            "LifecycleConfiguration": {
+                "Rules": Match.array_with(
+                    [
+                        Match.object_like(
+                            {
+                                "NoncurrentVersionExpiration": {"NoncurrentDays": 30},
+                                "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 7},
+                            }
+                        )
+                    ]
+                )
+            },
+        },
+    )
+    for name, group in template.find_resources("AWS::Logs::LogGroup").items():
+        assert group["Properties"].get("RetentionInDays"), name
+        assert group["DeletionPolicy"] == "Delete", name
+    for name, function in template.find_resources("AWS::Lambda::Function").items():
+        assert function["Properties"].get("LoggingConfig", {}).get("LogGroup"), f"{name} logs to an implicit group"
+
+
+def test_the_state_machine_logs_under_vendedlogs(synthesized: tuple[Template, Path]) -> None:
+    template, _ = synthesized
+    template.has_resource_properties(
+        "AWS::Logs::LogGroup", {"LogGroupName": "/aws/vendedlogs/states/Orderpipe-MainStepFn"}
+    )
+    template.has_resource_properties(
+        "AWS::StepFunctions::StateMachine",
+        {"LoggingConfiguration": Match.object_like({"Level": "ALL", "IncludeExecutionData": True})},
+    )
+
+
+def test_no_hard_coded_partition(synthesized: tuple[Template, Path]) -> None:
+    _, path = synthesized
+    assert "arn:aws:" not in path.read_text()
+    assert "arn:aws:" not in (REPO / "step_functions" / "MainStepFn.json").read_text()
+
+
+def test_the_lambda_package_is_the_handler_and_its_logging_only(synthesized: tuple[Template, Path]) -> None:
+    template, path = synthesized
+    hashes = {
+        f["Properties"]["Code"]["S3Key"].removesuffix(".zip")
+        for f in template.find_resources("AWS::Lambda::Function").values()
+        if f["Properties"].get("Handler", "").startswith("orderpipe.aws.")
+    }
+    (asset_hash,) = hashes  # the trigger and the sweeper share it
+    runtimes = {f["Properties"].get("Runtime") for f in template.find_resources("AWS::Lambda::Function").values()}
+    assert f"python{python_version()}" in runtimes
+    asset = path.parent / f"asset.{asset_hash}"
+    files = sorted(str(p.relative_to(asset)) for p in asset.rglob("*") if p.is_file())
+    assert files == sorted(LAMBDA_FILES)
+    # The package imports with the standard library alone (the runtime adds boto3).
+    probe = "import orderpipe.aws as a; assert callable(a.handler) and callable(a.sweep)"
+    result = subprocess.run(
+        [sys.executable, "-S", "-c", probe], cwd=asset, capture_output=True, text=True, check=False, env={}
+    )
+    assert result.returncode == 0, result.stderr
