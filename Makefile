@@ -6,10 +6,12 @@ STAMP := $(VENV)/.installed
 CORE := $(VENV)/.core
 DEMO_HOME ?= .demo-home
 
-.PHONY: venv demo test lint bench mutate synth deploy destroy clean
+.PHONY: venv demo test lint bench mutate synth bootstrap deploy destroy clean
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION = 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION = 18,20
-CDK := npx --yes aws-cdk@2
+CDK := npx --yes aws-cdk@2.1148.1
+# CloudFormation changes that widen IAM permissions or security groups wait for a "y" (CI: APPROVAL=never).
+APPROVAL ?= broadening
 CDK_APP := $(abspath $(BIN))/python -m infra.app
 
 # Two steps in one virtualenv: the core (what `demo` needs: ~200 MB, under a minute), then
@@ -63,8 +65,12 @@ synth: $(STAMP)
 	@echo "template: cdk.out/Orderpipe.template.json"
 
 # Need AWS credentials, Docker (the image asset) and Node.js (the CDK CLI). Settings: cdk.json or -c k=v.
+# Once per account and region, before the first deploy:
+bootstrap: $(STAMP)
+	$(CDK) bootstrap --app "$(CDK_APP)" $(CDK_ARGS)
+
 deploy: $(STAMP)
-	$(CDK) deploy --app "$(CDK_APP)" --require-approval never $(CDK_ARGS)
+	$(CDK) deploy --app "$(CDK_APP)" --require-approval $(APPROVAL) $(CDK_ARGS)
 
 destroy: $(STAMP)
 	$(CDK) destroy --app "$(CDK_APP)" --force $(CDK_ARGS)
