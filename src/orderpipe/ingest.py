@@ -25,7 +25,16 @@ from orderpipe.core.validate import validate_stream
 from orderpipe.errors import InfrastructureError
 from orderpipe.ports import FactEntry, ObjectStore
 
-__all__ = ["FACTS_PREFIX", "ROWS_PER_PART", "Inspection", "fact_key", "inspect_file", "load_facts", "stage_facts"]
+__all__ = [
+    "FACTS_PREFIX",
+    "ROWS_PER_PART",
+    "Inspection",
+    "fact_key",
+    "inspect_file",
+    "load_facts",
+    "stage_facts",
+    "write_compacted",
+]
 
 FACTS_PREFIX = "warehouse/orders/"
 CHUNK = 8 << 20
@@ -294,3 +303,27 @@ def load_facts(
     if not frames:
         return pl.LazyFrame(schema=schema)
     return pl.concat([f.select(list(schema)) for f in frames], how="vertical")
+
+
+def write_compacted(
+    current: pl.LazyFrame,
+    order_date: str,
+    merged_id: str,
+    store: ObjectStore,
+    workdir: Path,
+    rows_per_part: int = ROWS_PER_PART,
+    prefix: str = FACTS_PREFIX,
+) -> list[int]:
+    """Write one date's current orders as the facts of `merged_id`; returns the parts written.
+
+    Rows are sorted by order id before slicing, so two processes compacting the same entries
+    write identical files and a retry overwrites its own, whatever order it interleaves in.
+    """
+    rows = current.select(*FACT_SCHEMA).sort("order_id").collect()
+    parts: list[int] = []
+    for part, offset in enumerate(range(0, max(rows.height, 1), rows_per_part)):
+        local = workdir / f"compact-{uuid.uuid4().hex}.parquet"
+        rows.slice(offset, rows_per_part).write_parquet(local, compression="zstd", statistics=False)
+        store.put_file(local, fact_key(order_date, merged_id, part, prefix))
+        parts.append(part)
+    return parts

@@ -126,6 +126,10 @@ class Ledger(Protocol):
         """A committed batch that cannot be finished: no longer among the unfinished ones, so
         it never blocks a start-up; finishing it later (`mark_done`) clears the mark."""
 
+    def compact(self, order_date: str, covered: Sequence[FactEntry], merged: FactEntry) -> bool:
+        """Atomically replace the `covered` entries of a date by `merged` (their facts merged);
+        False, changing nothing, when any of them is gone (another process compacted first)."""
+
     def failed(self) -> list[BatchRecord]:
         """Committed batches marked failed, in seq order."""
 

@@ -19,6 +19,7 @@ import itertools
 import json
 import logging
 import tempfile
+import time
 import traceback
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -26,16 +27,27 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+import polars as pl
+
 from orderpipe.adapters.workspace import BatchLocks, Workspace, sweep
 from orderpipe.core.kpis import compute_kpis, current_orders
 from orderpipe.core.names import REPORT_SUFFIX, display_name, fit_name, tagged_name
 from orderpipe.core.report import ValidationReport
 from orderpipe.errors import InfrastructureError, TransientError
 from orderpipe.faults import checkpoint
-from orderpipe.ingest import ROWS_PER_PART, Inspection, inspect_file, load_facts, stage_facts
+from orderpipe.ingest import (
+    ROWS_PER_PART,
+    Inspection,
+    fact_key,
+    inspect_file,
+    load_facts,
+    stage_facts,
+    write_compacted,
+)
 from orderpipe.logs import log_event
 from orderpipe.ports import (
     BatchRecord,
+    FactEntry,
     KpiStore,
     Ledger,
     Notification,
@@ -90,6 +102,12 @@ class Outcome:
 TRANSIENT = (TransientError, OSError, MemoryError)
 MAX_REASON_CHARS = 500
 LOCKS = "locks"
+#: A date read from more facts entries than this is compacted: its oldest entries become one.
+COMPACT_AFTER = 8
+#: At most this many entries are merged at once (a DynamoDB transaction holds 100 items).
+COMPACT_MAX = 90
+#: Facts files no entry names are deleted once this old: a staged batch commits long before.
+STRAY_FACTS_AGE = 6 * 3600
 
 
 def _now() -> str:
@@ -107,7 +125,9 @@ class Pipeline:
         workdir: Path,
         prefixes: Prefixes = Prefixes(),
         rows_per_part: int = ROWS_PER_PART,
+        compact_after: int = COMPACT_AFTER,
     ) -> None:
+        self.compact_after = compact_after
         self.store = store
         self.ledger = ledger
         self.kpis = kpis
@@ -171,6 +191,7 @@ class Pipeline:
                 progress("recomputing KPIs", 0, 1)
                 self.recompute(existing.dates)
                 checkpoint("after-recompute")
+                self.compact(existing.dates)
                 archived = self._archive(key, self.prefixes.processed, name, batch_id, snapshot)
                 checkpoint("after-archive")
                 self.ledger.mark_done(batch_id)
@@ -331,16 +352,86 @@ class Pipeline:
 
     # -- KPIs -----------------------------------------------------------------------------
     def recompute(self, dates: Sequence[str]) -> list[str]:
-        """Recompute and store the KPIs of `dates`; returns the dates a newer version kept."""
+        """Recompute and store the KPIs of `dates`; returns the dates a newer version kept.
+
+        The version of a date is the highest seq among its entries: commits take seqs in commit
+        order, so a later read never has a lower one, and compaction keeps it. A compaction may
+        remove the files of entries read just before it: the read is then simply done again.
+        """
         if not dates:
             return []
         entries = self.ledger.fact_entries(sorted(set(dates)))
-        shared = {d for d, e in entries.items() if len(e) > 1}
-        with ExitStack() as stack:
-            facts = load_facts(self.store, entries, stack, self.prefixes.warehouse)
-            results = compute_kpis(current_orders(facts, shared), list(entries))
+        for attempt in itertools.count(1):
+            shared = {d for d, e in entries.items() if len(e) > 1}
+            try:
+                with ExitStack() as stack:
+                    facts = load_facts(self.store, entries, stack, self.prefixes.warehouse)
+                    results = compute_kpis(current_orders(facts, shared), list(entries))
+                break
+            except (InfrastructureError, OSError, pl.exceptions.PolarsError):
+                again = self.ledger.fact_entries(sorted(set(dates)))
+                if again == entries or attempt >= 5:
+                    raise  # not a compaction under our feet: a real failure
+                entries = again
         checkpoint("before-kpi-write")
-        return self.kpis.write({d: (len(entries[d]), results[d]) for d in entries})
+        versions = {d: max((e.seq for e in entries[d]), default=0) for d in entries}
+        return self.kpis.write({d: (versions[d], results[d]) for d in entries})
+
+    def compact(self, dates: Sequence[str]) -> list[str]:
+        """Merge the oldest facts entries of each date read from more than `compact_after`
+        entries into one (the latest row per order id, in commit order), so the cost of a file
+        never grows with the number of earlier batches; returns the dates compacted.
+
+        Crash-safe: the merged files are written under a name derived from what they replace
+        (a retry overwrites them), the ledger switches to them in one transaction that fails if
+        another process compacted first, and only then are the replaced files deleted. A crash
+        in between leaves files no entry names; the next compaction of the date deletes those
+        once they are old enough that no writer can still be about to commit them.
+        """
+        compacted = []
+        for order_date, entries in self.ledger.fact_entries(sorted(set(dates))).items():
+            if len(entries) <= self.compact_after:
+                continue
+            covered = entries[:COMPACT_MAX]
+            top = covered[-1].seq
+            merged_id = f"compact-{top:012d}"
+            with ExitStack() as stack:
+                facts = load_facts(self.store, {order_date: covered}, stack, self.prefixes.warehouse)
+                current = current_orders(facts, {order_date} if len(covered) > 1 else set())
+                parts = write_compacted(
+                    current,
+                    order_date,
+                    merged_id,
+                    self.store,
+                    self.scratch,
+                    self.rows_per_part,
+                    self.prefixes.warehouse,
+                )
+            checkpoint("compact-written")
+            merged = FactEntry(order_date, merged_id, top, tuple(parts))
+            if not self.ledger.compact(order_date, covered, merged):
+                continue  # another process compacted this date first
+            checkpoint("compact-switched")
+            for entry in covered:
+                for part in entry.parts:
+                    self.store.delete(fact_key(order_date, entry.batch_id, part, self.prefixes.warehouse))
+            checkpoint("compact-cleaned")
+            self._delete_strays(order_date)
+            compacted.append(order_date)
+        return compacted
+
+    def _delete_strays(self, order_date: str) -> None:
+        """Facts files of the date that no entry names and that are older than any run."""
+        named = {
+            fact_key(order_date, e.batch_id, part, self.prefixes.warehouse)
+            for e in self.ledger.fact_entries([order_date])[order_date]
+            for part in e.parts
+        }
+        cutoff = time.time() - STRAY_FACTS_AGE
+        for key in self.store.list(fact_key(order_date, "", 0, self.prefixes.warehouse).rsplit("/", 1)[0] + "/"):
+            stat = self.store.stat(key) if key not in named else None
+            if stat is not None and stat.modified < cutoff:
+                self.store.delete(key)
 
     def recover(self) -> list[str]:
         """Finish batches a crash left committed but not done; returns their ids.

@@ -263,6 +263,39 @@ class DynamoLedger:
             ],
         )
 
+    def compact(self, order_date: str, covered: Sequence[FactEntry], merged: FactEntry) -> bool:
+        """One transaction: the merged entry in, the covered ones out (each must still exist)."""
+        date_key = {"pk": {"S": f"DATE#{order_date}"}}
+        merged_item = {
+            **date_key,
+            "sk": {"S": f"BATCH#{merged.batch_id}"},
+            "parts": {"L": [{"N": str(p)} for p in merged.parts]},
+            "seq": {"N": str(merged.seq)},
+        }
+        items: list[dict[str, Any]] = [
+            {"Put": {"TableName": self.table, "Item": merged_item, "ConditionExpression": "attribute_not_exists(pk)"}}
+        ]
+        items += [
+            {
+                "Delete": {
+                    "TableName": self.table,
+                    "Key": {**date_key, "sk": {"S": f"BATCH#{e.batch_id}"}},
+                    "ConditionExpression": "attribute_exists(pk)",
+                }
+            }
+            for e in covered
+        ]
+        checkpoint("compact-switch-inside")
+        try:
+            self.db.client.transact_write_items(TransactItems=items)
+        except ClientError as exc:
+            if _code(exc) in ("TransactionCanceledException", "TransactionConflictException"):
+                return False  # another process compacted these entries first
+            raise InfrastructureError(f"DynamoDB compaction of {order_date} failed: {exc}") from exc
+        except BotoCoreError as exc:
+            raise InfrastructureError(f"DynamoDB compaction of {order_date} failed: {exc}") from exc
+        return True
+
     def failed(self) -> list[BatchRecord]:
         items = self.db.query_all(
             "read of failed batches",
@@ -297,9 +330,13 @@ class DynamoLedger:
             )
             found = []
             for item in items:
-                batch = self.get(_s(item, "sk").removeprefix("BATCH#"))
+                parts = tuple(int(p["N"]) for p in item["parts"]["L"])
+                entry_id = _s(item, "sk").removeprefix("BATCH#")
+                if "seq" in item:  # a compacted entry carries its own seq
+                    found.append(FactEntry(order_date, entry_id, _n(item, "seq"), parts))
+                    continue
+                batch = self.get(entry_id)
                 if batch is not None:  # staged but never committed: invisible
-                    parts = tuple(int(p["N"]) for p in item["parts"]["L"])
                     found.append(FactEntry(order_date, batch.batch_id, batch.seq, parts))
             entries[order_date] = sorted(found, key=lambda e: e.seq)
         return entries

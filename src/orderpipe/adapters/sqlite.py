@@ -184,6 +184,23 @@ class SqliteLedger:
         with self.db.transaction() as db:
             db.execute("UPDATE batches SET done = -1 WHERE batch_id = ? AND done = 0", (batch_id,))
 
+    def compact(self, order_date: str, covered: Sequence[FactEntry], merged: FactEntry) -> bool:
+        ids = [e.batch_id for e in covered]
+        marks = ",".join("?" * len(ids))
+        with self.db.transaction() as db:
+            (present,) = db.execute(
+                f"SELECT COUNT(*) FROM batch_dates WHERE order_date = ? AND batch_id IN ({marks})", (order_date, *ids)
+            ).fetchone()
+            if present != len(ids):
+                return False  # another process compacted these entries first
+            db.execute(f"DELETE FROM batch_dates WHERE order_date = ? AND batch_id IN ({marks})", (order_date, *ids))
+            db.execute(
+                "INSERT INTO batch_dates (order_date, batch_id, seq, parts) VALUES (?, ?, ?, ?)",
+                (order_date, merged.batch_id, merged.seq, json.dumps(list(merged.parts))),
+            )
+            checkpoint("compact-switch-inside")
+        return True
+
     def failed(self) -> list[BatchRecord]:
         return [self._batch(r) for r in self.db.query("SELECT * FROM batches WHERE done = -1 ORDER BY seq")]
 

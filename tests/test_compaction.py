@@ -1,0 +1,205 @@
+"""Compaction: a date's facts entries stay few however many batches touch it, and the KPIs are
+exactly those without compaction, on both adapter sets, beside concurrent work and kill -9."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from orderpipe.bootstrap import open_pipeline
+from orderpipe.config import load_settings
+from orderpipe.workflow import Pipeline
+from tests.conftest import keys, order, run_file, snapshot, write
+
+
+def batches(seed: int, count: int, folder: Path) -> list[Path]:
+    """New orders, corrections (price, return, category moves) and re-sent orders over 3 dates."""
+    rng = random.Random(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    files = []
+    for n in range(count):
+        rows = [
+            order(
+                f"O{oid}",
+                f"C{rng.randrange(9)}",
+                f"2025-07-0{1 + oid % 3}",
+                rng.choice(["Books", "Toys", "Home"]),
+                "P",
+                str(rng.randint(1, 5)),
+                f"{rng.randint(1, 9999) / 100:.2f}",
+                rng.choice(["true", "false"]),
+            )
+            for oid in rng.sample(range(40), rng.randint(1, 8))
+        ]
+        files.append(write(folder / f"b{n:03d}.csv", rows))
+    return files
+
+
+def entries_per_date(pipeline: Pipeline) -> dict[str, int]:
+    dates = ["2025-07-01", "2025-07-02", "2025-07-03"]
+    return {d: len(e) for d, e in pipeline.ledger.fact_entries(dates).items()}
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_compaction_after_every_k_batches_changes_no_kpi(
+    any_pipeline: Pipeline, home: Path, tmp_path: Path, seed: int
+) -> None:
+    files = batches(seed, 24, tmp_path / "files")
+    reference = open_pipeline(load_settings(tmp_path / "reference", environ={}))
+    reference.compact_after = 10_000  # never
+    compacting = any_pipeline
+    compacting.compact_after = 2 + seed % 3
+    for path in files:
+        assert run_file(reference, path).status in ("accepted", "duplicate")
+        assert run_file(compacting, path).status in ("accepted", "duplicate")
+        assert snapshot(compacting) == snapshot(reference)
+    assert max(entries_per_date(compacting).values()) <= compacting.compact_after
+    assert max(entries_per_date(reference).values()) > compacting.compact_after  # it did compact
+
+
+def test_the_work_per_file_does_not_grow_with_history(pipeline: Pipeline, tmp_path: Path) -> None:
+    """Facts objects read per recompute and kept in the warehouse, after 120 batches on one date."""
+    for n in range(120):
+        run_file(pipeline, write(tmp_path / f"f{n}.csv", [order(f"O{n}"), order(f"O{n % 7}", price="3.00")]))
+    read: list[str] = []
+    real = pipeline.store.local_copy
+
+    def counting(key, version=None):  # type: ignore[no-untyped-def]
+        read.append(key)
+        return real(key, version)
+
+    pipeline.store.local_copy = counting  # type: ignore[method-assign]
+    pipeline.recompute(["2025-07-06"])
+    assert len(read) <= pipeline.compact_after + 1
+    assert len(keys(pipeline, "warehouse/orders/order_date=2025-07-06/")) <= pipeline.compact_after + 1
+    assert pipeline.kpis.daily(None, None)[0]["total_orders"] == 120
+
+
+def test_compaction_beside_a_concurrent_commit_to_the_same_date(
+    any_pipeline: Pipeline, home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import orderpipe.workflow as workflow
+
+    files = batches(7, 12, tmp_path / "files")
+    first = any_pipeline
+    first.compact_after = 3
+    for path in files[:4]:
+        run_file(first, path)
+    env = {k: v for k, v in os.environ.items() if k.startswith("ORDERPIPE_")}
+    second = open_pipeline(load_settings(home, environ=env))
+    real = workflow.write_compacted
+
+    def slow(*args, **kwargs):  # type: ignore[no-untyped-def]
+        parts = real(*args, **kwargs)
+        time.sleep(0.6)  # the other worker commits and recomputes meanwhile
+        return parts
+
+    monkeypatch.setattr(workflow, "write_compacted", slow)
+    worker = threading.Thread(target=lambda: run_file(first, files[4]))
+    worker.start()
+    time.sleep(0.2)
+    run_file(second, files[5])
+    worker.join()
+    monkeypatch.undo()
+    for path in files[6:]:
+        run_file(first, path)
+    reference = open_pipeline(load_settings(tmp_path / "reference", environ={}))
+    commit_order = [r.file for r in sorted(first.ledger.runs(), key=lambda r: r.seq) if r.status == "accepted"]
+    for name in commit_order:
+        run_file(reference, tmp_path / "files" / name)
+    assert snapshot(first) == snapshot(reference)
+
+
+POINTS = [
+    "compact-written#1",
+    "compact-switch-inside#1",
+    "compact-switched#1",
+    "compact-cleaned#1",
+    "compact-written#3",
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("point", POINTS)
+def test_kill_inside_compaction_then_rerun(point: str, tmp_path: Path) -> None:
+    files = [str(p) for p in batches(11, 14, tmp_path / "files")]
+
+    def orderpipe(home: Path, crash: str | None = None) -> subprocess.CompletedProcess[str]:
+        env = {k: v for k, v in os.environ.items() if k != "ORDERPIPE_CRASH_AT"}
+        if crash:
+            env["ORDERPIPE_CRASH_AT"] = crash
+        return subprocess.run(
+            [sys.executable, "-m", "orderpipe", "--home", str(home), "run", *files],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+            timeout=300,
+        )
+
+    def state(home: Path) -> tuple[object, ...]:
+        pipeline = open_pipeline(load_settings(home, environ={}))
+        warehouse = sorted(p.name for p in (home / "warehouse").rglob("*.parquet"))
+        return (*snapshot(pipeline), warehouse, sorted(p.name for p in (home / "input").iterdir()))
+
+    clean = tmp_path / "clean"
+    assert orderpipe(clean).returncode == 0
+    crashed = tmp_path / "crashed"
+    first = orderpipe(crashed, point)
+    assert first.returncode == -signal.SIGKILL, f"{point} never reached: {first.stderr[-500:]}"
+    assert orderpipe(crashed).returncode == 0
+    daily, category, warehouse, waiting = state(crashed)
+    assert (daily, category, waiting) == (*state(clean)[:2], [])
+    # Nothing counted twice or lost: every facts file is named by an entry, or is a file a
+    # crash left between writing and switching, which a later compaction removes once old.
+    assert set(state(clean)[2]) <= set(warehouse)
+
+
+def test_a_recompute_whose_files_a_compaction_removed_reads_again(
+    any_pipeline: Pipeline, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import orderpipe.workflow as workflow
+
+    pipeline = any_pipeline
+    pipeline.compact_after = 10_000
+    for path in batches(5, 6, tmp_path / "files"):
+        run_file(pipeline, path)
+    expected = snapshot(pipeline)
+    real = workflow.load_facts
+    calls = []
+
+    def compaction_in_between(store, entries, stack, prefix):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        if len(calls) == 1:  # the entries were read; another process compacts before the files are
+            pipeline.compact_after = 1
+            assert pipeline.compact(list(entries))
+            pipeline.compact_after = 10_000
+        return real(store, entries, stack, prefix)
+
+    monkeypatch.setattr(workflow, "load_facts", compaction_in_between)
+    pipeline.recompute(["2025-07-01", "2025-07-02", "2025-07-03"])
+    assert len(calls) > 2  # the first read, the compaction's own, then the read again
+    assert snapshot(pipeline) == expected
+
+
+def test_a_compaction_that_lost_the_race_changes_nothing(any_pipeline: Pipeline, tmp_path: Path) -> None:
+    pipeline = any_pipeline
+    pipeline.compact_after = 10_000
+    for path in batches(9, 5, tmp_path / "files"):
+        run_file(pipeline, path)
+    date = "2025-07-01"
+    stale = pipeline.ledger.fact_entries([date])[date]
+    pipeline.compact_after = 1
+    assert pipeline.compact([date]) == [date]  # another process wins
+    after = pipeline.ledger.fact_entries([date])[date]
+    loser = type(stale[0])(date, "compact-loser", stale[-1].seq, (0,))
+    assert pipeline.ledger.compact(date, stale, loser) is False
+    assert pipeline.ledger.fact_entries([date])[date] == after
