@@ -14,8 +14,8 @@ CDK := npx --yes aws-cdk@2.1148.1
 APPROVAL ?= broadening
 CDK_APP := $(abspath $(BIN))/python -m infra.app
 
-# Two steps in one virtualenv: the core (what `demo` needs: ~200 MB, under a minute), then
-# everything the tests, the benchmark and the CDK app need (~1.3 GB, Node.js included).
+# Two steps in one virtualenv: the core (what `demo` needs: ~200 MB, ~20 s), then everything
+# the tests, the benchmark and the CDK app need (1.4 GB in all, Node.js included).
 $(CORE): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip==25.3

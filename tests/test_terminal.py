@@ -229,3 +229,13 @@ def test_in_a_pipe_stdout_has_the_results_and_stderr_only_json(tmp_path: Path) -
         ("duplicate", "good.csv", 2, None),
         ("rejected", "bad.csv", 2, f"{home}/rejected/bad.csv.report.json"),
     ]
+
+
+def test_verbose_shows_every_event_as_a_short_line(tmp_path: Path) -> None:
+    good, _ = files(tmp_path)
+    code, terminal = run_on_terminal("--home", str(tmp_path / "home"), "run", "-v", str(good))
+    assert code == 0
+    events = [line for line in terminal.screen if line.startswith("orderpipe: ")]
+    assert len(events) == 1
+    assert events[0].startswith("orderpipe: info: batch.accepted (event=accepted, file=good.csv, batch_id=")
+    assert "{" not in events[0].split(" (", 1)[0]
