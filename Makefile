@@ -60,20 +60,21 @@ mutate: $(STAMP)
 	$(BIN)/python tests/mutation.py report
 
 # Offline: writes cdk.out/ and runs cdk-nag; no AWS account needed.
+# The CDK needs Node.js: the pinned one in the virtualenv comes first on PATH.
 synth: $(STAMP)
-	$(BIN)/python -c "from infra.app import build_app; app, _ = build_app(outdir='cdk.out'); app.synth()"
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -c "from infra.app import build_app; app, _ = build_app(outdir='cdk.out'); app.synth()"
 	@echo "template: cdk.out/Orderpipe.template.json"
 
 # Need AWS credentials, Docker (the image asset) and Node.js (the CDK CLI). Settings: cdk.json or -c k=v.
 # Once per account and region, before the first deploy:
 bootstrap: $(STAMP)
-	$(CDK) bootstrap --app "$(CDK_APP)" $(CDK_ARGS)
+	PATH="$(abspath $(BIN)):$$PATH" $(CDK) bootstrap --app "$(CDK_APP)" $(CDK_ARGS)
 
 deploy: $(STAMP)
-	$(CDK) deploy --app "$(CDK_APP)" --require-approval $(APPROVAL) $(CDK_ARGS)
+	PATH="$(abspath $(BIN)):$$PATH" $(CDK) deploy --app "$(CDK_APP)" --require-approval $(APPROVAL) $(CDK_ARGS)
 
 destroy: $(STAMP)
-	$(CDK) destroy --app "$(CDK_APP)" --force $(CDK_ARGS)
+	PATH="$(abspath $(BIN)):$$PATH" $(CDK) destroy --app "$(CDK_APP)" --force $(CDK_ARGS)
 
 clean:
 	rm -rf $(VENV) $(DEMO_HOME) .pytest_cache cdk.out

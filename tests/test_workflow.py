@@ -1,4 +1,4 @@
-"""Processing semantics (SPEC §3) through the real workflow on a folder and SQLite."""
+"""Processing semantics through the real workflow on a folder and SQLite."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The ECS face: `orderpipe task validate` and `orderpipe task transform` (SPEC §5).
+"""The ECS face: `orderpipe task validate` and `orderpipe task transform`.
 
 One container image, two commands, configured by the environment the state machine passes
 in container overrides. Invalid data is a business outcome: the validator records the verdict

@@ -1,4 +1,4 @@
-"""The workflow for one file (SPEC §3): validate → stage facts → commit → recompute → archive → notify.
+"""The workflow for one file: validate → stage facts → commit → recompute → archive → notify.
 
 This is where the processing semantics live, once, above the ports. Every step is safe to
 repeat, so a kill -9 anywhere followed by a retry ends as an uninterrupted run would:

@@ -1,4 +1,4 @@
-"""DynamoDB as the ledger and the KPI store (SPEC §5).
+"""DynamoDB as the ledger and the KPI store.
 
 Ledger table (pk, sk):
   BATCH#<id> / BATCH        the commit record: seq, file, rows, dates, done

@@ -1,4 +1,4 @@
-"""KPI maths (SPEC §2): exact sums in Polars decimals, rounding in Python `decimal`.
+"""KPI maths: exact sums in Polars decimals, rounding in Python `decimal`.
 
 The input is the facts of some dates, each row tagged with its batch `seq`; the output is a
 pure function of the current orders of each date (the latest batch's row per order id).
