@@ -111,4 +111,4 @@ def test_deploys_use_a_pinned_cdk_cli_ask_before_widening_iam_and_bootstrap_is_a
     deploy = makefile.split("\ndeploy:", 1)[1].split("\n\n", 1)[0]
     assert "--require-approval never" not in deploy and "--require-approval $(APPROVAL)" in deploy
     assert re.search(r"^APPROVAL \?= broadening$", makefile, re.MULTILINE)
-    assert re.search(r"^bootstrap: .*\n\t(PATH=\S+ )?\$\(CDK\) bootstrap ", makefile, re.MULTILINE)
+    assert re.search(r'^bootstrap: .*\n\t(PATH=".*?" )?\$\(CDK\) bootstrap ', makefile, re.MULTILINE)
