@@ -132,8 +132,9 @@ def test_the_progress_bar_moves_with_the_work_and_is_cleared(tmp_path: Path) -> 
     assert drawn[0] == "  validating…"
     staged = [frame for frame in drawn if "staging facts" in frame]
     counts = [int(re.search(r"([0-9]+)/[0-9]+$", frame).group(1)) for frame in staged]  # type: ignore[union-attr]
-    assert len(counts) >= 6 and counts == sorted(counts)  # one frame per part written, moving forward
-    assert staged[0] == "  [#.............................] staging facts  1/21"
+    assert counts == [1, 2, 3, 4, 5, 6]  # one frame per slice of 2 rows, up to the full total
+    assert staged[0] == "  [#####.........................] staging facts  1/6"
+    assert staged[-1] == "  [##############################] staging facts  6/6"
     assert drawn[-1] == "  recomputing KPIs…"
     assert all(len(frame) < COLUMNS for frame in drawn)
     assert [without_times(line) for line in terminal.screen] == ["accepted  big.csv  12 rows  2025-07-01…2025-07-03  T"]

@@ -243,6 +243,7 @@ def stage_facts(
     rows_per_part: int = ROWS_PER_PART,
     on_part: Callable[[], None] = lambda: None,
     prefix: str = FACTS_PREFIX,
+    on_slice: Callable[[int, int], None] = lambda done, total: None,
 ) -> dict[str, list[int]]:
     """Write the valid rows under warehouse/, partitioned by date, in fixed-size row slices.
 
@@ -252,6 +253,7 @@ def stage_facts(
     parts: dict[str, list[int]] = {}
     written = 0
     rows = pl.scan_parquet(stage).select(pl.len()).collect().item()
+    slices = -(-rows // rows_per_part)
     for part, offset in enumerate(range(0, rows, rows_per_part)):
         chunk = (
             pl.scan_parquet(stage).slice(offset, rows_per_part).filter(~pl.col("blank")).select(*FACT_SCHEMA).collect()
@@ -264,6 +266,7 @@ def stage_facts(
             store.put_file(local, fact_key(day, batch_id, part, prefix))
             parts.setdefault(day, []).append(part)
             on_part()
+        on_slice(part + 1, slices)  # progress by row slices: their count is known up front
     if written != expected_rows:
         raise InfrastructureError(f"staged {written} rows but {expected_rows} were validated; nothing was committed")
     return parts

@@ -270,12 +270,9 @@ class Pipeline:
         """Stage the facts of a valid file and commit the batch (its facts become visible)."""
         report = inspection.report
         assert inspection.stage is not None and report.valid
-        expected = len(report.dates) * (report.rows // self.rows_per_part + 1)
-        written = iter(range(1, expected + 1))
 
         def part_written() -> None:
             checkpoint("facts-part")
-            progress("staging facts", next(written, expected), expected)
 
         parts = stage_facts(
             inspection.stage,
@@ -286,6 +283,7 @@ class Pipeline:
             self.rows_per_part,
             part_written,
             self.prefixes.warehouse,
+            on_slice=lambda done, total: progress("staging facts", done, total),
         )
         checkpoint("before-commit")
         record = self.ledger.commit(inspection.batch_id, name, report.rows, parts)
