@@ -203,3 +203,31 @@ def test_a_compaction_that_lost_the_race_changes_nothing(any_pipeline: Pipeline,
     loser = type(stale[0])(date, "compact-loser", stale[-1].seq, (0,))
     assert pipeline.ledger.compact(date, stale, loser) is False
     assert pipeline.ledger.fact_entries([date])[date] == after
+
+
+def test_a_compaction_beaten_to_its_date_skips_it(
+    any_pipeline: Pipeline, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two workers compact one date at once: the one whose files vanish steps aside, no error."""
+    import orderpipe.workflow as workflow
+
+    pipeline = any_pipeline
+    pipeline.compact_after = 10_000
+    for path in batches(4, 6, tmp_path / "files"):
+        run_file(pipeline, path)
+    expected = snapshot(pipeline)
+    real = workflow.load_facts
+    calls = []
+
+    def beaten(store, entries, stack, prefix):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        if len(calls) == 1:  # the other worker compacts the same entries first
+            assert pipeline.compact(list(entries)) == list(entries)
+        return real(store, entries, stack, prefix)
+
+    monkeypatch.setattr(workflow, "load_facts", beaten)
+    pipeline.compact_after = 1
+    assert pipeline.compact(["2025-07-01"]) == []
+    monkeypatch.undo()
+    pipeline.recompute(["2025-07-01", "2025-07-02", "2025-07-03"])
+    assert snapshot(pipeline) == expected

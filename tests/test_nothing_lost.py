@@ -387,3 +387,41 @@ def test_a_failed_batch_with_no_file_left_is_finished_by_replay(
     assert pipeline.finish(stranded).status == "accepted"
     assert pipeline.ledger.failed() == [] and pipeline.stranded() == []
     assert totals(pipeline) == {"2025-07-01": (1, Decimal("6.00"))}
+
+
+def test_watch_retries_a_file_whose_processing_failed_for_a_transient_reason(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import orderpipe.watch as watch
+    from orderpipe.errors import InfrastructureError
+
+    monkeypatch.setattr(watch, "RETRY_AFTER", 0.5)
+    (home / "input").mkdir(parents=True)
+    write(home / "input" / "busy.csv", [order("O1")])
+    attempts: list[str] = []
+
+    def open_flaky() -> Pipeline:
+        pipeline = open_pipeline(load_settings(home, environ={}))
+        real = pipeline.process
+
+        def process(key, progress=None):  # type: ignore[no-untyped-def]
+            attempts.append(key)
+            if len(attempts) == 1:
+                raise InfrastructureError("database is locked")  # e.g. a long write elsewhere
+            return real(key)
+
+        pipeline.process = process  # type: ignore[method-assign]
+        return pipeline
+
+    stop = threading.Event()
+    outcomes: list[object] = []
+    watcher = watch.Watcher(open_flaky, workers=1, poll_interval=0.05, settle_time=0.1)
+    runner = threading.Thread(target=watcher.run, args=(stop, outcomes.append))
+    runner.start()
+    deadline = time.monotonic() + 20
+    while not outcomes and time.monotonic() < deadline:
+        time.sleep(0.05)
+    stop.set()
+    runner.join()
+    assert len(attempts) == 2 and [o.status for o in outcomes] == ["accepted"]  # type: ignore[attr-defined]
+    assert keys(open_pipeline(load_settings(home, environ={})), "input/") == []

@@ -85,7 +85,7 @@ def transform(pipeline: Pipeline, key: str, version: str | None = None) -> Outco
             )
         batch = pipeline.ledger.get(inspection.batch_id) or pipeline.commit(name, inspection, scratch)
     pipeline.recompute(batch.dates)
-    pipeline.compact(batch.dates)
+    pipeline.compact_quietly(batch.dates)
     pipeline.ledger.mark_done(batch.batch_id)
     outcome = pipeline.accepted(name, batch, inspection.report, "")
     pipeline.ledger.record_run(

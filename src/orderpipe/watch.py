@@ -33,6 +33,9 @@ from orderpipe.workflow import Outcome, Pipeline
 __all__ = ["DEFAULT_SETTLE_TIME", "Readiness", "Watcher", "is_candidate"]
 
 DEFAULT_SETTLE_TIME = 2.0
+#: A file whose processing failed for a transient reason is tried again after this long (or at
+#: once when it changes): a full disk or a busy database passes.
+RETRY_AFTER = 30.0
 EMPTY_SETTLE_TIME = 30.0
 
 
@@ -131,7 +134,7 @@ class Watcher:
                 logging.ERROR,
                 file=key,
                 error=f"{type(exc).__name__}: {exc}",
-                hint="the file stays in input/ and is retried when it changes or at the next start",
+                hint="the file stays in input/ and is retried within 30 s, at once when it changes",
                 traceback=None if expected else traceback.format_exc(),
             )
             return None
@@ -146,7 +149,7 @@ class Watcher:
         readiness = Readiness(folder)
         # key -> (stat, since when it has held still)
         steady: dict[str, tuple[ObjectStat, float]] = {}
-        failed: dict[str, ObjectStat | None] = {}
+        failed: dict[str, tuple[ObjectStat, float]] = {}  # key -> (its stat, when it failed)
         in_flight: dict[str, tuple[Future[Outcome | None], ObjectStat]] = {}
         try:
             with ThreadPoolExecutor(self.workers, thread_name_prefix="orderpipe-worker") as pool:
@@ -156,7 +159,7 @@ class Watcher:
                             del in_flight[key]
                             outcome = future.result()
                             if outcome is None:
-                                failed[key] = taken
+                                failed[key] = (taken, time.monotonic())
                             else:
                                 on_outcome(outcome)
                     now = time.monotonic()
@@ -179,12 +182,11 @@ class Watcher:
                             or closed is True
                             or (closed is None and previous is not None and now - since >= settle)
                         )
-                        if (
-                            ready
-                            and failed.get(key) != stat
-                            and key not in in_flight
-                            and len(in_flight) < self.workers * 2
-                        ):
+                        last_failure = failed.get(key)
+                        resting = (
+                            last_failure is not None and last_failure[0] == stat and now - last_failure[1] < RETRY_AFTER
+                        )
+                        if ready and not resting and key not in in_flight and len(in_flight) < self.workers * 2:
                             readiness.forget(name)
                             in_flight[key] = (pool.submit(self._work, key), stat)
                     for gone in steady.keys() - current.keys():

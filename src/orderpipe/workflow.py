@@ -191,7 +191,7 @@ class Pipeline:
                 progress("recomputing KPIs", 0, 1)
                 self.recompute(existing.dates)
                 checkpoint("after-recompute")
-                self.compact(existing.dates)
+                self.compact_quietly(existing.dates)
                 archived = self._archive(key, self.prefixes.processed, name, batch_id, snapshot)
                 checkpoint("after-archive")
                 self.ledger.mark_done(batch_id)
@@ -393,18 +393,24 @@ class Pipeline:
             covered = entries[:COMPACT_MAX]
             top = covered[-1].seq
             merged_id = f"compact-{top:012d}"
-            with ExitStack() as stack:
-                facts = load_facts(self.store, {order_date: covered}, stack, self.prefixes.warehouse)
-                current = current_orders(facts, {order_date} if len(covered) > 1 else set())
-                parts = write_compacted(
-                    current,
-                    order_date,
-                    merged_id,
-                    self.store,
-                    self.scratch,
-                    self.rows_per_part,
-                    self.prefixes.warehouse,
-                )
+            try:
+                with ExitStack() as stack:
+                    facts = load_facts(self.store, {order_date: covered}, stack, self.prefixes.warehouse)
+                    current = current_orders(facts, {order_date} if len(covered) > 1 else set())
+                    parts = write_compacted(
+                        current,
+                        order_date,
+                        merged_id,
+                        self.store,
+                        self.scratch,
+                        self.rows_per_part,
+                        self.prefixes.warehouse,
+                    )
+            except (InfrastructureError, OSError, pl.exceptions.PolarsError):
+                now = {e.batch_id for e in self.ledger.fact_entries([order_date])[order_date]}
+                if {e.batch_id for e in covered} <= now:
+                    raise  # not another compaction under our feet: a real failure
+                continue  # another process compacted (and deleted) these entries first
             checkpoint("compact-written")
             merged = FactEntry(order_date, merged_id, top, tuple(parts))
             if not self.ledger.compact(order_date, covered, merged):
@@ -417,6 +423,20 @@ class Pipeline:
             self._delete_strays(order_date)
             compacted.append(order_date)
         return compacted
+
+    def compact_quietly(self, dates: Sequence[str]) -> None:
+        """Compaction only saves future work: its failure must never fail the batch that was
+        just counted. It is logged, and the next batch on the date tries again."""
+        try:
+            self.compact(dates)
+        except Exception as exc:
+            log_event(
+                "compact.skipped",
+                logging.WARNING,
+                dates=list(dates),
+                error=f"{type(exc).__name__}: {exc}"[:MAX_REASON_CHARS],
+                hint="nothing is lost; the next batch on these dates compacts them",
+            )
 
     def _delete_strays(self, order_date: str) -> None:
         """Facts files of the date that no entry names and that are older than any run."""
