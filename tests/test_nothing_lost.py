@@ -33,6 +33,31 @@ def two_files_named_alike(tmp_path: Path, name: str = "orders.csv") -> tuple[Pat
     )
 
 
+def commit_by_hand(pipeline: Pipeline, path: Path, workdir: Path) -> str:
+    """Stage and commit a file's facts as a worker killed right after its commit leaves them."""
+    from orderpipe.ingest import inspect_file, stage_facts
+
+    inspection = inspect_file(path, path.name, pipeline.categories, workdir)
+    assert inspection.stage is not None
+    parts = stage_facts(inspection.stage, inspection.batch_id, inspection.report.rows, pipeline.store, workdir)
+    pipeline.ledger.commit(inspection.batch_id, path.name, inspection.report.rows, parts)
+    return inspection.batch_id
+
+
+def break_inspection_of(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make reading `name` raise as a bug would (not a transient error)."""
+    import orderpipe.workflow as workflow
+
+    real = workflow.inspect_file
+
+    def broken(path, file, categories, workdir):  # type: ignore[no-untyped-def]
+        if file == name:
+            raise KeyError("unexpected shape")
+        return real(path, file, categories, workdir)
+
+    monkeypatch.setattr(workflow, "inspect_file", broken)
+
+
 # -- a different file waiting under the same name -------------------------------------------------
 def test_an_upload_never_replaces_a_different_waiting_file(any_pipeline: Pipeline, tmp_path: Path) -> None:
     pipeline = any_pipeline
@@ -163,16 +188,8 @@ def test_a_batch_that_cannot_be_finished_is_failed_and_the_next_file_goes_on(
 def test_a_failure_before_the_commit_quarantines_the_file(
     pipeline: Pipeline, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import orderpipe.workflow as workflow
 
-    real = workflow.inspect_file
-
-    def broken(path, name, categories, workdir):  # type: ignore[no-untyped-def]
-        if name == "odd.csv":
-            raise KeyError("unexpected shape")
-        return real(path, name, categories, workdir)
-
-    monkeypatch.setattr(workflow, "inspect_file", broken)
+    break_inspection_of("odd.csv", monkeypatch)
     odd = run_file(pipeline, write(tmp_path / "odd.csv", [order("O1")]))
     fine = run_file(pipeline, write(tmp_path / "fine.csv", [order("O2")]))
     assert (odd.status, fine.status) == ("failed", "accepted")
@@ -183,17 +200,12 @@ def test_a_failure_before_the_commit_quarantines_the_file(
 def test_recovery_marks_an_unfinishable_batch_failed_instead_of_failing_every_start(
     pipeline: Pipeline, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from orderpipe.ingest import inspect_file, stage_facts
-
     path = write(tmp_path / "x.csv", [order("O1", date="2025-07-01")])
-    inspection = inspect_file(path, "x.csv", pipeline.categories, tmp_path)
-    assert inspection.stage is not None
-    parts = stage_facts(inspection.stage, inspection.batch_id, 1, pipeline.store, tmp_path)
-    pipeline.ledger.commit(inspection.batch_id, "x.csv", 1, parts)  # committed, then the process died
+    batch_id = commit_by_hand(pipeline, path, tmp_path)  # committed, then the process died
     monkeypatch.setattr(pipeline, "recompute", failing_recompute(pipeline, {"2025-07-01"}))
     assert pipeline.recover() == []
     assert pipeline.ledger.unfinished() == []
-    record = pipeline.ledger.get(inspection.batch_id)
+    record = pipeline.ledger.get(batch_id)
     assert record is not None and record.failed and not record.done
     assert [(r.file, r.status) for r in pipeline.ledger.runs()] == [("x.csv", "failed")]
     assert run_file(pipeline, write(tmp_path / "y.csv", [order("O2", price="2.00")])).status == "accepted"
@@ -255,17 +267,13 @@ def test_archived_files_and_reports_respect_the_umask(home: Path, tmp_path: Path
 
 def test_recovery_leaves_a_batch_another_process_is_finishing(pipeline: Pipeline, tmp_path: Path) -> None:
     from orderpipe.adapters.workspace import BatchLocks
-    from orderpipe.ingest import inspect_file, stage_facts
 
     path = write(tmp_path / "x.csv", [order("O1")])
-    inspection = inspect_file(path, "x.csv", pipeline.categories, tmp_path)
-    assert inspection.stage is not None
-    parts = stage_facts(inspection.stage, inspection.batch_id, 1, pipeline.store, tmp_path)
-    pipeline.ledger.commit(inspection.batch_id, "x.csv", 1, parts)
-    with BatchLocks(pipeline.locks.root).hold(inspection.batch_id):  # another worker is on it
+    batch_id = commit_by_hand(pipeline, path, tmp_path)
+    with BatchLocks(pipeline.locks.root).hold(batch_id):  # another worker is on it
         assert pipeline.recover() == []
-    assert [b.batch_id for b in pipeline.ledger.unfinished()] == [inspection.batch_id]
-    assert pipeline.recover() == [inspection.batch_id]
+    assert [b.batch_id for b in pipeline.ledger.unfinished()] == [batch_id]
+    assert pipeline.recover() == [batch_id]
 
 
 def test_a_file_written_in_place_while_being_read_is_not_committed(
@@ -298,17 +306,9 @@ def test_run_goes_on_after_a_failed_batch_and_exits_3(
 ) -> None:
     from click.testing import CliRunner
 
-    import orderpipe.workflow as workflow
     from orderpipe.cli import main
 
-    real = workflow.inspect_file
-
-    def broken(path, name, categories, workdir):  # type: ignore[no-untyped-def]
-        if name == "odd.csv":
-            raise KeyError("unexpected shape")
-        return real(path, name, categories, workdir)
-
-    monkeypatch.setattr(workflow, "inspect_file", broken)
+    break_inspection_of("odd.csv", monkeypatch)
     odd = write(tmp_path / "odd.csv", [order("O1")])
     bad = write(tmp_path / "bad.csv", [order("O2", quantity="0")])
     fine = write(tmp_path / "fine.csv", [order("O3")])
@@ -371,19 +371,14 @@ def test_a_failed_batch_with_no_file_left_is_finished_by_replay(
     any_pipeline: Pipeline, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Start-up recovery failed it after its file was archived: replay finishes it from its facts."""
-    from orderpipe.ingest import inspect_file, stage_facts
-
     pipeline = any_pipeline
     path = write(tmp_path / "x.csv", [order("O1", date="2025-07-01", price="6.00")])
-    inspection = inspect_file(path, "x.csv", pipeline.categories, tmp_path)
-    assert inspection.stage is not None
-    parts = stage_facts(inspection.stage, inspection.batch_id, 1, pipeline.store, tmp_path)
-    pipeline.ledger.commit(inspection.batch_id, "x.csv", 1, parts)
+    batch_id = commit_by_hand(pipeline, path, tmp_path)
     monkeypatch.setattr(pipeline, "recompute", failing_recompute(pipeline, {"2025-07-01"}))
     assert pipeline.recover() == []
-    assert [b.batch_id for b in pipeline.ledger.failed()] == [inspection.batch_id]
+    assert [b.batch_id for b in pipeline.ledger.failed()] == [batch_id]
     monkeypatch.undo()
-    (stranded,) = pipeline.stranded(inspection.batch_id[:8])
+    (stranded,) = pipeline.stranded(batch_id[:8])
     assert pipeline.finish(stranded).status == "accepted"
     assert pipeline.ledger.failed() == [] and pipeline.stranded() == []
     assert totals(pipeline) == {"2025-07-01": (1, Decimal("6.00"))}
