@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from orderpipe.bootstrap import open_pipeline
 from orderpipe.config import load_settings
@@ -65,9 +67,45 @@ def test_compaction_after_every_k_batches_changes_no_kpi(
     assert max(entries_per_date(reference).values()) > compacting.compact_after  # it did compact
 
 
+# One order row: date, customer, category, quantity, cents, returned. A batch maps order ids to
+# rows (so ids are unique in a file); ids repeat across batches, so later batches correct
+# earlier ones: a new price, a return, a move to another category.
+ROW = st.tuples(
+    st.sampled_from(["2025-07-01", "2025-07-02"]),
+    st.integers(0, 3),
+    st.sampled_from(["Books", "Toys", "Home"]),
+    st.integers(1, 5),
+    st.integers(1, 99_999),
+    st.booleans(),
+)
+BATCH = st.dictionaries(st.sampled_from([f"O{i}" for i in range(10)]), ROW, min_size=1, max_size=6)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(history=st.lists(BATCH, min_size=1, max_size=10), every=st.integers(1, 4))
+def test_any_history_compacted_every_k_batches_gives_the_kpis_without_compaction(
+    tmp_path_factory: pytest.TempPathFactory, history: list[dict[str, tuple[str, int, str, int, int, bool]]], every: int
+) -> None:
+    root = tmp_path_factory.mktemp("history")
+    plain = open_pipeline(load_settings(root / "plain", environ={}))
+    plain.compact_after = 10_000  # never
+    compacting = open_pipeline(load_settings(root / "compacting", environ={}))
+    compacting.compact_after = every
+    for n, batch in enumerate(history):
+        rows = [
+            order(oid, f"C{c}", day, cat, "P", str(q), f"{cents // 100}.{cents % 100:02d}", str(r).lower())
+            for oid, (day, c, cat, q, cents, r) in batch.items()
+        ]
+        path = write(root / f"b{n}.csv", rows)
+        assert run_file(plain, path).status in ("accepted", "duplicate")
+        assert run_file(compacting, path).status in ("accepted", "duplicate")
+    assert snapshot(compacting) == snapshot(plain)
+    assert max(entries_per_date(compacting).values(), default=0) <= every
+
+
 def test_the_work_per_file_does_not_grow_with_history(pipeline: Pipeline, tmp_path: Path) -> None:
-    """Facts objects read per recompute and kept in the warehouse, after 120 batches on one date."""
-    for n in range(120):
+    """Facts objects read per recompute and kept in the warehouse, after 500 batches on one date."""
+    for n in range(500):
         run_file(pipeline, write(tmp_path / f"f{n}.csv", [order(f"O{n}"), order(f"O{n % 7}", price="3.00")]))
     read: list[str] = []
     real = pipeline.store.local_copy
@@ -80,7 +118,7 @@ def test_the_work_per_file_does_not_grow_with_history(pipeline: Pipeline, tmp_pa
     pipeline.recompute(["2025-07-06"])
     assert len(read) <= pipeline.compact_after + 1
     assert len(keys(pipeline, "warehouse/orders/order_date=2025-07-06/")) <= pipeline.compact_after + 1
-    assert pipeline.kpis.daily(None, None)[0]["total_orders"] == 120
+    assert pipeline.kpis.daily(None, None)[0]["total_orders"] == 500
 
 
 def test_compaction_beside_a_concurrent_commit_to_the_same_date(
