@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -26,14 +27,18 @@ class S3Store:
         self.bucket = bucket
         self._workspace = Workspace(scratch)  # swept at the next start if this process is killed
         self._client = client
+        self._client_lock = threading.Lock()
 
     @property
     def client(self) -> Any:
-        if self._client is None:
-            import boto3
+        """Made once, under a lock: facts are uploaded from several threads, and creating
+        clients from boto3's default session at once is not thread-safe."""
+        with self._client_lock:
+            if self._client is None:
+                import boto3
 
-            self._client = boto3.client("s3")
-        return self._client
+                self._client = boto3.client("s3")
+            return self._client
 
     def _call(self, what: str, key: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
         try:
