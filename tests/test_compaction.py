@@ -269,3 +269,37 @@ def test_a_compaction_beaten_to_its_date_skips_it(
     monkeypatch.undo()
     pipeline.recompute(["2025-07-01", "2025-07-02", "2025-07-03"])
     assert snapshot(pipeline) == expected
+
+
+def test_a_new_batch_computes_the_dates_it_alone_holds_from_its_stage(any_pipeline: Pipeline, tmp_path: Path) -> None:
+    """Its facts objects are not read back (on S3: not downloaded); the KPIs are those of a
+    recompute from the facts."""
+    run_file(
+        any_pipeline,
+        write(
+            tmp_path / "a.csv",
+            [order("O1", date="2025-07-06"), order("O2", date="2025-07-07"), order("O5", date="2025-07-07")],
+        ),
+    )
+    read: list[str] = []
+    real = any_pipeline.store.local_copy
+
+    def counting(key, version=None):  # type: ignore[no-untyped-def]
+        read.append(key)
+        return real(key, version)
+
+    any_pipeline.store.local_copy = counting  # type: ignore[method-assign]
+    rows = [
+        order("O2", date="2025-07-07", price="5.00"),
+        order("O3", date="2025-07-08"),
+        order("O4", date="2025-07-08"),
+    ]
+    outcome = run_file(any_pipeline, write(tmp_path / "b.csv", rows))
+    assert outcome.status == "accepted"
+    facts = sorted(k for k in read if k.startswith("warehouse/"))
+    assert [k.split("/")[2] for k in facts] == ["order_date=2025-07-07", "order_date=2025-07-07"]  # shared: both
+    staged = snapshot(any_pipeline)
+    assert any_pipeline.recompute(["2025-07-06", "2025-07-07", "2025-07-08"]) == []
+    assert snapshot(any_pipeline) == staged
+    daily = {d["order_date"]: (d["total_orders"], str(d["total_revenue"])) for d in staged[0]}
+    assert daily == {"2025-07-06": (1, "10.00"), "2025-07-07": (2, "15.00"), "2025-07-08": (2, "20.00")}

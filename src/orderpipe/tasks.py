@@ -84,7 +84,7 @@ def transform(pipeline: Pipeline, key: str, version: str | None = None) -> Outco
                 f"{name}: the transformer found the file invalid; was it replaced after validation?"
             )
         batch = pipeline.ledger.get(inspection.batch_id) or pipeline.commit(name, inspection, scratch)
-    pipeline.recompute(batch.dates)
+        pipeline.recompute(batch.dates, inspection)  # while the stage is here: no facts downloads
     pipeline.compact_quietly(batch.dates)
     pipeline.ledger.mark_done(batch.batch_id)
     outcome = pipeline.accepted(name, batch, inspection.report, "")

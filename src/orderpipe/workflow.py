@@ -42,6 +42,7 @@ from orderpipe.ingest import (
     inspect_file,
     load_facts,
     stage_facts,
+    staged_facts,
     write_compacted,
 )
 from orderpipe.logs import log_event
@@ -189,7 +190,7 @@ class Pipeline:
                         )
                     existing = self.commit(display_name(PurePosixPath(key).name), inspection, scratch, progress)
                 progress("recomputing KPIs", 0, 1)
-                self.recompute(existing.dates)
+                self.recompute(existing.dates, inspection)
                 checkpoint("after-recompute")
                 self.compact_quietly(existing.dates)
                 archived = self._archive(key, self.prefixes.processed, name, batch_id, snapshot)
@@ -349,21 +350,30 @@ class Pipeline:
         return outcome
 
     # -- KPIs -----------------------------------------------------------------------------
-    def recompute(self, dates: Sequence[str]) -> list[str]:
+    def recompute(self, dates: Sequence[str], staged: Inspection | None = None) -> list[str]:
         """Recompute and store the KPIs of `dates`; returns the dates a newer version kept.
 
         The version of a date is the highest seq among its entries: commits take seqs in commit
         order, so a later read never has a lower one, and compaction keeps it. A compaction may
         remove the files of entries read just before it: the read is then simply done again.
+        `staged`: the batch just committed, whose stage still holds its rows; the dates it alone
+        holds are computed from that one local file instead of its facts objects.
         """
         if not dates:
             return []
         entries = self.ledger.fact_entries(sorted(set(dates)))
         for attempt in itertools.count(1):
             shared = {d for d, e in entries.items() if len(e) > 1}
+            own = set()
+            if staged is not None and staged.stage:
+                own = {d for d, e in entries.items() if [x.batch_id for x in e] == [staged.batch_id]}
             try:
                 with ExitStack() as stack:
-                    facts = load_facts(self.store, entries, stack, self.prefixes.warehouse)
+                    others = {d: e for d, e in entries.items() if d not in own}
+                    facts = load_facts(self.store, others, stack, self.prefixes.warehouse)
+                    if own:
+                        assert staged is not None and staged.stage
+                        facts = pl.concat([facts, staged_facts(staged.stage, own, staged.report.dates)])
                     results = compute_kpis(current_orders(facts, shared), list(entries))
                 break
             except (InfrastructureError, OSError, pl.exceptions.PolarsError):
