@@ -48,8 +48,9 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks infra
 	$(BIN)/mypy src
 
+# Every figure against its target (~25 min here); `make bench BENCH_ARGS=--quick` for a shorter run.
 bench: $(STAMP)
-	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
 
 # Mutation testing of core/ and workflow.py against the fast tests (not part of `test`; see
 # docs/testing.md). mutmut works on a copy in mutants/, never on src/; each run starts afresh.

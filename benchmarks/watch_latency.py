@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import sqlite3
 import statistics
@@ -31,11 +32,8 @@ def orders_counted(db: Path) -> int:
     return int(total)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--files", type=int, default=200)
-    parser.add_argument("--rows", type=int, default=30)
-    args = parser.parse_args()
+def measure_latency(files: int = 200, rows: int = 30) -> list[float]:
+    """Seconds from each file's rename into input/ until its orders are counted, in order."""
     work = Path(tempfile.mkdtemp(prefix="orderpipe-latency-"))
     home, staging = work / "home", work / "staging"
     staging.mkdir()
@@ -51,11 +49,11 @@ def main() -> None:
             time.sleep(0.05)
         time.sleep(1.0)  # past start-up recovery
         latencies = []
-        for n in range(args.files):
-            body = "".join(f"L{n}-{r},C{r},2025-07-{1 + r % 10:02d},Books,P,1,2.50,false\n" for r in range(args.rows))
+        for n in range(files):
+            body = "".join(f"L{n}-{r},C{r},2025-07-{1 + r % 10:02d},Books,P,1,2.50,false\n" for r in range(rows))
             temp = staging / f"f{n:05d}.csv"
             temp.write_text(HEADER + body)
-            expected = (n + 1) * args.rows
+            expected = (n + 1) * rows
             start = time.perf_counter()
             os.replace(temp, home / "input" / temp.name)
             while orders_counted(db) < expected:
@@ -64,10 +62,25 @@ def main() -> None:
     finally:
         watcher.send_signal(signal.SIGTERM)
         watcher.wait(timeout=60)
+        shutil.rmtree(work, ignore_errors=True)
+    return latencies
+
+
+def percentile_ms(latencies: list[float], p: float) -> float:
+    ordered = sorted(latencies)
+    return ordered[min(len(ordered) - 1, int(p * len(ordered)))] * 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--files", type=int, default=200)
+    parser.add_argument("--rows", type=int, default=30)
+    args = parser.parse_args()
+    latencies = measure_latency(args.files, args.rows)
     ordered = sorted(latencies)
 
     def pct(p: float) -> float:
-        return ordered[min(len(ordered) - 1, int(p * len(ordered)))] * 1000
+        return percentile_ms(latencies, p)
 
     print(
         f"watch latency over {len(ordered)} files of {args.rows} rows: p50 {pct(0.50):.0f} ms, "

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from orderpipe.bootstrap import open_pipeline
 from orderpipe.config import load_settings
+from orderpipe.ingest import fact_key
 from orderpipe.workflow import Pipeline
 from tests.conftest import keys, order, run_file, snapshot, write
 
@@ -161,6 +162,7 @@ POINTS = [
     "compact-switch-inside#1",
     "compact-switched#1",
     "compact-cleaned#1",
+    "compact-bundles-cleaned#1",
     "compact-written#3",
 ]
 
@@ -297,9 +299,114 @@ def test_a_new_batch_computes_the_dates_it_alone_holds_from_its_stage(any_pipeli
     outcome = run_file(any_pipeline, write(tmp_path / "b.csv", rows))
     assert outcome.status == "accepted"
     facts = sorted(k for k in read if k.startswith("warehouse/"))
-    assert [k.split("/")[2] for k in facts] == ["order_date=2025-07-07", "order_date=2025-07-07"]  # shared: both
+    shared = any_pipeline.ledger.fact_entries(["2025-07-07"])["2025-07-07"]
+    prefix = any_pipeline.prefixes.warehouse
+    assert facts == sorted(fact_key("2025-07-07", e.batch_id, p, prefix) for e in shared for p in e.parts)
+    assert len(shared) == 2  # the shared date is read from both batches' facts, each file once
     staged = snapshot(any_pipeline)
     assert any_pipeline.recompute(["2025-07-06", "2025-07-07", "2025-07-08"]) == []
     assert snapshot(any_pipeline) == staged
     daily = {d["order_date"]: (d["total_orders"], str(d["total_revenue"])) for d in staged[0]}
     assert daily == {"2025-07-06": (1, "10.00"), "2025-07-07": (2, "15.00"), "2025-07-08": (2, "20.00")}
+
+
+# -- bundles: the small dates of a slice share one file ------------------------------------------
+def facts_files(pipeline: Pipeline) -> list[str]:
+    return keys(pipeline, pipeline.prefixes.warehouse)
+
+
+def daily_orders(pipeline: Pipeline) -> dict[str, tuple[int, str]]:
+    return {str(d["order_date"]): (d["total_orders"], str(d["total_revenue"])) for d in pipeline.kpis.daily(None, None)}
+
+
+def test_a_file_of_many_small_dates_writes_one_bundle_and_big_dates_their_own_file(
+    any_pipeline: Pipeline, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import orderpipe.ingest as ingest
+
+    monkeypatch.setattr(ingest, "BUNDLE_BELOW", 3)  # a date of 3 rows or more is "big"
+    rows = [order(f"A{i}", date="2025-07-01") for i in range(4)]
+    rows += [order("B1", date="2025-07-02"), order("C1", date="2025-07-03"), order("D1", date="2025-07-04")]
+    outcome = run_file(any_pipeline, write(tmp_path / "mixed.csv", rows))
+    batch = outcome.batch_id
+    assert facts_files(any_pipeline) == [
+        f"bundles/batch-{batch}-0000.parquet",
+        f"order_date=2025-07-01/batch-{batch}-0000.parquet",
+    ]
+    assert daily_orders(any_pipeline) == {
+        "2025-07-01": (4, "40.00"),
+        "2025-07-02": (1, "10.00"),
+        "2025-07-03": (1, "10.00"),
+        "2025-07-04": (1, "10.00"),
+    }
+    before = snapshot(any_pipeline)
+    any_pipeline.recompute(["2025-07-01", "2025-07-02", "2025-07-03", "2025-07-04"])  # from the facts
+    assert snapshot(any_pipeline) == before
+    # A lone small date is a file of its own: a bundle of one date would save nothing.
+    single = run_file(any_pipeline, write(tmp_path / "one.csv", [order("E1", date="2025-07-05")]))
+    assert f"order_date=2025-07-05/batch-{single.batch_id}-0000.parquet" in facts_files(any_pipeline)
+
+
+def test_slices_of_a_big_file_each_bundle_their_small_dates(any_pipeline: Pipeline, tmp_path: Path) -> None:
+    any_pipeline.rows_per_part = 3
+    rows = [order(f"O{i}", date=f"2025-07-0{1 + i % 3}", price=f"{i + 1}.00") for i in range(7)]
+    outcome = run_file(any_pipeline, write(tmp_path / "big.csv", rows))
+    batch = outcome.batch_id
+    # Slices of 3 rows: [07-01, 07-02, 07-03], [07-01, 07-02, 07-03], [07-01]: two bundles, one file.
+    assert facts_files(any_pipeline) == [
+        f"bundles/batch-{batch}-0000.parquet",
+        f"bundles/batch-{batch}-0001.parquet",
+        f"order_date=2025-07-01/batch-{batch}-0002.parquet",
+    ]
+    assert daily_orders(any_pipeline) == {
+        "2025-07-01": (3, "12.00"),
+        "2025-07-02": (2, "7.00"),
+        "2025-07-03": (2, "9.00"),
+    }
+    before = snapshot(any_pipeline)
+    any_pipeline.recompute(["2025-07-01", "2025-07-02", "2025-07-03"])  # from the facts, not the stage
+    assert snapshot(any_pipeline) == before
+
+
+def test_a_bundle_is_deleted_when_the_last_date_it_holds_is_compacted(any_pipeline: Pipeline, tmp_path: Path) -> None:
+    pipeline = any_pipeline
+    pipeline.compact_after = 1
+    both = run_file(
+        pipeline, write(tmp_path / "a.csv", [order("X1", date="2025-07-01"), order("Y1", date="2025-07-02")])
+    )
+    bundle = f"bundles/batch-{both.batch_id}-0000.parquet"
+    assert facts_files(pipeline) == [bundle]
+    run_file(pipeline, write(tmp_path / "b.csv", [order("X2", date="2025-07-01", price="2.00")]))
+    # 07-01 is compacted into a file of its own; 07-02 still reads the bundle, so it stays.
+    assert bundle in facts_files(pipeline)
+    assert [k for k in facts_files(pipeline) if k.startswith("order_date=2025-07-01/")] == [
+        "order_date=2025-07-01/batch-compact-000000000002-0000.parquet"
+    ]
+    run_file(pipeline, write(tmp_path / "c.csv", [order("Y1", date="2025-07-02", price="3.00")]))
+    assert bundle not in facts_files(pipeline)  # no entry names it any more
+    assert not [k for k in facts_files(pipeline) if k.startswith("bundles/")]
+    assert daily_orders(pipeline) == {"2025-07-01": (2, "12.00"), "2025-07-02": (1, "3.00")}
+    before = snapshot(pipeline)
+    pipeline.recompute(["2025-07-01", "2025-07-02"])
+    assert snapshot(pipeline) == before
+
+
+def test_an_old_bundle_no_entry_names_is_deleted_a_named_or_young_one_kept(pipeline: Pipeline, tmp_path: Path) -> None:
+    pipeline.compact_after = 1
+    kept = run_file(
+        pipeline, write(tmp_path / "a.csv", [order("X1", date="2025-07-01"), order("Y1", date="2025-07-02")])
+    )
+    named = pipeline.store.path(f"{pipeline.prefixes.warehouse}bundles/batch-{kept.batch_id}-0000.parquet")
+    stray_old = named.with_name(f"batch-{'e' * 64}-0000.parquet")  # a batch that never committed
+    stray_young = named.with_name(f"batch-{'f' * 64}-0000.parquet")
+    other = named.with_name("notes.txt")  # not a bundle's name: left alone
+    for path in (stray_old, stray_young, other):
+        path.write_bytes(named.read_bytes())
+    old = time.time() - 7 * 3600
+    for path in (named, stray_old, other):
+        os.utime(path, (old, old))
+    run_file(pipeline, write(tmp_path / "b.csv", [order("X2", date="2025-07-01")]))  # compacts 07-01
+    assert named.exists()  # 07-02 still names it
+    assert not stray_old.exists()
+    assert stray_young.exists() and other.exists()
+    assert daily_orders(pipeline) == {"2025-07-01": (2, "20.00"), "2025-07-02": (1, "10.00")}

@@ -152,10 +152,10 @@ def failing_recompute(pipeline: Pipeline, poisoned: set[str]):  # type: ignore[n
     """Recompute raises (as a bug would) while any date in `poisoned` is asked for."""
     real = pipeline.recompute
 
-    def recompute(dates):  # type: ignore[no-untyped-def]
+    def recompute(dates, staged=None):  # type: ignore[no-untyped-def]
         if poisoned & set(dates):
             raise ValueError("a bug in the KPI maths")
-        return real(dates)
+        return real(dates, staged)
 
     return recompute
 
@@ -219,9 +219,9 @@ def test_two_concurrent_runs_of_the_same_file_report_it_once(
     first, second = (open_pipeline(load_settings(home, environ={})) for _ in range(2))
     real = first.recompute
 
-    def slow(dates):  # type: ignore[no-untyped-def]
+    def slow(dates, staged=None):  # type: ignore[no-untyped-def]
         time.sleep(1.0)  # the second run arrives while the first is between commit and done
-        return real(dates)
+        return real(dates, staged)
 
     monkeypatch.setattr(first, "recompute", slow)
     outcomes = []

@@ -155,11 +155,11 @@ def test_a_new_upload_during_processing_is_left_for_its_own_run(
     key = pipeline.submit(first)
     recompute = pipeline.recompute
 
-    def recompute_while_a_new_version_lands(dates):  # type: ignore[no-untyped-def]
+    def recompute_while_a_new_version_lands(dates, staged=None):  # type: ignore[no-untyped-def]
         replacement = tmp_path / "replacement.csv"  # another writer replaces the key by rename
         shutil.copyfile(second, replacement)
         pipeline.store.put_file(replacement, key)
-        return recompute(dates)
+        return recompute(dates, staged)
 
     monkeypatch.setattr(pipeline, "recompute", recompute_while_a_new_version_lands)
     assert pipeline.process(key).status == "accepted"

@@ -29,9 +29,11 @@ from orderpipe.errors import InfrastructureError
 from orderpipe.ports import FactEntry, ObjectStore
 
 __all__ = [
+    "BUNDLE",
     "FACTS_PREFIX",
     "ROWS_PER_PART",
     "Inspection",
+    "bundle_of",
     "fact_key",
     "inspect_file",
     "load_facts",
@@ -49,11 +51,29 @@ EAGER_FACTS_BYTES = 16 << 20
 HEADER_LIMIT = 1 << 20
 #: Facts files written at once.
 WRITERS = 4
+#: Part numbers from here on name bundles: one file per row slice holding the dates that have
+#: fewer than BUNDLE_BELOW rows in the slice, sorted by date, so that a file of many small dates
+#: is a few files, not one per date. A reader takes its date's row groups only.
+BUNDLE = 1_000_000
+BUNDLE_BELOW = 50_000
+BUNDLE_ROW_GROUP = 20_000
+BUNDLES = "bundles/"
 
 
 def fact_key(order_date: str, batch_id: str, part: int, prefix: str = FACTS_PREFIX) -> str:
     """Derived from the batch, so a retry overwrites its own files and never adds copies."""
+    if part >= BUNDLE:
+        return f"{prefix}{BUNDLES}batch-{batch_id}-{part - BUNDLE:04d}.parquet"
     return f"{prefix}order_date={order_date}/batch-{batch_id}-{part:04d}.parquet"
+
+
+def bundle_of(key: str, prefix: str = FACTS_PREFIX) -> tuple[str, int] | None:
+    """(batch id, part) of a bundle's key, or None for any other key."""
+    name = key.removeprefix(prefix + BUNDLES)
+    if name == key or not name.startswith("batch-") or not name.endswith(".parquet"):
+        return None
+    batch_id, _, number = name.removeprefix("batch-").removesuffix(".parquet").rpartition("-")
+    return (batch_id, BUNDLE + int(number)) if batch_id and number.isdigit() else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,11 +286,14 @@ def stage_facts(
 
     def publish(part: int, day: str, frame: pl.DataFrame) -> None:
         local = workdir / f"part-{batch_id[:16]}-{day}-{part}.parquet"
-        frame.write_parquet(local, compression="zstd", statistics=False)
+        if part >= BUNDLE:  # statistics and small row groups: a reader skips the other dates
+            frame.write_parquet(local, compression="zstd", statistics=True, row_group_size=BUNDLE_ROW_GROUP)
+        else:
+            frame.write_parquet(local, compression="zstd", statistics=False)
         store.put_file(local, fact_key(day, batch_id, part, prefix))
 
-    # A file of many dates means many small writes, each mostly fixed cost (and a round trip on
-    # S3): they run side by side. The names are still fixed by (date, slice).
+    # A file of many dates means many writes, each mostly fixed cost (and a round trip on S3):
+    # they run side by side. The names are still fixed by (date, slice).
     with ThreadPoolExecutor(WRITERS) as writers:
         for part, offset in enumerate(range(0, rows, rows_per_part)):
             chunk = (
@@ -281,12 +304,22 @@ def stage_facts(
                 .collect()
             )
             written += chunk.height
+            days = {
+                order_date.isoformat(): frame
+                for (order_date,), frame in chunk.partition_by("order_date", as_dict=True, include_key=True).items()
+            }
+            del chunk
+            small = sorted(day for day, frame in days.items() if frame.height < BUNDLE_BELOW)
             pending = []
-            for (order_date,), frame in chunk.partition_by("order_date", as_dict=True, include_key=True).items():
-                day = order_date.isoformat()
+            if len(small) > 1:
+                bundle = pl.concat([days.pop(day) for day in small], how="vertical")
+                pending.append(writers.submit(publish, BUNDLE + part, small[0], bundle))
+                for day in small:
+                    parts.setdefault(day, []).append(BUNDLE + part)
+            for day, frame in days.items():
                 pending.append(writers.submit(publish, part, day, frame))
                 parts.setdefault(day, []).append(part)
-            del chunk
+            del days
             for future in as_completed(pending):
                 future.result()
                 on_part()
@@ -308,14 +341,28 @@ def load_facts(
     schema = {**FACT_SCHEMA, "seq": pl.Int64()}
     single: list[str] = []
     frames = []
+    bundles: dict[str, tuple[int, set[str]]] = {}  # path → (seq, the dates wanted from it)
     size = 0
+    copies: dict[str, str] = {}
+
+    def local(key: str) -> str:
+        if key not in copies:  # a bundle serves several dates: fetched once
+            copies[key] = str(stack.enter_context(store.local_copy(key)))
+            nonlocal size
+            size += os.path.getsize(copies[key])
+        return copies[key]
+
     for order_date, date_entries in entries.items():
         for entry in date_entries:
-            paths = [
-                str(stack.enter_context(store.local_copy(fact_key(order_date, entry.batch_id, part, prefix))))
-                for part in entry.parts
-            ]
-            size += sum(os.path.getsize(p) for p in paths)
+            paths = []
+            for part in entry.parts:
+                path = local(fact_key(order_date, entry.batch_id, part, prefix))
+                if part >= BUNDLE:
+                    bundles.setdefault(path, (entry.seq, set()))[1].add(order_date)
+                else:
+                    paths.append(path)
+            if not paths:
+                continue
             if len(date_entries) == 1:
                 single += paths
             else:
@@ -324,6 +371,12 @@ def load_facts(
                         pl.lit(entry.seq, pl.Int64).alias("seq")
                     )
                 )
+    for path, (seq, dates) in bundles.items():
+        frames.append(
+            pl.scan_parquet(path, schema=FACT_SCHEMA, hive_partitioning=False)
+            .filter(pl.col("order_date").is_in(_days(dates)))
+            .with_columns(pl.lit(seq, pl.Int64).alias("seq"))
+        )
     if single:
         frames.append(
             pl.scan_parquet(single, schema=FACT_SCHEMA, hive_partitioning=False).with_columns(
@@ -336,13 +389,16 @@ def load_facts(
     return facts.collect().lazy() if size < EAGER_FACTS_BYTES else facts
 
 
+def _days(dates: Collection[str]) -> pl.Series:
+    return pl.Series([dt.date.fromisoformat(d) for d in sorted(dates)], dtype=pl.Date).implode()
+
+
 def staged_facts(stage: list[Path], dates: Collection[str], stage_dates: Collection[str]) -> pl.LazyFrame:
     """The rows of `dates` from a batch's local stage, in the shape `load_facts` returns: the
     same rows its facts files hold (blank lines left out), one local file instead of many."""
     rows = pl.scan_parquet(stage).filter(~pl.col("blank"))
     if set(dates) != set(stage_dates):
-        days = pl.Series([dt.date.fromisoformat(d) for d in sorted(dates)], dtype=pl.Date)
-        rows = rows.filter(pl.col("order_date").is_in(days.implode()))
+        rows = rows.filter(pl.col("order_date").is_in(_days(dates)))
     return rows.select(*FACT_SCHEMA).with_columns(pl.lit(0, pl.Int64).alias("seq"))
 
 

@@ -36,8 +36,10 @@ from orderpipe.core.report import ValidationReport
 from orderpipe.errors import InfrastructureError, TransientError
 from orderpipe.faults import checkpoint
 from orderpipe.ingest import (
+    BUNDLE,
     ROWS_PER_PART,
     Inspection,
+    bundle_of,
     fact_key,
     inspect_file,
     load_facts,
@@ -397,6 +399,7 @@ class Pipeline:
         once they are old enough that no writer can still be about to commit them.
         """
         compacted = []
+        released: set[tuple[str, int]] = set()
         for order_date, entries in self.ledger.fact_entries(sorted(set(dates))).items():
             if len(entries) <= self.compact_after:
                 continue
@@ -428,11 +431,55 @@ class Pipeline:
             checkpoint("compact-switched")
             for entry in covered:
                 for part in entry.parts:
-                    self.store.delete(fact_key(order_date, entry.batch_id, part, self.prefixes.warehouse))
+                    if part >= BUNDLE:  # it holds other dates too: freed once none names it
+                        released.add((entry.batch_id, part))
+                    else:
+                        self.store.delete(fact_key(order_date, entry.batch_id, part, self.prefixes.warehouse))
             checkpoint("compact-cleaned")
             self._delete_strays(order_date)
             compacted.append(order_date)
+        if released:
+            self._delete_unnamed_bundles(released)
+        if compacted:
+            self._delete_stray_bundles()
         return compacted
+
+    def _named(self, batch_id: str) -> set[int]:
+        """The parts of `batch_id` that some entry of its dates still names."""
+        record = self.ledger.get(batch_id)
+        if record is None:
+            return set()
+        entries = self.ledger.fact_entries(list(record.dates))
+        return {p for es in entries.values() for e in es if e.batch_id == batch_id for p in e.parts}
+
+    def _delete_unnamed_bundles(self, bundles: set[tuple[str, int]]) -> None:
+        """Delete the bundles no entry names any more. Checked after this process's own switch,
+        so of processes compacting a bundle's dates at once, the last one to switch sees no
+        name left and deletes it."""
+        for batch_id in sorted({b for b, _ in bundles}):
+            named = self._named(batch_id)
+            for part in sorted(p for b, p in bundles if b == batch_id and p not in named):
+                self.store.delete(fact_key("", batch_id, part, self.prefixes.warehouse))
+        checkpoint("compact-bundles-cleaned")
+
+    def _delete_stray_bundles(self) -> None:
+        """Bundles no entry names that are older than any run: a crash between a switch and
+        the bundle's deletion, or a batch that never committed."""
+        cutoff = time.time() - STRAY_FACTS_AGE
+        prefix = fact_key("", "", BUNDLE, self.prefixes.warehouse).rsplit("/", 1)[0] + "/"
+        named: dict[str, set[int]] = {}
+        for key in self.store.list(prefix):
+            bundle = bundle_of(key, self.prefixes.warehouse)
+            if bundle is None:
+                continue
+            stat = self.store.stat(key)
+            if stat is None or stat.modified >= cutoff:
+                continue
+            batch_id, part = bundle
+            if batch_id not in named:
+                named[batch_id] = self._named(batch_id)
+            if part not in named[batch_id]:
+                self.store.delete(key)
 
     def compact_quietly(self, dates: Sequence[str]) -> None:
         """Compaction only saves future work: its failure must never fail the batch that was
