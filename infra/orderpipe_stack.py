@@ -424,8 +424,9 @@ class OrderpipeStack(cdk.Stack):
     def _grant_tasks(self, task_role: iam.Role, bucket: s3.Bucket, s: StackSettings) -> None:
         """Each object action on the prefixes the tasks use, nothing else: the validator reads its
         version of the input, looks at archive names under processed/ and rejected/, writes its
-        report under rejected/ and its verdict under results/; the transformer writes (and reads
-        back) facts under the warehouse prefix. No task deletes an object."""
+        report under rejected/ and its verdict under results/; the transformer writes, reads back
+        and, when it compacts a date, deletes facts under the warehouse prefix. No task deletes
+        anything else (the state machine archives and deletes the inputs)."""
 
         def objects(*prefixes: str) -> list[str]:
             return [bucket.arn_for_objects(f"{prefix}*") for prefix in prefixes]
@@ -435,6 +436,8 @@ class OrderpipeStack(cdk.Stack):
             (["s3:GetObject"], objects(s.processed_prefix, s.rejected_prefix, s.warehouse_prefix)),
             (["s3:PutObject"], objects(s.rejected_prefix, s.warehouse_prefix, RESULT_PREFIX)),
             (["s3:AbortMultipartUpload"], objects(s.warehouse_prefix)),  # facts over 5 GB go up in parts
+            # Compaction removes the facts files it merged (kept 30 days as old versions).
+            (["s3:DeleteObject"], objects(s.warehouse_prefix)),
             # Without ListBucket, HEAD of a missing key answers 403, not 404: "is this name free?"
             (["s3:ListBucket"], [bucket.bucket_arn]),
         ]
