@@ -12,6 +12,7 @@ from orderpipe.adapters.folder import FolderStore
 from orderpipe.adapters.notify import LogNotifier, WebhookNotifier
 from orderpipe.adapters.sqlite import SCHEMA, SqliteDatabase, SqliteKpiStore, SqliteLedger
 from orderpipe.config import Settings
+from orderpipe.core.kpis import KPIS
 from orderpipe.errors import InfrastructureError, UsageError
 from orderpipe.ports import KpiStore, Ledger, Notifier, ObjectStore
 from orderpipe.workflow import Pipeline, Prefixes
@@ -102,6 +103,8 @@ class ReadOnlyDatabase(SqliteDatabase):
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.schema = KPIS
+        self.ddl = SCHEMA
         self.wal = path.with_name(path.name + "-wal")
         self.immutable = False
         self.connection = self._connect()

@@ -27,23 +27,19 @@ import click
 
 from orderpipe.bootstrap import open_pipeline, open_reader
 from orderpipe.config import Settings, load_settings
+from orderpipe.core.kpis import KPIS
 from orderpipe.core.names import REPORT_SUFFIX
 from orderpipe.core.report import ValidationReport
 from orderpipe.core.validate import validate_stream
 from orderpipe.errors import ConfigError, OrderpipeError, UsageError
 from orderpipe.logs import CLEAR_LINE, LOG_FORMATS, configure_logging, log_event
-from orderpipe.output import FORMATS, render
+from orderpipe.output import FORMATS, render, render_kpis
 from orderpipe.workflow import Outcome, Pipeline
 
 __all__ = ["main"]
 
 EXIT_REJECTED, EXIT_USAGE, EXIT_INFRA = 1, 2, 3
-DAILY = ["order_date", "total_orders", "total_revenue", "total_items_sold", "return_rate", "unique_customers"]
-CATEGORY = ["category", "order_date", "daily_revenue", "avg_order_value", "avg_return_rate", "orders"]
 BATCHES = ["batch_id", "seq", "file", "status", "rows", "dates", "started_at", "finished_at"]
-#: Table headers short enough for an 80-column terminal; `--wide` shows the field names.
-DAILY_HEADERS = ["date", "orders", "revenue", "items", "return_rate", "customers"]
-CATEGORY_HEADERS = ["category", "date", "revenue", "avg_order", "return_rate", "orders"]
 #: The run history's default table: fewer columns, an 8-character id (enough for `replay`).
 BATCHES_SHORT = ["batch", "file", "status", "rows", "dates", "finished"]
 FILE_RESULTS = ("text", "jsonl")
@@ -693,7 +689,7 @@ def daily(ctx: click.Context, start: str | None, end: str | None, fmt: str, wide
     with _faults():
         _check_range(start, end)
         rows = open_reader(_settings(ctx)).kpis.daily(start, end)
-    _echo(render(rows, DAILY, fmt, None if wide else DAILY_HEADERS))
+    _echo(render_kpis(rows, KPIS.order_columns, fmt, wide))
 
 
 @kpis.command()
@@ -716,7 +712,7 @@ def category(ctx: click.Context, name: str | None, start: str | None, end: str |
         rows = open_reader(settings).kpis.category(name, start, end)
         if name is not None and not rows:  # rows of a category no longer configured still print
             _check_category(name, settings.categories)
-    _echo(render(rows, CATEGORY, fmt, None if wide else CATEGORY_HEADERS))
+    _echo(render_kpis(rows, KPIS.category_columns, fmt, wide))
 
 
 REBUILD_CHUNK = 100

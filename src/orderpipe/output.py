@@ -18,7 +18,9 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-__all__ = ["FORMATS", "csv_cell", "json_object", "render"]
+from orderpipe.core.schema import Column
+
+__all__ = ["FORMATS", "csv_cell", "json_object", "render", "render_kpis", "shown_columns"]
 
 FORMATS = ("table", "json", "jsonl", "csv")
 
@@ -78,6 +80,17 @@ def render(
         ).rstrip()
 
     return "\n".join([line(labels), line(["-" * w for w in widths]), *(line(row) for row in cells)])
+
+
+def shown_columns(columns: Sequence[Column]) -> list[Column]:
+    """The KPI columns the command line shows: every one but the supporting counts."""
+    return [c for c in columns if not c.support]
+
+
+def render_kpis(rows: Sequence[dict[str, Any]], columns: Sequence[Column], fmt: str, wide: bool) -> str:
+    """KPI rows in the schema's columns: a table gets the short headers unless `wide`."""
+    shown = shown_columns(columns)
+    return render(rows, [c.name for c in shown], fmt, None if wide else [c.header for c in shown])
 
 
 def _looks_numeric(text: str) -> bool:

@@ -110,6 +110,7 @@ class RunRecord:
     finished_at: str
     message: str = ""
     seq: int = 0  # the batch's commit order when accepted, else 0
+    report: str = ""  # a rejected file's problems, JSON (ValidationReport.brief), else empty
 
 
 class Ledger(Protocol):
@@ -141,7 +142,14 @@ class Ledger(Protocol):
 
     def record_run(self, run: RunRecord) -> None: ...
 
-    def runs(self) -> list[RunRecord]: ...
+    def runs(
+        self, limit: int | None = None, status: str | None = None, batch_id: str | None = None
+    ) -> list[RunRecord]:
+        """The run history, oldest first: the latest `limit` runs, of one status, of the batch
+        ids that start with `batch_id`."""
+
+    def last_run(self) -> str:
+        """Changes whenever a run is recorded; cheap (one row)."""
 
 
 class KpiStore(Protocol):
@@ -153,6 +161,9 @@ class KpiStore(Protocol):
     def daily(self, start: str | None, end: str | None) -> list[dict[str, object]]: ...
 
     def category(self, name: str | None, start: str | None, end: str | None) -> list[dict[str, object]]: ...
+
+    def generation(self) -> int:
+        """Raised by every write that stored some KPIs: a cheap way to see that any changed."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,7 @@ from typing import Any
 from orderpipe.errors import InfrastructureError
 from orderpipe.logs import log_event
 from orderpipe.ports import RunRecord
-from orderpipe.workflow import Outcome, Pipeline
+from orderpipe.workflow import Outcome, Pipeline, run_report
 
 __all__ = ["transform", "validate"]
 
@@ -67,6 +67,7 @@ def validate(pipeline: Pipeline, key: str, result_key: str, version: str | None 
                 started,
                 _now(),
                 verdict["summary"],
+                report=run_report(report),
             )
         )
     pipeline.store.put_bytes(result_key, json.dumps(verdict).encode())

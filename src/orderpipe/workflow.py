@@ -60,7 +60,7 @@ from orderpipe.ports import (
     RunRecord,
 )
 
-__all__ = ["Outcome", "Pipeline", "Prefixes", "Progress"]
+__all__ = ["Outcome", "Pipeline", "Prefixes", "Progress", "run_report"]
 
 #: Called with (step, done, total) as a file moves through the workflow.
 Progress = Callable[[str, int, int], None]
@@ -98,6 +98,13 @@ class Outcome:
     message: str
     report: ValidationReport | None = None
     archived_as: str = ""
+
+
+def run_report(report: ValidationReport | None) -> str:
+    """What the run history keeps of a file's report: an invalid file's problems, as JSON."""
+    if report is None or report.valid:
+        return ""
+    return json.dumps(report.brief(), separators=(",", ":"))
 
 
 #: Errors that say nothing about the file (a full disk, a lost connection, a busy database):
@@ -333,6 +340,7 @@ class Pipeline:
                 started,
                 _now(),
                 outcome.message,
+                report=run_report(outcome.report),
             )
         )
         checkpoint("before-notify")

@@ -6,6 +6,7 @@ Ledger table (pk, sk):
   PENDING / <id>            committed, not yet done (a Query, never a Scan, finds them)
   COUNTER / seq             the sequence counter
   RUN / <time>#<id>         the run history
+  KPIS / generation         raised after every KPI write (what the API's version is made of)
 KPI tables: CategoryKPIs (category, order_date) and OrderKPIs (order_date), each with a
 `by_date` index (kpi_all, order_date) so date ranges are a Query, never a Scan. Each date is
 written in one transaction guarded by the version read before it (optimistic concurrency).
@@ -22,7 +23,8 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from orderpipe.core.kpis import CENT, RATE, DateKpis
+from orderpipe.core.kpis import KPIS, DateKpis
+from orderpipe.core.schema import KEY, Column, KpiSchema, row_of, typed
 from orderpipe.errors import InfrastructureError, OrderpipeError
 from orderpipe.faults import checkpoint
 from orderpipe.ports import BatchRecord, FactEntry, RunRecord
@@ -30,6 +32,7 @@ from orderpipe.ports import BatchRecord, FactEntry, RunRecord
 __all__ = ["DynamoKpiStore", "DynamoLedger", "TableNames", "create_tables"]
 
 ALL = "ALL"
+_GENERATION = {"pk": {"S": "KPIS"}, "sk": {"S": "generation"}}
 INDEX = "by_date"
 _WIDE = decimal.Context(prec=60)
 
@@ -353,18 +356,39 @@ class DynamoLedger:
             "started_at": {"S": run.started_at},
             "finished_at": {"S": run.finished_at},
             "message": {"S": run.message},
+            "report": {"S": run.report},
         }
         self.db.call("write of the run history", "put_item", TableName=self.table, Item=item)
 
-    def runs(self) -> list[RunRecord]:
-        items = self.db.query_all(
-            "read of the run history",
-            TableName=self.table,
-            KeyConditionExpression="pk = :p",
-            ExpressionAttributeValues={":p": {"S": "RUN"}},
-        )
+    def runs(
+        self, limit: int | None = None, status: str | None = None, batch_id: str | None = None
+    ) -> list[RunRecord]:
+        """A Query of the RUN partition, newest first, filtered on the server, stopped at `limit`."""
+        query: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "pk = :p",
+            "ExpressionAttributeValues": {":p": {"S": "RUN"}},
+            "ScanIndexForward": False,
+        }
+        filters = []
+        if status is not None:
+            filters.append("#status = :status")
+            query["ExpressionAttributeValues"][":status"] = {"S": status}
+            query["ExpressionAttributeNames"] = {"#status": "status"}
+        if batch_id is not None:
+            filters.append("begins_with(batch_id, :id)")
+            query["ExpressionAttributeValues"][":id"] = {"S": batch_id}
+        if filters:
+            query["FilterExpression"] = " AND ".join(filters)
+        items: list[dict[str, Any]] = []
+        while limit is None or len(items) < limit:
+            page = self.db.call("read of the run history", "query", **query)
+            items += page.get("Items", [])
+            if "LastEvaluatedKey" not in page:
+                break
+            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
         runs = []
-        for item in items:
+        for item in reversed(items[:limit] if limit is not None else items):
             seq = 0
             if _s(item, "status") == "accepted":
                 batch = self.get(_s(item, "batch_id"))
@@ -380,9 +404,24 @@ class DynamoLedger:
                     _s(item, "finished_at"),
                     _s(item, "message"),
                     seq,
+                    item.get("report", {}).get("S", ""),
                 )
             )
         return runs
+
+    def last_run(self) -> str:
+        page = self.db.call(
+            "read of the latest run",
+            "query",
+            TableName=self.table,
+            KeyConditionExpression="pk = :p",
+            ExpressionAttributeValues={":p": {"S": "RUN"}},
+            ScanIndexForward=False,
+            Limit=1,
+            ProjectionExpression="sk",
+        )
+        items = page.get("Items", [])
+        return _s(items[0], "sk") if items else ""
 
 
 #: DynamoDB keeps at most 38 significant digits and would round or refuse more.
@@ -397,15 +436,23 @@ def _num(value: Decimal | int) -> dict[str, str]:
     return {"N": format(exact, "f")}
 
 
-def _decimal(item: dict[str, Any], name: str, unit: Decimal) -> Decimal:
-    """Read back at the stored unit; the wide context keeps totals beyond 28 digits exact."""
-    return Decimal(item[name]["N"]).quantize(unit, context=_WIDE)
+def _attribute(column: Column, value: object) -> dict[str, str]:
+    return {"S": str(value)} if column.kind == KEY else _num(value)  # type: ignore[arg-type]
+
+
+def _value(column: Column, item: dict[str, Any]) -> object:
+    """Read back at the stored unit (keys as strings, counts as ints, decimals exact)."""
+    attribute = item[column.name]
+    return typed(column, attribute["S"] if column.kind == KEY else attribute["N"])
 
 
 class DynamoKpiStore:
-    def __init__(self, names: TableNames, client: Any = None) -> None:
+    """Attributes, reads and writes follow the KPI schema."""
+
+    def __init__(self, names: TableNames, client: Any = None, schema: KpiSchema = KPIS) -> None:
         self.names = names
         self.db = _Table(client)
+        self.schema = schema
 
     def write(self, kpis: Mapping[str, tuple[int, DateKpis]]) -> list[str]:
         skipped = []
@@ -413,7 +460,25 @@ class DynamoKpiStore:
             if not self._write_date(order_date, version, date_kpis):
                 skipped.append(order_date)
             checkpoint("kpi-commit-inside")
+        if len(skipped) < len(kpis):
+            # An atomic counter (never conflicts); a crash just before it leaves the batch
+            # unfinished, and its retry writes and raises it again.
+            self.db.call(
+                "raise of the KPI generation",
+                "update_item",
+                TableName=self.names.ledger,
+                Key=_GENERATION,
+                UpdateExpression="ADD #v :one",
+                ExpressionAttributeNames={"#v": "value"},
+                ExpressionAttributeValues={":one": {"N": "1"}},
+            )
         return skipped
+
+    def generation(self) -> int:
+        item = self.db.call(
+            "read of the KPI generation", "get_item", TableName=self.names.ledger, Key=_GENERATION, ConsistentRead=True
+        ).get("Item")
+        return int(item["value"]["N"]) if item else 0
 
     def _write_date(self, order_date: str, version: int, kpis: DateKpis) -> bool:
         """One transaction per date, guarded by the version read just before (retried on a race)."""
@@ -441,35 +506,14 @@ class DynamoKpiStore:
                 "categories": {"L": [{"S": c} for c in sorted(after)]},
             }
             if kpis.order is not None:
-                o = kpis.order
-                order_item |= {
-                    "total_orders": _num(o.total_orders),
-                    "total_revenue": _num(o.total_revenue),
-                    "total_items_sold": _num(o.total_items_sold),
-                    "return_rate": _num(o.return_rate),
-                    "unique_customers": _num(o.unique_customers),
-                    "returned_orders": _num(o.returned_orders),
-                }
+                values = row_of(kpis.order)
+                order_item |= {c.name: _attribute(c, values[c.name]) for c in self.schema.order_columns}
             items: list[dict[str, Any]] = [{"Put": {"TableName": self.names.order, "Item": order_item, **guard}}]
-            for c in kpis.categories:
-                items.append(
-                    {
-                        "Put": {
-                            "TableName": self.names.category,
-                            "Item": {
-                                "category": {"S": c.category},
-                                "order_date": {"S": order_date},
-                                "kpi_all": {"S": ALL},
-                                "daily_revenue": _num(c.daily_revenue),
-                                "avg_order_value": _num(c.avg_order_value),
-                                "avg_return_rate": _num(c.avg_return_rate),
-                                "orders": _num(c.orders),
-                                "returned_orders": _num(c.returned_orders),
-                                "version": _num(version),
-                            },
-                        }
-                    }
-                )
+            for category in kpis.categories:
+                values = row_of(category)
+                category_item = {c.name: _attribute(c, values[c.name]) for c in self.schema.category_columns}
+                category_item |= {"kpi_all": {"S": ALL}, "version": _num(version)}
+                items.append({"Put": {"TableName": self.names.category, "Item": category_item}})
             for gone in sorted(before - after):
                 items.append(
                     {
@@ -509,33 +553,13 @@ class DynamoKpiStore:
         )
 
     def daily(self, start: str | None, end: str | None) -> list[dict[str, object]]:
-        return [
-            {
-                "order_date": _s(i, "order_date"),
-                "total_orders": _n(i, "total_orders"),
-                "total_revenue": _decimal(i, "total_revenue", CENT),
-                "total_items_sold": _n(i, "total_items_sold"),
-                "return_rate": _decimal(i, "return_rate", RATE),
-                "unique_customers": _n(i, "unique_customers"),
-                "returned_orders": _n(i, "returned_orders"),
-            }
-            for i in sorted(self._range(self.names.order, start, end), key=lambda i: _s(i, "order_date"))
-            if "total_orders" in i
-        ]
+        cols = self.schema.order_columns
+        measure = next(c.name for c in cols if c.kind != KEY)  # absent on a date with no orders left
+        items = sorted(self._range(self.names.order, start, end), key=lambda i: _s(i, "order_date"))
+        return [{c.name: _value(c, i) for c in cols} for i in items if measure in i]
 
     def category(self, name: str | None, start: str | None, end: str | None) -> list[dict[str, object]]:
         items = self._range(self.names.category, start, end)
-        rows = [
-            {
-                "category": _s(i, "category"),
-                "order_date": _s(i, "order_date"),
-                "daily_revenue": _decimal(i, "daily_revenue", CENT),
-                "avg_order_value": _decimal(i, "avg_order_value", CENT),
-                "avg_return_rate": _decimal(i, "avg_return_rate", RATE),
-                "orders": _n(i, "orders"),
-                "returned_orders": _n(i, "returned_orders"),
-            }
-            for i in items
-            if name is None or _s(i, "category") == name
-        ]
-        return sorted(rows, key=lambda r: (r["category"], r["order_date"]))
+        cols = self.schema.category_columns
+        rows = [{c.name: _value(c, i) for c in cols} for i in items if name is None or _s(i, "category") == name]
+        return sorted(rows, key=lambda r: (str(r["category"]), str(r["order_date"])))

@@ -14,14 +14,15 @@ from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 
-from orderpipe.core.kpis import DateKpis
+from orderpipe.core.kpis import KPIS, DateKpis
+from orderpipe.core.schema import COUNT, KEY, MONEY, RATE_KIND, Column, KpiSchema, row_of, typed
 from orderpipe.errors import InfrastructureError, OrderpipeError
 from orderpipe.faults import checkpoint
 from orderpipe.ports import BatchRecord, FactEntry, RunRecord
 
-__all__ = ["SqliteDatabase", "SqliteKpiStore", "SqliteLedger"]
+__all__ = ["SqliteDatabase", "SqliteKpiStore", "SqliteLedger", "column_name", "kpi_ddl"]
 
-SCHEMA = """
+LEDGER_SCHEMA = """
 CREATE TABLE IF NOT EXISTS batches (
     batch_id TEXT PRIMARY KEY, seq INTEGER NOT NULL UNIQUE, file TEXT NOT NULL, rows INTEGER NOT NULL,
     dates TEXT NOT NULL, done INTEGER NOT NULL DEFAULT 0, committed_at TEXT NOT NULL, done_at TEXT);
@@ -31,23 +32,56 @@ CREATE TABLE IF NOT EXISTS batch_dates (
 CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY, batch_id TEXT NOT NULL, file TEXT NOT NULL, status TEXT NOT NULL,
     rows INTEGER NOT NULL, dates TEXT NOT NULL, started_at TEXT NOT NULL, finished_at TEXT NOT NULL,
-    message TEXT NOT NULL);
+    message TEXT NOT NULL, report TEXT NOT NULL DEFAULT '');
 CREATE TABLE IF NOT EXISTS kpi_versions (order_date TEXT PRIMARY KEY, version INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS order_kpis (
-    order_date TEXT PRIMARY KEY, total_orders INTEGER NOT NULL, total_revenue TEXT NOT NULL,
-    total_items_sold INTEGER NOT NULL, return_rate_ppm INTEGER NOT NULL, unique_customers INTEGER NOT NULL,
-    returned_orders INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS category_kpis (
-    category TEXT NOT NULL, order_date TEXT NOT NULL, daily_revenue TEXT NOT NULL,
-    avg_order_value TEXT NOT NULL, avg_return_rate_ppm INTEGER NOT NULL, orders INTEGER NOT NULL,
-    returned_orders INTEGER NOT NULL, PRIMARY KEY (category, order_date));
-CREATE INDEX IF NOT EXISTS category_kpis_by_date ON category_kpis (order_date);
+CREATE TABLE IF NOT EXISTS kpi_generation (id INTEGER PRIMARY KEY CHECK (id = 1), value INTEGER NOT NULL);
 """
+# kpi_generation: one number raised by every KPI write, so a reader can tell cheaply whether
+# anything changed (the API's version and ETag).
 # Money is exact decimal TEXT (a TEXT-affinity column keeps the string as written; INTEGER cents
 # overflow 64 bits far inside the input bounds). Version 1 replaced the old cents columns: the
 # KPI tables are rebuilt and every batch recomputed (see SqliteDatabase._migrate).
 KPI_SCHEMA_VERSION = 1
 KPI_TABLES = ("kpi_versions", "order_kpis", "category_kpis")
+_SQL_TYPES = {KEY: "TEXT", COUNT: "INTEGER", MONEY: "TEXT", RATE_KIND: "INTEGER"}
+
+
+def column_name(column: Column) -> str:
+    """Rates are stored as integer parts per million (exact at 6 decimals)."""
+    return f"{column.name}_ppm" if column.kind == RATE_KIND else column.name
+
+
+def _table_ddl(table: str, cols: Sequence[Column]) -> str:
+    defs = ", ".join(f"{column_name(c)} {_SQL_TYPES[c.kind]} NOT NULL" for c in cols)
+    keys = ", ".join(c.name for c in cols if c.kind == KEY)
+    return f"CREATE TABLE IF NOT EXISTS {table} ({defs}, PRIMARY KEY ({keys}));\n"
+
+
+def kpi_ddl(schema: KpiSchema = KPIS) -> str:
+    """The KPI tables, derived from the KPI dataclasses."""
+    return (
+        _table_ddl("order_kpis", schema.order_columns)
+        + _table_ddl("category_kpis", schema.category_columns)
+        + "CREATE INDEX IF NOT EXISTS category_kpis_by_date ON category_kpis (order_date);\n"
+    )
+
+
+def _stored(column: Column, value: object) -> object:
+    if column.kind == MONEY:
+        return _text(value)  # type: ignore[arg-type]
+    if column.kind == RATE_KIND:
+        return _ppm(value)  # type: ignore[arg-type]
+    return value
+
+
+def _loaded(column: Column, value: object) -> object:
+    if column.kind == RATE_KIND:
+        return _fraction(int(value))  # type: ignore[call-overload]
+    return typed(column, value)
+
+
+#: The tables and index of a new database with the core's KPI schema.
+SCHEMA = LEDGER_SCHEMA + kpi_ddl()
 
 
 def _now() -> str:
@@ -63,10 +97,6 @@ def _ppm(value: Decimal) -> int:
     return int(value.scaleb(6))
 
 
-def _money(text: str) -> Decimal:
-    return Decimal(text)
-
-
 def _fraction(ppm: int) -> Decimal:
     return Decimal(ppm).scaleb(-6).quantize(Decimal("0.000001"))
 
@@ -74,33 +104,57 @@ def _fraction(ppm: int) -> Decimal:
 class SqliteDatabase:
     """One connection per instance: give each worker thread its own."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, schema: KpiSchema = KPIS) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
+        self.schema = schema
+        self.ddl = LEDGER_SCHEMA + kpi_ddl(schema)
         try:
             self.connection = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
             self.connection.execute("PRAGMA journal_mode=WAL")
             self.connection.execute("PRAGMA synchronous=NORMAL")
             self._migrate()
-            self.connection.executescript(SCHEMA)
+            self.connection.executescript(self.ddl)
         except sqlite3.Error as exc:
             raise InfrastructureError(f"cannot open the database {path}: {exc}") from exc
 
+    def kpi_columns_match(self) -> bool:
+        """The stored KPI tables have the schema's columns (or do not exist yet)."""
+        for table, cols in (("order_kpis", self.schema.order_columns), ("category_kpis", self.schema.category_columns)):
+            stored = [r[1] for r in self.connection.execute(f"PRAGMA table_info({table})").fetchall()]
+            if stored and stored != [column_name(c) for c in cols]:
+                return False
+        return True
+
+    def _stale(self) -> bool:
+        return self.connection.execute("PRAGMA user_version").fetchone()[0] < KPI_SCHEMA_VERSION or not (
+            self.kpi_columns_match()
+        )
+
     def _migrate(self) -> None:
-        """Bring an older home's KPI tables to KPI_SCHEMA_VERSION, in one transaction.
+        """Bring an older home's KPI tables to KPI_SCHEMA_VERSION and to the KPI schema's
+        columns (a KPI added or removed), in one transaction; give an older run history its
+        report column.
 
         KPIs are derived data: rather than convert old rows, drop the KPI tables (and their
         versions) and mark every batch unfinished, so start-up recovery recomputes every date
         from the facts. A new database takes the same path with nothing to drop or redo.
         """
         db = self.connection
-        if db.execute("PRAGMA user_version").fetchone()[0] >= KPI_SCHEMA_VERSION:
+        runs = [r[1] for r in db.execute("PRAGMA table_info(runs)").fetchall()]
+        if runs and "report" not in runs:
+            try:
+                db.execute("ALTER TABLE runs ADD COLUMN report TEXT NOT NULL DEFAULT ''")
+            except sqlite3.OperationalError as exc:  # another process added it first
+                if "duplicate column" not in str(exc):
+                    raise
+        if not self._stale():
             return
         db.execute("BEGIN IMMEDIATE")
         try:
-            if db.execute("PRAGMA user_version").fetchone()[0] < KPI_SCHEMA_VERSION:  # not migrated meanwhile
+            if self._stale():  # not migrated meanwhile
                 for table in KPI_TABLES:
                     db.execute(f"DROP TABLE IF EXISTS {table}")
-                for statement in SCHEMA.split(";"):
+                for statement in self.ddl.split(";"):
                     if statement.strip():
                         db.execute(statement)
                 db.execute("UPDATE batches SET done = 0 WHERE done = 1")  # failed ones wait for a replay
@@ -227,8 +281,8 @@ class SqliteLedger:
     def record_run(self, run: RunRecord) -> None:
         with self.db.transaction() as db:
             db.execute(
-                "INSERT INTO runs (batch_id, file, status, rows, dates, started_at, finished_at, message)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO runs (batch_id, file, status, rows, dates, started_at, finished_at, message, report)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     run.batch_id,
                     run.file,
@@ -238,10 +292,27 @@ class SqliteLedger:
                     run.started_at,
                     run.finished_at,
                     run.message,
+                    run.report,
                 ),
             )
 
-    def runs(self) -> list[RunRecord]:
+    def runs(
+        self, limit: int | None = None, status: str | None = None, batch_id: str | None = None
+    ) -> list[RunRecord]:
+        where: list[str] = ["1"]
+        params: list[object] = []
+        if status is not None:
+            where.append("runs.status = ?")
+            params.append(status)
+        if batch_id is not None:
+            where.append("substr(runs.batch_id, 1, ?) = ?")
+            params += [len(batch_id), batch_id]
+        newest = self.db.query(
+            "SELECT runs.*, CASE WHEN runs.status = 'accepted' THEN batches.seq END AS seq"
+            f" FROM runs LEFT JOIN batches USING (batch_id) WHERE {' AND '.join(where)} ORDER BY runs.id DESC"
+            + (" LIMIT ?" if limit is not None else ""),
+            [*params, *([limit] if limit is not None else [])],
+        )
         return [
             RunRecord(
                 r["batch_id"],
@@ -253,20 +324,28 @@ class SqliteLedger:
                 r["finished_at"],
                 r["message"],
                 r["seq"] or 0,
+                r["report"] if "report" in r.keys() else "",  # noqa: SIM118 - sqlite3.Row has no __contains__
             )
-            for r in self.db.query(
-                "SELECT runs.*, CASE WHEN runs.status = 'accepted' THEN batches.seq END AS seq"
-                " FROM runs LEFT JOIN batches USING (batch_id) ORDER BY runs.id"
-            )
+            for r in reversed(newest)
         ]
+
+    def last_run(self) -> str:
+        rows = self.db.query("SELECT MAX(id) AS id FROM runs")
+        return str(rows[0]["id"] or 0)
 
 
 class SqliteKpiStore:
+    """Columns, reads and writes follow the database's KPI schema."""
+
     def __init__(self, db: SqliteDatabase) -> None:
         self.db = db
+        self.schema = db.schema
 
     def write(self, kpis: Mapping[str, tuple[int, DateKpis]]) -> list[str]:
         skipped: list[str] = []
+        order_cols, category_cols = self.schema.order_columns, self.schema.category_columns
+        insert_order = f"INSERT INTO order_kpis VALUES ({', '.join('?' * len(order_cols))})"
+        insert_category = f"INSERT INTO category_kpis VALUES ({', '.join('?' * len(category_cols))})"
         with self.db.transaction() as db:
             for order_date, (version, date_kpis) in sorted(kpis.items()):
                 row = db.execute("SELECT version FROM kpi_versions WHERE order_date = ?", (order_date,)).fetchone()
@@ -279,37 +358,25 @@ class SqliteKpiStore:
                 )
                 db.execute("DELETE FROM category_kpis WHERE order_date = ?", (order_date,))
                 db.execute("DELETE FROM order_kpis WHERE order_date = ?", (order_date,))
-                o = date_kpis.order
-                if o is not None:
-                    db.execute(
-                        "INSERT INTO order_kpis VALUES (?, ?, ?, ?, ?, ?, ?)",
-                        (
-                            order_date,
-                            o.total_orders,
-                            _text(o.total_revenue),
-                            o.total_items_sold,
-                            _ppm(o.return_rate),
-                            o.unique_customers,
-                            o.returned_orders,
-                        ),
-                    )
+                if date_kpis.order is not None:
+                    values = row_of(date_kpis.order)
+                    db.execute(insert_order, [_stored(c, values[c.name]) for c in order_cols])
                 db.executemany(
-                    "INSERT INTO category_kpis VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    [
-                        (
-                            c.category,
-                            order_date,
-                            _text(c.daily_revenue),
-                            _text(c.avg_order_value),
-                            _ppm(c.avg_return_rate),
-                            c.orders,
-                            c.returned_orders,
-                        )
-                        for c in date_kpis.categories
-                    ],
+                    insert_category,
+                    [[_stored(c, row_of(k)[c.name]) for c in category_cols] for k in date_kpis.categories],
                 )
                 checkpoint("kpi-commit-inside")
+            if len(skipped) < len(kpis):
+                db.execute(
+                    "INSERT INTO kpi_generation VALUES (1, 1) ON CONFLICT (id) DO UPDATE SET value = value + 1"
+                )
         return skipped
+
+    def generation(self) -> int:
+        if not self.db.query("SELECT 1 FROM sqlite_master WHERE name = 'kpi_generation'"):
+            return 0  # an older home opened read-only
+        rows = self.db.query("SELECT value FROM kpi_generation")
+        return int(rows[0]["value"]) if rows else 0
 
     @staticmethod
     def _range(start: str | None, end: str | None) -> tuple[str, list[object]]:
@@ -324,29 +391,24 @@ class SqliteKpiStore:
         return " AND ".join(clauses) or "1", params
 
     def _readable(self) -> None:
-        """A home written by a version that kept money in cents holds the old KPI tables until a
-        writer opens it (read commands open it read-only): say so, never misread a column."""
-        if not any(r["name"] == "total_revenue" for r in self.db.query("PRAGMA table_info(order_kpis)")):
+        """A home written by an older orderpipe (money in cents, or another set of KPIs) holds
+        the old KPI tables until a writer opens it (read commands open it read-only): say so,
+        never misread a column."""
+        if not self.db.kpi_columns_match():
             raise OrderpipeError(
                 "the KPIs of this home were written by an older orderpipe: run a file or start"
                 " `orderpipe watch` once to rebuild them from the facts"
             )
 
+    @staticmethod
+    def _rows(rows: list[sqlite3.Row], cols: Sequence[Column]) -> list[dict[str, object]]:
+        return [{c.name: _loaded(c, r[column_name(c)]) for c in cols} for r in rows]
+
     def daily(self, start: str | None, end: str | None) -> list[dict[str, object]]:
         self._readable()
         where, params = self._range(start, end)
-        return [
-            {
-                "order_date": r["order_date"],
-                "total_orders": r["total_orders"],
-                "total_revenue": _money(r["total_revenue"]),
-                "total_items_sold": r["total_items_sold"],
-                "return_rate": _fraction(r["return_rate_ppm"]),
-                "unique_customers": r["unique_customers"],
-                "returned_orders": r["returned_orders"],
-            }
-            for r in self.db.query(f"SELECT * FROM order_kpis WHERE {where} ORDER BY order_date", params)
-        ]
+        rows = self.db.query(f"SELECT * FROM order_kpis WHERE {where} ORDER BY order_date", params)
+        return self._rows(rows, self.schema.order_columns)
 
     def category(self, name: str | None, start: str | None, end: str | None) -> list[dict[str, object]]:
         self._readable()
@@ -354,15 +416,5 @@ class SqliteKpiStore:
         if name:
             where += " AND category = ?"
             params.append(name)
-        return [
-            {
-                "category": r["category"],
-                "order_date": r["order_date"],
-                "daily_revenue": _money(r["daily_revenue"]),
-                "avg_order_value": _money(r["avg_order_value"]),
-                "avg_return_rate": _fraction(r["avg_return_rate_ppm"]),
-                "orders": r["orders"],
-                "returned_orders": r["returned_orders"],
-            }
-            for r in self.db.query(f"SELECT * FROM category_kpis WHERE {where} ORDER BY category, order_date", params)
-        ]
+        rows = self.db.query(f"SELECT * FROM category_kpis WHERE {where} ORDER BY category, order_date", params)
+        return self._rows(rows, self.schema.category_columns)

@@ -9,13 +9,16 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal
 
 import polars as pl
 
+from orderpipe.core.schema import CENT, COUNT, KEY, MONEY, RATE_KIND, RATE_UNIT, KpiSchema, kpi
+
 __all__ = [
     "CENT",
+    "KPIS",
     "RATE",
     "CategoryKpi",
     "DateKpis",
@@ -26,8 +29,7 @@ __all__ = [
     "rate",
 ]
 
-CENT = Decimal("0.01")
-RATE = Decimal("0.000001")
+RATE = RATE_UNIT
 _EXACT = decimal.Context(prec=60, rounding=ROUND_HALF_EVEN)
 
 
@@ -45,26 +47,30 @@ def rate(numerator: int, denominator: int) -> Decimal:
 class CategoryKpi:
     """KPIs of one category on one date (table CategoryKPIs)."""
 
-    category: str
-    order_date: str
-    daily_revenue: Decimal
-    avg_order_value: Decimal
-    avg_return_rate: Decimal
-    orders: int
-    returned_orders: int
+    category: str = field(metadata=kpi(KEY))
+    order_date: str = field(metadata=kpi(KEY, "date"))
+    daily_revenue: Decimal = field(metadata=kpi(MONEY, "revenue"))
+    avg_order_value: Decimal = field(metadata=kpi(MONEY, "avg_order"))
+    avg_return_rate: Decimal = field(metadata=kpi(RATE_KIND, "return_rate"))
+    orders: int = field(metadata=kpi(COUNT))
+    returned_orders: int = field(metadata=kpi(COUNT, support=True))
 
 
 @dataclass(frozen=True, slots=True)
 class OrderKpi:
     """KPIs of all orders on one date (table OrderKPIs)."""
 
-    order_date: str
-    total_orders: int
-    total_revenue: Decimal
-    total_items_sold: int
-    return_rate: Decimal
-    unique_customers: int
-    returned_orders: int
+    order_date: str = field(metadata=kpi(KEY, "date"))
+    total_orders: int = field(metadata=kpi(COUNT, "orders"))
+    total_revenue: Decimal = field(metadata=kpi(MONEY, "revenue"))
+    total_items_sold: int = field(metadata=kpi(COUNT, "items"))
+    return_rate: Decimal = field(metadata=kpi(RATE_KIND))
+    unique_customers: int = field(metadata=kpi(COUNT, "customers"))
+    returned_orders: int = field(metadata=kpi(COUNT, support=True))
+
+
+#: The one KPI schema: the stores, the command line, the API and the CSV export derive from it.
+KPIS = KpiSchema(OrderKpi, CategoryKpi)
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ from typing import Any
 from orderpipe.core.rules import ERROR_CODES, MAX_VALUE_CHARS, clip, shown
 
 __all__ = [
+    "BRIEF_SAMPLES",
     "MAX_FILE_NAME_CHARS",
     "MAX_MESSAGE_CHARS",
     "MAX_NAMED_COLUMNS",
@@ -27,6 +28,8 @@ MAX_SAMPLES = 100
 MAX_MESSAGE_CHARS = 400
 MAX_NAMED_COLUMNS = 20
 MAX_FILE_NAME_CHARS = 200
+#: Samples per rule kept in the run history (the full report keeps MAX_SAMPLES beside the file).
+BRIEF_SAMPLES = 5
 
 
 def extra_columns_warning(extra: list[str]) -> str:
@@ -98,6 +101,14 @@ class ValidationReport:
             parts.append(f"{issue.code} ×{issue.count}{where}")
         more = f"; and {len(self.errors) - 3} more kinds" if len(self.errors) > 3 else ""
         return f"{file}: invalid, " + "; ".join(parts) + more
+
+    def brief(self) -> dict[str, Any]:
+        """The report with BRIEF_SAMPLES samples per rule: small enough for a run-history record
+        (a DynamoDB item), enough for a person to see what to fix."""
+        full = self.to_dict()
+        for issue in full["errors"]:
+            issue["samples"] = issue["samples"][:BRIEF_SAMPLES]
+        return full
 
     def to_dict(self) -> dict[str, Any]:
         return {
