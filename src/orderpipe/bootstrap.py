@@ -7,15 +7,19 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import astuple, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from orderpipe.adapters.folder import FolderStore
-from orderpipe.adapters.notify import LogNotifier, WebhookNotifier
 from orderpipe.adapters.sqlite import SCHEMA, SqliteDatabase, SqliteKpiStore, SqliteLedger
 from orderpipe.config import Settings
 from orderpipe.core.kpis import KPIS
 from orderpipe.errors import InfrastructureError, UsageError
 from orderpipe.ports import KpiStore, Ledger, Notifier, ObjectStore
-from orderpipe.workflow import Pipeline, Prefixes
+
+if TYPE_CHECKING:
+    from orderpipe.workflow import Pipeline
+
+# The readers import no Polars and no HTTP client: the API's Lambda package holds neither, so
+# what only the pipeline needs is imported when a pipeline is opened.
 
 __all__ = ["DATABASE_FILE", "Reader", "open_pipeline", "open_reader", "require_home"]
 
@@ -26,6 +30,10 @@ FOLDERS = ("input", "processed", "rejected", "warehouse")
 def open_pipeline(settings: Settings) -> Pipeline:
     """Local: the home folder is the bucket, SQLite the ledger and KPI store.
     AWS: S3, DynamoDB and SNS, with the home as local scratch space."""
+    from orderpipe.adapters.folder import FolderStore
+    from orderpipe.adapters.notify import LogNotifier, WebhookNotifier
+    from orderpipe.workflow import Pipeline, Prefixes
+
     prefixes = Prefixes(
         settings.input_prefix, settings.processed_prefix, settings.rejected_prefix, settings.warehouse_prefix
     )
@@ -63,10 +71,15 @@ def open_pipeline(settings: Settings) -> Pipeline:
 
 @dataclass(frozen=True, slots=True)
 class Reader:
-    """What the read-only commands use: the KPIs and the run history."""
+    """What the read-only commands and the API use: the KPIs and the run history."""
 
     kpis: KpiStore
     ledger: Ledger
+    db: SqliteDatabase | None = None
+
+    def close(self) -> None:
+        if self.db is not None:
+            self.db.close()
 
 
 def require_home(settings: Settings) -> None:
@@ -88,7 +101,7 @@ def open_reader(settings: Settings) -> Reader:
         return Reader(DynamoKpiStore(names), DynamoLedger(settings.ledger_table))
     require_home(settings)
     db = ReadOnlyDatabase(settings.home / DATABASE_FILE)
-    return Reader(SqliteKpiStore(db), SqliteLedger(db))
+    return Reader(SqliteKpiStore(db), SqliteLedger(db), db)
 
 
 class ReadOnlyDatabase(SqliteDatabase):

@@ -561,6 +561,49 @@ def watch(ctx: click.Context, workers: int, fmt: str) -> None:
         watcher.run(stop, lambda outcome: results.show(outcome, timer.take(outcome)))
 
 
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (else: a token).")
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="0 picks a free port.")
+@click.option("--token", envvar="ORDERPIPE_SERVE_TOKEN", help="Required of every request (16+ characters).")
+@click.option("--allow-host", "allow_hosts", multiple=True, help="Another Host name to answer (a DNS name).")
+@click.option("--cors-origin", "cors_origins", multiple=True, help="An origin allowed to read the API from a page.")
+@click.pass_context
+def serve(
+    ctx: click.Context,
+    host: str,
+    port: int,
+    token: str | None,
+    allow_hosts: tuple[str, ...],
+    cors_origins: tuple[str, ...],
+) -> None:
+    """Serve the KPI dashboard and its read-only JSON API (docs/api.md) until Ctrl-C.
+
+    Listens on 127.0.0.1 only, unless --host says otherwise; then a token is required
+    (--token or $ORDERPIPE_SERVE_TOKEN): open http://HOST:PORT/?token=TOKEN once in the browser.
+
+    \b
+    Examples:
+      orderpipe serve
+      orderpipe serve --port 0
+      ORDERPIPE_SERVE_TOKEN=$(openssl rand -hex 16) orderpipe serve --host 0.0.0.0 --allow-host kpis.example.com
+    """
+    from orderpipe.web.serve import check_binding
+    from orderpipe.web.serve import serve as run_server
+
+    with _faults():
+        settings = _settings(ctx)
+        guard = check_binding(host, token, allow_hosts)
+        run_server(
+            settings,
+            host,
+            port,
+            guard,
+            cors_origins,
+            announce=lambda line: click.echo(line, err=_quiet(ctx)),
+            access_log=_verbose(ctx),
+        )
+
+
 STDIN = "-"
 
 

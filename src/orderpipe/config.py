@@ -45,9 +45,11 @@ _KNOWN = {
     "aws.failure_topic_arn": "failure_topic_arn",
 }
 #: ORDERPIPE_* variables read outside the settings: the home, the container task's object
-#: (set by the state machine) and the crash points of the kill -9 tests.
+#: (set by the state machine), the token of `orderpipe serve` and the crash points of the
+#: kill -9 tests.
 OTHER_VARIABLES = (
     "ORDERPIPE_HOME",
+    "ORDERPIPE_SERVE_TOKEN",
     "ORDERPIPE_TASK_KEY",
     "ORDERPIPE_TASK_RESULT_KEY",
     "ORDERPIPE_TASK_VERSION",

@@ -11,8 +11,7 @@ import decimal
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal
-
-import polars as pl
+from typing import TYPE_CHECKING
 
 from orderpipe.core.schema import CENT, COUNT, KEY, MONEY, RATE_KIND, RATE_UNIT, KpiSchema, kpi
 
@@ -28,6 +27,9 @@ __all__ = [
     "money",
     "rate",
 ]
+
+if TYPE_CHECKING:
+    import polars as pl
 
 RATE = RATE_UNIT
 _EXACT = decimal.Context(prec=60, rounding=ROUND_HALF_EVEN)
@@ -88,6 +90,8 @@ def current_orders(facts: pl.LazyFrame, multi_batch_dates: Collection[str]) -> p
     Dates touched by one batch need no de-duplication (order ids are unique within a file), so
     only dates shared by several batches pay for it.
     """
+    import polars as pl  # here, not at import: the API reads the KPI dataclasses without Polars
+
     if not multi_batch_dates:
         return facts
     days = pl.Series([dt.date.fromisoformat(d) for d in sorted(multi_batch_dates)], dtype=pl.Date)
@@ -100,6 +104,7 @@ def current_orders(facts: pl.LazyFrame, multi_batch_dates: Collection[str]) -> p
 
 def compute_kpis(orders: pl.LazyFrame, dates: Collection[str]) -> dict[str, DateKpis]:
     """KPIs for each of `dates` from the current orders (columns of the facts schema)."""
+    import polars as pl
     revenue = (pl.col("quantity").cast(pl.Decimal(38, 4)) * pl.col("unit_price")).sum()
     # Two streaming queries. Day totals are sums of the category sums; distinct customers get
     # a query of their own (mixed with other aggregations, n_unique would hold every row).

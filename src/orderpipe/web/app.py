@@ -1,0 +1,223 @@
+"""The read-only API and the dashboard page: one ASGI app, served by `orderpipe serve` locally
+and by Lambda behind an API Gateway HTTP API (same code, other stores).
+
+Each handler parses its parameters (params.py), reads through a Reader (the KPI store and the
+ledger) and renders rows in the KPI schema's fields. Money goes out as JSON numbers written
+digit for digit with two decimals (`45.00`), rates with six; `money=string` quotes both.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import traceback
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import FileResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from orderpipe.bootstrap import Reader
+from orderpipe.core.kpis import KPIS
+from orderpipe.core.schema import KEY, Column, KpiSchema
+from orderpipe.errors import OrderpipeError
+from orderpipe.logs import log_event
+from orderpipe.output import render
+from orderpipe.ports import RunRecord
+from orderpipe.web import params
+from orderpipe.web.params import BadParameter
+from orderpipe.web.security import Guard, guarded
+
+__all__ = ["BATCH_FIELDS", "STATIC", "create_app", "version_of"]
+
+STATIC = Path(__file__).resolve().parent / "static"
+BATCH_FIELDS = ("batch_id", "seq", "file", "status", "rows", "dates", "started_at", "finished_at", "message")
+KPI_PARAMS = ("from", "to", "format", "money")
+log = logging.getLogger("orderpipe.web")
+
+
+def _utc_today() -> dt.date:
+    return dt.datetime.now(dt.UTC).date()
+
+
+def _json(value: Any, strings: bool) -> str:
+    """Decimals digit for digit (as numbers, or as strings when asked); lists; the rest as JSON."""
+    if isinstance(value, Decimal):
+        text = format(value, "f")
+        return json.dumps(text) if strings else text
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(_json(v, strings) for v in value) + "]"
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _object(fields: Mapping[str, Any], strings: bool = False) -> str:
+    return "{" + ",".join(f"{json.dumps(k)}:{_json(v, strings)}" for k, v in fields.items()) + "}"
+
+
+def _json_response(body: str, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
+    return Response(body, status, headers=dict(headers or {}), media_type="application/json")
+
+
+def _error(status: int, message: str, parameter: str | None = None) -> Response:
+    body: dict[str, str] = {"error": message}
+    if parameter is not None:
+        body["parameter"] = parameter
+    return _json_response(json.dumps(body), status)
+
+
+def _csv(rows: Sequence[Mapping[str, Any]], fields: Sequence[str], name: str) -> Response:
+    text = render([dict(r) for r in rows], fields, "csv") + "\n"  # formula-like text cells get a leading '
+    disposition = f'attachment; filename="{name}.csv"'
+    return Response(text, headers={"content-disposition": disposition}, media_type="text/csv; charset=utf-8")
+
+
+def _run(run: RunRecord) -> dict[str, Any]:
+    fields: dict[str, Any] = {name: getattr(run, name) for name in BATCH_FIELDS}
+    fields["has_report"] = bool(run.report)
+    return fields
+
+
+def version_of(reader: Reader) -> str:
+    """Changes whenever a KPI changes (every KPI write raises the generation) or a run is
+    recorded (the page marks batches, rejected ones included); two cheap reads."""
+    marker = f"{reader.kpis.generation()}|{reader.ledger.last_run()}"
+    return hashlib.sha256(marker.encode()).hexdigest()[:20]
+
+
+def create_app(
+    source: Callable[[], Reader],
+    *,
+    guard: Guard | None = None,
+    schema: KpiSchema = KPIS,
+    today: Callable[[], dt.date] = _utc_today,
+) -> Any:
+    """`source` gives a Reader per request (closed after it): a fresh read of SQLite each time,
+    or one long-lived DynamoDB reader on Lambda. Returns the ASGI app, behind `guard`."""
+
+    @contextmanager
+    def reading() -> Iterator[Reader]:
+        reader = source()
+        try:
+            yield reader
+        finally:
+            reader.close()
+
+    def kpi_answer(request: Request, rows_of: Callable[[Reader, params.DateRange], list[dict[str, object]]],
+                   cols: Sequence[Column], name: str, extra: tuple[str, ...] = ()) -> Response:  # fmt: skip
+        query = request.query_params
+        params.known_only(query, (*KPI_PARAMS, *extra))
+        span = params.date_range(query, today())
+        fmt = params.choice(query, "format", ("json", "csv"), "json")
+        strings = params.choice(query, "money", ("number", "string"), "number") == "string"
+        with reading() as reader:
+            rows = rows_of(reader, span)
+        if fmt == "csv":
+            return _csv(rows, [c.name for c in cols], f"{name}-{span.start}-{span.end}")
+        body = ",".join(_object({c.name: r[c.name] for c in cols}, strings) for r in rows)
+        head = _object({"from": span.start, "to": span.end, "fields": [_field(c) for c in cols]})
+        return _json_response(head[:-1] + f',"rows":[{body}]}}')
+
+    async def daily(request: Request) -> Response:
+        return kpi_answer(request, lambda r, s: r.kpis.daily(s.start, s.end), schema.order_columns, "daily-kpis")
+
+    async def category(request: Request) -> Response:
+        name = request.query_params.get("name") or None
+        return kpi_answer(
+            request,
+            lambda r, s: r.kpis.category(name, s.start, s.end),
+            schema.category_columns,
+            "category-kpis",
+            ("name",),
+        )
+
+    async def batches(request: Request) -> Response:
+        query = request.query_params
+        params.known_only(query, ("limit", "status", "format"))
+        limit, status = params.batch_query(query)
+        fmt = params.choice(query, "format", ("json", "csv"), "json")
+        with reading() as reader:
+            runs = list(reversed(reader.ledger.runs(limit=limit, status=status)))  # newest first
+        if fmt == "csv":
+            return _csv([_run(r) for r in runs], BATCH_FIELDS, "batches")
+        return _json_response('{"runs":[' + ",".join(_object(_run(r)) for r in runs) + "]}")
+
+    async def batch(request: Request) -> Response:
+        params.known_only(request.query_params, ())
+        wanted = params.batch_id(request.path_params["batch_id"])
+        with reading() as reader:
+            runs = reader.ledger.runs(batch_id=wanted)
+        ids = sorted({r.batch_id for r in runs})
+        if not ids:
+            return _error(404, f"no batch {wanted} in the run history")
+        if len(ids) > 1:
+            return _error(400, f"{wanted} starts {len(ids)} batch ids: give more of it", "id")
+        reports = [r.report for r in runs if r.report]
+        report = reports[-1] if reports else "null"  # stored as JSON already
+        body = '{"batch_id":' + json.dumps(ids[0]) + ',"runs":[' + ",".join(_object(_run(r)) for r in runs)
+        return _json_response(body + '],"report":' + report + "}")
+
+    async def version(request: Request) -> Response:
+        params.known_only(request.query_params, ())
+        with reading() as reader:
+            current = version_of(reader)
+        etag = f'"{current}"'
+        headers = {"etag": etag, "cache-control": "no-cache"}
+        if etag in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
+            return Response(status_code=304, headers=headers)
+        return _json_response(json.dumps({"version": current}), headers=headers)
+
+    async def page(request: Request) -> Response:
+        return FileResponse(STATIC / "index.html", headers={"cache-control": "no-cache"})
+
+    async def not_found(request: Request) -> Response:
+        return _error(404, f"no such path: {request.url.path}")
+
+    async def bad_parameter(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, BadParameter)
+        return _error(400, exc.message, exc.parameter)
+
+    async def our_error(request: Request, exc: Exception) -> Response:
+        log_event("api.error", level=logging.WARNING, path=request.url.path, error=str(exc))
+        return _error(503, str(exc))
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        return _error(exc.status_code, str(exc.detail))
+
+    async def bug(request: Request, exc: Exception) -> Response:
+        log_event("api.bug", level=logging.ERROR, path=request.url.path, traceback=traceback.format_exc())
+        return _error(500, "internal error: the server's log has the details")
+
+    app = Starlette(
+        routes=[
+            Route("/", page),
+            Route("/api/kpis/daily", daily),
+            Route("/api/kpis/category", category),
+            Route("/api/batches", batches),
+            Route("/api/batches/{batch_id}", batch),
+            Route("/api/version", version),
+            Route("/api/{rest:path}", not_found),
+            Mount("/static", StaticFiles(directory=STATIC), name="static"),
+        ],
+        exception_handlers={
+            BadParameter: bad_parameter,
+            OrderpipeError: our_error,
+            HTTPException: http_error,
+            Exception: bug,
+        },
+    )
+    return guarded(app, guard or Guard())
+
+
+def _field(column: Column) -> dict[str, str]:
+    """What the page needs to know of a field: its name and kind (key, count, money, rate)."""
+    return {"name": column.name, "kind": column.kind, "label": column.header if column.kind != KEY else column.name}
