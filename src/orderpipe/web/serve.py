@@ -1,4 +1,5 @@
-"""`orderpipe serve`: the API and the dashboard over the home's SQLite, on uvicorn.
+"""`orderpipe serve`: the API and the dashboard over the home's SQLite (or, with the aws
+backend, DynamoDB), on uvicorn.
 
 Loopback by default. Any other address needs a token (anyone who can reach the port could
 read the KPIs otherwise); the Host header is checked either way.
@@ -10,7 +11,7 @@ import ipaddress
 import socket
 from collections.abc import Callable, Sequence
 
-from orderpipe.bootstrap import Reader, open_reader, require_home
+from orderpipe.bootstrap import Reader, open_reader
 from orderpipe.config import Settings
 from orderpipe.errors import UsageError
 from orderpipe.web.app import create_app
@@ -57,10 +58,16 @@ def serve(
     """Bind first (port 0 picks a free one), say the URL, then serve until Ctrl-C or SIGTERM."""
     import uvicorn
 
-    require_home(settings)
+    first = open_reader(settings)  # refuses a local home that is not there, before binding
+    if settings.backend == "aws":
 
-    def source() -> Reader:
-        return open_reader(settings)  # a fresh read-only connection per request: never stale
+        def source() -> Reader:
+            return first  # one set of DynamoDB clients for every request
+    else:
+        first.close()
+
+        def source() -> Reader:
+            return open_reader(settings)  # a fresh read-only connection per request: never stale
 
     guard = Guard(guard.allowed_hosts, guard.token, tuple(cors_origins))
     app = create_app(source, guard=guard)
