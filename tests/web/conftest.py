@@ -1,0 +1,104 @@
+"""Real servers for the API tests: uvicorn on a free port (in a thread, or `orderpipe serve` as
+a process), over a home filled by the real pipeline."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from orderpipe.bootstrap import Reader, open_pipeline, open_reader
+from orderpipe.config import load_settings
+from tests.conftest import REPO, order, run_file, write
+
+ORDERPIPE = str(Path(sys.executable).with_name("orderpipe"))
+
+
+@contextmanager
+def running(app: Any) -> Iterator[str]:
+    """`app` on uvicorn at a free port of 127.0.0.1, in a thread; yields the base URL."""
+    import uvicorn
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
+
+
+@contextmanager
+def serving(home: Path, *args: str, env: Mapping[str, str] | None = None) -> Iterator[str]:
+    """The real `orderpipe serve --port 0` as a process; yields the URL it announces."""
+    environ = {**os.environ, **(env or {})}
+    process = subprocess.Popen(
+        [ORDERPIPE, "--home", str(home), "serve", "--port", "0", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=environ,
+    )
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    found = re.search(r"http://\S+/", line)
+    try:
+        assert found, f"no URL announced: {line}{process.stdout.read() if process.poll() is not None else ''}"
+        yield found.group(0).rstrip("/")
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def fill(home: Path, env: Mapping[str, str], tmp: Path) -> None:
+    """Two accepted files (the second corrects an order and adds a date), one rejected."""
+    pipeline = open_pipeline(load_settings(home, environ=env))
+    run_file(pipeline, REPO / "data" / "sample" / "valid_order.csv")
+    run_file(pipeline, REPO / "data" / "sample" / "invalid_order.csv")
+    run_file(
+        pipeline,
+        write(
+            tmp / "more.csv",
+            [
+                order("O9", "C9", "2025-07-08", "Books", "P9", "2", "12.50", "true"),
+                order("O10", "C1", "2025-07-08", "Toys", "P3", "1", "5.05"),
+            ],
+        ),
+    )
+
+
+def reader_of(home: Path, env: Mapping[str, str]) -> Reader:
+    return open_reader(load_settings(home, environ=env))
+
+
+@pytest.fixture(params=["sqlite", "dynamodb"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    """A filled home: folder + SQLite, or S3 + DynamoDB on moto's server."""
+    env: dict[str, str] = request.getfixturevalue("aws_env") if request.param == "dynamodb" else {}
+    home = tmp_path / "home"
+    fill(home, env, tmp_path)
+    return home, env
+
+
+def today() -> dt.date:
+    return dt.datetime.now(dt.UTC).date()
