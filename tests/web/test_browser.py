@@ -31,7 +31,7 @@ DRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 MISSING = not (Path(CHROMIUM).exists() and Path(DRIVER).exists())
 if MISSING and os.environ.get("CI"):
     pytest.fail("CI needs Debian's chromium and chromium-driver (.ci/run installs them)", pytrace=False)
-pytestmark = pytest.mark.skipif(MISSING, reason="no chromium + chromium-driver (apt-get install chromium chromium-driver)")
+pytestmark = pytest.mark.skipif(MISSING, reason="no chromium, chromium-driver (apt-get install them)")
 
 TODAY = dt.date.today()
 WAIT = 15
@@ -118,7 +118,8 @@ def open_view(driver: Any, url: str) -> None:
 def tiles(driver: Any) -> dict[str, str]:
     return dict(
         driver.execute_script(
-            "return [...document.querySelectorAll('.tile')].map(t => [t.dataset.kpi, t.querySelector('.value').textContent])"
+            "return [...document.querySelectorAll('.tile')]"
+            ".map(t => [t.dataset.kpi, t.querySelector('.value').textContent])"
         )
     )
 
@@ -239,7 +240,8 @@ def test_a_new_batch_shows_without_a_reload(site: tuple[str, Path], browser: Any
     browser.execute_script("window.stillTheSamePage = true")
     before = tiles(browser)
     today = TODAY.isoformat()
-    extra = write(tmp_path / "late.csv", [order(f"LATE{i}", f"C{i}", today, "Toys", "P1", "2", "1000.00") for i in range(3)])
+    late = [order(f"LATE{i}", f"C{i}", today, "Toys", "P1", "2", "1000.00") for i in range(3)]
+    extra = write(tmp_path / "late.csv", late)
     run(home, extra)
     wait_for(browser, lambda d: tiles(d)["orders"] != before["orders"], "the tiles did not change within the wait")
     assert browser.execute_script("return window.stillTheSamePage === true")  # no reload
