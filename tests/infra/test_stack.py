@@ -386,3 +386,59 @@ def test_the_lambda_package_is_the_handler_and_its_logging_only(synthesized: tup
         [sys.executable, "-S", "-c", probe], cwd=asset, capture_output=True, text=True, check=False, env={}
     )
     assert result.returncode == 0, result.stderr
+
+
+# -- the KPI API: HTTP API + Lambda ------------------------------------------------------------------
+def test_every_api_route_is_a_read_behind_iam(synthesized: tuple[Template, Path]) -> None:
+    template, _ = synthesized
+    routes = template.find_resources("AWS::ApiGatewayV2::Route")
+    keys = sorted(r["Properties"]["RouteKey"] for r in routes.values())
+    assert keys == ["GET /", "GET /{proxy+}", "HEAD /", "HEAD /{proxy+}"]
+    assert {r["Properties"]["AuthorizationType"] for r in routes.values()} == {"AWS_IAM"}
+    template.has_resource_properties("AWS::ApiGatewayV2::Integration", {"PayloadFormatVersion": "2.0"})
+
+
+def test_the_api_stage_is_throttled_and_logs_each_request(synthesized: tuple[Template, Path]) -> None:
+    template, _ = synthesized
+    [stage] = template.find_resources("AWS::ApiGatewayV2::Stage").values()
+    props = stage["Properties"]
+    assert props["StageName"] == "$default" and props["AutoDeploy"] is True
+    assert props["DefaultRouteSettings"] == {"ThrottlingRateLimit": 20, "ThrottlingBurstLimit": 40}
+    fields = json.loads(props["AccessLogSettings"]["Format"])
+    assert {"requestId", "ip", "caller", "status", "path"} <= set(fields)
+    assert "ApiUrl" in template.find_outputs("*")
+
+
+def test_the_api_role_can_only_read_the_kpi_tables_index_and_ledger(synthesized: tuple[Template, Path]) -> None:
+    template, _ = synthesized
+    found = statements(template, "ApiServiceRole")
+    assert {a for s in found for a in as_list(s["Action"])} == {"dynamodb:GetItem", "dynamodb:Query"}
+    resources = [r for s in found for r in as_list(s["Resource"])]
+    tables = {r["Fn::GetAtt"][0] for r in resources if "Fn::GetAtt" in r}
+    indexes = [r["Fn::Join"][1][-1] for r in resources if "Fn::Join" in r]
+    assert {t.rstrip("0123456789ABCDEF") for t in tables} == {"Ledger", "CategoryKPIs", "OrderKPIs"}
+    assert indexes == ["/index/by_date", "/index/by_date"]
+    [function] = [
+        f for f in template.find_resources("AWS::Lambda::Function").values()
+        if f["Properties"].get("Handler") == "orderpipe.web.lambda_api.handler"
+    ]  # fmt: skip
+    env = function["Properties"]["Environment"]["Variables"]
+    assert env["ORDERPIPE_BACKEND"] == "aws" and env["ORDERPIPE_CATEGORIES"] == "Books,Toys"
+
+
+@pytest.fixture(scope="module")
+def with_cognito(tmp_path_factory: pytest.TempPathFactory) -> Template:
+    app, stack = build_app({"api_auth": "cognito"}, outdir=str(tmp_path_factory.mktemp("cdk.out")))
+    app.synth()  # cdk-nag again, with the user pool
+    return Template.from_stack(stack)
+
+
+def test_people_can_sign_in_with_a_cognito_user_pool_instead(with_cognito: Template) -> None:
+    routes = with_cognito.find_resources("AWS::ApiGatewayV2::Route")
+    assert {r["Properties"]["AuthorizationType"] for r in routes.values()} == {"JWT"}
+    with_cognito.has_resource_properties("AWS::ApiGatewayV2::Authorizer", {"AuthorizerType": "JWT"})
+    with_cognito.has_resource_properties(
+        "AWS::Cognito::UserPool",
+        {"MfaConfiguration": "ON", "AdminCreateUserConfig": {"AllowAdminCreateUserOnly": True}},
+    )
+    assert {"ApiUserPoolId", "ApiUserPoolClientId", "ApiUrl"} <= set(with_cognito.find_outputs("*"))
