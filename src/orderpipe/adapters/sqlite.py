@@ -9,13 +9,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sqlite3
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from orderpipe.core.kpis import KPIS, DateKpis
-from orderpipe.core.schema import COUNT, KEY, MONEY, RATE_KIND, Column, KpiSchema, row_of, typed
+from orderpipe.core.schema import COUNT, KEY, MONEY, RATE_KIND, Column, KpiSchema, row_of
 from orderpipe.errors import InfrastructureError, OrderpipeError
 from orderpipe.faults import checkpoint
 from orderpipe.ports import BatchRecord, FactEntry, RunRecord
@@ -74,10 +75,15 @@ def _stored(column: Column, value: object) -> object:
     return value
 
 
-def _loaded(column: Column, value: object) -> object:
+def _reader(column: Column) -> Callable[[Any], object]:
+    """How a stored value comes back (a few thousand rows per answer: no per-value dispatch)."""
     if column.kind == RATE_KIND:
-        return _fraction(int(value))  # type: ignore[call-overload]
-    return typed(column, value)
+        return _fraction
+    if column.kind == MONEY:
+        return Decimal  # stored as the exact text of an amount in cents
+    if column.kind == COUNT:
+        return int
+    return str
 
 
 #: The tables and index of a new database with the core's KPI schema.
@@ -97,8 +103,10 @@ def _ppm(value: Decimal) -> int:
     return int(value.scaleb(6))
 
 
+
+
 def _fraction(ppm: int) -> Decimal:
-    return Decimal(ppm).scaleb(-6).quantize(Decimal("0.000001"))
+    return Decimal(ppm).scaleb(-6)  # exponent -6: six decimals, 0 included ("0.000000")
 
 
 class SqliteDatabase:
@@ -400,15 +408,18 @@ class SqliteKpiStore:
                 " `orderpipe watch` once to rebuild them from the facts"
             )
 
-    @staticmethod
-    def _rows(rows: list[sqlite3.Row], cols: Sequence[Column]) -> list[dict[str, object]]:
-        return [{c.name: _loaded(c, r[column_name(c)]) for c in cols} for r in rows]
+    def _select(
+        self, table: str, cols: Sequence[Column], where: str, params: list[object], order: str
+    ) -> list[dict[str, object]]:
+        names = ", ".join(column_name(c) for c in cols)
+        rows = self.db.query(f"SELECT {names} FROM {table} WHERE {where} ORDER BY {order}", params)
+        readers = [(c.name, _reader(c)) for c in cols]
+        return [{name: read(value) for (name, read), value in zip(readers, row, strict=True)} for row in rows]
 
     def daily(self, start: str | None, end: str | None) -> list[dict[str, object]]:
         self._readable()
         where, params = self._range(start, end)
-        rows = self.db.query(f"SELECT * FROM order_kpis WHERE {where} ORDER BY order_date", params)
-        return self._rows(rows, self.schema.order_columns)
+        return self._select("order_kpis", self.schema.order_columns, where, params, "order_date")
 
     def category(self, name: str | None, start: str | None, end: str | None) -> list[dict[str, object]]:
         self._readable()
@@ -416,5 +427,4 @@ class SqliteKpiStore:
         if name:
             where += " AND category = ?"
             params.append(name)
-        rows = self.db.query(f"SELECT * FROM category_kpis WHERE {where} ORDER BY category, order_date", params)
-        return self._rows(rows, self.schema.category_columns)
+        return self._select("category_kpis", self.schema.category_columns, where, params, "category, order_date")
