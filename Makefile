@@ -37,6 +37,8 @@ demo: $(CORE)
 	@echo; echo "== orderpipe kpis daily"; $(BIN)/orderpipe --home $(DEMO_HOME) kpis daily
 	@echo; echo "== orderpipe kpis category --to 2025-07-02"; $(BIN)/orderpipe --home $(DEMO_HOME) kpis category --to 2025-07-02
 	@echo; echo "== orderpipe batches"; $(BIN)/orderpipe --home $(DEMO_HOME) batches
+	@echo; echo "== the dashboard and its API: run this, open the address it prints (Ctrl-C stops)"
+	@echo "$(BIN)/orderpipe --home $(DEMO_HOME) serve"
 
 # The venv's bin/ first on PATH: the CDK tests find the pinned Node.js installed there.
 test: $(STAMP)

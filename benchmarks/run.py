@@ -8,6 +8,8 @@
 3. drain — the same files renamed at once into `input/` under `orderpipe watch --workers 2`.
 4. latency — 200 small files dropped one by one under `orderpipe watch`: p50 / p99 until the
    KPIs show them.
+5. api — the KPI API through `orderpipe serve`: p50 / p95 and server CPU per request for a
+   one-year range of 8 categories, and the dashboard page's weight (benchmarks/api.py).
 
 Files are generated once (deterministic) and cached in benchmarks/.data. `--quick` runs smaller
 versions of each (1,000 files, 50 latency samples, no 1 GB) for development; `--only` picks
@@ -29,11 +31,12 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+import api  # noqa: E402
 import scale  # noqa: E402
 import watch_latency  # noqa: E402
 
 DATA = HERE / ".data"
-SECTIONS = ["files", "scale", "drain", "latency"]
+SECTIONS = ["files", "scale", "drain", "latency", "api"]
 
 
 @dataclass(frozen=True)
@@ -211,6 +214,9 @@ def main() -> None:
     many_small_files(orderpipe, 1_000 if args.quick else 10_000, args.only)
     if "latency" in args.only:
         latency(50 if args.quick else 200)
+    if "api" in args.only:
+        print("\n## The KPI API and the dashboard page: `orderpipe serve` over SQLite\n")
+        api.main()
     print(f"\nbenchmark wall time: {(time.monotonic() - began) / 60:.1f} min")
 
 
