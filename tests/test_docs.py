@@ -72,7 +72,9 @@ def test_every_readme_command_runs_as_shown(tmp_path: Path) -> None:
             assert normalised(actual) == normalised("\n".join(example.output)), example.command
 
 
-@pytest.mark.parametrize("page", ["README.md", "docs/troubleshooting.md", "docs/validation.md"])
+@pytest.mark.parametrize(
+    "page", ["README.md", "docs/troubleshooting.md", "docs/validation.md", "docs/api.md", "docs/dashboard.md"]
+)
 def test_docs_explain_themselves(page: str) -> None:
     """No pointer to a document that is not in the repository."""
     text = (REPO / page).read_text()
