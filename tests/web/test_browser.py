@@ -249,3 +249,17 @@ def test_a_new_batch_shows_without_a_reload(site: tuple[str, Path], browser: Any
     shown = tiles(browser)
     assert {k: shown[k] for k in ("revenue", "orders", "aov")} == expected_tiles(rows, "total_revenue", "total_orders")
     assert "Last updated" in browser.find_element("css selector", "#stamp").text
+
+
+def test_an_empty_home_says_what_to_do_next(browser: Any, tmp_path: Path) -> None:
+    home = tmp_path / "empty"
+    subprocess.run([ORDERPIPE, "--home", str(home), "-q", "kpis", "rebuild"], check=True, timeout=60)
+    with serving(home) as url:
+        open_view(browser, url + "/")
+        box = browser.find_element("css selector", "#empty")
+        assert box.is_displayed() and "No KPIs yet" in box.text and "orderpipe run FILE.csv" in box.text
+        assert not browser.find_element("css selector", "#tiles").is_displayed()
+        run(home, REPO / "data" / "sample" / "valid_order.csv")
+        wait_for(browser, lambda d: not d.find_element("css selector", "#empty").is_displayed(), "still empty")
+        open_view(browser, url + "/?range=7d")  # the sample's dates are in 2025: nothing in the last week
+        assert "No orders in this range" in browser.find_element("css selector", "#empty").text
