@@ -208,6 +208,18 @@ def test_a_category_click_filters_the_page(site: tuple[str, Path], browser: Any)
     assert "name=Books" in browser.find_element("css selector", "#export").get_attribute("href")
 
 
+def test_a_rejected_batch_opens_with_its_report(site: tuple[str, Path], browser: Any) -> None:
+    url, _ = site
+    [rejected] = httpx.get(url + "/api/batches", params={"status": "rejected"}).json()["runs"]
+    open_view(browser, f"{url}/?range=30d&batch={rejected['batch_id'][:12]}")  # a shared link to it
+    dialog = browser.find_element("css selector", "#batch")
+    wait_for(browser, lambda d: "why it was rejected" in dialog.text.lower(), "no report in the batch's details")
+    assert "invalid_order.csv" in dialog.text and "invalid-integer" in dialog.text
+    assert "line 2, quantity: '-1' is not a whole number of digits" in dialog.text
+    browser.find_element("css selector", "#batch .close").click()
+    wait_for(browser, lambda d: "batch=" not in d.current_url, "closing left the batch in the URL")
+
+
 def test_the_dark_theme_and_the_screenshots(site: tuple[str, Path], browser: Any, shots: Path) -> None:
     url, _ = site
     saved = []
