@@ -50,8 +50,9 @@ def running(app: Any) -> Iterator[str]:
 
 @contextmanager
 def serving(home: Path, *args: str, env: Mapping[str, str] | None = None) -> Iterator[str]:
-    """The real `orderpipe serve --port 0` as a process; yields the URL it announces."""
-    environ = {**os.environ, **(env or {})}
+    """The real `orderpipe serve --port 0` as a process; yields the URL it announces. Its
+    ORDERPIPE_* variables are `env`'s only (none inherited: a test's AWS settings stay its own)."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("ORDERPIPE_")} | dict(env or {})
     process = subprocess.Popen(
         [ORDERPIPE, "--home", str(home), "serve", "--port", "0", *args],
         stdout=subprocess.PIPE,

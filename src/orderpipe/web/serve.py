@@ -80,6 +80,7 @@ def serve(
     except OSError as exc:
         sock.close()
         raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    sock.listen(128)  # connections wait in the backlog from now on, before uvicorn's loop runs
     bound = sock.getsockname()[1]
     shown = f"[{host}]" if family == socket.AF_INET6 else host
     announce(f"serving the dashboard of {settings.home} at http://{shown}:{bound}/ (Ctrl-C stops)")
