@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from orderpipe.bootstrap import open_pipeline
 from orderpipe.config import load_settings
@@ -11,6 +13,29 @@ from orderpipe.workflow import Pipeline
 
 HEADER = "order_id,customer_id,order_date,category,product_id,quantity,unit_price,returned"
 REPO = Path(__file__).resolve().parents[1]
+
+#: Set only by tests/mutation.py, for the runs of the tests against each mutant: there the same
+#: tests run some two thousand times, so they do less (see docs/testing.md, "Mutation testing").
+MUTATION = os.environ.get("MUTATION_RUN") == "1"
+
+# Under mutation every run must give the same verdict (a mutant killed by a lucky draw would
+# make the score vary between runs), and no run may replay another mutant's failures.
+settings.register_profile("mutation", derandomize=True, database=None)
+if MUTATION:
+    settings.load_profile("mutation")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under mutation (each run stops at its first failure) the example-based tests run first,
+    in a fixed order, and the property tests, which cost the most, last."""
+    if MUTATION:
+        items.sort(key=lambda item: (getattr(getattr(item, "obj", None), "is_hypothesis_test", False), item.nodeid))
+
+
+def examples(n: int) -> int:
+    """How many examples a property test draws: `n`, a fifth of it under mutation (the tests
+    with one flaw of each kind, not the random files, are what kills a mutant there)."""
+    return max(10, n // 5) if MUTATION else n
 
 
 def order(
@@ -108,7 +133,10 @@ def aws_env(moto_server: str, request: pytest.FixtureRequest) -> dict[str, str]:
     }
 
 
-@pytest.fixture(params=["local", "aws"])
+# Under mutation only the local variant runs: the mutated code (the core and the workflow) is
+# the same above both adapter sets, and the moto server makes the S3 + DynamoDB variant about
+# five times slower.
+@pytest.fixture(params=["local"] if MUTATION else ["local", "aws"])
 def any_pipeline(request: pytest.FixtureRequest, home: Path) -> Pipeline:
     """The same semantics tests on both adapter sets: folder + SQLite, S3 + DynamoDB on moto."""
     env = request.getfixturevalue("aws_env") if request.param == "aws" else {}

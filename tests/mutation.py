@@ -15,6 +15,7 @@ than in pyproject.toml so that the mutation run cannot change how the ordinary s
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -36,6 +37,12 @@ SETTINGS: dict[str, Any] = {
     "only_mutate": MUTATED,
     "pytest_add_cli_args": ["-m", "not slow", "-p", "no:cacheprovider"],
     "pytest_add_cli_args_test_selection": TESTS,
+    # Lines whose mutants could only change what a developer sees, never what a user gets:
+    # structured log calls (the event, its fields and its hint: the outcome, the report and the
+    # message the user reads are built elsewhere and tested), and the named crash points of the
+    # kill -9 tests (a renamed point is a no-op outside those tests). A pattern skips the whole
+    # call, however many lines its arguments take.
+    "do_not_mutate_patterns": [r"^\s*log_event\(", r"^\s*checkpoint\("],
     # Polars' thread pool does not survive a fork: each mutant's tests run in a process forked
     # from a server that has collected the tests but never run one.
     "process_isolation": "forkserver",
@@ -63,6 +70,9 @@ def run(args: Sequence[str]) -> int:
     import mutmut.configuration
     from mutmut.__main__ import cli
 
+    # Seen by tests/conftest.py in every process mutmut starts (they inherit the environment):
+    # only the local variant of the adapter tests, fewer hypothesis examples, a fixed order.
+    os.environ["MUTATION_RUN"] = "1"
     if args and args[0] == "apply":
         print("`mutmut apply` edits src/ in place; look at a mutant with `show` instead", file=sys.stderr)
         return 2

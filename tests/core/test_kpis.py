@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from orderpipe.core.kpis import DateKpis, compute_kpis, current_orders, money, rate
 from orderpipe.core.screen import FACT_SCHEMA
+from tests.conftest import examples
 
 CATEGORIES = ["Electronics", "Books", "Toys"]
 DATES = ["2025-07-06", "2025-07-07", "2025-07-08"]
@@ -93,7 +94,7 @@ def facts_of(all_batches: list[list[dict]]) -> pl.LazyFrame:
     return pl.concat(frames[::-1])
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(batches)
 def test_kpis_equal_the_decimal_reference(all_batches: list[list[dict]]) -> None:
     touched = {r["order_date"] for b in all_batches for r in b}

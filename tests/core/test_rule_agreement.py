@@ -37,6 +37,7 @@ from orderpipe.core.rules import (
     is_blank,
 )
 from orderpipe.core.validate import validate_stream
+from tests.conftest import examples
 
 CATS = list(DEFAULT_CATEGORIES)
 # White space a plain file can hold inside a line (CR and LF end lines).
@@ -339,7 +340,7 @@ def check(case: Case, tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 # CI sees the same files every run (explore more with --hypothesis-seed=N and derandomize off).
 SETTINGS = settings(
     derandomize=True,
-    max_examples=12,
+    max_examples=examples(12),
     deadline=None,
     phases=[Phase.explicit, Phase.reuse, Phase.generate],
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
@@ -361,7 +362,7 @@ def test_both_paths_agree_on_files_breaking_each_rule(
         check(data.draw(draw_file(rule)), Path(tmp), monkeypatch)
 
 
-@settings(SETTINGS, max_examples=60)
+@settings(SETTINGS, max_examples=examples(60))
 @given(data=st.data())
 def test_both_paths_agree_on_files_breaking_no_rule(data: st.DataObject, monkeypatch: pytest.MonkeyPatch) -> None:
     with tempfile.TemporaryDirectory() as tmp:

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from orderpipe.core.rules import COLUMNS, DEFAULT_CATEGORIES
 from orderpipe.core.validate import validate_stream
 from orderpipe.ingest import inspect_file
+from tests.conftest import examples
 
 VALUES = {
     "order_id": ["O1", "O2", "O3", " O4 ", "", "O\u00e9", "O1\x1f", "\x1f", "O2\u3000"],
@@ -94,7 +95,7 @@ def files(draw: st.DrawFn) -> bytes:
     return (end.join(lines) + draw(st.sampled_from([end, ""]))).encode()
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(files())
 def test_screen_and_exact_validator_agree(data: bytes) -> None:
     exact = validate_stream(io.BytesIO(data), "f.csv", frozenset(CATS))
