@@ -28,9 +28,17 @@ MUTATED = ["src/orderpipe/core/*.py", "src/orderpipe/workflow.py"]
 TESTS = [
     "tests/core",
     "tests/test_workflow.py",
+    "tests/test_outcomes.py",
     "tests/test_nothing_lost.py",
     "tests/test_corpus.py",
     "tests/test_bounds.py",
+    # Compaction: the fast tests, and one seed of the comparison with an uncompacted run (the
+    # others and the history test take 20 s more and exercise the same lines).
+    "tests/test_compaction.py::test_a_compaction_merges_the_oldest_entries_and_deletes_what_it_replaced",
+    "tests/test_compaction.py::test_compaction_after_every_k_batches_changes_no_kpi[local-3]",
+    "tests/test_compaction.py::test_a_recompute_whose_files_a_compaction_removed_reads_again",
+    "tests/test_compaction.py::test_a_compaction_that_lost_the_race_changes_nothing",
+    "tests/test_compaction.py::test_a_compaction_beaten_to_its_date_skips_it",
 ]
 SETTINGS: dict[str, Any] = {
     "source_paths": ["src"],

@@ -410,3 +410,35 @@ def test_an_old_bundle_no_entry_names_is_deleted_a_named_or_young_one_kept(pipel
     assert not stray_old.exists()
     assert stray_young.exists() and other.exists()
     assert daily_orders(pipeline) == {"2025-07-01": (2, "20.00"), "2025-07-02": (1, "10.00")}
+
+
+def test_a_compaction_merges_the_oldest_entries_and_deletes_what_it_replaced(
+    pipeline: Pipeline, home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At most COMPACT_MAX entries at once, the latest row of an order among them, then the
+    replaced files and strays old enough go; a young stray (maybe a batch about to commit) stays."""
+    import orderpipe.workflow as workflow
+
+    monkeypatch.setattr(workflow, "COMPACT_MAX", 2)
+    pipeline.compact_after = 2
+    date = "2025-07-06"
+    folder = home / "warehouse" / "orders" / f"order_date={date}"
+    run_file(pipeline, write(tmp_path / "a.csv", [order("O1", price="1.00"), order("O2", price="2.00")]))
+    old, young = folder / "batch-stray-old-0000.parquet", folder / "batch-stray-young-0000.parquet"
+    for stray in (old, young):
+        stray.write_bytes(b"left by a crash")
+    hours_ago = time.time() - 7 * 3600
+    os.utime(old, (hours_ago, hours_ago))
+    run_file(pipeline, write(tmp_path / "b.csv", [order("O1", price="5.00")]))  # a correction of O1
+    assert [e.seq for e in pipeline.ledger.fact_entries([date])[date]] == [1, 2]
+    assert old.exists()  # no compaction yet: 2 entries are not more than 2
+    run_file(pipeline, write(tmp_path / "c.csv", [order("O3", price="7.00")]))
+    (merged, third) = pipeline.ledger.fact_entries([date])[date]
+    assert (merged.batch_id, merged.seq, third.seq) == ("compact-000000000002", 2, 3)
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        [young.name, "batch-compact-000000000002-0000.parquet", f"batch-{third.batch_id}-0000.parquet"]
+    )
+    assert pipeline.kpis.daily(None, None)[0]["total_orders"] == 3
+    pipeline.recompute([date])  # from the merged entry: O1 once, at its corrected price
+    (day,) = pipeline.kpis.daily(None, None)
+    assert (day["total_orders"], str(day["total_revenue"])) == (3, "14.00")

@@ -240,3 +240,27 @@ def test_a_stale_recompute_in_the_pipeline_never_overwrites_a_newer_one(
     assert first.status == "accepted" and overtaken
     assert daily(pipeline) == {"2025-07-06": (2, Decimal("6.00"), 1)}
     assert categories(pipeline) == {("Electronics", "2025-07-06"): (Decimal("6.00"), 2)}
+
+
+def test_recovery_removes_what_killed_processes_left_in_scratch_space(pipeline: Pipeline, home: Path) -> None:
+    """A dead process's workspace (its lock is free) goes, in each scratch root; the batch
+    locks and the S3 downloads' root stay however old they are."""
+    import os
+    import time
+
+    def dead_workspace(root: Path) -> Path:
+        folder = root / "p1-dead"
+        folder.mkdir(parents=True)
+        (folder / ".owner").touch()
+        (folder / "half-written.parquet").write_bytes(b"x")
+        return folder
+
+    dead = [dead_workspace(home / ".work"), dead_workspace(home / ".work" / "s3"), dead_workspace(home / ".tmp")]
+    kept = [home / ".work" / "locks", home / ".work" / "s3"]
+    (home / ".work" / "locks").mkdir(exist_ok=True)
+    long_ago = time.time() - 7 * 3600
+    for folder in kept:
+        os.utime(folder, (long_ago, long_ago))
+    assert pipeline.recover() == []
+    assert [folder.exists() for folder in dead] == [False, False, False]
+    assert [folder.is_dir() for folder in kept] == [True, True]

@@ -1,0 +1,405 @@
+"""What a person or a script reads about each file, exactly: the outcome and its message, the
+run history, the notification, the quarantine report of a failed batch and the progress steps."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from orderpipe.ports import Notification
+from orderpipe.workflow import Outcome, Pipeline
+from tests.conftest import order, run_file, write
+from tests.test_nothing_lost import break_inspection_of, commit_by_hand, failing_recompute
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.sent: list[Notification] = []
+
+    def notify(self, notification: Notification) -> None:
+        self.sent.append(notification)
+
+
+@pytest.fixture
+def sent(pipeline: Pipeline) -> list[Notification]:
+    recorder = Recorder()
+    pipeline.notifier = recorder
+    return recorder.sent
+
+
+def history(pipeline: Pipeline) -> list[tuple[str, str, str, int, tuple[str, ...], str]]:
+    return [(r.batch_id, r.file, r.status, r.rows, r.dates, r.message) for r in pipeline.ledger.runs()]
+
+
+def as_sent(outcome: Outcome, details: dict[str, object]) -> Notification:
+    return Notification(
+        outcome.status, outcome.file, outcome.batch_id, outcome.message, outcome.rows, outcome.dates, details
+    )
+
+
+def test_an_accepted_file(pipeline: Pipeline, sent: list[Notification], tmp_path: Path) -> None:
+    rows = [order("O1"), order("O2", date="2025-07-08"), order("O3", date="2025-07-07")]
+    outcome = run_file(pipeline, write(tmp_path / "week.csv", rows))
+    assert (outcome.status, outcome.file, outcome.rows, outcome.dates, outcome.archived_as) == (
+        "accepted",
+        "week.csv",
+        3,
+        ("2025-07-06", "2025-07-07", "2025-07-08"),
+        "processed/week.csv",
+    )
+    assert outcome.message == "week.csv: accepted, 3 rows over 3 date(s) 2025-07-06…2025-07-08"
+    assert outcome.report is not None and outcome.report.valid
+    assert history(pipeline) == [
+        (outcome.batch_id, "week.csv", "accepted", 3, outcome.dates, outcome.message),
+    ]
+    (run,) = pipeline.ledger.runs()
+    assert run.started_at <= run.finished_at
+    assert sent == [as_sent(outcome, {"archived_as": "processed/week.csv"})]
+
+
+def test_a_duplicate_names_the_file_that_was_counted(
+    pipeline: Pipeline, sent: list[Notification], tmp_path: Path
+) -> None:
+    first = run_file(pipeline, write(tmp_path / "a.csv", [order("O1")]))
+    again = run_file(pipeline, write(tmp_path / "b.csv", [order("O1")]))
+    assert (again.status, again.file, again.batch_id, again.rows, again.dates, again.archived_as) == (
+        "duplicate",
+        "b.csv",
+        first.batch_id,
+        1,
+        ("2025-07-06",),
+        "processed/b.csv",
+    )
+    assert (
+        again.message == f"b.csv: same bytes as a.csv (batch {first.batch_id[:12]}), already counted; nothing changed"
+    )
+    assert again.report is not None and (again.report.file, again.report.valid) == ("b.csv", True)
+    assert history(pipeline)[1] == (first.batch_id, "b.csv", "duplicate", 1, ("2025-07-06",), again.message)
+    assert sent[1] == as_sent(again, {"archived_as": "processed/b.csv"})
+
+
+def test_a_rejected_file_says_what_is_wrong_and_where(
+    pipeline: Pipeline, sent: list[Notification], tmp_path: Path
+) -> None:
+    outcome = run_file(pipeline, write(tmp_path / "bad.csv", [order("O1"), order("O2", quantity="x")]))
+    assert (outcome.status, outcome.file, outcome.rows, outcome.dates, outcome.archived_as) == (
+        "rejected",
+        "bad.csv",
+        2,
+        (),
+        "rejected/bad.csv",
+    )
+    assert outcome.report is not None
+    assert outcome.message == outcome.report.summary()
+    assert outcome.message.startswith("bad.csv: invalid, invalid-integer ×1 (first at line 3, quantity: ")
+    report = json.loads(pipeline.store.get_bytes("rejected/bad.csv.report.json"))
+    assert report == {**outcome.report.to_dict(), "batch_id": outcome.batch_id}
+    assert history(pipeline) == [(outcome.batch_id, "bad.csv", "rejected", 2, (), outcome.message)]
+    first = outcome.report.errors[0].samples[0].to_dict()
+    errors = [{"code": "invalid-integer", "count": 1, "first": first}]
+    assert sent == [as_sent(outcome, {"archived_as": "rejected/bad.csv", "errors": errors})]
+
+
+def test_a_batch_failed_after_its_commit(
+    pipeline: Pipeline, sent: list[Notification], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pipeline, "recompute", failing_recompute(pipeline, {"2025-07-01"}))
+    outcome = run_file(pipeline, write(tmp_path / "poison.csv", [order("P1", date="2025-07-01")]))
+    reason = "ValueError: a bug in the KPI maths"
+    assert (outcome.status, outcome.file, outcome.rows, outcome.dates, outcome.archived_as) == (
+        "failed",
+        "poison.csv",
+        1,
+        ("2025-07-01",),
+        "rejected/poison.csv",
+    )
+    assert outcome.message == (
+        f"poison.csv: failed (its rows are committed but its KPIs may be stale): {reason}; "
+        "kept as rejected/poison.csv; `orderpipe replay` retries it"
+    )
+    assert outcome.report is None
+    record = pipeline.ledger.get(outcome.batch_id)
+    assert record is not None and record.failed and not record.done
+    assert json.loads(pipeline.store.get_bytes("rejected/poison.csv.report.json")) == {
+        "file": "poison.csv",
+        "valid": False,
+        "status": "failed",
+        "reason": reason,
+        "batch_id": outcome.batch_id,
+        "hint": "an internal error stopped this file; once the cause is fixed, "
+        f"`orderpipe replay {outcome.batch_id[:12]}` runs it again",
+    }
+    assert history(pipeline) == [(outcome.batch_id, "poison.csv", "failed", 1, ("2025-07-01",), outcome.message)]
+    assert sent == [as_sent(outcome, {"archived_as": "rejected/poison.csv"})]
+
+
+@pytest.mark.parametrize("uploaded", [True, False], ids=["submitted", "dropped-in"])
+def test_a_file_failed_before_its_commit(
+    pipeline: Pipeline, sent: list[Notification], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, uploaded: bool
+) -> None:
+    """Submitted, its batch id is known from the upload; dropped into input/ and failed before
+    it was read, it is not, and `replay --rejected` is the way back."""
+    break_inspection_of("odd.csv", monkeypatch)
+    path = write(tmp_path / "odd.csv", [order("O1")])
+    if uploaded:
+        key = pipeline.submit(path)
+    else:
+        key = "input/odd.csv"
+        pipeline.store.put_bytes(key, path.read_bytes())
+    outcome = pipeline.process(key)
+    batch_id = outcome.batch_id
+    assert len(batch_id) == (64 if uploaded else 0)
+    assert (outcome.status, outcome.file, outcome.rows, outcome.dates, outcome.archived_as) == (
+        "failed",
+        "odd.csv",
+        0,
+        (),
+        "rejected/odd.csv",
+    )
+    reason = "KeyError: 'unexpected shape'"
+    assert outcome.message == f"odd.csv: failed: {reason}; kept as rejected/odd.csv; `orderpipe replay` retries it"
+    assert json.loads(pipeline.store.get_bytes("rejected/odd.csv.report.json")) == {
+        "file": "odd.csv",
+        "valid": False,
+        "status": "failed",
+        "reason": reason,
+        "batch_id": batch_id,
+        "hint": "an internal error stopped this file; once the cause is fixed, "
+        f"`orderpipe replay {batch_id[:12] if uploaded else '--rejected'}` runs it again",
+    }
+    assert pipeline.ledger.failed() == []  # nothing was committed: there is no batch to mark
+    assert history(pipeline) == [(batch_id, "odd.csv", "failed", 0, (), outcome.message)]
+    assert sent == [as_sent(outcome, {"archived_as": "rejected/odd.csv"})]
+
+
+def test_a_long_failure_reason_is_cut_to_500_characters(
+    pipeline: Pipeline, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import orderpipe.workflow as workflow
+
+    def broken(path, file, categories, workdir):  # type: ignore[no-untyped-def]
+        raise ValueError("x" * 2000)
+
+    monkeypatch.setattr(workflow, "inspect_file", broken)
+    outcome = run_file(pipeline, write(tmp_path / "odd.csv", [order("O1")]))
+    reason = ("ValueError: " + "x" * 2000)[:500]
+    assert json.loads(pipeline.store.get_bytes("rejected/odd.csv.report.json"))["reason"] == reason
+    assert outcome.message == f"odd.csv: failed: {reason}; kept as rejected/odd.csv; `orderpipe replay` retries it"
+
+
+def test_a_failed_batch_whose_file_is_gone_is_kept_nowhere(
+    pipeline: Pipeline, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The file left input/ meanwhile (another worker archived it): nothing to quarantine."""
+    real = pipeline.recompute
+
+    def recompute_then_lose_the_file(dates):  # type: ignore[no-untyped-def]
+        pipeline.store.delete("input/gone.csv")
+        raise ValueError("a bug in the KPI maths")
+
+    monkeypatch.setattr(pipeline, "recompute", recompute_then_lose_the_file)
+    outcome = run_file(pipeline, write(tmp_path / "gone.csv", [order("O1")]))
+    assert (outcome.status, outcome.archived_as) == ("failed", "")
+    assert outcome.message == (
+        "gone.csv: failed (its rows are committed but its KPIs may be stale): ValueError: a bug in the KPI maths; "
+        "`orderpipe replay` retries it"
+    )
+    assert list(pipeline.store.list("rejected/")) == []
+    monkeypatch.setattr(pipeline, "recompute", real)
+
+
+def test_recovery_tells_what_it_finished_and_what_it_could_not(
+    pipeline: Pipeline, sent: list[Notification], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    good = commit_by_hand(pipeline, write(tmp_path / "x.csv", [order("O1"), order("O2", date="2025-07-09")]), tmp_path)
+    bad = commit_by_hand(pipeline, write(tmp_path / "y.csv", [order("O3", date="2025-07-01")]), tmp_path)
+    monkeypatch.setattr(pipeline, "recompute", failing_recompute(pipeline, {"2025-07-01"}))
+    assert pipeline.recover() == [good]
+    finished = "x.csv: accepted (finished after an interruption), 2 rows 2025-07-06…2025-07-09"
+    failed = "y.csv: failed while finishing its KPIs: ValueError: a bug in the KPI maths; `orderpipe replay` retries it"
+    assert sorted(history(pipeline)) == sorted(
+        [
+            (good, "x.csv", "accepted", 2, ("2025-07-06", "2025-07-09"), finished),
+            (bad, "y.csv", "failed", 1, ("2025-07-01",), failed),
+        ]
+    )
+    assert sorted((n.event, n.file, n.batch_id, n.summary, n.rows, n.dates) for n in sent) == sorted(
+        [
+            ("accepted", "x.csv", good, finished, 2, ("2025-07-06", "2025-07-09")),
+            ("failed", "y.csv", bad, failed, 1, ("2025-07-01",)),
+        ]
+    )
+    records = {b: pipeline.ledger.get(b) for b in (good, bad)}
+    assert [(r.done, r.failed) for r in records.values() if r is not None] == [(True, False), (False, True)]
+
+
+def test_replay_of_a_stranded_batch_that_fails_again_says_so(
+    pipeline: Pipeline, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    batch_id = commit_by_hand(pipeline, write(tmp_path / "x.csv", [order("O1", date="2025-07-01")]), tmp_path)
+    monkeypatch.setattr(pipeline, "recompute", failing_recompute(pipeline, {"2025-07-01"}))
+    assert pipeline.recover() == []
+    (stranded,) = pipeline.stranded()
+    outcome = pipeline.finish(stranded)
+    assert (outcome.status, outcome.file, outcome.batch_id, outcome.rows, outcome.dates) == (
+        "failed",
+        "x.csv",
+        batch_id,
+        1,
+        ("2025-07-01",),
+    )
+    assert outcome.message == "x.csv: failed again while finishing its KPIs: ValueError: a bug in the KPI maths"
+    record = pipeline.ledger.get(batch_id)
+    assert record is not None and record.failed and not record.done
+    monkeypatch.undo()
+    done = pipeline.finish(stranded)
+    assert (done.status, done.message) == ("accepted", "x.csv: accepted, 1 rows over 1 date(s) 2025-07-01…2025-07-01")
+    assert [r.status for r in pipeline.ledger.runs()] == ["failed", "failed", "accepted"]
+
+
+def test_stranded_lists_only_failed_batches_with_no_file_to_replay(
+    pipeline: Pipeline, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # x: failed by recovery, its file long archived (stranded); q: failed in its own run, its
+    # file quarantined (replayed from rejected/, not stranded).
+    x = commit_by_hand(pipeline, write(tmp_path / "x.csv", [order("O1", date="2025-07-01")]), tmp_path)
+    monkeypatch.setattr(pipeline, "recompute", failing_recompute(pipeline, {"2025-07-01"}))
+    assert pipeline.recover() == []
+    q = run_file(pipeline, write(tmp_path / "q.csv", [order("O2", date="2025-07-01")]))
+    assert q.status == "failed"
+    assert {b.batch_id for b in pipeline.ledger.failed()} == {x, q.batch_id}
+    assert [b.batch_id for b in pipeline.stranded()] == [x]
+    assert [b.batch_id for b in pipeline.stranded(x[:8])] == [x]
+    assert pipeline.stranded(q.batch_id[:8]) == []
+    # A file waiting in input/ under its name will replay it: not stranded either.
+    pipeline.store.put_bytes("input/x.csv", b"anything")
+    assert pipeline.stranded() == []
+
+
+def test_progress_names_each_step(pipeline: Pipeline, tmp_path: Path) -> None:
+    steps: list[tuple[str, int, int]] = []
+    pipeline.rows_per_part = 2
+    key = pipeline.submit(write(tmp_path / "x.csv", [order(f"O{i}") for i in range(5)]))
+    assert pipeline.process(key, lambda step, done, total: steps.append((step, done, total))).status == "accepted"
+    assert steps[0] == ("validating", 0, 1)
+    assert steps[-1] == ("recomputing KPIs", 0, 1)
+    staging = [s for s in steps[1:-1]]
+    assert {s[0] for s in staging} == {"staging facts"}
+    assert staging[-1][1:] == (3, 3)
+
+
+# -- replay -------------------------------------------------------------------------------------
+def test_replay_puts_a_file_back_under_the_name_the_user_gave(pipeline: Pipeline, tmp_path: Path) -> None:
+    (tmp_path / "2").mkdir()
+    first = run_file(pipeline, write(tmp_path / "bad.csv", [order("O1", quantity="x")]))
+    second = run_file(pipeline, write(tmp_path / "2" / "bad.csv", [order("O2", quantity="y")]))
+    assert (first.archived_as, second.archived_as) == ("rejected/bad.csv", f"rejected/bad.{second.batch_id[:12]}.csv")
+    assert pipeline.quarantined(second.batch_id[:8]) == [second.archived_as]
+    assert sorted(pipeline.quarantined()) == sorted([first.archived_as, second.archived_as])
+    assert pipeline.requeue(second.archived_as) == "input/bad.csv"
+    assert sorted(pipeline.store.list("rejected/")) == ["rejected/bad.csv", "rejected/bad.csv.report.json"]
+    # The same bytes already waiting under the name: that copy is used, nothing is added.
+    pipeline.store.put_bytes("input/bad.2.csv", b"another file")
+    with pipeline.store.local_copy("input/bad.csv") as path:
+        waiting = path.read_bytes()
+    run_file(pipeline, write(tmp_path / "2" / "bad.csv", [order("O2", quantity="y")]))  # rejected again
+    pipeline.store.put_bytes("input/bad.csv", waiting)
+    (again,) = pipeline.quarantined(second.batch_id[:8])
+    assert pipeline.requeue(again) == "input/bad.csv"
+    assert sorted(pipeline.store.list("input/")) == ["input/bad.2.csv", "input/bad.csv"]
+
+
+def test_a_quarantined_file_without_its_report_is_replayed_under_its_own_name(
+    pipeline: Pipeline, tmp_path: Path
+) -> None:
+    outcome = run_file(pipeline, write(tmp_path / "bad.csv", [order("O1", quantity="x")]))
+    pipeline.store.delete("rejected/bad.csv.report.json")
+    assert pipeline.requeue(outcome.archived_as) == "input/bad.csv"
+    assert list(pipeline.store.list("rejected/")) == []
+
+
+def test_a_report_left_beside_nothing_is_not_a_quarantined_file(pipeline: Pipeline, tmp_path: Path) -> None:
+    """A crash between writing the report and moving the file: there is nothing to replay."""
+    outcome = run_file(pipeline, write(tmp_path / "bad.csv", [order("O1", quantity="x")]))
+    report = pipeline.store.get_bytes("rejected/bad.csv.report.json")
+    pipeline.store.put_bytes("rejected/gone.csv.report.json", report)
+    assert pipeline.quarantined() == ["rejected/bad.csv"]
+    assert pipeline.quarantined(outcome.batch_id[:8]) == ["rejected/bad.csv"]
+
+
+def test_the_report_of_a_rejected_file_names_each_rule_its_line_column_and_fix(
+    pipeline: Pipeline, tmp_path: Path
+) -> None:
+    rows = [
+        order("O1"),
+        order("O2", quantity="x"),
+        order("O3", quantity="0", date="2025-13-01"),
+        order("O3"),
+        order("O4", category="Food", returned="maybe"),
+    ]
+    header = "order_id,customer_id,order_date,category,product_id,quantity,unit_price,returned,note"
+    outcome = run_file(pipeline, write(tmp_path / "bad.csv", [r + ",z" for r in rows], header=header))
+
+    def issue(code: str, hint: str, line: int, column: str, value: str, message: str) -> dict[str, object]:
+        sample = {"line": line, "column": column, "value": value, "message": message}
+        return {"code": code, "count": 1, "hint": hint, "samples": [sample]}
+
+    assert json.loads(pipeline.store.get_bytes("rejected/bad.csv.report.json")) == {
+        "file": "bad.csv",
+        "verdict": "invalid",
+        "rows": 5,
+        "errors": [
+            issue(
+                "invalid-integer",
+                "write the quantity as whole digits, e.g. 3",
+                3,
+                "quantity",
+                "x",
+                "'x' is not a whole number of digits",
+            ),
+            issue(
+                "invalid-date",
+                "write the date as YYYY-MM-DD with a real calendar day",
+                4,
+                "order_date",
+                "2025-13-01",
+                "'2025-13-01' is not a real calendar date",
+            ),
+            issue(
+                "not-positive",
+                "use a value greater than zero",
+                4,
+                "quantity",
+                "0",
+                "quantity must be greater than 0, got '0'",
+            ),
+            issue(
+                "duplicate-order-id",
+                "give each order one row per file",
+                5,
+                "order_id",
+                "O3",
+                "order_id 'O3' already appears at line 4",
+            ),
+            issue(
+                "unknown-category",
+                "use one of the allowed categories, or add it to the configuration",
+                6,
+                "category",
+                "Food",
+                "'Food' is not an allowed category",
+            ),
+            issue("invalid-boolean", "write true or false", 6, "returned", "maybe", "'maybe' is not true or false"),
+        ],
+        "warnings": ["extra columns ignored: 'note'"],
+        "batch_id": outcome.batch_id,
+    }
+    assert outcome.message == (
+        "bad.csv: invalid, invalid-integer ×1 (first at line 3, quantity: 'x' is not a whole number of digits; "
+        "write the quantity as whole digits, e.g. 3); invalid-date ×1 (first at line 4, order_date: '2025-13-01' "
+        "is not a real calendar date; write the date as YYYY-MM-DD with a real calendar day); not-positive ×1 "
+        "(first at line 4, quantity: quantity must be greater than 0, got '0'; use a value greater than zero); "
+        "and 3 more kinds"
+    )
