@@ -403,3 +403,64 @@ def test_the_report_of_a_rejected_file_names_each_rule_its_line_column_and_fix(
         "(first at line 4, quantity: quantity must be greater than 0, got '0'; use a value greater than zero); "
         "and 3 more kinds"
     )
+
+
+def test_the_same_rejected_bytes_twice_are_quarantined_once(pipeline: Pipeline, tmp_path: Path) -> None:
+    bad = write(tmp_path / "bad.csv", [order("O1", quantity="x")])
+    first, second = run_file(pipeline, bad), run_file(pipeline, bad)
+    assert (first.archived_as, second.archived_as) == ("rejected/bad.csv", "rejected/bad.csv")
+    assert sorted(pipeline.store.list("rejected/")) == ["rejected/bad.csv", "rejected/bad.csv.report.json"]
+    # A person reads the report: one field per line, indented.
+    assert b'{\n  "file": "bad.csv",\n  "verdict": "invalid",' in pipeline.store.get_bytes(
+        "rejected/bad.csv.report.json"
+    )
+
+
+def test_a_rejected_file_replaced_while_being_read_quarantines_the_bytes_read(
+    pipeline: Pipeline, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The new upload stays in input/ for its own run; the bytes validated are what is kept."""
+    import orderpipe.workflow as workflow
+
+    bad = write(tmp_path / "daily.csv", [order("O1", quantity="x")])
+    (tmp_path / "v2").mkdir()
+    fixed = write(tmp_path / "v2" / "daily.csv", [order("O1")])
+    key = pipeline.submit(bad)
+    real = workflow.inspect_file
+
+    def replaced_after_reading(path, file, categories, workdir):  # type: ignore[no-untyped-def]
+        inspection = real(path, file, categories, workdir)
+        pipeline.store.put_file(fixed, key)
+        return inspection
+
+    monkeypatch.setattr(workflow, "inspect_file", replaced_after_reading)
+    assert pipeline.process(key).status == "rejected"
+    monkeypatch.undo()
+    with pipeline.store.local_copy("rejected/daily.csv") as kept:
+        assert kept.read_bytes() == bad.read_bytes()
+    assert pipeline.process(key).status == "accepted"
+
+
+def test_recovery_skips_the_batches_it_must_leave_and_finishes_the_others(
+    pipeline: Pipeline, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Committed before a crash, in this order: one another worker is finishing, one whose
+    recompute fails while its file waits, one whose file waits, one whose file is archived."""
+    from orderpipe.adapters.workspace import BatchLocks
+
+    def committed(name: str, row: str, waiting: bool) -> str:
+        path = write(tmp_path / name, [row])
+        if waiting:
+            pipeline.store.put_bytes("input/" + name, path.read_bytes())
+        return commit_by_hand(pipeline, path, tmp_path)
+
+    busy = committed("busy.csv", order("O1"), waiting=False)
+    poisoned = committed("poisoned.csv", order("O2", date="2025-07-01"), waiting=True)
+    waiting = committed("waiting.csv", order("O3"), waiting=True)
+    archived = committed("archived.csv", order("O4", price="4.00"), waiting=False)
+    monkeypatch.setattr(pipeline, "recompute", failing_recompute(pipeline, {"2025-07-01"}))
+    with BatchLocks(pipeline.locks.root).hold(busy):
+        assert pipeline.recover() == [archived]
+    assert [b.batch_id for b in pipeline.ledger.unfinished()] == [busy, poisoned, waiting]
+    assert [(r.file, r.status) for r in pipeline.ledger.runs()] == [("archived.csv", "accepted")]
+    assert pipeline.ledger.failed() == []  # its own run quarantines the poisoned file
