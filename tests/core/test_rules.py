@@ -109,3 +109,46 @@ def test_every_format_character_is_invisible() -> None:
 def test_blank_is_only_white_space_and_invisible_characters() -> None:
     assert is_blank("") and is_blank(WHITESPACE) and is_blank(INVISIBLE) and is_blank(" \u200b\t\u2060 ")
     assert not is_blank("a\u200b") and not is_blank("\u200ba") and not is_blank(".")
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "code", "message"),
+    [
+        ("order_id", "", "blank-value", "order_id is empty"),
+        ("customer_id", "\u200b", "blank-value", "customer_id holds only invisible characters"),
+        ("order_date", "2025-7-6", "invalid-date", "'2025-7-6' is not a date in YYYY-MM-DD form"),
+        ("order_date", "2025-02-30", "invalid-date", "'2025-02-30' is not a real calendar date"),
+        ("quantity", "2.0", "invalid-integer", "'2.0' is not a whole number of digits"),
+        ("quantity", "0001000000000", "out-of-range", "'0001000000000' has more than 9 digits"),
+        ("quantity", "00", "not-positive", "quantity must be greater than 0, got '00'"),
+        ("unit_price", "1.23456", "invalid-decimal", "'1.23456' is not a price with digits and at most 4 decimals"),
+        ("unit_price", "1234567890123.5", "out-of-range", "'1234567890123.5' has more than 12 integer digits"),
+        ("unit_price", "0.0", "not-positive", "unit_price must be greater than 0, got '0.0'"),
+        ("returned", "yes", "invalid-boolean", "'yes' is not true or false"),
+        ("category", "Gadgets", "unknown-category", "'Gadgets' is not an allowed category"),
+        (
+            "category",
+            "BOOKS",
+            "unknown-category",
+            "'BOOKS' is not an allowed category (did you mean 'Books'? categories are case-sensitive)",
+        ),
+        ("quantity", "x" * 100, "invalid-integer", f"'{'x' * 80}…' is not a whole number of digits"),
+    ],
+)
+def test_each_broken_rule_says_what_is_wrong(column: str, value: str, code: str, message: str) -> None:
+    error = check_value(column, value, CATS)
+    assert error is not None
+    assert (error.code, error.column, error.value, error.message) == (code, column, value, message)
+
+
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [
+        ("quantity", "000999999999"),  # leading zeros do not count as digits
+        ("unit_price", "000999999999999.9999"),
+        ("unit_price", "0.0001"),
+        ("quantity", "1"),
+    ],
+)
+def test_the_bounds_are_inclusive(column: str, value: str) -> None:
+    assert check_value(column, value, CATS) is None
