@@ -172,6 +172,29 @@ def test_a_file_failed_before_its_commit(
     assert pipeline.ledger.failed() == []  # nothing was committed: there is no batch to mark
     assert history(pipeline) == [(batch_id, "odd.csv", "failed", 0, (), outcome.message)]
     assert sent == [as_sent(outcome, {"archived_as": "rejected/odd.csv"})]
+    assert pipeline.store.get_bytes("rejected/odd.csv.report.json").startswith(b'{\n  "file": "odd.csv",\n')
+
+
+def test_the_same_failing_bytes_twice_are_quarantined_once(
+    pipeline: Pipeline, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    break_inspection_of("odd.csv", monkeypatch)
+    odd = write(tmp_path / "odd.csv", [order("O1")])
+    assert [run_file(pipeline, odd).archived_as for _ in range(2)] == ["rejected/odd.csv", "rejected/odd.csv"]
+    assert sorted(pipeline.store.list("rejected/")) == ["rejected/odd.csv", "rejected/odd.csv.report.json"]
+
+
+def test_different_unknown_files_failed_under_one_name_are_all_kept(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Dropped into input/ and failed before they were read: each gets a name of its own."""
+    break_inspection_of("odd.csv", monkeypatch)
+    kept = []
+    for n in range(3):
+        pipeline.store.put_bytes("input/odd.csv", f"file {n}".encode())
+        kept.append(pipeline.process("input/odd.csv").archived_as)
+    assert len(set(kept)) == 3
+    assert sorted(pipeline.store.get_bytes(k) for k in kept) == [b"file 0", b"file 1", b"file 2"]
 
 
 def test_a_long_failure_reason_is_cut_to_500_characters(
@@ -255,7 +278,11 @@ def test_replay_of_a_stranded_batch_that_fails_again_says_so(
     assert record is not None and record.failed and not record.done
     monkeypatch.undo()
     done = pipeline.finish(stranded)
-    assert (done.status, done.message) == ("accepted", "x.csv: accepted, 1 rows over 1 date(s) 2025-07-01…2025-07-01")
+    assert (done.status, done.message, done.archived_as) == (
+        "accepted",
+        "x.csv: accepted, 1 rows over 1 date(s) 2025-07-01…2025-07-01",
+        "",  # its file was archived long ago
+    )
     assert [r.status for r in pipeline.ledger.runs()] == ["failed", "failed", "accepted"]
 
 
