@@ -152,3 +152,13 @@ def test_each_broken_rule_says_what_is_wrong(column: str, value: str, code: str,
 )
 def test_the_bounds_are_inclusive(column: str, value: str) -> None:
     assert check_value(column, value, CATS) is None
+
+
+def test_a_quantity_with_thousands_of_leading_zeros_is_valid() -> None:
+    """Leading zeros are not digits of the number (nor would int() take more than 4300)."""
+    assert check_value("quantity", "0" * 5000 + "7", CATS) is None
+
+
+def test_a_value_of_exactly_80_characters_is_quoted_whole() -> None:
+    error = check_value("quantity", "x" * 80, CATS)
+    assert error is not None and error.message == f"'{'x' * 80}' is not a whole number of digits"
