@@ -491,3 +491,15 @@ def test_recovery_skips_the_batches_it_must_leave_and_finishes_the_others(
     assert [b.batch_id for b in pipeline.ledger.unfinished()] == [busy, poisoned, waiting]
     assert [(r.file, r.status) for r in pipeline.ledger.runs()] == [("archived.csv", "accepted")]
     assert pipeline.ledger.failed() == []  # its own run quarantines the poisoned file
+
+
+def test_a_waiting_file_that_vanishes_while_compared_is_not_taken_for_the_same_bytes(
+    pipeline: Pipeline, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pipeline.store.put_bytes("input/x.csv", b"another file")
+
+    def vanished(key):  # type: ignore[no-untyped-def]
+        raise FileNotFoundError(key)
+
+    monkeypatch.setattr(pipeline.store, "local_copy", vanished)
+    assert pipeline.submit(write(tmp_path / "x.csv", [order("O1")])) == "input/x.2.csv"
