@@ -416,16 +416,17 @@ def test_an_old_bundle_no_entry_names_is_deleted_a_named_or_young_one_kept(pipel
 def test_a_compaction_merges_the_oldest_entries_and_deletes_what_it_replaced(
     home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, warehouse: str
 ) -> None:
-    """At most COMPACT_MAX entries at once, the latest row of an order among them, then the
-    replaced files and strays old enough go; a young stray (maybe a batch about to commit) stays,
-    and so does every file an entry names, however old, on this date or another."""
+    """At most COMPACT_MAX entries at once, the latest row of an order among them, under the
+    highest seq merged; then the replaced files and strays old enough go. A young stray (maybe a
+    batch about to commit) stays, and so does every file an entry names, however old, on this
+    date or another."""
     import orderpipe.workflow as workflow
 
-    monkeypatch.setattr(workflow, "COMPACT_MAX", 2)
+    monkeypatch.setattr(workflow, "COMPACT_MAX", 3)
     env = {} if warehouse == "warehouse/orders/" else {"ORDERPIPE_PREFIXES_WAREHOUSE": warehouse}
     pipeline = open_pipeline(load_settings(home, environ=env))
-    pipeline.compact_after = 3
-    date = "2025-07-06"
+    pipeline.compact_after = 4
+    date, other = "2025-07-06", "2025-07-01"
     folder = home / warehouse / f"order_date={date}"
     hours_ago = time.time() - 7 * 3600
 
@@ -433,27 +434,30 @@ def test_a_compaction_merges_the_oldest_entries_and_deletes_what_it_replaced(
         return home / warehouse / f"order_date={day}" / f"batch-{batch_id}-0000.parquet"
 
     run_file(pipeline, write(tmp_path / "a.csv", [order("O1", price="1.00"), order("O2", price="2.00")]))
-    other_day = run_file(pipeline, write(tmp_path / "o.csv", [order("X1", date="2025-07-01")]))
+    other_day = run_file(pipeline, write(tmp_path / "o.csv", [order("X1", date=other)]))
     old, young = folder / "batch-stray-old-0000.parquet", folder / "batch-stray-young-0000.parquet"
     for stray in (old, young):
         stray.write_bytes(b"left by a crash")
     run_file(pipeline, write(tmp_path / "b.csv", [order("O1", price="5.00")]))  # a correction of O1
-    third = run_file(pipeline, write(tmp_path / "c.csv", [order("O3", price="7.00")]))
-    for path in (old, facts_file(other_day.batch_id, "2025-07-01"), facts_file(third.batch_id)):
+    run_file(pipeline, write(tmp_path / "c.csv", [order("O3", price="7.00")]))
+    fifth = run_file(pipeline, write(tmp_path / "e.csv", [order("O5", price="3.00")]))
+    for path in (old, facts_file(other_day.batch_id, other), facts_file(fifth.batch_id)):
         os.utime(path, (hours_ago, hours_ago))
-    assert [e.seq for e in pipeline.ledger.fact_entries([date])[date]] == [1, 3, 4]
-    assert old.exists()  # no compaction yet: 3 entries are not more than 3
-    fourth = run_file(pipeline, write(tmp_path / "d.csv", [order("O4", price="1.00")]))
+    assert [e.seq for e in pipeline.ledger.fact_entries([date])[date]] == [1, 3, 4, 5]
+    assert old.exists()  # no compaction yet: 4 entries are not more than 4
+    # The next batch also touches a date with few entries, which comes first and is left alone.
+    last = run_file(pipeline, write(tmp_path / "d.csv", [order("X2", date=other), order("O4", price="1.00")]))
     entries = pipeline.ledger.fact_entries([date])[date]
     assert [(e.batch_id, e.seq) for e in entries] == [
-        ("compact-000000000003", 3),
-        (third.batch_id, 4),
-        (fourth.batch_id, 5),
+        ("compact-000000000004", 4),
+        (fifth.batch_id, 5),
+        (last.batch_id, 6),
     ]
     assert sorted(p.name for p in folder.iterdir()) == sorted(
-        [young.name, "batch-compact-000000000003-0000.parquet"] + [facts_file(o.batch_id).name for o in (third, fourth)]
+        [young.name, "batch-compact-000000000004-0000.parquet"] + [facts_file(o.batch_id).name for o in (fifth, last)]
     )
-    assert facts_file(other_day.batch_id, "2025-07-01").exists()
+    assert [e.seq for e in pipeline.ledger.fact_entries([other])[other]] == [2, 6]
+    assert facts_file(other_day.batch_id, other).exists()
     pipeline.recompute([date])  # from the merged entry: O1 once, at its corrected price
     (day,) = [d for d in pipeline.kpis.daily(None, None) if str(d["order_date"]) == date]
-    assert (day["total_orders"], str(day["total_revenue"])) == (4, "15.00")
+    assert (day["total_orders"], str(day["total_revenue"])) == (5, "18.00")
