@@ -503,3 +503,75 @@ def test_a_waiting_file_that_vanishes_while_compared_is_not_taken_for_the_same_b
 
     monkeypatch.setattr(pipeline.store, "local_copy", vanished)
     assert pipeline.submit(write(tmp_path / "x.csv", [order("O1")])) == "input/x.2.csv"
+
+
+def test_the_container_task_reports_a_second_name_for_counted_bytes_as_a_duplicate(
+    pipeline: Pipeline, tmp_path: Path
+) -> None:
+    """On AWS the transform task finishes a batch without the workflow's lock: the file that
+    did not commit is told which one did."""
+    from orderpipe.tasks import transform
+
+    data = write(tmp_path / "a.csv", [order("O1"), order("O2", date="2025-07-07")]).read_bytes()
+    for name in ("a.csv", "b.csv"):
+        pipeline.store.put_bytes("input/" + name, data)
+    first, second = transform(pipeline, "input/a.csv"), transform(pipeline, "input/b.csv")
+    span = ("2025-07-06", "2025-07-07")
+    assert (first.status, first.file, first.rows, first.dates) == ("accepted", "a.csv", 2, span)
+    assert first.message == "a.csv: accepted, 2 rows over 2 date(s) 2025-07-06…2025-07-07"
+    assert (second.status, second.file, second.batch_id, second.rows, second.dates, second.archived_as) == (
+        "duplicate",
+        "b.csv",
+        first.batch_id,
+        2,
+        span,
+        "",
+    )
+    assert second.message == f"b.csv: same bytes as a.csv (batch {first.batch_id[:12]}), counted once"
+    assert second.report is not None and second.report.file == "b.csv"
+
+
+def test_a_name_with_1000_different_files_waiting_is_refused(
+    pipeline: Pipeline, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from orderpipe.errors import InfrastructureError
+
+    tried: list[str] = []
+
+    def taken(local, key):  # type: ignore[no-untyped-def]
+        tried.append(key)
+        return False
+
+    monkeypatch.setattr(pipeline.store, "put_new", taken)
+    monkeypatch.setattr(pipeline, "_same_bytes", lambda key, digest: False)
+    with pytest.raises(InfrastructureError) as refused:
+        pipeline.submit(write(tmp_path / "x.csv", [order("O1")]))
+    assert str(refused.value) == "x.csv: 1000 different files are waiting under this name in input/"
+    assert tried[:3] == ["input/x.csv", "input/x.2.csv", "input/x.3.csv"]
+    assert (len(tried), tried[-1]) == (1000, "input/x.1000.csv")
+
+
+def test_a_file_another_run_archived_while_this_one_read_it_is_a_duplicate(
+    pipeline: Pipeline, home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import orderpipe.workflow as workflow
+    from orderpipe.bootstrap import open_pipeline
+    from orderpipe.config import load_settings
+
+    other = open_pipeline(load_settings(home, environ={}))
+    key = pipeline.submit(write(tmp_path / "x.csv", [order("O1")]))
+    checkpoint = workflow.checkpoint
+    overtaken: list[str] = []
+
+    def other_run_finishes_first(name: str) -> None:
+        if name == "after-inspect" and not overtaken:
+            overtaken.append(name)
+            assert other.process(key).status == "accepted"
+        checkpoint(name)
+
+    monkeypatch.setattr(workflow, "checkpoint", other_run_finishes_first)
+    outcome = pipeline.process(key)
+    assert overtaken
+    assert (outcome.status, outcome.archived_as) == ("duplicate", "processed/x.csv")
+    assert sorted(pipeline.store.list("processed/")) == ["processed/x.csv"]
+    assert [r.status for r in pipeline.ledger.runs()] == ["accepted", "duplicate"]
