@@ -575,3 +575,78 @@ def test_a_file_another_run_archived_while_this_one_read_it_is_a_duplicate(
     assert (outcome.status, outcome.archived_as) == ("duplicate", "processed/x.csv")
     assert sorted(pipeline.store.list("processed/")) == ["processed/x.csv"]
     assert [r.status for r in pipeline.ledger.runs()] == ["accepted", "duplicate"]
+
+
+def test_an_upload_another_run_counted_and_archived_before_this_one_began_is_a_duplicate(
+    pipeline: Pipeline, home: Path, tmp_path: Path
+) -> None:
+    from orderpipe.bootstrap import open_pipeline
+    from orderpipe.config import load_settings
+
+    key = pipeline.submit(write(tmp_path / "x.csv", [order("O1")]))
+    first = open_pipeline(load_settings(home, environ={})).process(key)  # e.g. the watcher
+    assert first.status == "accepted"
+    outcome = pipeline.process(key)
+    assert (outcome.status, outcome.batch_id, outcome.archived_as) == ("duplicate", first.batch_id, "processed/x.csv")
+    assert outcome.message == (
+        f"x.csv: same bytes as x.csv (batch {first.batch_id[:12]}), already counted; nothing changed"
+    )
+
+
+def test_a_file_dropped_into_input_that_fails_after_it_was_read_is_failed_under_its_batch(
+    pipeline: Pipeline, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import hashlib
+
+    data = write(tmp_path / "x.csv", [order("O1", date="2025-07-01")]).read_bytes()
+    pipeline.store.put_bytes("input/x.csv", data)
+    monkeypatch.setattr(pipeline, "recompute", failing_recompute(pipeline, {"2025-07-01"}))
+    outcome = pipeline.process("input/x.csv")
+    batch_id = hashlib.sha256(data).hexdigest()
+    assert (outcome.status, outcome.batch_id) == ("failed", batch_id)
+    assert [b.batch_id for b in pipeline.ledger.failed()] == [batch_id]
+    assert json.loads(pipeline.store.get_bytes("rejected/x.csv.report.json"))["batch_id"] == batch_id
+
+
+def test_a_duplicate_replaced_while_being_read_archives_the_bytes_read(
+    pipeline: Pipeline, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import orderpipe.workflow as workflow
+
+    counted = write(tmp_path / "a.csv", [order("O1")])
+    assert run_file(pipeline, counted).status == "accepted"
+    (tmp_path / "v2").mkdir()
+    newer = write(tmp_path / "v2" / "a.csv", [order("O1"), order("O2")])
+    key = pipeline.submit(counted)
+    real = workflow.inspect_file
+
+    def replaced_after_reading(path, file, categories, workdir):  # type: ignore[no-untyped-def]
+        inspection = real(path, file, categories, workdir)
+        replacement = tmp_path / "replacement.csv"  # another writer replaces the key by rename
+        replacement.write_bytes(newer.read_bytes())
+        pipeline.store.put_file(replacement, key)
+        return inspection
+
+    monkeypatch.setattr(workflow, "inspect_file", replaced_after_reading)
+    assert pipeline.process(key).status == "duplicate"
+    monkeypatch.undo()
+    with pipeline.store.local_copy(key) as waiting:
+        assert waiting.read_bytes() == newer.read_bytes()
+    assert run_file(pipeline, newer).status == "accepted"
+
+
+def test_two_files_quarantined_under_one_long_name_leave_room_for_their_reports(
+    pipeline: Pipeline, tmp_path: Path
+) -> None:
+    name = "r" * 236 + ".csv"  # with ".report.json" exactly 252 bytes: fits, untagged
+    outcomes = []
+    for n in range(2):
+        (tmp_path / str(n)).mkdir()
+        outcomes.append(run_file(pipeline, write(tmp_path / str(n) / name, [order(f"O{n}", quantity="x")])))
+    first, second = outcomes
+    assert first.archived_as == "rejected/" + name
+    tag = second.batch_id[:12]
+    assert second.archived_as == "rejected/" + "r" * (255 - len(".report.json") - len(f".{tag}.csv")) + f".{tag}.csv"
+    assert sorted(pipeline.store.list("rejected/")) == sorted(
+        [first.archived_as, first.archived_as + ".report.json", second.archived_as, second.archived_as + ".report.json"]
+    )
