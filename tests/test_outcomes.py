@@ -4,6 +4,7 @@ run history, the notification, the quarantine report of a failed batch and the p
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -56,6 +57,8 @@ def test_an_accepted_file(pipeline: Pipeline, sent: list[Notification], tmp_path
     ]
     (run,) = pipeline.ledger.runs()
     assert run.started_at <= run.finished_at
+    # UTC, to the millisecond, with its offset: comparable across machines and time zones.
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00", run.started_at), run.started_at
     assert sent == [as_sent(outcome, {"archived_as": "processed/week.csv"})]
 
 
