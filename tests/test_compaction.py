@@ -461,3 +461,39 @@ def test_a_compaction_merges_the_oldest_entries_and_deletes_what_it_replaced(
     pipeline.recompute([date])  # from the merged entry: O1 once, at its corrected price
     (day,) = [d for d in pipeline.kpis.daily(None, None) if str(d["order_date"]) == date]
     assert (day["total_orders"], str(day["total_revenue"])) == (5, "18.00")
+
+
+@pytest.mark.parametrize("lost", ["files", "switch"])
+def test_a_date_another_worker_compacted_first_does_not_stop_the_next_dates(
+    pipeline: Pipeline, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, lost: str
+) -> None:
+    """The first date was compacted by another worker (its files vanished under the read, or
+    its ledger switch was refused): the dates after it are still compacted."""
+    import orderpipe.workflow as workflow
+
+    pipeline.compact_after = 10_000
+    for path in batches(4, 8, tmp_path / "files"):
+        run_file(pipeline, path)
+    expected = snapshot(pipeline)
+    first, later = "2025-07-01", ["2025-07-02", "2025-07-03"]
+    if lost == "files":
+        real_load = workflow.load_facts
+
+        def beaten(store, entries, stack, prefix):  # type: ignore[no-untyped-def]
+            if first in entries and not beaten.done:  # type: ignore[attr-defined]
+                beaten.done = True  # type: ignore[attr-defined]
+                assert pipeline.compact([first]) == [first]
+            return real_load(store, entries, stack, prefix)
+
+        beaten.done = False  # type: ignore[attr-defined]
+        monkeypatch.setattr(workflow, "load_facts", beaten)
+    else:
+        real_switch = pipeline.ledger.compact
+        monkeypatch.setattr(
+            pipeline.ledger, "compact", lambda date, old, new: date != first and real_switch(date, old, new)
+        )
+    pipeline.compact_after = 1
+    assert pipeline.compact([first, *later]) == later
+    monkeypatch.undo()
+    pipeline.recompute([first, *later])
+    assert snapshot(pipeline) == expected
