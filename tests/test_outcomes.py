@@ -221,7 +221,7 @@ def test_a_failed_batch_whose_file_is_gone_is_kept_nowhere(
     """The file left input/ meanwhile (another worker archived it): nothing to quarantine."""
     real = pipeline.recompute
 
-    def recompute_then_lose_the_file(dates):  # type: ignore[no-untyped-def]
+    def recompute_then_lose_the_file(dates, *rest):  # type: ignore[no-untyped-def]
         pipeline.store.delete("input/gone.csv")
         raise ValueError("a bug in the KPI maths")
 
