@@ -40,6 +40,7 @@ TESTS = [
     "tests/test_compaction.py::test_a_compaction_that_lost_the_race_changes_nothing",
     "tests/test_compaction.py::test_a_compaction_beaten_to_its_date_skips_it",
     "tests/test_compaction.py::test_a_date_another_worker_compacted_first_does_not_stop_the_next_dates",
+    "tests/test_compaction.py::test_two_entries_merged_keep_the_later_row_of_an_order",
 ]
 SETTINGS: dict[str, Any] = {
     "source_paths": ["src"],
