@@ -38,7 +38,8 @@ class Line:
 
     def csv(self) -> str:
         flag = "true" if self.returned else "false"
-        return f"{self.order_id},{self.customer},{self.day},{self.category},{self.product},{self.quantity},{self.price},{flag}"
+        values = [self.order_id, self.customer, self.day, self.category, self.product, str(self.quantity)]
+        return ",".join([*values, str(self.price), flag])
 
 
 def cents(value: Decimal) -> Decimal:
