@@ -22,7 +22,7 @@ from orderpipe.core.rules import BLANK_PATTERN, COLUMNS, WHITESPACE
 from orderpipe.core.screen import screen_columns
 from orderpipe.core.shape import InputShape
 from orderpipe.core.shape_validate import validate_shaped
-from orderpipe.core.timestamps import local_date_expr
+from orderpipe.core.timestamps import with_local_date
 from orderpipe.errors import InfrastructureError
 from orderpipe.ingest import CHUNK, HEADER_LIMIT, Fingerprint, Inspection, fingerprint
 
@@ -130,23 +130,29 @@ def _screen(
     )
     fields = _fields(shape, names)
     column = {f: c(f"c{names.index(shape.source(f))}").str.strip_chars(WHITESPACE) for f in fields}
-    blank_line = pl.all_horizontal(*(c(f"c{i}").str.strip_chars(WHITESPACE) == "" for i in range(width)))
+    # Polars pads a short row with empty fields: a blank line reads as a row of them all.
+    last = c(f"c{width - 1}")
+    blank_line = pl.all_horizontal(*(expr == "" for expr in column.values())) & (last.str.strip_chars(WHITESPACE) == "")
     trimmed = raw.select(
         *(expr.alias(f) for f, expr in column.items()),
-        c(f"c{width - 1}").alias("__last"),
+        last.alias("__last"),
         blank_line.alias("__blank"),
     )
-    if shape.lines:  # a blank order-level field on a later line takes its first line's value
+    if shape.lines:
+        # A blank order-level field on a later line takes its first line's value. Exports write
+        # an order's lines together, so the fast path fills from the row above within the same
+        # order; the stats below send a file whose orders are not contiguous to the exact path.
+        same_order = c("order_id") == c("order_id").shift(1)
         trimmed = trimmed.with_columns(
-            pl.when(c(f) == "").then(c(f).first().over("order_id")).otherwise(c(f)).alias(f)
+            pl.when((c(f) == "") & same_order).then(None).otherwise(c(f)).forward_fill().alias(f)
             for f in shape.order_level()
         )
     derived = []
     extra_ok = [pl.lit(True)]
     if shape.timestamped:
         assert shape.timezone is not None
-        day = local_date_expr(c("order_timestamp"), shape.timezone).dt.to_string("%Y-%m-%d")
-        derived.append(day.fill_null("").alias("order_date"))
+        trimmed = with_local_date(trimmed, "order_timestamp", shape.timezone, "__date")
+        derived.append(c("__date").dt.to_string("%Y-%m-%d").fill_null("").alias("order_date"))
     if shape.returned_column:
         values = [v.lower() for v in shape.returned_values]
         status = c("returned")
@@ -161,9 +167,15 @@ def _screen(
     ).sink_parquet(stage, compression="lz4", optimizations=pl.QueryOptFlags(projection_pushdown=False))
     staged = pl.scan_parquet(stage)
     identity = pl.struct("order_id", "__key") if shape.lines else c("order_id")
+    same_order = c("order_id") == c("order_id").shift(1)
+    agreed = ["order_date", "customer_id", *(["returned"] if shape.returned_column else [])]
+    differs = same_order & pl.any_horizontal(*(c(f) != c(f).shift(1) for f in agreed))
     stats = (
         staged.select(
             pl.len().alias("rows"),
+            (~same_order).fill_null(True).sum().alias("runs"),  # one per stretch of an order's lines
+            c("order_id").hash(seed=0).n_unique().alias("orders"),
+            differs.fill_null(False).sum().alias("inconsistent"),
             (~(c("ok") & c("__extra_ok"))).sum().alias("bad"),
             c("__blank").sum().alias("blank"),
             identity.filter(c("ok")).hash(seed=0).n_unique().alias("distinct"),
@@ -173,17 +185,10 @@ def _screen(
     )
     if stats["bad"] or stats["blank"] or stats["distinct"] != stats["rows"] or stats["rows"] == 0:
         return None
-    if shape.lines:
-        agreed = ["order_date", "customer_id", *(["returned"] if shape.returned_column else [])]
-        spread = (
-            staged.group_by("order_id")
-            .agg(*(c(f).n_unique() for f in agreed))
-            .select(pl.max_horizontal(*(c(f).max() for f in agreed)))
-            .collect(engine="streaming")
-            .item()
-        )
-        if spread != 1:
-            return None
+    # At line grain: each order's lines in one stretch (so a line's neighbour above is its
+    # order's line; a hash collision can only make the counts differ), agreeing on its fields.
+    if shape.lines and (stats["runs"] != stats["orders"] or stats["inconsistent"]):
+        return None
     dates = tuple(staged.select(c("order_date").unique().sort().cast(pl.String)).collect().to_series().to_list())
     return stats["rows"], dates
 

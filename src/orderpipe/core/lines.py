@@ -40,9 +40,16 @@ def compute_line_kpis(lines: pl.LazyFrame, dates: Collection[str]) -> dict[str, 
             revenue.alias("revenue"),
             pl.col("returned").any().alias("returned"),
             pl.col("quantity").sum().alias("items"),
-            pl.col("customer_id").first().alias("customer_id"),
         )
         .collect(engine="streaming")
+    )
+    # Distinct customers in a query of their own (beside other aggregations it would hold every row).
+    customers = dict(
+        lines.group_by("order_date")
+        .agg(pl.col("customer_id").n_unique())
+        .with_columns(pl.col("order_date").cast(pl.String))
+        .collect(engine="streaming")
+        .iter_rows()
     )
     by_category = (
         per_category.group_by("order_date", "category")
@@ -55,7 +62,6 @@ def compute_line_kpis(lines: pl.LazyFrame, dates: Collection[str]) -> dict[str, 
             pl.col("revenue").sum(),
             pl.col("items").sum(),
             pl.col("returned").any(),
-            pl.col("customer_id").first(),
         )
         .group_by("order_date")
         .agg(
@@ -63,7 +69,6 @@ def compute_line_kpis(lines: pl.LazyFrame, dates: Collection[str]) -> dict[str, 
             pl.len().alias("orders"),
             pl.col("items").sum(),
             pl.col("returned").sum().alias("returned_orders"),
-            pl.col("customer_id").n_unique().alias("customers"),
         )
         .with_columns(pl.col("order_date").cast(pl.String))
     )
@@ -88,7 +93,7 @@ def compute_line_kpis(lines: pl.LazyFrame, dates: Collection[str]) -> dict[str, 
             total_revenue=money(row["revenue"]),
             total_items_sold=int(row["items"]),
             return_rate=rate(row["returned_orders"], row["orders"]),
-            unique_customers=row["customers"],
+            unique_customers=customers[row["order_date"]],
             returned_orders=row["returned_orders"],
         )
         for row in by_date.iter_rows(named=True)
