@@ -259,3 +259,35 @@ def test_input_settings_from_the_environment(home: Path) -> None:
     }
     shape = load_settings(home, environ=env).shape
     assert shape.lines and shape.source("order_id") == "Name" and shape.returned_values == ("refunded", "voided")
+
+
+def test_the_whole_input_table_as_json(home: Path) -> None:
+    table = {"grain": "line", "columns": {"order_id": "Name"}, "returned": {"column": "S", "values": ["refunded"]}}
+    env = {"ORDERPIPE_INPUT": json.dumps(table), "ORDERPIPE_INPUT_COLUMNS_ORDER_ID": "Order"}
+    shape = load_settings(home, environ=env).shape
+    assert shape.lines and shape.source("order_id") == "Order" and shape.returned_values == ("refunded",)
+    assert load_settings(home, environ={"ORDERPIPE_INPUT": "{}"}).shape.is_seed
+    with pytest.raises(ConfigError, match=r"unknown setting 'input\.grian'"):
+        load_settings(home, environ={"ORDERPIPE_INPUT": '{"grian": "line"}'})
+    with pytest.raises(ConfigError, match="not a JSON object"):
+        load_settings(home, environ={"ORDERPIPE_INPUT": "grain=line"})
+
+
+def test_an_order_whose_lines_are_apart_is_read_exactly(cli, home: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The fast pass fills blank order fields from the row above; an order split by another one
+    is left to the exact validator, which fills them from the order's first line."""
+    configure(home, LINES)
+    path = tmp_path / "apart.csv"
+    rows = [
+        "O1,C1,2025-10-07 10:00:00,Books,P1,1,10,refunded",
+        "O2,C2,2025-10-08 10:00:00,Books,P1,1,1,paid",
+        "O1,,,Home,P2,1,5,",
+    ]
+    path.write_text("\n".join([HEADER, *rows]) + "\n")
+    assert cli("run", str(path)).exit_code == 0
+    category = json.loads(cli("kpis", "category", "--format", "json").output)
+    assert [(c["category"], c["order_date"], c["orders"], c["avg_return_rate"]) for c in category] == [
+        ("Books", "2025-10-07", 1, 1.0),
+        ("Books", "2025-10-08", 1, 0.0),
+        ("Home", "2025-10-07", 1, 1.0),
+    ]

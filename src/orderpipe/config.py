@@ -8,6 +8,7 @@ never silently falls back to a default.
 from __future__ import annotations
 
 import difflib
+import json
 import math
 import os
 import re
@@ -62,7 +63,11 @@ OTHER_VARIABLES = (
     "ORDERPIPE_TASK_RESULT_KEY",
     "ORDERPIPE_TASK_VERSION",
     "ORDERPIPE_CRASH_AT",
+    "ORDERPIPE_INPUT",
 )
+#: The whole [input] table as one JSON object (how the AWS stack passes it to the containers);
+#: ORDERPIPE_INPUT_* variables still override single keys of it.
+INPUT_VARIABLE = "ORDERPIPE_INPUT"
 POLL_RANGE = (0.01, 3600.0)
 SETTLE_RANGE = (0.0, 3600.0)
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -147,10 +152,31 @@ def load_settings(home: Path | str | None = None, environ: Mapping[str, str] | N
                 hint = _did_you_mean(key, _KNOWN)
                 raise ConfigError(f"{config}: unknown setting {key!r}{hint}; known: {', '.join(sorted(_KNOWN))}")
             raw[key] = _Value(value, f"{key} in {config}", False)
+    for key, value in _input_table(env).items():
+        raw[key] = _Value(value, f"{key} from {INPUT_VARIABLE}", False)
     for name, key in _BY_VARIABLE.items():
         if name in env:
             raw[key] = _Value(env[name], f"{key} from {name}", True)
     return _validated(root, raw)
+
+
+def _input_table(env: Mapping[str, str]) -> dict[str, Any]:
+    """The input.* settings in $ORDERPIPE_INPUT (empty or `{}`: none)."""
+    text = env.get(INPUT_VARIABLE, "").strip()
+    if not text:
+        return {}
+    try:
+        table = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{INPUT_VARIABLE}: not a JSON object: {exc}") from None
+    if not isinstance(table, dict):
+        raise ConfigError(f'{INPUT_VARIABLE}: must be a JSON object like {{"grain": "line"}}, not {text[:80]!r}')
+    flat = _flatten(table, "input.")
+    unknown = sorted(set(flat) - set(_KNOWN))
+    if unknown:
+        hint = _did_you_mean(unknown[0], _KNOWN)
+        raise ConfigError(f"{INPUT_VARIABLE}: unknown setting {unknown[0]!r}{hint}")
+    return flat
 
 
 def _did_you_mean(word: str, known: Mapping[str, object] | tuple[str, ...]) -> str:
