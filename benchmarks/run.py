@@ -10,6 +10,9 @@
    KPIs show them.
 5. api — the KPI API through `orderpipe serve`: p50 / p95 and server CPU per request for a
    one-year range of 8 categories, and the dashboard page's weight (benchmarks/api.py).
+6. lines — the 1 GB file's lines as a shop export writes them (line items, its own column
+   names, timestamps, a status; `generate.LINE_CONFIG`), run right after the seed-format file:
+   the ratio of the two wall times.
 
 Files are generated once (deterministic) and cached in benchmarks/.data. `--quick` runs smaller
 versions of each (1,000 files, 50 latency samples, no 1 GB) for development; `--only` picks
@@ -36,7 +39,9 @@ import scale  # noqa: E402
 import watch_latency  # noqa: E402
 
 DATA = HERE / ".data"
-SECTIONS = ["files", "scale", "drain", "latency", "api"]
+SECTIONS = ["files", "scale", "drain", "latency", "api", "lines"]
+#: A shop export's line items may take this much longer than the same lines in the seed format.
+LINES_RATIO = 1.5
 
 
 @dataclass(frozen=True)
@@ -145,6 +150,41 @@ def big_files(orderpipe: str, quick: bool, skip_pandas: bool) -> None:
             )
 
 
+def line_items(orderpipe: str, quick: bool) -> None:
+    """The seed-format file, then the same lines as a shop export, back to back."""
+    from generate import LINE_CONFIG
+
+    spec = next(f for f in FILES if f.label == ("100MB" if quick else "1GB"))
+    seed_file = ensure_file(spec)
+    lines_file = DATA / f"lines-{spec.label}.csv"
+    if not lines_file.exists():
+        print(f"generating {lines_file.name} ({spec.rows:,} lines)…", flush=True)
+        command = [sys.executable, str(HERE / "generate.py"), str(lines_file), "--rows", str(spec.rows), "--lines"]
+        subprocess.run(command, check=True)
+    print(f"\n## Line items: a shop export of the {spec.label} file's lines against the seed format\n")
+    print("| file | MB | wall s | peak RSS MB | ratio | target |")
+    print("|---|---:|---:|---:|---:|---|")
+    walls = []
+    for path, config in ((seed_file, None), (lines_file, LINE_CONFIG)):
+        home = DATA / "home-lines"
+        shutil.rmtree(home, ignore_errors=True)
+        home.mkdir(parents=True)
+        if config:
+            (home / "orderpipe.toml").write_text(config)
+        run = measure([orderpipe, "--home", str(home), "run", str(path)])
+        shutil.rmtree(home, ignore_errors=True)
+        walls.append(run.seconds)
+        size_mb = path.stat().st_size / 1e6
+        ratio = run.seconds / walls[0]
+        goal = (
+            f"≤ {LINES_RATIO}×: {verdict(run.code == 0 and ratio <= LINES_RATIO)}" if config else f"(exit {run.code})"
+        )
+        print(
+            f"| {path.name} | {size_mb:.0f} | {run.seconds:.2f} | {run.peak_mb:.0f} | {ratio:.2f}× | {goal} |",
+            flush=True,
+        )
+
+
 def many_small_files(orderpipe: str, count: int, sections: list[str]) -> None:
     folder = DATA / f"small-{count}"
     if "scale" in sections:
@@ -217,6 +257,8 @@ def main() -> None:
     if "api" in args.only:
         print("\n## The KPI API and the dashboard page: `orderpipe serve` over SQLite\n")
         api.main()
+    if "lines" in args.only:
+        line_items(orderpipe, args.quick)
     print(f"\nbenchmark wall time: {(time.monotonic() - began) / 60:.1f} min")
 
 

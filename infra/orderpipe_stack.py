@@ -71,6 +71,7 @@ class StackSettings:
     rejected_prefix: str = "rejected/"
     warehouse_prefix: str = "warehouse/orders/"
     categories: str = "Electronics,Books,Clothing,Home,Toys,Sports,Beauty,Grocery"
+    input: str = "{}"  # the [input] table (shape of the files) as a JSON object, for the containers
     alert_email: str = ""
     api_auth: str = "iam"  # who may call the KPI API: iam (signed requests) | cognito (JWT of a user pool)
     api_rate_limit: str = "20"  # requests per second, steady, for the whole stage
@@ -81,8 +82,8 @@ class StackSettings:
         values = {}
         for name in cls.__dataclass_fields__:
             value = node.try_get_context(name)
-            if value is not None:
-                values[name] = str(value)
+            if value is not None:  # `input` may be given as an object in cdk.json
+                values[name] = json.dumps(value) if isinstance(value, dict) else str(value)
         settings = cls(**values)
         if settings.removal not in REMOVAL:
             raise ValueError(f"context removal={settings.removal!r}: choose one of {', '.join(REMOVAL)}")
@@ -281,6 +282,8 @@ class OrderpipeStack(cdk.Stack):
                 "CategoryTable": category.table_name,
                 "OrderTable": order.table_name,
                 "Categories": s.categories,
+                # Substituted inside a JSON string of the definition: escaped as one.
+                "InputShape": json.dumps(s.input)[1:-1],
                 "InputPrefix": s.input_prefix,
                 "ProcessedPrefix": s.processed_prefix,
                 "RejectedPrefix": s.rejected_prefix,
@@ -540,6 +543,7 @@ class OrderpipeStack(cdk.Stack):
     def _log_helpers_with_retention(self) -> None:
         """CDK's helper functions (bucket notifications, auto-deleted objects) would log to an
         implicit /aws/lambda/… group kept forever: they log to one group with a retention."""
+
         def implicit_logs(c: object) -> bool:
             if isinstance(c, lambda_.CfnFunction):
                 return c.logging_config is None

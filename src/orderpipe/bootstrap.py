@@ -66,6 +66,7 @@ def open_pipeline(settings: Settings) -> Pipeline:
         workdir=settings.home / ".work",
         prefixes=prefixes,
         rows_per_part=settings.rows_per_part,
+        shape=settings.shape,
     )
 
 

@@ -21,19 +21,21 @@ import traceback
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, BinaryIO, NoReturn
 
 import click
 
 from orderpipe.bootstrap import open_pipeline, open_reader
-from orderpipe.config import Settings, load_settings
+from orderpipe.config import CONFIG_FILE, Settings, load_settings
 from orderpipe.core.kpis import KPIS
 from orderpipe.core.names import REPORT_SUFFIX
 from orderpipe.core.report import ValidationReport
+from orderpipe.core.shape_validate import validate_shaped
 from orderpipe.core.validate import validate_stream
 from orderpipe.errors import ConfigError, OrderpipeError, UsageError
 from orderpipe.logs import CLEAR_LINE, LOG_FORMATS, configure_logging, log_event
 from orderpipe.output import FORMATS, render, render_kpis
+from orderpipe.presets import PRESETS
 from orderpipe.workflow import Outcome, Pipeline
 
 __all__ = ["main"]
@@ -624,15 +626,22 @@ def validate(ctx: click.Context, file: Path, fmt: str) -> None:
     with _faults():
         settings = _settings(ctx)
         categories = frozenset(settings.categories)
+        shape = settings.shape
+
+        def check(stream: BinaryIO, name: str) -> ValidationReport:
+            if shape.is_seed:
+                return validate_stream(stream, name, categories)
+            return validate_shaped(stream, name, shape, categories)  # the configured [input] shape
+
         if str(file) == STDIN:
-            report = validate_stream(sys.stdin.buffer, "stdin", categories)
+            report = check(sys.stdin.buffer, "stdin")
         else:
             if file.is_dir():
                 raise UsageError(f"{file} is a directory: give one file")
             if not file.exists():
                 raise UsageError(f"no such file: {file}")
             with file.open("rb") as stream:
-                report = validate_stream(stream, file.name, categories)
+                report = check(stream, file.name)
     if fmt == "json":
         click.echo(json.dumps(report.to_dict(), indent=2))
     elif not (report.valid and _quiet(ctx)):
@@ -643,12 +652,38 @@ def validate(ctx: click.Context, file: Path, fmt: str) -> None:
             click.echo(f"  {separator}")
         for warning in report.warnings:
             click.echo(f"  warning: {warning}")
+        for reading in report.shape:
+            click.echo(f"  read as: {reading}")
         for issue in report.errors:
             click.echo(f"  {issue.code} ×{issue.count} — {issue.hint}")
             for sample in issue.samples[:5]:
                 column = f" [{sample.column}]" if sample.column else ""
                 click.echo(f"    line {sample.line}{column}: {sample.message}")
     sys.exit(0 if report.valid else EXIT_REJECTED)
+
+
+@main.command()
+@click.option("--preset", type=click.Choice(sorted(PRESETS)), required=True, help="The shape of your files.")
+@click.option("--force", is_flag=True, help="Replace an existing orderpipe.toml.")
+@click.pass_context
+def init(ctx: click.Context, preset: str, force: bool) -> None:
+    """Write a commented orderpipe.toml into the home for a common shape of input files.
+
+    \b
+    Examples:
+      orderpipe init --preset shopify      # Shopify's orders export: line items, its column names
+      orderpipe init --preset seed         # one order per row, the 8 standard columns
+    """
+    with _faults():
+        home = _settings(ctx).home
+        target = home / CONFIG_FILE
+        if target.exists() and not force:
+            raise UsageError(f"{target} already exists: edit it, or add --force to replace it with the preset")
+        home.mkdir(parents=True, exist_ok=True)
+        target.write_text(PRESETS[preset], "utf-8")
+        load_settings(home)  # the preset must load as written (and with this environment)
+    if not _quiet(ctx):
+        click.echo(f"wrote {target} ({preset}); `orderpipe validate FILE` shows how a file is read")
 
 
 @main.group(cls=_Group)

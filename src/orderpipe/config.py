@@ -8,6 +8,7 @@ never silently falls back to a default.
 from __future__ import annotations
 
 import difflib
+import json
 import math
 import os
 import re
@@ -17,8 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from orderpipe.core.rules import DEFAULT_CATEGORIES
+from orderpipe.core.shape import FIELDS, GRAINS, SEED_SHAPE, InputShape
 from orderpipe.errors import ConfigError
 
 __all__ = ["CONFIG_FILE", "ENV_PREFIX", "OTHER_VARIABLES", "Settings", "home_path", "load_settings", "variable"]
@@ -43,6 +46,12 @@ _KNOWN = {
     "aws.order_table": "order_table",
     "aws.success_topic_arn": "success_topic_arn",
     "aws.failure_topic_arn": "failure_topic_arn",
+    # The input shape: gathered into one `InputShape` (see `_shape`).
+    "input.grain": "input:grain",
+    "input.timezone": "input:timezone",
+    "input.returned.column": "input:returned_column",
+    "input.returned.values": "input:returned_values",
+    **{f"input.columns.{field}": f"column:{field}" for field in FIELDS},
 }
 #: ORDERPIPE_* variables read outside the settings: the home, the container task's object
 #: (set by the state machine), the token of `orderpipe serve` and the crash points of the
@@ -54,7 +63,11 @@ OTHER_VARIABLES = (
     "ORDERPIPE_TASK_RESULT_KEY",
     "ORDERPIPE_TASK_VERSION",
     "ORDERPIPE_CRASH_AT",
+    "ORDERPIPE_INPUT",
 )
+#: The whole [input] table as one JSON object (how the AWS stack passes it to the containers);
+#: ORDERPIPE_INPUT_* variables still override single keys of it.
+INPUT_VARIABLE = "ORDERPIPE_INPUT"
 POLL_RANGE = (0.01, 3600.0)
 SETTLE_RANGE = (0.0, 3600.0)
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -93,6 +106,7 @@ class Settings:
     order_table: str = "OrderKPIs"
     success_topic_arn: str | None = None
     failure_topic_arn: str | None = None
+    shape: InputShape = SEED_SHAPE  # [input]: how files are read (the seed's format by default)
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,10 +152,31 @@ def load_settings(home: Path | str | None = None, environ: Mapping[str, str] | N
                 hint = _did_you_mean(key, _KNOWN)
                 raise ConfigError(f"{config}: unknown setting {key!r}{hint}; known: {', '.join(sorted(_KNOWN))}")
             raw[key] = _Value(value, f"{key} in {config}", False)
+    for key, value in _input_table(env).items():
+        raw[key] = _Value(value, f"{key} from {INPUT_VARIABLE}", False)
     for name, key in _BY_VARIABLE.items():
         if name in env:
             raw[key] = _Value(env[name], f"{key} from {name}", True)
     return _validated(root, raw)
+
+
+def _input_table(env: Mapping[str, str]) -> dict[str, Any]:
+    """The input.* settings in $ORDERPIPE_INPUT (empty or `{}`: none)."""
+    text = env.get(INPUT_VARIABLE, "").strip()
+    if not text:
+        return {}
+    try:
+        table = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{INPUT_VARIABLE}: not a JSON object: {exc}") from None
+    if not isinstance(table, dict):
+        raise ConfigError(f'{INPUT_VARIABLE}: must be a JSON object like {{"grain": "line"}}, not {text[:80]!r}')
+    flat = _flatten(table, "input.")
+    unknown = sorted(set(flat) - set(_KNOWN))
+    if unknown:
+        hint = _did_you_mean(unknown[0], _KNOWN)
+        raise ConfigError(f"{INPUT_VARIABLE}: unknown setting {unknown[0]!r}{hint}")
+    return flat
 
 
 def _did_you_mean(word: str, known: Mapping[str, object] | tuple[str, ...]) -> str:
@@ -184,6 +219,36 @@ def _categories(v: _Value) -> tuple[str, ...]:
     twice = sorted({c for c in names if names.count(c) > 1})
     if twice:
         raise ValueError(f"lists {twice[0]!r} more than once")
+    return tuple(names)
+
+
+def _grain(v: _Value) -> str:
+    if v.value not in GRAINS:
+        raise ValueError(f"must be 'order' (one order per row) or 'line' (one line item per row), not {v.value!r}")
+    return str(v.value)
+
+
+def _timezone(v: _Value) -> str:
+    zone = _text(v)
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        hint = _did_you_mean(zone, tuple(sorted(available_timezones())))
+        raise ValueError(f"must be an IANA time zone such as 'Europe/Berlin' or 'UTC', not {zone!r}{hint}") from None
+    return zone
+
+
+def _header_name(v: _Value) -> str:
+    """A column name as the file's header writes it (trimmed, as the validators trim it)."""
+    if not isinstance(v.value, str) or not v.value.strip() or v.value.strip() != v.value or "," in v.value:
+        raise ValueError(f"must be a column name of the file's header, without surrounding spaces, not {v.value!r}")
+    return v.value
+
+
+def _statuses(v: _Value) -> tuple[str, ...]:
+    names = v.value.split(",") if v.from_env and isinstance(v.value, str) else v.value
+    if not isinstance(names, list) or not names or not all(isinstance(c, str) and c.strip() == c and c for c in names):
+        raise ValueError(f"must be a non-empty list of status values without surrounding spaces, not {v.value!r}")
     return tuple(names)
 
 
@@ -303,8 +368,26 @@ _CHECKS: dict[str, Callable[[_Value], object]] = {
     "aws.order_table": _pattern(_DYNAMO_TABLE, "a DynamoDB table name (3-255 of A-Z, a-z, 0-9, '_', '.', '-')"),
     "aws.success_topic_arn": _optional_pattern(_SNS_ARN, "an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)"),
     "aws.failure_topic_arn": _optional_pattern(_SNS_ARN, "an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)"),
+    "input.grain": _grain,
+    "input.timezone": _timezone,
+    "input.returned.column": _header_name,
+    "input.returned.values": _statuses,
+    **{f"input.columns.{field}": _header_name for field in FIELDS},
 }
 assert set(_CHECKS) == set(_KNOWN)
+
+
+def _shape(fields: dict[str, Any], raw: Mapping[str, _Value]) -> InputShape:
+    """Gather the [input] settings (taken out of `fields`) into one shape, checked as a whole."""
+    columns = tuple(sorted((k.removeprefix("column:"), fields.pop(k)) for k in list(fields) if k.startswith("column:")))
+    options = {k.removeprefix("input:"): fields.pop(k) for k in list(fields) if k.startswith("input:")}
+    shape = InputShape(columns=columns, **options)
+    problems = shape.problems()
+    if problems:
+        sources = sorted({v.source.split(" ", 1)[1] for k, v in raw.items() if k.startswith("input.")})
+        where = f" ({'; '.join(sources)})" if sources else ""
+        raise ConfigError("\norderpipe: ".join(f"{p}{where}" for p in problems))
+    return shape
 
 
 def _validated(home: Path, raw: Mapping[str, _Value]) -> Settings:
@@ -318,7 +401,8 @@ def _validated(home: Path, raw: Mapping[str, _Value]) -> Settings:
             errors.append(f"{value.source}: {exc}")
     if errors:
         raise ConfigError("\norderpipe: ".join(errors))
-    settings = Settings(home, **{k: v for k, v in fields.items() if v is not None})
+    shape = _shape(fields, raw)
+    settings = Settings(home, shape=shape, **{k: v for k, v in fields.items() if v is not None})
 
     def where(key: str) -> str:
         return f" ({raw[key].source})" if key in raw else ""

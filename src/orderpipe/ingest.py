@@ -413,10 +413,10 @@ def write_compacted(
 ) -> list[int]:
     """Write one date's current orders as the facts of `merged_id`; returns the parts written.
 
-    Rows are sorted by order id before slicing, so two processes compacting the same entries
+    Rows are sorted (by order id first) before slicing, so two processes compacting the same entries
     write identical files and a retry overwrites its own, whatever order it interleaves in.
     """
-    rows = current.select(*FACT_SCHEMA).sort("order_id").collect()
+    rows = current.select(*FACT_SCHEMA).sort(*FACT_SCHEMA).collect()  # every column: lines of an order too
     parts: list[int] = []
     for part, offset in enumerate(range(0, max(rows.height, 1), rows_per_part)):
         local = workdir / f"compact-{uuid.uuid4().hex}.parquet"

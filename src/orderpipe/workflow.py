@@ -31,8 +31,10 @@ import polars as pl
 
 from orderpipe.adapters.workspace import BatchLocks, Workspace, sweep
 from orderpipe.core.kpis import compute_kpis, current_orders
+from orderpipe.core.lines import compute_line_kpis, current_lines
 from orderpipe.core.names import REPORT_SUFFIX, display_name, fit_name, tagged_name
 from orderpipe.core.report import ValidationReport
+from orderpipe.core.shape import SEED_SHAPE, InputShape
 from orderpipe.errors import InfrastructureError, TransientError
 from orderpipe.faults import checkpoint
 from orderpipe.ingest import (
@@ -59,6 +61,7 @@ from orderpipe.ports import (
     ObjectStore,
     RunRecord,
 )
+from orderpipe.shaped import inspect_shaped
 
 __all__ = ["Outcome", "Pipeline", "Prefixes", "Progress", "run_report"]
 
@@ -136,8 +139,10 @@ class Pipeline:
         prefixes: Prefixes = Prefixes(),
         rows_per_part: int = ROWS_PER_PART,
         compact_after: int = COMPACT_AFTER,
+        shape: InputShape = SEED_SHAPE,
     ) -> None:
         self.compact_after = compact_after
+        self.shape = shape  # how input files are read; the seed's format by default
         self.store = store
         self.ledger = ledger
         self.kpis = kpis
@@ -272,7 +277,11 @@ class Pipeline:
             if version is None and self.store.stat(key) != seen:
                 raise InfrastructureError(f"{key} changed while it was being read; it will be read again")
             progress("validating", 0, 1)
-            inspection = inspect_file(path, display_name(PurePosixPath(key).name), self.categories, Path(scratch))
+            name = display_name(PurePosixPath(key).name)
+            if self.shape.is_seed:
+                inspection = inspect_file(path, name, self.categories, Path(scratch))
+            else:  # a configured shape (renamed columns, timestamps, line items): shaped.py
+                inspection = inspect_shaped(path, name, self.shape, self.categories, Path(scratch))
             checkpoint("after-inspect")
             yield inspection, Path(scratch), Snapshot(path, seen)
 
@@ -384,7 +393,10 @@ class Pipeline:
                     if own:
                         assert staged is not None and staged.stage
                         facts = pl.concat([facts, staged_facts(staged.stage, own, staged.report.dates)])
-                    results = compute_kpis(current_orders(facts, shared), list(entries))
+                    if self.shape.lines:  # orders spanning rows: whole orders replaced, lines summed
+                        results = compute_line_kpis(current_lines(facts, shared), list(entries))
+                    else:
+                        results = compute_kpis(current_orders(facts, shared), list(entries))
                 break
             except (InfrastructureError, OSError, pl.exceptions.PolarsError):
                 again = self.ledger.fact_entries(sorted(set(dates)))
@@ -417,7 +429,8 @@ class Pipeline:
             try:
                 with ExitStack() as stack:
                     facts = load_facts(self.store, {order_date: covered}, stack, self.prefixes.warehouse)
-                    current = current_orders(facts, {order_date} if len(covered) > 1 else set())
+                    latest = current_lines if self.shape.lines else current_orders
+                    current = latest(facts, {order_date} if len(covered) > 1 else set())
                     parts = write_compacted(
                         current,
                         order_date,

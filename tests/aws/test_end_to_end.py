@@ -73,7 +73,9 @@ class EcsAgent:
 class Stack:
     """The resources of the CDK stack, created with boto3 under the same names."""
 
-    def __init__(self, url: str, suffix: str, tmp: Path, *, ledger_override: str | None = None) -> None:
+    def __init__(
+        self, url: str, suffix: str, tmp: Path, *, ledger_override: str | None = None, input_shape: str = "{}"
+    ) -> None:
         self.bucket = f"orderpipe-{suffix}"
         self.tables = TableNames(f"orderpipe-ledger-{suffix}", f"CategoryKPIs-{suffix}", f"OrderKPIs-{suffix}")
         s3, sns, sqs, ec2 = (boto3.client(n) for n in ("s3", "sns", "sqs", "ec2"))
@@ -108,6 +110,7 @@ class Stack:
             "CategoryTable": self.tables.category,
             "OrderTable": self.tables.order,
             "Categories": CATEGORIES,
+            "InputShape": json.dumps(input_shape)[1:-1],  # inside a JSON string, as the stack escapes it
             "InputPrefix": "input/",
             "ProcessedPrefix": "processed/",
             "RejectedPrefix": "rejected/",
@@ -229,6 +232,34 @@ def test_a_valid_file_lands_in_dynamodb_like_a_local_run(agent: EcsAgent, tmp_pa
     assert message.startswith("accepted july orders.csv") and name in message
     assert [c for c, _ in agent.commands] == ["validate", "transform"]
     stack.assert_cleaned_up()
+
+
+def test_a_configured_shape_reaches_the_containers(agent: EcsAgent, tmp_path: Path) -> None:
+    """The [input] table, passed as $ORDERPIPE_INPUT by the state machine: line items with
+    renamed columns and timestamps give the KPIs a local run with the same settings gives."""
+    shape = {
+        "grain": "line",
+        "timezone": "UTC",
+        "columns": {"order_id": "Name", "order_timestamp": "Created at"},
+        "returned": {"column": "Financial Status", "values": ["refunded"]},
+    }
+    stack = Stack(agent.ecs.meta.endpoint_url, "shape", tmp_path, input_shape=json.dumps(shape))
+    path = tmp_path / "orders_export.csv"
+    path.write_text(
+        "Name,customer_id,Created at,category,product_id,quantity,unit_price,Financial Status\n"
+        "#1,C1,2025-07-06 23:30:00 -0500,Books,P1,2,10.00,refunded\n"
+        "#1,,,Toys,P2,1,5.00,\n"
+        "#2,C2,2025-07-07T08:00:00Z,Books,P1,1,10.00,paid\n"
+    )
+    (name,) = stack.trigger(stack.upload(path, "input/orders_export.csv"))["started"]
+    execution = stack.wait(name)
+    assert execution["status"] == "SUCCEEDED", (stack.messages("failure"), agent.commands)
+    pipeline = open_pipeline(load_settings(tmp_path / "local", environ={"ORDERPIPE_INPUT": json.dumps(shape)}))
+    run_file(pipeline, path)
+    expected = pipeline.kpis.daily(None, None), pipeline.kpis.category(None, None, None)
+    assert stack.kpis() == expected
+    daily, _ = expected
+    assert [(d["order_date"], d["total_orders"], d["total_items_sold"]) for d in daily] == [("2025-07-07", 2, 4)]
 
 
 def test_an_invalid_file_is_quarantined_with_its_report(agent: EcsAgent, tmp_path: Path) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from orderpipe.core.rules import ERROR_CODES, MAX_VALUE_CHARS, clip, shown
@@ -83,6 +83,11 @@ class ValidationReport:
     errors: tuple[Issue, ...] = ()
     warnings: tuple[str, ...] = ()
     dates: tuple[str, ...] = ()
+    shape: tuple[str, ...] = ()  # which column fed what, when a shape is configured
+
+    def explained(self, shape: tuple[str, ...]) -> ValidationReport:
+        """The same report, saying how the configured shape read the file."""
+        return replace(self, shape=shape)
 
     @property
     def verdict(self) -> str:
@@ -117,6 +122,7 @@ class ValidationReport:
             "rows": self.rows,
             "errors": [i.to_dict() for i in self.errors],
             "warnings": list(self.warnings),
+            **({"shape": list(self.shape)} if self.shape else {}),
         }
 
 

@@ -1,0 +1,104 @@
+"""KPI maths at line grain: orders that span rows.
+
+The facts hold one row per line. A later batch replaces an order whole — every line of it —
+so the current lines of a date are all the lines of the latest batch per (order_date,
+order_id). Then: orders are distinct order ids; revenue and items sum over lines; in each
+category an order counts once, with the revenue of its lines there, and is a returned order of
+that category when one of its lines there is returned; an order is returned when any line is.
+With one row per order these are exactly the order-grain KPIs (`kpis.py`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Collection
+from decimal import Decimal
+
+import polars as pl
+
+from orderpipe.core.kpis import _EXACT, CategoryKpi, DateKpis, OrderKpi, money, rate
+
+__all__ = ["compute_line_kpis", "current_lines"]
+
+
+def current_lines(facts: pl.LazyFrame, multi_batch_dates: Collection[str]) -> pl.LazyFrame:
+    """Keep every line of the latest batch's version of each (order_date, order_id)."""
+    if not multi_batch_dates:
+        return facts
+    days = pl.Series([dt.date.fromisoformat(d) for d in sorted(multi_batch_dates)], dtype=pl.Date)
+    shared = pl.col("order_date").is_in(days.implode())
+    latest = facts.filter(shared).filter(pl.col("seq") == pl.col("seq").max().over("order_date", "order_id"))
+    return pl.concat([facts.filter(~shared), latest], how="vertical")
+
+
+def compute_line_kpis(lines: pl.LazyFrame, dates: Collection[str]) -> dict[str, DateKpis]:
+    """KPIs for each of `dates` from the current lines (columns of the facts schema)."""
+    revenue = (pl.col("quantity").cast(pl.Decimal(38, 4)) * pl.col("unit_price")).sum()
+    per_category = (
+        lines.group_by("order_date", "order_id", "category")
+        .agg(
+            revenue.alias("revenue"),
+            pl.col("returned").any().alias("returned"),
+            pl.col("quantity").sum().alias("items"),
+        )
+        .collect(engine="streaming")
+    )
+    # Distinct customers in a query of their own (beside other aggregations it would hold every row).
+    customers = dict(
+        lines.group_by("order_date")
+        .agg(pl.col("customer_id").n_unique())
+        .with_columns(pl.col("order_date").cast(pl.String))
+        .collect(engine="streaming")
+        .iter_rows()
+    )
+    by_category = (
+        per_category.group_by("order_date", "category")
+        .agg(pl.col("revenue").sum(), pl.len().alias("orders"), pl.col("returned").sum().alias("returned_orders"))
+        .with_columns(pl.col("order_date").cast(pl.String))
+    )
+    by_date = (
+        per_category.group_by("order_date", "order_id")
+        .agg(
+            pl.col("revenue").sum(),
+            pl.col("items").sum(),
+            pl.col("returned").any(),
+        )
+        .group_by("order_date")
+        .agg(
+            pl.col("revenue").sum(),
+            pl.len().alias("orders"),
+            pl.col("items").sum(),
+            pl.col("returned").sum().alias("returned_orders"),
+        )
+        .with_columns(pl.col("order_date").cast(pl.String))
+    )
+    categories: dict[str, list[CategoryKpi]] = {d: [] for d in dates}
+    for row in by_category.iter_rows(named=True):
+        exact: Decimal = row["revenue"]
+        categories.setdefault(row["order_date"], []).append(
+            CategoryKpi(
+                category=row["category"],
+                order_date=row["order_date"],
+                daily_revenue=money(exact),
+                avg_order_value=money(_EXACT.divide(exact, Decimal(row["orders"]))),
+                avg_return_rate=rate(row["returned_orders"], row["orders"]),
+                orders=row["orders"],
+                returned_orders=row["returned_orders"],
+            )
+        )
+    totals = {
+        row["order_date"]: OrderKpi(
+            order_date=row["order_date"],
+            total_orders=row["orders"],
+            total_revenue=money(row["revenue"]),
+            total_items_sold=int(row["items"]),
+            return_rate=rate(row["returned_orders"], row["orders"]),
+            unique_customers=customers[row["order_date"]],
+            returned_orders=row["returned_orders"],
+        )
+        for row in by_date.iter_rows(named=True)
+    }
+    return {
+        d: DateKpis(d, totals.get(d), tuple(sorted(categories.get(d, []), key=lambda c: c.category)))
+        for d in sorted(set(dates) | set(totals))
+    }

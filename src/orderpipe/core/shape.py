@@ -1,0 +1,124 @@
+"""The configured shape of input files: which column feeds which field, and at what grain.
+
+With nothing configured the shape is the seed's (8 columns, one order per row) and the seed's
+validators run unchanged. Otherwise the file is read through this shape: renamed columns, an
+order date taken from a timestamp, `returned` read from a status column, and — at line grain —
+orders that span rows. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from orderpipe.core.rules import COLUMNS, shown
+
+__all__ = ["FIELDS", "GRAINS", "SEED_SHAPE", "InputShape"]
+
+GRAINS = ("order", "line")
+#: Our names a `[input.columns]` entry may rename: the 8 columns, a line id (line grain) and a
+#: timestamp that replaces `order_date`.
+FIELDS: tuple[str, ...] = (*COLUMNS, "line_id", "order_timestamp")
+
+
+@dataclass(frozen=True, slots=True)
+class InputShape:
+    """How a file's columns become the canonical order rows."""
+
+    grain: str = "order"
+    columns: tuple[tuple[str, str], ...] = ()  # (our field, the file's header name), sorted
+    timezone: str | None = None
+    returned_column: str | None = None
+    returned_values: tuple[str, ...] = ()
+
+    @property
+    def is_seed(self) -> bool:
+        """Nothing configured: the seed's format, read by the seed's validators."""
+        return self == SEED_SHAPE
+
+    @property
+    def lines(self) -> bool:
+        return self.grain == "line"
+
+    @property
+    def timestamped(self) -> bool:
+        return "order_timestamp" in dict(self.columns)
+
+    @property
+    def date_field(self) -> str:
+        """The field the order date is read from."""
+        return "order_timestamp" if self.timestamped else "order_date"
+
+    def source(self, field: str) -> str:
+        """The header name that feeds `field`."""
+        if field == "returned" and self.returned_column:
+            return self.returned_column
+        return dict(self.columns).get(field, field)
+
+    def required(self) -> tuple[str, ...]:
+        """The fields every file must have a column for, in canonical order."""
+        return tuple(self.date_field if f == "order_date" else f for f in COLUMNS)
+
+    def order_level(self) -> tuple[str, ...]:
+        """Fields that belong to the order, not the line: at line grain, blank on an order's later
+        lines means "as on its first line", and every line must agree on them."""
+        fields = ("customer_id", self.date_field)
+        return (*fields, "returned") if self.returned_column else fields
+
+    def problems(self) -> list[str]:
+        """What makes this shape unusable, one sentence each (empty when it is fine)."""
+        found = []
+        ours = dict(self.columns)
+        if self.grain not in GRAINS:
+            found.append(f"input.grain must be 'order' or 'line', not {self.grain!r}")
+        if "order_date" in ours and "order_timestamp" in ours:
+            found.append("set input.columns.order_date or input.columns.order_timestamp, not both")
+        if self.timestamped and not self.timezone:
+            found.append(
+                "input.columns.order_timestamp needs input.timezone: the IANA zone whose local date is the "
+                "order date, such as 'Europe/Berlin' (or 'UTC')"
+            )
+        if self.timezone and not self.timestamped:
+            found.append("input.timezone is set but no input.columns.order_timestamp: set both or neither")
+        if "line_id" in ours and not self.lines:
+            found.append("input.columns.line_id is read only with input.grain = 'line'")
+        if self.returned_column and "returned" in ours:
+            found.append("set input.columns.returned or input.returned.column, not both")
+        if bool(self.returned_column) != bool(self.returned_values):
+            found.append("set both input.returned.column and input.returned.values (the statuses meaning returned)")
+        sources = [self.source(f) for f in (*self.required(), *(("line_id",) if "line_id" in ours else ()))]
+        twice = sorted({s for s in sources if sources.count(s) > 1})
+        if twice:
+            found.append(f"column {shown(twice[0])} is configured to feed two fields; each column feeds one")
+        return found
+
+    def is_returned(self, status: str) -> bool:
+        """A status column's value means returned (case-insensitive)."""
+        return status.lower() in {v.lower() for v in self.returned_values}
+
+    def explain(self) -> tuple[str, ...]:
+        """Which column feeds what, for `orderpipe validate` and the report."""
+        if self.is_seed:
+            return ()
+        if self.lines:
+            key = f"{self.source('line_id')} if the file has it, else {self.source('product_id')}"
+            grain = f"line items: an order spans rows; a line is (order, {key}); a later file replaces whole orders"
+        else:
+            grain = "orders: one order per row"
+        lines = [f"grain: {grain}"]
+        inherited = set(self.order_level()) if self.lines else set()
+        for field in self.required():
+            source = repr(self.source(field))
+            if field == "order_timestamp":
+                text = f"order_date <- local date in {self.timezone} of the timestamp in {source}"
+            elif field == "returned" and self.returned_column:
+                values = ", ".join(repr(v) for v in self.returned_values)
+                text = f"returned <- {source} is one of {values} (any case)"
+            else:
+                text = f"{field} <- {source}"
+            if field in inherited:
+                text += "; blank on an order's later lines = as on its first line"
+            lines.append(text)
+        return tuple(lines)
+
+
+SEED_SHAPE = InputShape()

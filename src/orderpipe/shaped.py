@@ -1,0 +1,230 @@
+"""From a landed file in a configured shape to a verdict and the canonical staged rows, fast.
+
+The same two-step design as the seed's format (`ingest.py`): a streaming Polars pass reads the
+file through the shape (renamed columns, dates from timestamps, `returned` from a status,
+order-level fields inherited at line grain) into the seed's typed stage, while a thread hashes
+the bytes; only when that pass flags anything, or the bytes hold quotes, bare CRs or NULs, does
+the exact validator (`core/shape_validate.py`) decide and locate. The stage has the seed's
+columns, so staging facts, commit and KPIs are shared.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+
+import polars as pl
+
+from orderpipe.core.report import ValidationReport, extra_columns_warning
+from orderpipe.core.rules import BLANK_PATTERN, COLUMNS, WHITESPACE
+from orderpipe.core.screen import screen_columns
+from orderpipe.core.shape import InputShape
+from orderpipe.core.shape_validate import validate_shaped
+from orderpipe.core.timestamps import with_local_date
+from orderpipe.errors import InfrastructureError
+from orderpipe.ingest import CHUNK, HEADER_LIMIT, Fingerprint, Inspection, fingerprint
+
+__all__ = ["inspect_shaped"]
+
+
+def inspect_shaped(path: Path, name: str, shape: InputShape, categories: Sequence[str], workdir: Path) -> Inspection:
+    """Hash, screen through the shape and — when needed — exactly validate one file."""
+    result: list[Fingerprint] = []
+    hasher = threading.Thread(target=lambda: result.append(fingerprint(path)), daemon=True)
+    hasher.start()
+    shape_of_lines: list[tuple[int, int]] = []
+    counter = threading.Thread(target=lambda: shape_of_lines.append(_separators(path)), daemon=True)
+    counter.start()
+    names = _plain_header(path, shape)
+    stage = workdir / f"stage-{uuid.uuid4().hex}.parquet"
+    screen: tuple[int, tuple[str, ...]] | None = None
+    if names is not None:
+        try:
+            screen = _screen(path, names, shape, categories, stage)
+        except pl.exceptions.PolarsError:
+            screen = None  # unreadable to Polars: the exact validator will say where and why
+    hasher.join()
+    counter.join()
+    if screen is not None and names is not None and shape_of_lines:
+        commas, lines = shape_of_lines[0]
+        if commas != (len(names) - 1) * lines:
+            screen = None  # a row with too few fields (Polars pads it silently), or a blank line
+    if not result:
+        raise InfrastructureError(f"{name}: could not read the file to hash it")
+    fp = result[0]
+    if screen is not None and names is not None and not fp.needs_exact:
+        rows, dates = screen
+        used = {shape.source(f) for f in _fields(shape, names)}
+        extra = [n for n in names if n not in used]
+        warnings = (extra_columns_warning(extra),) if extra else ()
+        report = ValidationReport(name, True, rows, warnings=warnings, dates=dates, shape=shape.explain())
+        return Inspection(fp.sha256, report, [stage])
+    stage.unlink(missing_ok=True)
+    stager = _Stager(workdir, categories)
+    with path.open("rb") as stream:
+        report = validate_shaped(stream, name, shape, frozenset(categories), stager.add)
+    files = stager.finish()
+    if not report.valid:
+        for file in files:
+            file.unlink(missing_ok=True)
+        return Inspection(fp.sha256, report, None)
+    if stager.rows != report.rows:
+        raise InfrastructureError(f"{name}: staged {stager.rows} rows but validated {report.rows}")
+    return Inspection(fp.sha256, report, files)
+
+
+def _separators(path: Path) -> tuple[int, int]:
+    """(commas, lines) of the whole file. Without quotes every comma separates two fields, and
+    Polars refuses a row with too many: so the total tells whether any row has too few."""
+    commas = lines = 0
+    last = b"\n"
+    with path.open("rb") as stream:
+        while chunk := stream.read(CHUNK):
+            commas += chunk.count(b",")
+            lines += chunk.count(b"\n")
+            last = chunk[-1:]
+    return commas, lines + (last != b"\n")
+
+
+def _fields(shape: InputShape, names: Sequence[str]) -> tuple[str, ...]:
+    """The fields read from this file: the required ones, and a line id when it has one."""
+    line_id = shape.lines and shape.source("line_id") in names
+    return (*shape.required(), *(("line_id",) if line_id else ()))
+
+
+def _plain_header(path: Path, shape: InputShape) -> list[str] | None:
+    """The header's names when the fast path can trust it (plain, every needed column once)."""
+    with path.open("rb") as stream:
+        first = stream.readline(HEADER_LIMIT)
+        if not first.endswith(b"\n") and stream.read(1):
+            return None
+    first = first.removeprefix(b"\xef\xbb\xbf").rstrip(b"\r\n")
+    try:
+        text = first.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if '"' in text or "\r" in text:
+        return None
+    names = [n.strip(WHITESPACE) for n in text.split(",")]
+    sources = [shape.source(f) for f in _fields(shape, names)]
+    if any(names.count(s) != 1 for s in sources):
+        return None
+    return names
+
+
+def _screen(
+    path: Path, names: list[str], shape: InputShape, categories: Sequence[str], stage: Path
+) -> tuple[int, tuple[str, ...]] | None:
+    """Write the typed stage; (rows, dates) when every row is certainly valid, else None."""
+    c = pl.col
+    width = len(names)
+    raw = pl.scan_csv(
+        path,
+        has_header=True,
+        new_columns=[f"c{i}" for i in range(width)],
+        infer_schema=False,
+        empty_string_is_null=False,
+        encoding="utf8",
+    )
+    fields = _fields(shape, names)
+    column = {f: c(f"c{names.index(shape.source(f))}").str.strip_chars(WHITESPACE) for f in fields}
+    # Polars pads a short row with empty fields: a blank line reads as a row of them all.
+    last = c(f"c{width - 1}")
+    blank_line = pl.all_horizontal(*(expr == "" for expr in column.values())) & (last.str.strip_chars(WHITESPACE) == "")
+    trimmed = raw.select(
+        *(expr.alias(f) for f, expr in column.items()),
+        last.alias("__last"),
+        blank_line.alias("__blank"),
+    )
+    if shape.lines:
+        # A blank order-level field on a later line takes its first line's value. Exports write
+        # an order's lines together, so the fast path fills from the row above within the same
+        # order; the stats below send a file whose orders are not contiguous to the exact path.
+        same_order = c("order_id") == c("order_id").shift(1)
+        trimmed = trimmed.with_columns(
+            pl.when((c(f) == "") & same_order).then(None).otherwise(c(f)).forward_fill().alias(f)
+            for f in shape.order_level()
+        )
+    derived = []
+    extra_ok = [pl.lit(True)]
+    if shape.timestamped:
+        assert shape.timezone is not None
+        trimmed = with_local_date(trimmed, "order_timestamp", shape.timezone, "__date")
+        derived.append(c("__date").dt.to_string("%Y-%m-%d").fill_null("").alias("order_date"))
+    if shape.returned_column:
+        values = [v.lower() for v in shape.returned_values]
+        status = c("returned")
+        mapped = pl.when(status.str.to_lowercase().is_in(values)).then(pl.lit("true")).otherwise(pl.lit("false"))
+        derived.append(pl.when(status.str.contains(BLANK_PATTERN)).then(pl.lit("")).otherwise(mapped).alias("returned"))
+    if "line_id" in fields:
+        extra_ok.append(~c("line_id").str.contains(BLANK_PATTERN))
+    key = "line_id" if "line_id" in fields else "product_id"
+    kept = ["line_id"] if key == "line_id" else []  # product_id is in the stage already
+    canonical = trimmed.with_columns(*derived, pl.all_horizontal(*extra_ok).alias("__extra_ok"))
+    canonical.select(*screen_columns(categories), *kept, "__extra_ok", "__blank").with_columns(
+        c("__blank").alias("blank")
+    ).sink_parquet(stage, compression="lz4", optimizations=pl.QueryOptFlags(projection_pushdown=False))
+    staged = pl.scan_parquet(stage)
+    # A line's identity as one hash (a collision can only lower the count: the exact path decides).
+    identity = c("order_id").hash(seed=0) + c(key).hash(seed=1) if shape.lines else c("order_id").hash(seed=0)
+    same_order = c("order_id") == c("order_id").shift(1)
+    agreed = ["order_date", "customer_id", *(["returned"] if shape.returned_column else [])]
+    differs = same_order & pl.any_horizontal(*(c(f) != c(f).shift(1) for f in agreed))
+    stats = (
+        staged.select(
+            pl.len().alias("rows"),
+            (~same_order).fill_null(True).sum().alias("runs"),  # one per stretch of an order's lines
+            c("order_id").hash(seed=0).n_unique().alias("orders"),
+            differs.fill_null(False).sum().alias("inconsistent"),
+            (~(c("ok") & c("__extra_ok"))).sum().alias("bad"),
+            c("__blank").sum().alias("blank"),
+            identity.filter(c("ok")).n_unique().alias("distinct"),
+        )
+        .collect(engine="streaming")
+        .row(0, named=True)
+    )
+    if stats["bad"] or stats["blank"] or stats["distinct"] != stats["rows"] or stats["rows"] == 0:
+        return None
+    # At line grain: each order's lines in one stretch (so a line's neighbour above is its
+    # order's line; a hash collision can only make the counts differ), agreeing on its fields.
+    if shape.lines and (stats["runs"] != stats["orders"] or stats["inconsistent"]):
+        return None
+    dates = tuple(staged.select(c("order_date").unique().sort().cast(pl.String)).collect().to_series().to_list())
+    return stats["rows"], dates
+
+
+class _Stager:
+    """Stages the exact validator's canonical rows through the seed's typed columns."""
+
+    CHUNK_ROWS = 250_000
+
+    def __init__(self, workdir: Path, categories: Sequence[str]) -> None:
+        self.workdir = workdir
+        self.categories = categories
+        self.buffer: list[list[str]] = []
+        self.files: list[Path] = []
+        self.rows = 0
+
+    def add(self, values: list[str]) -> None:
+        self.buffer.append(values)
+        if len(self.buffer) >= self.CHUNK_ROWS:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self.buffer:
+            return
+        frame = pl.DataFrame(self.buffer, schema=list(COLUMNS), orient="row").with_columns(pl.lit("x").alias("__last"))
+        typed = frame.select(screen_columns(self.categories))
+        if not typed["ok"].all():  # the two validators disagree: a bug, never a silent stage
+            raise InfrastructureError("the exact validator accepted rows the typed columns reject")
+        path = self.workdir / f"stage-{uuid.uuid4().hex}.parquet"
+        typed.write_parquet(path, compression="lz4")
+        self.files.append(path)
+        self.rows += typed.height
+        self.buffer = []
+
+    def finish(self) -> list[Path]:
+        self._flush()
+        return self.files

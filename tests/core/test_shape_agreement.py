@@ -1,0 +1,196 @@
+"""Configured shapes, both paths: the fast Polars reading (`shaped.inspect_shaped`) and the exact
+validator (`core/shape_validate.py`) give the same verdict, codes, rows and staged rows, and a
+plain valid file is decided by the fast path alone. Each new error code comes with files that
+break it and files that do not."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import tempfile
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+import polars as pl
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import orderpipe.shaped as shaped
+from orderpipe.core.rules import COLUMNS, DEFAULT_CATEGORIES
+from orderpipe.core.shape import InputShape
+from orderpipe.core.shape_validate import validate_shaped
+
+CATS = list(DEFAULT_CATEGORIES)
+RULES = [
+    None,
+    "invalid-timestamp",
+    "duplicate-line",
+    "inconsistent-order",
+    "duplicate-order-id",
+    "blank-value",
+    "invalid-integer",
+    "wrong-field-count",
+]
+
+
+@dataclass
+class Case:
+    shape: InputShape
+    data: bytes
+    codes: set[str]
+    plain: bool
+
+
+def shape_of(lines: bool, timestamps: bool, status: bool, renamed: bool, line_id: bool) -> InputShape:
+    columns = {}
+    if renamed:
+        columns |= {"order_id": "Name", "customer_id": "Email", "quantity": "Lineitem quantity"}
+        columns |= {"unit_price": "Lineitem price", "product_id": "Lineitem sku"}
+    if timestamps:
+        columns["order_timestamp"] = "Created at"
+    if line_id:
+        columns["line_id"] = "Line"
+    return InputShape(
+        grain="line" if lines else "order",
+        columns=tuple(sorted(columns.items())),
+        timezone="America/New_York" if timestamps else None,
+        returned_column="Financial Status" if status else None,
+        returned_values=("refunded", "voided") if status else (),
+    )
+
+
+@st.composite
+def draw_case(draw: st.DrawFn, rule: str | None) -> Case:
+    lines = draw(st.booleans()) if rule not in ("duplicate-line", "inconsistent-order") else True
+    lines = False if rule == "duplicate-order-id" else lines
+    timestamps = draw(st.booleans()) if rule != "invalid-timestamp" else True
+    status = draw(st.booleans())
+    shape = shape_of(lines, timestamps, status, draw(st.booleans()), lines and draw(st.booleans()))
+    fields = [*shape.required(), *(["line_id"] if "line_id" in dict(shape.columns) else [])]
+    header = [shape.source(f) for f in fields] + ["Note"]
+    header = draw(st.permutations(header))
+    if rule == "wrong-field-count" and draw(st.booleans()):  # the short row lacks only an unused column
+        header = [h for h in header if h != "Note"] + ["Note"]
+    rows: list[dict[str, str]] = []
+    for n in range(draw(st.integers(1, 4))):
+        day = draw(st.dates(dt.date(2024, 1, 1), dt.date(2026, 12, 31)))
+        order = {
+            "order_id": f"#{1000 + n}",
+            "customer_id": draw(st.sampled_from(["a@x.com", "b@x.com"])),
+            "order_date": day.isoformat(),
+            "order_timestamp": f"{day} {draw(st.integers(0, 23)):02d}:30:00"
+            + draw(st.sampled_from(["", " +0200", " -0500", "Z"])),
+            "returned": draw(st.sampled_from(["true", "FALSE"]))
+            if not status
+            else draw(st.sampled_from(["paid", "Refunded", "pending", "voided"])),
+        }
+        for k in range(draw(st.integers(1, 3)) if lines else 1):
+            line = dict(order)
+            line |= {"category": draw(st.sampled_from(CATS)), "product_id": f"SKU{k}", "line_id": str(k + 1)}
+            line |= {
+                "quantity": str(draw(st.integers(1, 20))),
+                "unit_price": draw(st.sampled_from(["9.99", "10", "0.5"])),
+            }
+            line["Note"] = "x"
+            if k and draw(st.booleans()):  # Shopify: the order's own fields only on its first row
+                for f in shape.order_level():
+                    line[f] = ""
+            rows.append(line)
+    at = draw(st.integers(0, len(rows) - 1))
+    codes = {rule} if rule else set()
+    if rule == "invalid-timestamp":
+        rows[at]["order_timestamp"] = draw(st.sampled_from(["2025-13-01 10:00:00", "07/10/2025", "2025-10-07T25:00"]))
+    elif rule == "duplicate-line":
+        rows.append(dict(rows[at]))
+    elif rule == "inconsistent-order":
+        extra = dict(rows[at]) | {"product_id": "OTHER", "line_id": "99"}
+        field = draw(st.sampled_from(["customer_id", shape.date_field]))
+        extra[field] = {"customer_id": "z@x.com", "order_date": "1999-01-01", "order_timestamp": "1999-01-01"}[field]
+        rows.append(extra)
+    elif rule == "duplicate-order-id":
+        rows.append(dict(rows[at]) | {"product_id": "OTHER"})
+    elif rule == "blank-value":
+        rows[at][draw(st.sampled_from(["category", "quantity"]))] = ""
+    elif rule == "invalid-integer":
+        rows[at]["quantity"] = "2.0"
+    text_rows = [[r[f] if f in r else r["Note"] for f in map(field_of(shape, fields), header)] for r in rows]
+    if rule == "wrong-field-count":
+        text_rows[at] = text_rows[at][:-1]
+    if rule == "blank-value" and not text_rows:
+        raise AssertionError
+    quoted = draw(st.integers(0, 4)) == 0
+    lines_out = [header, *text_rows]
+    text = "\n".join(",".join(f'"{v}"' if quoted else v for v in line) for line in lines_out) + "\n"
+    return Case(shape, text.encode(), codes, plain=not quoted)
+
+
+def field_of(shape: InputShape, fields: list[str]):  # type: ignore[no-untyped-def]
+    by_source = {shape.source(f): f for f in fields}
+    return lambda name: by_source.get(name, "Note")
+
+
+def staged_rows(paths: list[Path]) -> list[dict[str, object]]:
+    frame = pl.concat([pl.read_parquet(p) for p in paths]).filter(~pl.col("blank"))
+    return frame.select(
+        ["order_id", "customer_id", "order_date", "category", "product_id", "quantity", "unit_price", "returned"]
+    ).to_dicts()
+
+
+def check(case: Case, tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    exact = validate_shaped(io.BytesIO(case.data), "f.csv", case.shape, frozenset(CATS))
+    assert {i.code for i in exact.errors} == case.codes, exact.to_dict()
+    calls: list[int] = []
+    real = shaped.validate_shaped
+    monkeypatch.setattr(shaped, "validate_shaped", lambda *a, **k: calls.append(1) or real(*a, **k))
+    path = tmp / "f.csv"
+    path.write_bytes(case.data)
+    inspection = shaped.inspect_shaped(path, "f.csv", case.shape, CATS, tmp)
+    report = inspection.report
+    assert report.valid == exact.valid
+    assert {i.code for i in report.errors} == case.codes
+    assert report.rows == exact.rows
+    assert report.dates == exact.dates
+    if exact.valid:
+        assert case.plain == (not calls), "the fast path must decide a plain valid file, and only that"
+        assert inspection.stage is not None
+        fast = sorted(staged_rows(inspection.stage), key=repr)
+        collected: list[list[str]] = []
+        validate_shaped(io.BytesIO(case.data), "f.csv", case.shape, frozenset(CATS), collected.append)
+        want = [
+            dict(zip(COLUMNS, row, strict=True))
+            | {
+                "order_date": dt.date.fromisoformat(row[2]),
+                "quantity": int(row[5]),
+                "unit_price": Decimal(row[6]).quantize(Decimal("0.0001")),
+                "returned": row[7] == "true",
+            }
+            for row in collected
+        ]
+        assert fast == sorted(want, key=repr)
+
+
+SETTINGS = settings(
+    derandomize=True,
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+
+
+@pytest.mark.parametrize("rule", RULES, ids=str)
+@SETTINGS
+@given(data=st.data())
+def test_both_paths_agree(rule: str | None, data: st.DataObject, monkeypatch: pytest.MonkeyPatch) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        check(data.draw(draw_case(rule)), Path(tmp), monkeypatch)
+
+
+def test_a_row_short_of_an_unused_last_column_is_refused(tmp_path: Path) -> None:
+    """Polars pads a short row with empty fields; the field count of the whole file catches it."""
+    path = tmp_path / "f.csv"
+    header = ",".join([*COLUMNS, "Note"])
+    path.write_text(f"{header}\nO1,C1,2025-01-01,Books,P1,1,2,false,x\nO2,C1,2025-01-01,Books,P1,1,2,false\n")
+    report = shaped.inspect_shaped(path, "f.csv", InputShape(grain="line"), CATS, tmp_path).report
+    assert [(i.code, i.samples[0].line) for i in report.errors] == [("wrong-field-count", 3)]
