@@ -514,9 +514,7 @@ class OrderpipeStack(cdk.Stack):
             http_api=api,
             stage_name="$default",
             auto_deploy=True,
-            throttle=apigw.ThrottleSettings(
-                rate_limit=int(s.api_rate_limit), burst_limit=int(s.api_burst_limit)
-            ),
+            throttle=apigw.ThrottleSettings(rate_limit=int(s.api_rate_limit), burst_limit=int(s.api_burst_limit)),
         )
         access = logs.LogGroup(
             self, "ApiAccessLogs", retention=logs.RetentionDays.ONE_MONTH, removal_policy=cdk.RemovalPolicy.DESTROY

@@ -360,9 +360,7 @@ class DynamoLedger:
         }
         self.db.call("write of the run history", "put_item", TableName=self.table, Item=item)
 
-    def runs(
-        self, limit: int | None = None, status: str | None = None, batch_id: str | None = None
-    ) -> list[RunRecord]:
+    def runs(self, limit: int | None = None, status: str | None = None, batch_id: str | None = None) -> list[RunRecord]:
         """A Query of the RUN partition, newest first, filtered on the server, stopped at `limit`."""
         query: dict[str, Any] = {
             "TableName": self.table,

@@ -103,8 +103,6 @@ def _ppm(value: Decimal) -> int:
     return int(value.scaleb(6))
 
 
-
-
 def _fraction(ppm: int) -> Decimal:
     return Decimal(ppm).scaleb(-6)  # exponent -6: six decimals, 0 included ("0.000000")
 
@@ -304,9 +302,7 @@ class SqliteLedger:
                 ),
             )
 
-    def runs(
-        self, limit: int | None = None, status: str | None = None, batch_id: str | None = None
-    ) -> list[RunRecord]:
+    def runs(self, limit: int | None = None, status: str | None = None, batch_id: str | None = None) -> list[RunRecord]:
         where: list[str] = ["1"]
         params: list[object] = []
         if status is not None:
@@ -375,9 +371,7 @@ class SqliteKpiStore:
                 )
                 checkpoint("kpi-commit-inside")
             if len(skipped) < len(kpis):
-                db.execute(
-                    "INSERT INTO kpi_generation VALUES (1, 1) ON CONFLICT (id) DO UPDATE SET value = value + 1"
-                )
+                db.execute("INSERT INTO kpi_generation VALUES (1, 1) ON CONFLICT (id) DO UPDATE SET value = value + 1")
         return skipped
 
     def generation(self) -> int:

@@ -105,6 +105,7 @@ def current_orders(facts: pl.LazyFrame, multi_batch_dates: Collection[str]) -> p
 def compute_kpis(orders: pl.LazyFrame, dates: Collection[str]) -> dict[str, DateKpis]:
     """KPIs for each of `dates` from the current orders (columns of the facts schema)."""
     import polars as pl
+
     revenue = (pl.col("quantity").cast(pl.Decimal(38, 4)) * pl.col("unit_price")).sum()
     # Two streaming queries. Day totals are sums of the category sums; distinct customers get
     # a query of their own (mixed with other aggregations, n_unique would hold every row).
