@@ -461,17 +461,24 @@ def test_watch_stops_cleanly_after_one_ctrl_c(home: Path) -> None:
 
 def test_ctrl_c_while_the_command_is_still_loading_is_quiet(tmp_path: Path) -> None:
     """The first moments go to importing Polars and click: a Ctrl-C there is exit 130 too."""
-    for _ in range(3):
+    data = write(tmp_path / "orders.csv", [order("O1")])
+    for delay in (0.15, 0.1, 0.2, 0.07, 0.3, 0.05):
         process = subprocess.Popen(
-            [sys.executable, "-m", "orderpipe", "--home", str(tmp_path / "h"), "kpis", "daily"],
+            [sys.executable, "-m", "orderpipe", "-q", "--home", str(tmp_path / "h"), "run", str(data)],
+            stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
         )
-        time.sleep(0.15)  # past the interpreter's own start-up, inside the imports
+        time.sleep(delay)  # past the interpreter's own start-up, inside the imports
+        if process.poll() is not None:  # finished first: nothing to interrupt, aim earlier
+            process.communicate()
+            continue
         process.send_signal(signal.SIGINT)
         _, err = process.communicate(timeout=30)
         if process.returncode != -signal.SIGINT:  # not too early for Python to have a handler
             break
+    else:
+        pytest.fail("no Ctrl-C landed while the command was loading")
     assert process.returncode == 130, err
     assert "Traceback" not in err and err.count("\n") == 1, err
 
