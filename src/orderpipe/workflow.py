@@ -30,7 +30,7 @@ from pathlib import Path, PurePosixPath
 import polars as pl
 
 from orderpipe.adapters.workspace import BatchLocks, Workspace, sweep
-from orderpipe.core.kpis import compute_kpis, current_orders
+from orderpipe.core.kpis import compute_kpis, current_orders, customer_queries
 from orderpipe.core.lines import compute_line_kpis, current_lines
 from orderpipe.core.names import REPORT_SUFFIX, display_name, fit_name, tagged_name
 from orderpipe.core.report import ValidationReport
@@ -393,10 +393,13 @@ class Pipeline:
                     if own:
                         assert staged is not None and staged.stage
                         facts = pl.concat([facts, staged_facts(staged.stage, own, staged.report.dates)])
+                    # Bounds the memory of counting distinct customers: rows before de-duplication
+                    # (cheap: Parquet metadata, or facts already in memory).
+                    queries = customer_queries(facts.select(pl.len()).collect().item())
                     if self.shape.lines:  # orders spanning rows: whole orders replaced, lines summed
-                        results = compute_line_kpis(current_lines(facts, shared), list(entries))
+                        results = compute_line_kpis(current_lines(facts, shared), list(entries), queries)
                     else:
-                        results = compute_kpis(current_orders(facts, shared), list(entries))
+                        results = compute_kpis(current_orders(facts, shared), list(entries), queries)
                 break
             except (InfrastructureError, OSError, pl.exceptions.PolarsError):
                 again = self.ledger.fact_entries(sorted(set(dates)))

@@ -9,7 +9,16 @@ import polars as pl
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from orderpipe.core.kpis import DateKpis, compute_kpis, current_orders, money, rate
+from orderpipe.core.kpis import (
+    CUSTOMER_QUERY_ROWS,
+    DateKpis,
+    compute_kpis,
+    current_orders,
+    customer_queries,
+    money,
+    rate,
+    unique_customers,
+)
 from orderpipe.core.screen import FACT_SCHEMA
 from tests.conftest import examples
 
@@ -95,13 +104,14 @@ def facts_of(all_batches: list[list[dict]]) -> pl.LazyFrame:
 
 
 @settings(max_examples=examples(150), deadline=None)
-@given(batches)
-def test_kpis_equal_the_decimal_reference(all_batches: list[list[dict]]) -> None:
+@given(batches, st.integers(1, 4))
+def test_kpis_equal_the_decimal_reference(all_batches: list[list[dict]], customer_queries: int) -> None:
+    """Whatever the number of queries distinct customers are counted in."""
     touched = {r["order_date"] for b in all_batches for r in b}
     by_date = {d: {i for i, b in enumerate(all_batches) if any(r["order_date"] == d for r in b)} for d in touched}
     shared = {d for d, seen in by_date.items() if len(seen) > 1}
     # Every date of the range is asked for; those without orders must come back empty.
-    result = compute_kpis(current_orders(facts_of(all_batches), shared), DATES)
+    result = compute_kpis(current_orders(facts_of(all_batches), shared), DATES, customer_queries)
     expected_daily, expected_category = reference(all_batches)
     assert list(result) == DATES
     got_daily = {
@@ -206,3 +216,22 @@ def test_a_date_with_no_orders_left_comes_back_empty() -> None:
     assert compute_kpis(facts(("O1", "2025-07-06", 1, "1.00", False, 1)).clear(), ["2025-07-06"]) == {
         "2025-07-06": DateKpis("2025-07-06", None, ())
     }
+
+
+def test_distinct_customers_in_several_queries_count_every_date_once() -> None:
+    """Dates before 1970 (negative day numbers) and far apart land in exactly one query."""
+    days = [dt.date(1, 1, 1), dt.date(1969, 12, 29), dt.date(1970, 1, 1), dt.date(2025, 7, 6), dt.date(9999, 12, 31)]
+    rows = pl.LazyFrame(
+        {
+            "order_date": [d for d in days for _ in range(3)],
+            "customer_id": [c for i in range(len(days)) for c in ["C1", "C1", f"C{i + 2}"]],
+        }
+    )
+    expected = {d.isoformat(): 2 for d in days}
+    for queries in range(1, 7):
+        assert unique_customers(rows, queries) == expected
+
+
+def test_customer_queries_grow_with_the_rows() -> None:
+    assert [customer_queries(n) for n in (0, 1, CUSTOMER_QUERY_ROWS, CUSTOMER_QUERY_ROWS + 1)] == [1, 1, 1, 2]
+    assert customer_queries(15_000_000) == -(-15_000_000 // CUSTOMER_QUERY_ROWS)

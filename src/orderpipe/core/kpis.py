@@ -24,8 +24,10 @@ __all__ = [
     "OrderKpi",
     "compute_kpis",
     "current_orders",
+    "customer_queries",
     "money",
     "rate",
+    "unique_customers",
 ]
 
 if TYPE_CHECKING:
@@ -103,13 +105,46 @@ def current_orders(facts: pl.LazyFrame, multi_batch_dates: Collection[str]) -> p
     return pl.concat([facts.filter(~shared), merged], how="vertical")
 
 
-def compute_kpis(orders: pl.LazyFrame, dates: Collection[str]) -> dict[str, DateKpis]:
-    """KPIs for each of `dates` from the current orders (columns of the facts schema)."""
+#: Rows per query counting distinct customers: the distinct (date, customer) pairs of one query
+#: are held in memory (~100 bytes each).
+CUSTOMER_QUERY_ROWS = 4_000_000
+
+
+def customer_queries(rows: int) -> int:
+    """How many queries `unique_customers` should split `rows` rows into."""
+    return max(1, -(-rows // CUSTOMER_QUERY_ROWS))
+
+
+def unique_customers(rows: pl.LazyFrame, queries: int = 1) -> dict[str, int]:
+    """Distinct customer ids per date, exactly: distinct (date, customer) pairs, counted per
+    date. Each of `queries` queries takes the dates whose day number modulo `queries` is its
+    own, so the pairs held at once shrink with the number of queries (each one more scan)."""
+    import polars as pl
+
+    day = pl.col("order_date").cast(pl.Int32)  # days since 1970; `%` rounds down, so never negative
+    counts: dict[str, int] = {}
+    for query in range(queries):
+        some = rows if queries == 1 else rows.filter(day % queries == query)
+        counts.update(
+            some.select("order_date", "customer_id")
+            .unique()
+            .group_by("order_date")
+            .len()
+            .with_columns(pl.col("order_date").cast(pl.String))
+            .collect(engine="streaming")
+            .iter_rows()
+        )
+    return counts
+
+
+def compute_kpis(orders: pl.LazyFrame, dates: Collection[str], customer_queries: int = 1) -> dict[str, DateKpis]:
+    """KPIs for each of `dates` from the current orders (columns of the facts schema).
+    `customer_queries`: see `unique_customers`."""
     import polars as pl
 
     revenue = (pl.col("quantity").cast(pl.Decimal(38, 4)) * pl.col("unit_price")).sum()
-    # Two streaming queries. Day totals are sums of the category sums; distinct customers get
-    # a query of their own (mixed with other aggregations, n_unique would hold every row).
+    # Streaming queries. Day totals are sums of the category sums; distinct customers get
+    # queries of their own (mixed with other aggregations, they would hold every row).
     by_category = (
         orders.group_by("order_date", "category")
         .agg(
@@ -121,13 +156,7 @@ def compute_kpis(orders: pl.LazyFrame, dates: Collection[str]) -> dict[str, Date
         .with_columns(pl.col("order_date").cast(pl.String), pl.col("category").cast(pl.String))
         .collect(engine="streaming")
     )
-    customers = dict(
-        orders.group_by("order_date")
-        .agg(pl.col("customer_id").n_unique())
-        .with_columns(pl.col("order_date").cast(pl.String))
-        .collect(engine="streaming")
-        .iter_rows()
-    )
+    customers = unique_customers(orders, customer_queries)
     categories: dict[str, list[CategoryKpi]] = {d: [] for d in dates}
     sums: dict[str, list[Decimal | int]] = {}
     for row in by_category.iter_rows(named=True):

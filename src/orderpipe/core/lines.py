@@ -16,7 +16,7 @@ from decimal import Decimal
 
 import polars as pl
 
-from orderpipe.core.kpis import _EXACT, CategoryKpi, DateKpis, OrderKpi, money, rate
+from orderpipe.core.kpis import _EXACT, CategoryKpi, DateKpis, OrderKpi, money, rate, unique_customers
 
 __all__ = ["compute_line_kpis", "current_lines"]
 
@@ -31,8 +31,9 @@ def current_lines(facts: pl.LazyFrame, multi_batch_dates: Collection[str]) -> pl
     return pl.concat([facts.filter(~shared), latest], how="vertical")
 
 
-def compute_line_kpis(lines: pl.LazyFrame, dates: Collection[str]) -> dict[str, DateKpis]:
-    """KPIs for each of `dates` from the current lines (columns of the facts schema)."""
+def compute_line_kpis(lines: pl.LazyFrame, dates: Collection[str], customer_queries: int = 1) -> dict[str, DateKpis]:
+    """KPIs for each of `dates` from the current lines (columns of the facts schema).
+    `customer_queries`: see `unique_customers`."""
     revenue = (pl.col("quantity").cast(pl.Decimal(38, 4)) * pl.col("unit_price")).sum()
     per_category = (
         lines.group_by("order_date", "order_id", "category")
@@ -43,14 +44,7 @@ def compute_line_kpis(lines: pl.LazyFrame, dates: Collection[str]) -> dict[str, 
         )
         .collect(engine="streaming")
     )
-    # Distinct customers in a query of their own (beside other aggregations it would hold every row).
-    customers = dict(
-        lines.group_by("order_date")
-        .agg(pl.col("customer_id").n_unique())
-        .with_columns(pl.col("order_date").cast(pl.String))
-        .collect(engine="streaming")
-        .iter_rows()
-    )
+    customers = unique_customers(lines, customer_queries)
     by_category = (
         per_category.group_by("order_date", "category")
         .agg(pl.col("revenue").sum(), pl.len().alias("orders"), pl.col("returned").sum().alias("returned_orders"))

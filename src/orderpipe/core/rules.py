@@ -17,6 +17,7 @@ __all__ = [
     "DATE_PATTERN",
     "DECIMAL_PATTERN",
     "DEFAULT_CATEGORIES",
+    "EDGE_PATTERN",
     "ERROR_CODES",
     "INTEGER_PATTERN",
     "INVISIBLE",
@@ -94,9 +95,11 @@ INVISIBLE_RANGES: tuple[tuple[int, int], ...] = (
 INVISIBLE = "".join(chr(c) for first, last in INVISIBLE_RANGES for c in range(first, last + 1))
 #: A blank value: nothing but white space and invisible characters. One pattern for Python's
 #: `re` and Polars (Rust `regex`): a character class of literal characters and ranges.
-BLANK_PATTERN = (
-    "^[" + WHITESPACE + "".join(chr(a) if a == b else f"{chr(a)}-{chr(b)}" for a, b in INVISIBLE_RANGES) + "]*$"
-)
+_UNSEEN = WHITESPACE + "".join(chr(a) if a == b else f"{chr(a)}-{chr(b)}" for a, b in INVISIBLE_RANGES)
+BLANK_PATTERN = "^[" + _UNSEEN + "]*$"
+#: A value that is empty or starts or ends with white space or an invisible character: what
+#: only an untrimmed value can be, and every blank one is. Values free of it need no trimming.
+EDGE_PATTERN = "^$|^[" + _UNSEEN + "]|[" + _UNSEEN + "]$"
 
 # ASCII digits only: `\d` would also accept other scripts' digits.
 INTEGER_PATTERN = r"^[0-9]+$"

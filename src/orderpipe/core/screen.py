@@ -7,7 +7,9 @@ It is deliberately stricter than the exact validator: anything it flags sends th
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+from decimal import Decimal
 
 import polars as pl
 
@@ -17,6 +19,7 @@ from orderpipe.core.rules import (
     COLUMNS,
     DATE_PATTERN,
     DECIMAL_PATTERN,
+    EDGE_PATTERN,
     INTEGER_PATTERN,
     MAX_PRICE_INTEGER_DIGITS,
     MAX_QUANTITY_DIGITS,
@@ -39,38 +42,48 @@ FACT_SCHEMA: dict[str, pl.DataType] = {
 }
 
 
-def screen_columns(categories: Sequence[str]) -> list[pl.Expr]:
+def screen_columns(categories: Sequence[str], trimmed: bool = True) -> list[pl.Expr]:
     """Typed fact columns plus `ok` (every rule holds), `complete` (the last field is not empty,
     which a short row would leave it) and `blank` (a blank line).
 
-    Expects the 8 columns as trimmed strings, and the header's last column (which a short row
-    leaves empty) untrimmed as `__last`.
+    Expects the 8 columns as strings, trimmed, and the header's last column (which a short row
+    leaves empty) untrimmed as `__last`. `trimmed=False`: the columns as read. Trimming every
+    value is most of the screen's cost, and machine-written files have nothing to trim: a value
+    that starts or ends with white space or an invisible character (or is empty) then fails
+    `ok`, and the caller screens again, trimmed.
     """
     c = pl.col
     quantity = c("quantity").cast(pl.Int64, strict=False)
     price = c("unit_price").cast(pl.Decimal(38, 4), strict=False)
     date = c("order_date").str.to_date("%Y-%m-%d", strict=False)
     returned = c("returned").str.to_lowercase()
-    ok = pl.all_horizontal(
+    texts = ("order_id", "customer_id", "product_id")
+    if trimmed:
         # Blank means empty or only invisible characters; the typed columns' patterns already
         # refuse anything but ASCII digits, '-', '.' and true/false.
-        ~c("order_id").str.contains(BLANK_PATTERN),
-        ~c("customer_id").str.contains(BLANK_PATTERN),
-        ~c("product_id").str.contains(BLANK_PATTERN),
-        ~c("category").str.contains(BLANK_PATTERN),
-        c("category").is_in(list(categories)),
+        seen = [~c(name).str.contains(BLANK_PATTERN) for name in (*texts, "category")]
+        allowed = list(categories)
+    else:  # a value free of edge characters is neither blank nor changed by trimming
+        seen = [~c(name).str.contains(EDGE_PATTERN) for name in texts]
+        edge = re.compile(EDGE_PATTERN)  # such a name is matched only by the trimmed screen
+        allowed = [name for name in categories if not edge.search(name)]
+    ok = pl.all_horizontal(
+        *seen,
+        c("category").is_in(allowed),
         c("order_date").str.contains(DATE_PATTERN),
         date.dt.year() >= 1,
+        # The patterns allow ASCII digits only, so the digit bounds (leading zeros aside) are
+        # bounds on the values; a value too long for the cast is null, so it fails.
         c("quantity").str.contains(INTEGER_PATTERN),
-        c("quantity").str.strip_chars_start("0").str.len_bytes() <= MAX_QUANTITY_DIGITS,
         quantity > 0,
+        quantity < 10**MAX_QUANTITY_DIGITS,
         c("unit_price").str.contains(DECIMAL_PATTERN),
-        c("unit_price").str.split(".").list.first().str.strip_chars_start("0").str.len_bytes()
-        <= MAX_PRICE_INTEGER_DIGITS,
         price > 0,
+        price < Decimal(10**MAX_PRICE_INTEGER_DIGITS),
         returned.is_in(list(BOOLEAN_VALUES)),
     ).fill_null(False)
-    blank = pl.all_horizontal(*(c(name) == "" for name in COLUMNS)) & (c("__last").str.strip_chars(WHITESPACE) == "")
+    last = c("__last").str.strip_chars(WHITESPACE) if trimmed else c("__last")
+    blank = pl.all_horizontal(*(c(name) == "" for name in COLUMNS)) & (last == "")
     return [
         c("order_id"),
         c("customer_id"),
