@@ -46,6 +46,16 @@ def batches(seed: int, count: int, folder: Path) -> list[Path]:
     return files
 
 
+def big_first(folder: Path, orders: int) -> Path:
+    """A first file of many orders over the dates of `batches`, which later correct some."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = [
+        order(f"O{oid}", f"C{oid}", f"2025-07-0{1 + oid % 3}", "Books", "P", "1", f"{oid % 9973 + 1}.{oid % 97:02d}")
+        for oid in range(orders)
+    ]
+    return write(folder / "a-big.csv", rows)
+
+
 def entries_per_date(pipeline: Pipeline) -> dict[str, int]:
     dates = ["2025-07-01", "2025-07-02", "2025-07-03"]
     return {d: len(e) for d, e in pipeline.ledger.fact_entries(dates).items()}
@@ -102,6 +112,47 @@ def test_any_history_compacted_every_k_batches_gives_the_kpis_without_compaction
         assert run_file(compacting, path).status in ("accepted", "duplicate")
     assert snapshot(compacting) == snapshot(plain)
     assert max(entries_per_date(compacting).values(), default=0) <= every
+
+
+def test_a_big_oldest_entry_is_merged_again_only_once_the_newer_ones_have_grown(
+    any_pipeline: Pipeline, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Small batches after a big one: compaction merges the small ones among themselves (named
+    by the seqs they span) and leaves the big entry alone, until they are a share of its size.
+    The KPIs are those without compaction all along."""
+    import orderpipe.workflow as workflow
+
+    base = big_first(tmp_path / "files", 10_000)
+    files = batches(5, 14, tmp_path / "files")
+    reference = open_pipeline(load_settings(tmp_path / "reference", environ={}))
+    reference.compact_after = 10_000  # never
+    compacting = any_pipeline
+    compacting.compact_after = 3
+    first = compacting.ledger.get(run_file(compacting, base).batch_id)
+    assert first is not None
+    run_file(reference, base)
+    for path in files[:10]:
+        run_file(reference, path)
+        run_file(compacting, path)
+        assert snapshot(compacting) == snapshot(reference)
+    dates = ["2025-07-01", "2025-07-02", "2025-07-03"]
+    for date, entries in compacting.ledger.fact_entries(dates).items():
+        assert entries[0].batch_id == first.batch_id, date  # never rewritten
+        assert len(entries) <= compacting.compact_after
+        merged = [e for e in entries if e.batch_id.startswith("compact-")]
+        assert merged, date
+        lowest, top = merged[0].batch_id.removeprefix("compact-").split("-")
+        assert int(top) == merged[0].seq
+        # The rows of the seqs after the big entry only, from the first batch after it on.
+        after = [r.seq for r in compacting.ledger.runs(status="accepted") if date in r.dates and r.seq > first.seq]
+        assert int(lowest) == min(after)
+    monkeypatch.setattr(workflow, "FOLD_SHARE", 10**9)  # from now on the newer ones are enough
+    for path in files[10:]:
+        run_file(reference, path)
+        run_file(compacting, path)
+        assert snapshot(compacting) == snapshot(reference)
+    folded = compacting.ledger.fact_entries(dates)
+    assert all(es[0].batch_id == f"compact-{es[0].seq:012d}" for es in folded.values()), folded
 
 
 def test_the_work_per_file_does_not_grow_with_history(pipeline: Pipeline, tmp_path: Path) -> None:
@@ -168,9 +219,14 @@ POINTS = [
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("point", POINTS)
-def test_kill_inside_compaction_then_rerun(point: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("point", "big"), [(p, 0) for p in POINTS] + [(p, 10_000) for p in POINTS[:3]], ids=lambda v: str(v)
+)
+def test_kill_inside_compaction_then_rerun(point: str, big: int, tmp_path: Path) -> None:
+    """`big`: after a first file of that many orders, which the compactions then leave alone."""
     files = [str(p) for p in batches(11, 14, tmp_path / "files")]
+    if big:
+        files.insert(0, str(big_first(tmp_path / "files", big)))
 
     def orderpipe(home: Path, crash: str | None = None) -> subprocess.CompletedProcess[str]:
         env = {k: v for k, v in os.environ.items() if k != "ORDERPIPE_CRASH_AT"}

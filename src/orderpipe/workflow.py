@@ -119,6 +119,12 @@ LOCKS = "locks"
 COMPACT_AFTER = 8
 #: At most this many entries are merged at once (a DynamoDB transaction holds 100 items).
 COMPACT_MAX = 90
+#: Compaction merges a date's oldest entry with the newer ones once those hold 1/FOLD_SHARE of
+#: its bytes; until then it merges only the newer ones.
+FOLD_SHARE = 2
+#: Up to this many rows, the current orders of the dates being recomputed are selected once, in
+#: memory, rather than again by each KPI query (the latest-row selection is most of the cost).
+CURRENT_IN_MEMORY_ROWS = 1_000_000
 #: Facts files no entry names are deleted once this old: a staged batch commits long before.
 STRAY_FACTS_AGE = 6 * 3600
 
@@ -393,13 +399,15 @@ class Pipeline:
                     if own:
                         assert staged is not None and staged.stage
                         facts = pl.concat([facts, staged_facts(staged.stage, own, staged.report.dates)])
-                    # Bounds the memory of counting distinct customers: rows before de-duplication
-                    # (cheap: Parquet metadata, or facts already in memory).
-                    queries = customer_queries(facts.select(pl.len()).collect().item())
-                    if self.shape.lines:  # orders spanning rows: whole orders replaced, lines summed
-                        results = compute_line_kpis(current_lines(facts, shared), list(entries), queries)
-                    else:
-                        results = compute_kpis(current_orders(facts, shared), list(entries), queries)
+                    # Rows before de-duplication (cheap: Parquet metadata, or facts in memory)
+                    # bound the memory of counting distinct customers.
+                    rows = facts.select(pl.len()).collect().item()
+                    latest = current_lines if self.shape.lines else current_orders
+                    current = latest(facts, shared)
+                    if shared and rows <= CURRENT_IN_MEMORY_ROWS:  # read by several queries: selected once
+                        current = current.collect().lazy()
+                    kpis = compute_line_kpis if self.shape.lines else compute_kpis
+                    results = kpis(current, list(entries), customer_queries(rows))
                 break
             except (InfrastructureError, OSError, pl.exceptions.PolarsError):
                 again = self.ledger.fact_entries(sorted(set(dates)))
@@ -426,9 +434,12 @@ class Pipeline:
         for order_date, entries in self.ledger.fact_entries(sorted(set(dates))).items():
             if len(entries) <= self.compact_after:
                 continue
-            covered = entries[:COMPACT_MAX]
+            covered = self._to_merge(order_date, entries)
             top = covered[-1].seq
-            merged_id = f"compact-{top:012d}"
+            if covered[0] == entries[0]:  # every row of the date up to `top`
+                merged_id = f"compact-{top:012d}"
+            else:  # the rows of seqs `first`..`top` only: both name what the files hold
+                merged_id = f"compact-{_first_seq(covered[0]):012d}-{top:012d}"
             try:
                 with ExitStack() as stack:
                     facts = load_facts(self.store, {order_date: covered}, stack, self.prefixes.warehouse)
@@ -467,6 +478,26 @@ class Pipeline:
         if compacted:
             self._delete_stray_bundles()
         return compacted
+
+    def _to_merge(self, order_date: str, entries: list[FactEntry]) -> list[FactEntry]:
+        """The entries to merge: all (the oldest first, at most COMPACT_MAX), or — while the
+        newer entries hold less than 1/FOLD_SHARE of the oldest's bytes — all but the oldest.
+
+        The oldest entry of a busy date is its big current state; rewriting it every few small
+        batches made each file's cost grow with the date's orders. It is rewritten once the
+        newer entries have grown to a share of it, so the warehouse stays within 1 + 1/FOLD_SHARE
+        of the current orders (plus the entries not yet merged).
+        """
+        newer = entries[1 : COMPACT_MAX + 1]
+        if self.compact_after < 2 or len(newer) < 2:  # merging all but one would not do
+            return entries[:COMPACT_MAX]
+        oldest, rest = self._bytes(order_date, entries[:1]), self._bytes(order_date, newer)
+        return newer if FOLD_SHARE * rest < oldest else entries[:COMPACT_MAX]
+
+    def _bytes(self, order_date: str, entries: Sequence[FactEntry]) -> int:
+        """The size of the entries' facts files (a bundle counts whole; a gone file as 0)."""
+        keys = {fact_key(order_date, e.batch_id, part, self.prefixes.warehouse) for e in entries for part in e.parts}
+        return sum(stat.size for stat in map(self.store.stat, keys) if stat is not None)
 
     def _named(self, batch_id: str) -> set[int]:
         """The parts of `batch_id` that some entry of its dates still names."""
@@ -728,6 +759,15 @@ class Pipeline:
             if n >= 1000:
                 break
         raise InfrastructureError(f"{name}: 1000 different files are waiting under this name in {self.prefixes.input}")
+
+
+def _first_seq(entry: FactEntry) -> int:
+    """The lowest seq whose rows an entry holds: a batch's own; a merged entry's from its name
+    (`compact-<first>-<top>`; `compact-<top>` holds every seq up to top: 0)."""
+    if not entry.batch_id.startswith("compact-"):
+        return entry.seq
+    first, dash, _ = entry.batch_id.removeprefix("compact-").partition("-")
+    return int(first) if dash else 0
 
 
 def _sha256(path: Path) -> str:
