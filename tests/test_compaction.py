@@ -281,6 +281,7 @@ def test_a_recompute_whose_files_a_compaction_removed_reads_again(
         return real(store, entries, stack, prefix)
 
     monkeypatch.setattr(workflow, "load_facts", compaction_in_between)
+    pipeline._known.clear()  # as another process, which has not read these dates yet
     pipeline.recompute(["2025-07-01", "2025-07-02", "2025-07-03"])
     assert len(calls) > 2  # the first read, the compaction's own, then the read again
     assert snapshot(pipeline) == expected
@@ -347,6 +348,7 @@ def test_a_new_batch_computes_the_dates_it_alone_holds_from_its_stage(any_pipeli
         return real(key, version)
 
     any_pipeline.store.local_copy = counting  # type: ignore[method-assign]
+    any_pipeline._known.clear()  # as another process: the shared date is read from its facts
     rows = [
         order("O2", date="2025-07-07", price="5.00"),
         order("O3", date="2025-07-08"),

@@ -22,6 +22,7 @@ import tempfile
 import time
 import traceback
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -125,8 +126,19 @@ FOLD_SHARE = 2
 #: Up to this many rows, the current orders of the dates being recomputed are selected once, in
 #: memory, rather than again by each KPI query (the latest-row selection is most of the cost).
 CURRENT_IN_MEMORY_ROWS = 1_000_000
+#: Current orders this process keeps between recomputes (~100 bytes a row): a small batch on a
+#: busy date then reads only its own facts, not the date's whole current state again.
+KNOWN_ROWS = 1_000_000
 #: Facts files no entry names are deleted once this old: a staged batch commits long before.
 STRAY_FACTS_AGE = 6 * 3600
+
+
+@dataclass(frozen=True, slots=True)
+class _KnownOrders:
+    """The current orders of one date with every batch up to seq `upto` counted."""
+
+    upto: int
+    rows: pl.DataFrame
 
 
 def _now() -> str:
@@ -161,6 +173,8 @@ class Pipeline:
         self.archive_locks = BatchLocks(workdir / LOCKS / "archive")  # never waited for under it: no cycle
         self._workspace = Workspace(workdir)
         self._submitted: dict[str, tuple[str, str]] = {}  # input key -> (the user's name, sha256)
+        self._known: OrderedDict[str, _KnownOrders] = OrderedDict()  # see `recompute`
+        self._known_rows = 0
 
     @property
     def scratch(self) -> Path:
@@ -392,22 +406,28 @@ class Pipeline:
             own = set()
             if staged is not None and staged.stage:
                 own = {d for d, e in entries.items() if [x.batch_id for x in e] == [staged.batch_id]}
+            known, newer = self._known_and_newer(entries, own)
             try:
                 with ExitStack() as stack:
-                    others = {d: e for d, e in entries.items() if d not in own}
+                    others = {d: e for d, e in entries.items() if d not in own and d not in known}
                     facts = load_facts(self.store, others, stack, self.prefixes.warehouse)
                     if own:
                         assert staged is not None and staged.stage
                         facts = pl.concat([facts, staged_facts(staged.stage, own, staged.report.dates)])
                     # Rows before de-duplication (cheap: Parquet metadata, or facts in memory)
                     # bound the memory of counting distinct customers.
-                    rows = facts.select(pl.len()).collect().item()
+                    rows = facts.select(pl.len()).collect().item() + sum(k.rows.height for k in known.values())
                     latest = current_lines if self.shape.lines else current_orders
                     current = latest(facts, shared)
-                    if shared and rows <= CURRENT_IN_MEMORY_ROWS:  # read by several queries: selected once
-                        current = current.collect().lazy()
+                    if known:
+                        current = pl.concat([current, self._advance(known, newer, stack)])
+                    if rows <= CURRENT_IN_MEMORY_ROWS:  # read by several queries: selected once
+                        selected = current.collect()
+                        current = selected.lazy()
                     kpis = compute_line_kpis if self.shape.lines else compute_kpis
                     results = kpis(current, list(entries), customer_queries(rows))
+                    if rows <= CURRENT_IN_MEMORY_ROWS:
+                        self._remember(selected, entries)
                 break
             except (InfrastructureError, OSError, pl.exceptions.PolarsError):
                 again = self.ledger.fact_entries(sorted(set(dates)))
@@ -417,6 +437,51 @@ class Pipeline:
         checkpoint("before-kpi-write")
         versions = {d: max((e.seq for e in entries[d]), default=0) for d in entries}
         return self.kpis.write({d: (versions[d], results[d]) for d in entries})
+
+    def _known_and_newer(
+        self, entries: dict[str, list[FactEntry]], own: set[str]
+    ) -> tuple[dict[str, _KnownOrders], dict[str, list[FactEntry]]]:
+        """The dates whose current orders this process knows as of an earlier seq, with the
+        entries of higher seqs. A merged entry among them may also hold batches already known:
+        its rows are the latest of their orders up to its seq all the same."""
+        known: dict[str, _KnownOrders] = {}
+        newer: dict[str, list[FactEntry]] = {}
+        for order_date, date_entries in entries.items():
+            state = self._known.get(order_date)
+            if state is None or order_date in own:
+                continue
+            known[order_date] = state
+            newer[order_date] = [e for e in date_entries if e.seq > state.upto]
+        return known, newer
+
+    def _advance(
+        self, known: dict[str, _KnownOrders], newer: dict[str, list[FactEntry]], stack: ExitStack
+    ) -> pl.LazyFrame:
+        """The known current orders after the newer entries: an order (every line of it) in
+        them replaces the known one; only their own facts are read."""
+        fresh = load_facts(self.store, {d: e for d, e in newer.items() if e}, stack, self.prefixes.warehouse)
+        latest = current_lines if self.shape.lines else current_orders
+        fresh = latest(fresh, {d for d, e in newer.items() if len(e) > 1})
+        kept = pl.concat([state.rows.lazy() for state in known.values()]).join(
+            fresh.select("order_date", "order_id"), on=["order_date", "order_id"], how="anti"
+        )
+        return pl.concat([kept, fresh])
+
+    def _remember(self, current: pl.DataFrame, entries: dict[str, list[FactEntry]]) -> None:
+        """Keep the current orders just selected, per date, as of the highest seq read: every
+        batch up to it is counted in them, since commits take seqs in commit order."""
+        for order_date in entries:
+            state = self._known.pop(order_date, None)
+            self._known_rows -= state.rows.height if state is not None else 0
+        for (day,), rows in current.partition_by("order_date", as_dict=True).items():
+            order_date = day.isoformat()
+            if order_date not in entries:
+                continue
+            self._known[order_date] = _KnownOrders(max(e.seq for e in entries[order_date]), rows)
+            self._known_rows += rows.height
+        while self._known_rows > KNOWN_ROWS:  # the dates used longest ago go first
+            _, state = self._known.popitem(last=False)
+            self._known_rows -= state.rows.height
 
     def compact(self, dates: Sequence[str]) -> list[str]:
         """Merge the oldest facts entries of each date read from more than `compact_after`
