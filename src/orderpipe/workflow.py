@@ -135,10 +135,14 @@ STRAY_FACTS_AGE = 6 * 3600
 
 @dataclass(frozen=True, slots=True)
 class _KnownOrders:
-    """The current orders of one date with every batch up to seq `upto` counted."""
+    """The current orders of one date with every batch up to seq `upto` counted: the rows of
+    `rows` on that date (the frame is shared by the dates selected together, uncopied)."""
 
     upto: int
     rows: pl.DataFrame
+
+    def of(self, order_date: str) -> pl.LazyFrame:
+        return self.rows.lazy().filter(pl.col("order_date") == dt.date.fromisoformat(order_date))
 
 
 def _now() -> str:
@@ -174,7 +178,6 @@ class Pipeline:
         self._workspace = Workspace(workdir)
         self._submitted: dict[str, tuple[str, str]] = {}  # input key -> (the user's name, sha256)
         self._known: OrderedDict[str, _KnownOrders] = OrderedDict()  # see `recompute`
-        self._known_rows = 0
 
     @property
     def scratch(self) -> Path:
@@ -416,7 +419,9 @@ class Pipeline:
                         facts = pl.concat([facts, staged_facts(staged.stage, own, staged.report.dates)])
                     # Rows before de-duplication (cheap: Parquet metadata, or facts in memory)
                     # bound the memory of counting distinct customers.
-                    rows = facts.select(pl.len()).collect().item() + sum(k.rows.height for k in known.values())
+                    rows = facts.select(pl.len()).collect().item() + sum(
+                        {id(k.rows): k.rows.height for k in known.values()}.values()
+                    )
                     latest = current_lines if self.shape.lines else current_orders
                     current = latest(facts, shared)
                     if known:
@@ -462,7 +467,11 @@ class Pipeline:
         fresh = load_facts(self.store, {d: e for d, e in newer.items() if e}, stack, self.prefixes.warehouse)
         latest = current_lines if self.shape.lines else current_orders
         fresh = latest(fresh, {d for d, e in newer.items() if len(e) > 1})
-        kept = pl.concat([state.rows.lazy() for state in known.values()]).join(
+        frames: dict[int, tuple[pl.DataFrame, list[dt.date]]] = {}  # one filter per shared frame
+        for order_date, state in known.items():
+            frames.setdefault(id(state.rows), (state.rows, []))[1].append(dt.date.fromisoformat(order_date))
+        selected = [rows.lazy().filter(pl.col("order_date").is_in(days)) for rows, days in frames.values()]
+        kept = pl.concat(selected).join(
             fresh.select("order_date", "order_id"), on=["order_date", "order_id"], how="anti"
         )
         return pl.concat([kept, fresh])
@@ -471,17 +480,14 @@ class Pipeline:
         """Keep the current orders just selected, per date, as of the highest seq read: every
         batch up to it is counted in them, since commits take seqs in commit order."""
         for order_date in entries:
-            state = self._known.pop(order_date, None)
-            self._known_rows -= state.rows.height if state is not None else 0
-        for (day,), rows in current.partition_by("order_date", as_dict=True).items():
-            order_date = day.isoformat()
-            if order_date not in entries:
-                continue
-            self._known[order_date] = _KnownOrders(max(e.seq for e in entries[order_date]), rows)
-            self._known_rows += rows.height
-        while self._known_rows > KNOWN_ROWS:  # the dates used longest ago go first
-            _, state = self._known.popitem(last=False)
-            self._known_rows -= state.rows.height
+            self._known.pop(order_date, None)
+        present = {d.isoformat() for d in current.get_column("order_date").unique()}
+        for order_date in sorted(present & entries.keys()):
+            self._known[order_date] = _KnownOrders(max(e.seq for e in entries[order_date]), current)
+        frames = {id(s.rows): s.rows.height for s in self._known.values()}
+        while sum(frames.values()) > KNOWN_ROWS:  # the dates used longest ago go first
+            self._known.popitem(last=False)
+            frames = {id(s.rows): s.rows.height for s in self._known.values()}
 
     def compact(self, dates: Sequence[str]) -> list[str]:
         """Merge the oldest facts entries of each date read from more than `compact_after`
