@@ -399,7 +399,9 @@ class Pipeline:
         order, so a later read never has a lower one, and compaction keeps it. A compaction may
         remove the files of entries read just before it: the read is then simply done again.
         `staged`: the batch just committed, whose stage still holds its rows; the dates it alone
-        holds are computed from that one local file instead of its facts objects.
+        holds are computed from that one local file instead of its facts objects. Dates whose
+        current orders this process selected before are advanced by the newer entries only
+        (`_advance`), and what is selected now is kept for the next time (`_remember`).
         """
         if not dates:
             return []
