@@ -30,6 +30,7 @@ from orderpipe.config import CONFIG_FILE, Settings, load_settings
 from orderpipe.core.kpis import KPIS
 from orderpipe.core.names import REPORT_SUFFIX
 from orderpipe.core.report import ValidationReport
+from orderpipe.core.catalog import validate_catalog
 from orderpipe.core.shape_validate import validate_shaped
 from orderpipe.core.validate import validate_stream
 from orderpipe.errors import ConfigError, OrderpipeError, UsageError
@@ -629,6 +630,8 @@ def validate(ctx: click.Context, file: Path, fmt: str) -> None:
         shape = settings.shape
 
         def check(stream: BinaryIO, name: str) -> ValidationReport:
+            if shape.is_catalog_file(name):  # a products file: a catalog batch
+                return validate_catalog(stream, name, shape, categories)
             if shape.is_seed:
                 return validate_stream(stream, name, categories)
             return validate_shaped(stream, name, shape, categories)  # the configured [input] shape

@@ -51,6 +51,10 @@ _KNOWN = {
     "input.timezone": "input:timezone",
     "input.returned.column": "input:returned_column",
     "input.returned.values": "input:returned_values",
+    "input.catalog": "input:catalog",
+    "input.catalog_files": "input:catalog_files",
+    "input.catalog_columns.product_id": "input:catalog_product_id",
+    "input.catalog_columns.category": "input:catalog_category",
     **{f"input.columns.{field}": f"column:{field}" for field in FIELDS},
 }
 #: ORDERPIPE_* variables read outside the settings: the home, the container task's object
@@ -245,6 +249,21 @@ def _header_name(v: _Value) -> str:
     return v.value
 
 
+def _flag(v: _Value) -> bool:
+    if isinstance(v.value, bool):
+        return v.value
+    if v.from_env and isinstance(v.value, str) and v.value.strip().lower() in ("true", "false"):
+        return v.value.strip().lower() == "true"
+    raise ValueError(f"must be true or false, not {v.value!r}")
+
+
+def _file_pattern(v: _Value) -> str:
+    text = _text(v).strip()
+    if not text or "/" in text:
+        raise ValueError(f"must be a file name pattern like 'products*.csv', not {v.value!r}")
+    return text
+
+
 def _statuses(v: _Value) -> tuple[str, ...]:
     names = v.value.split(",") if v.from_env and isinstance(v.value, str) else v.value
     if not isinstance(names, list) or not names or not all(isinstance(c, str) and c.strip() == c and c for c in names):
@@ -372,6 +391,10 @@ _CHECKS: dict[str, Callable[[_Value], object]] = {
     "input.timezone": _timezone,
     "input.returned.column": _header_name,
     "input.returned.values": _statuses,
+    "input.catalog": _flag,
+    "input.catalog_files": _file_pattern,
+    "input.catalog_columns.product_id": _header_name,
+    "input.catalog_columns.category": _header_name,
     **{f"input.columns.{field}": _header_name for field in FIELDS},
 }
 assert set(_CHECKS) == set(_KNOWN)

@@ -89,6 +89,7 @@ class Inspection:
     batch_id: str
     report: ValidationReport
     stage: list[Path] | None
+    catalog: bool = False  # a catalog batch (products and their categories), not orders
 
 
 def fingerprint(path: Path) -> Fingerprint:

@@ -140,6 +140,13 @@ class Ledger(Protocol):
     def fact_entries(self, dates: Sequence[str]) -> dict[str, list[FactEntry]]:
         """Committed facts per date, read consistently (never a subset of an earlier read)."""
 
+    def index_products(self, dates_by_product: Mapping[str, Sequence[str]]) -> None:
+        """Remember on which dates each product sold (with the catalog on). Written before the
+        batch's commit and never removed: a superset only costs a recompute, never a wrong KPI."""
+
+    def product_dates(self, products: Sequence[str]) -> list[str]:
+        """The dates on which any of `products` sold, sorted: what a catalog change recomputes."""
+
     def record_run(self, run: RunRecord) -> None: ...
 
     def runs(self, limit: int | None = None, status: str | None = None, batch_id: str | None = None) -> list[RunRecord]:

@@ -17,11 +17,11 @@ from pathlib import Path
 
 import polars as pl
 
-from orderpipe.core.report import ValidationReport, extra_columns_warning
+from orderpipe.core.report import ValidationReport
 from orderpipe.core.rules import BLANK_PATTERN, COLUMNS, WHITESPACE
 from orderpipe.core.screen import screen_columns
-from orderpipe.core.shape import InputShape
-from orderpipe.core.shape_validate import validate_shaped
+from orderpipe.core.shape import UNKNOWN, InputShape
+from orderpipe.core.shape_validate import ignored_columns, validate_shaped
 from orderpipe.core.timestamps import with_local_date
 from orderpipe.errors import InfrastructureError
 from orderpipe.ingest import CHUNK, HEADER_LIMIT, Fingerprint, Inspection, fingerprint
@@ -31,6 +31,8 @@ __all__ = ["inspect_shaped"]
 
 def inspect_shaped(path: Path, name: str, shape: InputShape, categories: Sequence[str], workdir: Path) -> Inspection:
     """Hash, screen through the shape and — when needed — exactly validate one file."""
+    if shape.catalog:  # order files carry no category: it is resolved from the catalog
+        categories = (*categories, UNKNOWN)
     result: list[Fingerprint] = []
     hasher = threading.Thread(target=lambda: result.append(fingerprint(path)), daemon=True)
     hasher.start()
@@ -57,8 +59,7 @@ def inspect_shaped(path: Path, name: str, shape: InputShape, categories: Sequenc
     if screen is not None and names is not None and not fp.needs_exact:
         rows, dates = screen
         used = {shape.source(f) for f in _fields(shape, names)}
-        extra = [n for n in names if n not in used]
-        warnings = (extra_columns_warning(extra),) if extra else ()
+        warnings = tuple(ignored_columns([n for n in names if n not in used], shape))
         report = ValidationReport(name, True, rows, warnings=warnings, dates=dates, shape=shape.explain())
         return Inspection(fp.sha256, report, [stage])
     stage.unlink(missing_ok=True)
@@ -130,11 +131,13 @@ def _screen(
     )
     fields = _fields(shape, names)
     column = {f: c(f"c{names.index(shape.source(f))}").str.strip_chars(WHITESPACE) for f in fields}
+    constant = [pl.lit(UNKNOWN).alias("category")] if shape.catalog else []
     # Polars pads a short row with empty fields: a blank line reads as a row of them all.
     last = c(f"c{width - 1}")
     blank_line = pl.all_horizontal(*(expr == "" for expr in column.values())) & (last.str.strip_chars(WHITESPACE) == "")
     trimmed = raw.select(
         *(expr.alias(f) for f, expr in column.items()),
+        *constant,
         last.alias("__last"),
         blank_line.alias("__blank"),
     )

@@ -85,10 +85,11 @@ def transform(pipeline: Pipeline, key: str, version: str | None = None) -> Outco
                 f"{name}: the transformer found the file invalid; was it replaced after validation?"
             )
         batch = pipeline.ledger.get(inspection.batch_id) or pipeline.commit(name, inspection, scratch)
-        pipeline.recompute(batch.dates, inspection)  # while the stage is here: no facts downloads
+        dates = pipeline.batch_dates(batch)  # a catalog batch: the dates where a changed product sold
+        pipeline.recompute(dates, inspection)  # while the stage is here: no facts downloads
     pipeline.compact_quietly(batch.dates)
     pipeline.ledger.mark_done(batch.batch_id)
-    outcome = pipeline.accepted(name, batch, inspection.report, "")
+    outcome = pipeline.accepted(name, batch, inspection.report, "", dates=dates)
     pipeline.ledger.record_run(
         RunRecord(outcome.batch_id, name, outcome.status, outcome.rows, outcome.dates, started, _now(), outcome.message)
     )

@@ -31,6 +31,16 @@ from pathlib import Path, PurePosixPath
 import polars as pl
 
 from orderpipe.adapters.workspace import BatchLocks, Workspace, sweep
+from orderpipe.catalogs import (
+    CATALOG,
+    catalog_changes,
+    catalog_key,
+    current_catalog,
+    inspect_catalog,
+    product_index,
+    write_catalog,
+)
+from orderpipe.core.catalog import resolve_categories
 from orderpipe.core.kpis import compute_kpis, current_orders, customer_queries
 from orderpipe.core.lines import compute_line_kpis, current_lines
 from orderpipe.core.names import REPORT_SUFFIX, display_name, fit_name, tagged_name
@@ -227,14 +237,15 @@ class Pipeline:
                         )
                     existing = self.commit(display_name(PurePosixPath(key).name), inspection, scratch, progress)
                 progress("recomputing KPIs", 0, 1)
-                self.recompute(existing.dates, inspection)
+                recomputed = self.batch_dates(existing)
+                self.recompute(recomputed, inspection)
                 checkpoint("after-recompute")
                 self.compact_quietly(existing.dates)
                 archived = self._archive(key, self.prefixes.processed, name, batch_id, snapshot)
                 checkpoint("after-archive")
                 self.ledger.mark_done(batch_id)
                 checkpoint("after-done")
-        return self._finish(self.accepted(name, existing, report, archived, won=True), started)
+        return self._finish(self.accepted(name, existing, report, archived, won=True, dates=recomputed), started)
 
     def _duplicate(
         self, name: str, existing: BatchRecord, report: ValidationReport | None, archived: str, started: str
@@ -242,9 +253,8 @@ class Pipeline:
         message = (
             f"{name}: same bytes as {existing.file} (batch {existing.batch_id[:12]}), already counted; nothing changed"
         )
-        outcome = Outcome(
-            "duplicate", name, existing.batch_id, existing.rows, existing.dates, message, report, archived
-        )
+        dates = tuple(d for d in existing.dates if d != CATALOG)
+        outcome = Outcome("duplicate", name, existing.batch_id, existing.rows, dates, message, report, archived)
         return self._finish(outcome, started)
 
     def _fail(self, key: str, name: str, batch_id: str, exc: Exception, started: str) -> Outcome:
@@ -301,7 +311,9 @@ class Pipeline:
                 raise InfrastructureError(f"{key} changed while it was being read; it will be read again")
             progress("validating", 0, 1)
             name = display_name(PurePosixPath(key).name)
-            if self.shape.is_seed:
+            if self.shape.is_catalog_file(name):  # a products file: a catalog batch
+                inspection = inspect_catalog(path, name, self.shape, self.categories, Path(scratch))
+            elif self.shape.is_seed:
                 inspection = inspect_file(path, name, self.categories, Path(scratch))
             else:  # a configured shape (renamed columns, timestamps, line items): shaped.py
                 inspection = inspect_shaped(path, name, self.shape, self.categories, Path(scratch))
@@ -312,6 +324,11 @@ class Pipeline:
         """Stage the facts of a valid file and commit the batch (its facts become visible)."""
         report = inspection.report
         assert inspection.stage is not None and report.valid
+        if inspection.catalog:
+            return self._commit_catalog(name, inspection)
+        if self.shape.catalog:  # before the commit: once the batch is visible, so are its products
+            self.ledger.index_products(product_index(inspection.stage))
+            checkpoint("after-index")
 
         def part_written() -> None:
             checkpoint("facts-part")
@@ -332,11 +349,49 @@ class Pipeline:
         checkpoint("after-commit")
         return record
 
+    def _commit_catalog(self, name: str, inspection: Inspection) -> BatchRecord:
+        """Store a catalog batch's rows and commit it: it takes a seq like any batch, under the
+        ledger's `catalog` key, and from then on every KPI computation reads it."""
+        assert inspection.stage is not None
+        self.store.put_file(inspection.stage[0], catalog_key(inspection.batch_id, self.prefixes.warehouse))
+        checkpoint("catalog-staged")
+        record = self.ledger.commit(inspection.batch_id, name, inspection.report.rows, {CATALOG: [0]})
+        checkpoint("after-commit")
+        return record
+
+    def batch_dates(self, batch: BatchRecord) -> list[str]:
+        """The dates whose KPIs a batch changes: its own dates, or for a catalog batch the dates
+        on which a product it changed sold (found in the ledger's product index, so no other
+        date is read)."""
+        if CATALOG not in batch.dates:
+            return list(batch.dates)
+        entries = self.ledger.fact_entries([CATALOG])[CATALOG]
+        if not any(e.batch_id == batch.batch_id for e in entries):
+            return []  # merged into a compacted entry: only done batches are, so its dates were recomputed
+        with ExitStack() as stack:
+            changed = catalog_changes(self.store, entries, batch.batch_id, stack, self.prefixes.warehouse)
+        return self.ledger.product_dates(changed) if changed else []
+
     @staticmethod
     def accepted(
-        name: str, batch: BatchRecord, report: ValidationReport | None, archived: str, won: bool = False
+        name: str,
+        batch: BatchRecord,
+        report: ValidationReport | None,
+        archived: str,
+        won: bool = False,
+        dates: Sequence[str] | None = None,
     ) -> Outcome:
-        """`won`: the caller finished the batch under its lock, so no one else reports it."""
+        """`won`: the caller finished the batch under its lock, so no one else reports it.
+        `dates`: the dates recomputed, when they are not the batch's own (a catalog batch)."""
+        if CATALOG in batch.dates:
+            shown = tuple(dates or ())
+            if not won and batch.file != name:
+                message = f"{name}: same bytes as {batch.file} (batch {batch.batch_id[:12]}), counted once"
+                return Outcome("duplicate", name, batch.batch_id, batch.rows, shown, message, report, archived)
+            span = f" {shown[0]}…{shown[-1]}" if shown else ""
+            products = f"{batch.rows} product{'' if batch.rows == 1 else 's'}"
+            message = f"{name}: accepted, catalog of {products}; recomputed {len(shown)} date(s){span}"
+            return Outcome("accepted", name, batch.batch_id, batch.rows, shown, message, report, archived)
         dates = batch.dates
         if not won and batch.file != name:  # another file with the same bytes won the commit
             message = f"{name}: same bytes as {batch.file} (batch {batch.batch_id[:12]}), counted once"
@@ -403,10 +458,16 @@ class Pipeline:
         current orders this process selected before are advanced by the newer entries only
         (`_advance`), and what is selected now is kept for the next time (`_remember`).
         """
+        dates = [d for d in dates if d != CATALOG]
         if not dates:
             return []
-        entries = self.ledger.fact_entries(sorted(set(dates)))
+        # With the catalog on, the catalog's entries are read in the same consistent read as the
+        # dates' facts: the KPIs then cover both, and so does their version.
+        keys = sorted(set(dates)) + ([CATALOG] if self.shape.catalog else [])
+        everything = self.ledger.fact_entries(keys)
         for attempt in itertools.count(1):
+            catalog = everything.get(CATALOG, [])
+            entries = {d: e for d, e in everything.items() if d != CATALOG}
             shared = {d for d, e in entries.items() if len(e) > 1}
             own = set()
             if staged is not None and staged.stage:
@@ -431,18 +492,26 @@ class Pipeline:
                     if rows <= CURRENT_IN_MEMORY_ROWS:  # read by several queries: selected once
                         selected = current.collect()
                         current = selected.lazy()
+                    if self.shape.catalog:  # each line's category: its product's in the catalog read
+                        # (after the selection: what is remembered is the facts, never a catalog's view)
+                        products = current_catalog(self.store, catalog, stack, self.prefixes.warehouse)
+                        current = resolve_categories(current, products.lazy())
                     kpis = compute_line_kpis if self.shape.lines else compute_kpis
                     results = kpis(current, list(entries), customer_queries(rows))
                     if rows <= CURRENT_IN_MEMORY_ROWS:
                         self._remember(selected, entries)
                 break
             except (InfrastructureError, OSError, pl.exceptions.PolarsError):
-                again = self.ledger.fact_entries(sorted(set(dates)))
-                if again == entries or attempt >= 5:
+                again = self.ledger.fact_entries(keys)
+                if again == everything or attempt >= 5:
                     raise  # not a compaction under our feet: a real failure
-                entries = again
+                everything = again
         checkpoint("before-kpi-write")
-        versions = {d: max((e.seq for e in entries[d]), default=0) for d in entries}
+        # A date's version covers its facts and the catalog it was computed with: every seq is
+        # taken from one sequence, so a later read never has a lower maximum.
+        used = max((e.seq for e in catalog), default=0)
+        versions = {d: max((e.seq for e in entries[d]), default=used) for d in entries}
+        versions = {d: max(v, used) for d, v in versions.items()}
         return self.kpis.write({d: (versions[d], results[d]) for d in entries})
 
     def _known_and_newer(
@@ -504,6 +573,9 @@ class Pipeline:
         """
         compacted = []
         released: set[tuple[str, int]] = set()
+        if CATALOG in dates:
+            compacted += self._compact_catalog()
+            dates = [d for d in dates if d != CATALOG]
         for order_date, entries in self.ledger.fact_entries(sorted(set(dates))).items():
             if len(entries) <= self.compact_after:
                 continue
@@ -571,6 +643,38 @@ class Pipeline:
         """The size of the entries' facts files (a bundle counts whole; a gone file as 0)."""
         keys = {fact_key(order_date, e.batch_id, part, self.prefixes.warehouse) for e in entries for part in e.parts}
         return sum(stat.size for stat in map(self.store.stat, keys) if stat is not None)
+
+    def _compact_catalog(self) -> list[str]:
+        """Merge the oldest catalog entries into one (the latest row per product among them), so
+        reading the catalog never costs more with the number of catalog batches. Only entries
+        of finished batches are merged: an unfinished one still needs its own rows to find
+        what it changed. Crash-safe as `compact`: a name derived from what it replaces, one
+        ledger switch, deletion last."""
+        entries = self.ledger.fact_entries([CATALOG])[CATALOG]
+        if len(entries) <= self.compact_after:
+            return []
+        covered: list[FactEntry] = []
+        for entry in entries[:COMPACT_MAX]:
+            record = None if entry.batch_id.startswith("compact-") else self.ledger.get(entry.batch_id)
+            if record is not None and not record.done:
+                break
+            covered.append(entry)
+        if len(covered) < 2:
+            return []
+        top = covered[-1].seq
+        merged_id = f"compact-{top:012d}"
+        prefix = self.prefixes.warehouse
+        with ExitStack() as stack:
+            rows = current_catalog(self.store, covered, stack, prefix)
+        write_catalog(rows, catalog_key(merged_id, prefix), self.store, self.scratch)
+        checkpoint("compact-written")
+        if not self.ledger.compact(CATALOG, covered, FactEntry(CATALOG, merged_id, top, (0,))):
+            return []  # another process compacted the catalog first
+        checkpoint("compact-switched")
+        for entry in covered:
+            self.store.delete(catalog_key(entry.batch_id, prefix))
+        checkpoint("compact-cleaned")
+        return [CATALOG]
 
     def _named(self, batch_id: str) -> set[int]:
         """The parts of `batch_id` that some entry of its dates still names."""
@@ -655,7 +759,7 @@ class Pipeline:
                     continue  # another process is finishing it right now
                 key = self.prefixes.input + batch.file
                 try:
-                    self.recompute(batch.dates)
+                    self.recompute(self.batch_dates(batch))
                 except TRANSIENT:
                     raise
                 except Exception as exc:
@@ -703,7 +807,8 @@ class Pipeline:
         started = _now()
         try:
             with self.locks.hold(batch.batch_id):
-                self.recompute(batch.dates)
+                recomputed = self.batch_dates(batch)
+                self.recompute(recomputed)
                 self.ledger.mark_done(batch.batch_id)
         except TRANSIENT:
             raise
@@ -713,7 +818,7 @@ class Pipeline:
             return self._finish(
                 Outcome("failed", batch.file, batch.batch_id, batch.rows, batch.dates, message), started
             )
-        return self._finish(self.accepted(batch.file, batch, None, "", won=True), started)
+        return self._finish(self.accepted(batch.file, batch, None, "", won=True, dates=recomputed), started)
 
     # -- archive ----------------------------------------------------------------------------
     def archive_target(self, prefix: str, name: str, batch_id: str, size: int | None) -> str:

@@ -5,6 +5,7 @@ Ledger table (pk, sk):
   DATE#<date> / BATCH#<id>  which parts of a batch hold the date's facts (written before the commit)
   PENDING / <id>            committed, not yet done (a Query, never a Scan, finds them)
   COUNTER / seq             the sequence counter
+  PRODUCT#<id> / <date>     a product sold on that date (with the catalog on; written before the commit)
   RUN / <time>#<id>         the run history
   KPIS / generation         raised after every KPI write (what the API's version is made of)
 KPI tables: CategoryKPIs (category, order_date) and OrderKPIs (order_date), each with a
@@ -343,6 +344,37 @@ class DynamoLedger:
                     found.append(FactEntry(order_date, batch.batch_id, batch.seq, parts))
             entries[order_date] = sorted(found, key=lambda e: e.seq)
         return entries
+
+    def index_products(self, dates_by_product: Mapping[str, Sequence[str]]) -> None:
+        """Idempotent puts, 25 per request, unprocessed ones sent again."""
+        items = [
+            {"PutRequest": {"Item": {"pk": {"S": f"PRODUCT#{p}"}, "sk": {"S": d}}}}
+            for p, dates in sorted(dates_by_product.items())
+            for d in dates
+        ]
+        for start in range(0, len(items), 25):
+            pending = {self.table: items[start : start + 25]}
+            for _ in range(20):
+                answer = self.db.call("write of the product index", "batch_write_item", RequestItems=pending)
+                pending = answer.get("UnprocessedItems") or {}
+                if not pending:
+                    break
+            else:
+                raise InfrastructureError("DynamoDB kept refusing writes of the product index; retry the file")
+            checkpoint("index-inside")
+
+    def product_dates(self, products: Sequence[str]) -> list[str]:
+        found: set[str] = set()
+        for product in products:
+            items = self.db.query_all(
+                "read of a product's dates",
+                TableName=self.table,
+                KeyConditionExpression="pk = :p",
+                ExpressionAttributeValues={":p": {"S": f"PRODUCT#{product}"}},
+                ConsistentRead=True,
+            )
+            found.update(_s(item, "sk") for item in items)
+        return sorted(found)
 
     def record_run(self, run: RunRecord) -> None:
         item = {

@@ -34,6 +34,8 @@ CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY, batch_id TEXT NOT NULL, file TEXT NOT NULL, status TEXT NOT NULL,
     rows INTEGER NOT NULL, dates TEXT NOT NULL, started_at TEXT NOT NULL, finished_at TEXT NOT NULL,
     message TEXT NOT NULL, report TEXT NOT NULL DEFAULT '');
+CREATE TABLE IF NOT EXISTS product_dates (
+    product_id TEXT NOT NULL, order_date TEXT NOT NULL, PRIMARY KEY (product_id, order_date)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS kpi_versions (order_date TEXT PRIMARY KEY, version INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS kpi_generation (id INTEGER PRIMARY KEY CHECK (id = 1), value INTEGER NOT NULL);
 """
@@ -283,6 +285,23 @@ class SqliteLedger:
                 FactEntry(row["order_date"], row["batch_id"], row["seq"], tuple(json.loads(row["parts"])))
             )
         return entries
+
+    def index_products(self, dates_by_product: Mapping[str, Sequence[str]]) -> None:
+        with self.db.transaction() as db:
+            db.executemany(
+                "INSERT OR IGNORE INTO product_dates VALUES (?, ?)",
+                ((p, d) for p, dates in dates_by_product.items() for d in dates),
+            )
+            checkpoint("index-inside")
+
+    def product_dates(self, products: Sequence[str]) -> list[str]:
+        found: set[str] = set()
+        for start in range(0, len(products), 500):
+            chunk = list(products[start : start + 500])
+            marks = ",".join("?" * len(chunk))
+            rows = self.db.query(f"SELECT DISTINCT order_date FROM product_dates WHERE product_id IN ({marks})", chunk)
+            found.update(r["order_date"] for r in rows)
+        return sorted(found)
 
     def record_run(self, run: RunRecord) -> None:
         with self.db.transaction() as db:

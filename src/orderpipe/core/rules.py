@@ -139,6 +139,7 @@ ERROR_CODES: dict[str, str] = {
     "invalid-timestamp": "write the timestamp as ISO 8601 (2025-10-07T09:50:26+02:00) or 2025-10-07 09:50:26 +0200",
     "duplicate-line": "give each line of an order once per file (one row per product, or distinct line ids)",
     "inconsistent-order": "give every line of an order the same customer, date and status (or leave later lines blank)",
+    "duplicate-product": "give each product one row per catalog file",
 }
 
 

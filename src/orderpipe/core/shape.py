@@ -8,11 +8,17 @@ orders that span rows. Pure: no I/O.
 
 from __future__ import annotations
 
+import fnmatch
 from dataclasses import dataclass
 
 from orderpipe.core.rules import COLUMNS, shown
 
-__all__ = ["FIELDS", "GRAINS", "SEED_SHAPE", "InputShape"]
+__all__ = ["CATALOG_FILES", "FIELDS", "GRAINS", "SEED_SHAPE", "UNKNOWN", "InputShape"]
+
+#: The category of a product no catalog names (yet): allowed whatever the category list says.
+UNKNOWN = "Unknown"
+#: Files dropped into input/ that are catalog batches, when the catalog is on.
+CATALOG_FILES = "products*.csv"
 
 GRAINS = ("order", "line")
 #: Our names a `[input.columns]` entry may rename: the 8 columns, a line id (line grain) and a
@@ -29,6 +35,10 @@ class InputShape:
     timezone: str | None = None
     returned_column: str | None = None
     returned_values: tuple[str, ...] = ()
+    catalog: bool = False  # categories come from products*.csv catalog batches, not the order files
+    catalog_files: str = CATALOG_FILES
+    catalog_product_id: str = "product_id"  # the catalog file's header for each of our two fields
+    catalog_category: str = "category"
 
     @property
     def is_seed(self) -> bool:
@@ -55,8 +65,14 @@ class InputShape:
         return dict(self.columns).get(field, field)
 
     def required(self) -> tuple[str, ...]:
-        """The fields every file must have a column for, in canonical order."""
-        return tuple(self.date_field if f == "order_date" else f for f in COLUMNS)
+        """The fields every file must have a column for, in canonical order (no category when
+        the catalog gives it)."""
+        fields = (self.date_field if f == "order_date" else f for f in COLUMNS)
+        return tuple(f for f in fields if not (self.catalog and f == "category"))
+
+    def is_catalog_file(self, name: str) -> bool:
+        """A file whose name makes it a catalog batch (only when the catalog is on)."""
+        return self.catalog and fnmatch.fnmatchcase(name, self.catalog_files)
 
     def order_level(self) -> tuple[str, ...]:
         """Fields that belong to the order, not the line: at line grain, blank on an order's later
@@ -79,6 +95,18 @@ class InputShape:
             )
         if self.timezone and not self.timestamped:
             found.append("input.timezone is set but no input.columns.order_timestamp: set both or neither")
+        if self.catalog and "category" in ours:
+            found.append(
+                "input.columns.category is not read with input.catalog = true: categories come from the"
+                " catalog (rename the catalog's column with input.catalog_columns.category)"
+            )
+        custom = (self.catalog_files, self.catalog_product_id, self.catalog_category)
+        if not self.catalog and custom != (CATALOG_FILES, "product_id", "category"):
+            found.append("input.catalog_files and input.catalog_columns are read only with input.catalog = true")
+        if self.catalog and self.catalog_product_id == self.catalog_category:
+            found.append(f"catalog column {shown(self.catalog_category)} is configured to feed two fields")
+        if self.catalog and not fnmatch.fnmatchcase(self.catalog_files, "*.csv"):
+            found.append(f"input.catalog_files must end in '.csv' (only input/*.csv is read): {self.catalog_files!r}")
         if "line_id" in ours and not self.lines:
             found.append("input.columns.line_id is read only with input.grain = 'line'")
         if self.returned_column and "returned" in ours:
@@ -118,7 +146,21 @@ class InputShape:
             if field in inherited:
                 text += "; blank on an order's later lines = as on its first line"
             lines.append(text)
+        if self.catalog:
+            lines.append(
+                f"category <- the product's category in the latest catalog ({self.catalog_files} files);"
+                f" {UNKNOWN!r} until a catalog names the product"
+            )
         return tuple(lines)
+
+    def explain_catalog(self) -> tuple[str, ...]:
+        """How a catalog file is read, for `orderpipe validate` and the report."""
+        return (
+            f"catalog: a {self.catalog_files} file; each row sets one product's category (products it"
+            " does not name keep theirs)",
+            f"product_id <- {self.catalog_product_id!r}",
+            f"category <- {self.catalog_category!r}",
+        )
 
 
 SEED_SHAPE = InputShape()

@@ -17,11 +17,23 @@ from zoneinfo import ZoneInfo
 
 from orderpipe.core.report import ReportBuilder, ValidationReport, extra_columns_warning
 from orderpipe.core.rules import COLUMNS, WHITESPACE, check_value, is_blank, shown
-from orderpipe.core.shape import InputShape
+from orderpipe.core.shape import UNKNOWN, InputShape
 from orderpipe.core.timestamps import local_date
 from orderpipe.core.validate import UnreadableFile, _is_blank, _Lines
 
-__all__ = ["validate_shaped"]
+__all__ = ["ignored_columns", "validate_shaped"]
+
+
+def ignored_columns(extra: list[str], shape: InputShape) -> list[str]:
+    """Warnings for the header's unused columns; a category column is named on its own when
+    the catalog gives categories, so nobody expects it to count."""
+    warnings = []
+    if shape.catalog and "category" in extra:
+        warnings.append("column 'category' ignored: categories come from the product catalog ([input] catalog = true)")
+        extra = [n for n in extra if n != "category"]
+    if extra:
+        warnings.append(extra_columns_warning(extra))
+    return warnings
 
 
 def validate_shaped(
@@ -102,9 +114,7 @@ def _check_header(names: list[str], shape: InputShape, report: ReportBuilder) ->
         report.add("missing-column", 1, source, None, f"the header has no {shown(source)} column{feeds}{hint}")
     line_id = shape.source("line_id")
     used = set(sources) | ({line_id} if shape.lines and line_id in positions else set())
-    extra = [n for n in names if n not in used]
-    if extra:
-        report.warnings.append(extra_columns_warning(extra))
+    report.warnings.extend(ignored_columns([n for n in names if n not in used], shape))
     if report.has_errors:
         return None
     fields = {field: positions[shape.source(field)] for field in wanted}
@@ -157,6 +167,8 @@ class _Rows:
             clean = self._file_rules(order_id, raw, values, line) and clean
         if not clean:
             return None
+        if self.shape.catalog:
+            values["category"] = UNKNOWN  # resolved from the catalog when KPIs are computed
         self.dates.add(values["order_date"])
         return [values[c] for c in COLUMNS]
 

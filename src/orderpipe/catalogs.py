@@ -1,0 +1,112 @@
+"""Catalog batches on the object store: verdict, staged rows, the current catalog.
+
+A catalog batch's validated rows are one small Parquet file under
+`warehouse/orders/catalog/batch-<sha256>.parquet` (named from the batch, so a retry overwrites
+it), invisible until the ledger commits the batch under the pseudo-date `catalog`. The current
+catalog is read from the ledger's catalog entries, the latest row per product winning.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection, Mapping, Sequence
+from contextlib import ExitStack
+from pathlib import Path
+
+import polars as pl
+
+from orderpipe.core.catalog import changed_products, latest_catalog, validate_catalog
+from orderpipe.core.shape import InputShape
+from orderpipe.ingest import FACTS_PREFIX, Inspection, fingerprint
+from orderpipe.ports import FactEntry, ObjectStore
+
+__all__ = [
+    "CATALOG",
+    "catalog_changes",
+    "catalog_key",
+    "current_catalog",
+    "inspect_catalog",
+    "load_catalog",
+    "product_index",
+    "write_catalog",
+]
+
+#: The ledger key under which catalog batches are entries, beside the order dates.
+CATALOG = "catalog"
+_SCHEMA = {"product_id": pl.String(), "category": pl.String()}
+
+
+def catalog_key(batch_id: str, prefix: str = FACTS_PREFIX) -> str:
+    """Derived from the batch, so a retry overwrites its own file and never adds a copy."""
+    return f"{prefix}{CATALOG}/batch-{batch_id}.parquet"
+
+
+def inspect_catalog(path: Path, name: str, shape: InputShape, categories: Collection[str], workdir: Path) -> Inspection:
+    """Hash and validate one catalog file; a valid one's rows are staged in `workdir`."""
+    rows: list[tuple[str, str]] = []
+    with path.open("rb") as stream:
+        report = validate_catalog(stream, name, shape, frozenset(categories), lambda p, c: rows.append((p, c)))
+    digest = fingerprint(path).sha256
+    if not report.valid:
+        return Inspection(digest, report, None, catalog=True)
+    stage = workdir / f"catalog-{uuid.uuid4().hex}.parquet"
+    frame = pl.DataFrame(rows, schema=_SCHEMA, orient="row").sort("product_id")
+    frame.write_parquet(stage, compression="zstd", statistics=False)
+    return Inspection(digest, report, [stage], catalog=True)
+
+
+def write_catalog(frame: pl.DataFrame, key: str, store: ObjectStore, workdir: Path) -> None:
+    """Store catalog rows under `key` (sorted by product: two writers write identical files)."""
+    local = workdir / f"catalog-{uuid.uuid4().hex}.parquet"
+    frame.select("product_id", "category").sort("product_id").write_parquet(local, compression="zstd")
+    try:
+        store.put_file(local, key)
+    finally:
+        local.unlink(missing_ok=True)
+
+
+def load_catalog(
+    store: ObjectStore, entries: Sequence[FactEntry], stack: ExitStack, prefix: str = FACTS_PREFIX
+) -> pl.DataFrame:
+    """The rows of these catalog entries, each tagged with its batch seq."""
+    frames = [
+        pl.read_parquet(stack.enter_context(store.local_copy(catalog_key(e.batch_id, prefix)))).with_columns(
+            pl.lit(e.seq, pl.Int64).alias("seq")
+        )
+        for e in entries
+    ]
+    if not frames:
+        return pl.DataFrame(schema={**_SCHEMA, "seq": pl.Int64()})
+    return pl.concat([f.select("product_id", "category", "seq") for f in frames], how="vertical")
+
+
+def current_catalog(
+    store: ObjectStore, entries: Sequence[FactEntry], stack: ExitStack, prefix: str = FACTS_PREFIX
+) -> pl.DataFrame:
+    """The catalog as these entries make it: the latest row per product."""
+    return latest_catalog(load_catalog(store, entries, stack, prefix).lazy()).collect()
+
+
+def catalog_changes(
+    store: ObjectStore, entries: Sequence[FactEntry], batch_id: str, stack: ExitStack, prefix: str = FACTS_PREFIX
+) -> list[str]:
+    """The products whose category the catalog batch `batch_id` changed, against the catalog
+    of the entries committed before it."""
+    mine = next(e for e in entries if e.batch_id == batch_id)
+    before = current_catalog(store, [e for e in entries if e.seq < mine.seq], stack, prefix)
+    rows = pl.read_parquet(stack.enter_context(store.local_copy(catalog_key(batch_id, prefix))))
+    return changed_products(rows.select("product_id", "category"), before)
+
+
+def product_index(stage: list[Path]) -> Mapping[str, list[str]]:
+    """product → the dates it sold on in a staged order batch (for the ledger's index)."""
+    pairs = (
+        pl.scan_parquet(stage)
+        .filter(~pl.col("blank"))
+        .select("product_id", pl.col("order_date").cast(pl.String))
+        .unique()
+        .group_by("product_id")
+        .agg(pl.col("order_date").sort())
+        .collect()
+    )
+    return {row[0]: row[1] for row in pairs.iter_rows()}
