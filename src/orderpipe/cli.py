@@ -27,10 +27,10 @@ import click
 
 from orderpipe.bootstrap import open_pipeline, open_reader
 from orderpipe.config import CONFIG_FILE, Settings, load_settings
+from orderpipe.core.catalog import validate_catalog
 from orderpipe.core.kpis import KPIS
 from orderpipe.core.names import REPORT_SUFFIX
 from orderpipe.core.report import ValidationReport
-from orderpipe.core.catalog import validate_catalog
 from orderpipe.core.shape_validate import validate_shaped
 from orderpipe.core.validate import validate_stream
 from orderpipe.errors import ConfigError, OrderpipeError, UsageError

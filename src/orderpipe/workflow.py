@@ -365,11 +365,17 @@ class Pipeline:
         date is read)."""
         if CATALOG not in batch.dates:
             return list(batch.dates)
-        entries = self.ledger.fact_entries([CATALOG])[CATALOG]
-        if not any(e.batch_id == batch.batch_id for e in entries):
-            return []  # merged into a compacted entry: only done batches are, so its dates were recomputed
-        with ExitStack() as stack:
-            changed = catalog_changes(self.store, entries, batch.batch_id, stack, self.prefixes.warehouse)
+        for attempt in itertools.count(1):
+            entries = self.ledger.fact_entries([CATALOG])[CATALOG]
+            if not any(e.batch_id == batch.batch_id for e in entries):
+                return []  # merged into a compacted entry: only done batches are, so its dates were recomputed
+            try:
+                with ExitStack() as stack:
+                    changed = catalog_changes(self.store, entries, batch.batch_id, stack, self.prefixes.warehouse)
+                break
+            except (InfrastructureError, OSError, pl.exceptions.PolarsError):
+                if attempt >= 5 or self.ledger.fact_entries([CATALOG])[CATALOG] == entries:
+                    raise  # not a compaction of earlier catalog entries under our feet
         return self.ledger.product_dates(changed) if changed else []
 
     @staticmethod
