@@ -354,3 +354,60 @@ def test_catalog_settings_are_checked(tmp_path: Path) -> None:
     ).shape
     assert shape.catalog and shape.catalog_category == "Type" and shape.is_catalog_file("products-2025.csv")
     assert not shape.is_catalog_file("orders.csv")
+
+
+# -- the command line ------------------------------------------------------------------------------
+def test_validate_explains_a_products_file_and_the_catalog(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from orderpipe.cli import main
+
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "orderpipe.toml").write_text('[input]\ngrain = "line"\ncatalog = true\n')
+    good = tmp_path / "products.csv"
+    good.write_text("product_id,category\nP1,Books\nP2,Home\n")
+    bad = tmp_path / "products-x.csv"
+    bad.write_text("product_id,category\nP1,Books\nP1,Home\n")
+    runner = CliRunner()
+    result = runner.invoke(main, ["--home", str(home), "validate", str(good)])
+    assert result.exit_code == 0
+    assert result.output == (
+        "products.csv: valid, 2 rows\n"
+        "  read as: catalog: a products*.csv file; each row sets one product's category (products it does not"
+        " name keep theirs)\n"
+        "  read as: product_id <- 'product_id'\n"
+        "  read as: category <- 'category'\n"
+    )
+    result = runner.invoke(main, ["--home", str(home), "validate", str(bad)])
+    assert result.exit_code == 1
+    assert "duplicate-product ×1 — give each product one row per catalog file" in result.output
+    assert "line 3 [product_id]: product 'P1' already appears at line 2: give each product one row" in result.output
+    orders = tmp_path / "orders.csv"
+    orders.write_text(ORDER_HEADER + "\nO1,C1,2025-07-06,P1,1,2.50,false\n")
+    result = runner.invoke(main, ["--home", str(home), "validate", str(orders)])
+    assert result.exit_code == 0
+    assert result.output.endswith(
+        "  read as: category <- the product's category in the latest catalog (products*.csv files); 'Unknown'"
+        " until a catalog names the product\n"
+    )
+
+
+def test_the_shopify_preset_offers_the_catalog(tmp_path: Path) -> None:
+    from orderpipe.presets import PRESETS
+
+    text = PRESETS["shopify"]
+    assert "# [input.catalog_columns]" in text
+    enabled = (
+        text.replace('category = "Vendor"', "")
+        .replace('grain = "line"', 'grain = "line"\ncatalog = true')
+        .replace("# [input.catalog_columns]", "[input.catalog_columns]")
+        .replace('# product_id = "Variant SKU"', 'product_id = "Variant SKU"')
+        .replace('# category = "Type"', 'category = "Type"')
+    )
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "orderpipe.toml").write_text(enabled)
+    shape = load_settings(home, environ={}).shape
+    assert shape.catalog and (shape.catalog_product_id, shape.catalog_category) == ("Variant SKU", "Type")
+    assert shape.is_catalog_file("products_export_1.csv") and "category" not in shape.required()

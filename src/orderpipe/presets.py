@@ -58,6 +58,15 @@ unit_price = "Lineitem price"
 [input.returned]                 # an order is returned when its financial status is one of these
 column = "Financial Status"
 values = ["refunded"]            # add "partially_refunded" to count partial refunds as returns
+
+# Categories from a product list instead of the Vendor: add `catalog = true` under [input],
+# remove `category = "Vendor"` above, and drop products*.csv files (one row per SKU with its
+# type) into input/; a line takes its SKU's type, "Unknown" until a products file names it.
+# Shopify's own products export fills Type on a product's first row only and adds rows
+# without a SKU for extra images: keep one row per SKU with its type.
+# [input.catalog_columns]
+# product_id = "Variant SKU"
+# category = "Type"
 """
 
 #: Preset name -> the file's text.

@@ -262,6 +262,40 @@ def test_a_configured_shape_reaches_the_containers(agent: EcsAgent, tmp_path: Pa
     assert [(d["order_date"], d["total_orders"], d["total_items_sold"]) for d in daily] == [("2025-07-07", 2, 4)]
 
 
+def test_a_catalog_reaches_the_containers(agent: EcsAgent, tmp_path: Path) -> None:
+    """`catalog = true` through $ORDERPIPE_INPUT: orders, then a products file that names their
+    products, then an invalid products file; the KPIs of a local run, the bad file quarantined."""
+    shape = {"grain": "line", "catalog": True}
+    stack = Stack(agent.ecs.meta.endpoint_url, "catalog", tmp_path, input_shape=json.dumps(shape))
+    orders = tmp_path / "orders.csv"
+    orders.write_text(
+        "order_id,customer_id,order_date,product_id,quantity,unit_price,returned\n"
+        "O1,C1,2025-07-06,P1,2,10.00,true\nO1,C1,2025-07-06,P2,1,5.25,false\nO2,C2,2025-07-07,P3,1,3.00,false\n"
+    )
+    products = tmp_path / "products.csv"
+    products.write_text("product_id,category\nP1,Books\nP2,Home\n")
+    bad = tmp_path / "bad" / "products-bad.csv"
+    bad.parent.mkdir()
+    bad.write_text("product_id,category\nP1,Books\nP1,Toys\n")
+    statuses = []
+    for path in (orders, products, bad):
+        (name,) = stack.trigger(stack.upload(path, f"input/{path.name}"))["started"]
+        statuses.append(stack.wait(name)["status"])
+    assert statuses == ["SUCCEEDED", "SUCCEEDED", "FAILED"], (stack.messages("failure"), agent.commands)
+    pipeline = open_pipeline(load_settings(tmp_path / "local", environ={"ORDERPIPE_INPUT": json.dumps(shape)}))
+    for path in (orders, products):
+        run_file(pipeline, path)
+    expected = pipeline.kpis.daily(None, None), pipeline.kpis.category(None, None, None)
+    assert stack.kpis() == expected
+    assert [(c["category"], c["order_date"]) for c in expected[1]] == [
+        ("Books", "2025-07-06"),
+        ("Home", "2025-07-06"),
+        ("Unknown", "2025-07-07"),
+    ]
+    assert "rejected/products-bad.csv" in stack.keys("rejected/")
+    assert "processed/products.csv" in stack.keys("processed/")
+
+
 def test_an_invalid_file_is_quarantined_with_its_report(agent: EcsAgent, tmp_path: Path) -> None:
     stack = Stack(agent.ecs.meta.endpoint_url, "invalid", tmp_path)
     path = write(tmp_path / "bad.csv", [order("O1"), order("O2", date="2025-02-30")])
