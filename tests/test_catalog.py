@@ -411,3 +411,25 @@ def test_the_shopify_preset_offers_the_catalog(tmp_path: Path) -> None:
     shape = load_settings(home, environ={}).shape
     assert shape.catalog and (shape.catalog_product_id, shape.catalog_category) == ("Variant SKU", "Type")
     assert shape.is_catalog_file("products_export_1.csv") and "category" not in shape.required()
+
+
+def test_catalog_compaction_leaves_an_unfinished_catalog_batch_alone(tmp_path: Path) -> None:
+    """A committed catalog batch not yet finished keeps its own entry, so it can still find the
+    products it changed (and so the dates to recompute) after a compaction."""
+    pipeline = open_pipeline(load_settings(tmp_path / "home", environ=LINES))
+    pipeline.compact_after = 1
+    drop_orders(pipeline, tmp_path / "o.csv", [Line("O1", "C1", DAYS[0], "", "P1", 1, Decimal("1.00"), False)])
+    drop_catalog(pipeline, tmp_path / "products-1.csv", {"P1": "Books"})
+    drop_catalog(pipeline, tmp_path / "products-2.csv", {"P2": "Books"})
+    path = tmp_path / "products-3.csv"
+    path.write_text("product_id,category\nP1,Toys\n")
+    key = pipeline.submit(path)
+    with pipeline.inspected(key) as (inspection, scratch, _snapshot):
+        record = pipeline.commit("products-3.csv", inspection, scratch)  # committed, then "killed"
+    pipeline.compact(["catalog"])
+    entries = pipeline.ledger.fact_entries(["catalog"])["catalog"]
+    assert [e.batch_id for e in entries][1:] == [record.batch_id] and entries[0].batch_id.startswith("compact-")
+    assert pipeline.batch_dates(record) == [DAYS[0]]
+    outcome = pipeline.process(key)
+    assert outcome.status == "accepted" and outcome.dates == (DAYS[0],)
+    assert [c["category"] for c in snapshot(pipeline)[1]] == ["Toys"]

@@ -764,8 +764,10 @@ class Pipeline:
                 if not held:
                     continue  # another process is finishing it right now
                 key = self.prefixes.input + batch.file
+                dates: Sequence[str] = batch.dates
                 try:
-                    self.recompute(self.batch_dates(batch))
+                    dates = self.batch_dates(batch)
+                    self.recompute(dates)
                 except TRANSIENT:
                     raise
                 except Exception as exc:
@@ -790,9 +792,9 @@ class Pipeline:
                 self.ledger.mark_done(batch.batch_id)
                 finished.append(batch.batch_id)
                 # Its own run died before telling anyone: the history and the notification say it now.
-                span = f" {batch.dates[0]}…{batch.dates[-1]}" if batch.dates else ""
+                span = f" {dates[0]}…{dates[-1]}" if dates else ""
                 message = f"{batch.file}: accepted (finished after an interruption), {batch.rows} rows{span}"
-                self._finish(Outcome("accepted", batch.file, batch.batch_id, batch.rows, batch.dates, message), _now())
+                self._finish(Outcome("accepted", batch.file, batch.batch_id, batch.rows, tuple(dates), message), _now())
         return finished
 
     def stranded(self, batch_prefix: str | None = None) -> list[BatchRecord]:
