@@ -37,6 +37,7 @@ POINTS = [
     "catalog-staged#2",
     "ledger-commit-inside#1",
     "after-commit#1",
+    "after-commit#2",
     "after-index#1",
     "index-inside#1",
     "after-index#2",
@@ -53,10 +54,10 @@ POINTS = [
 ]
 
 
-def lines_of(rng: random.Random, order_ids: list[int], prefix: str = "O") -> list[str]:
+def lines_of(rng: random.Random, order_ids: list[int], prefix: str = "O", days: int = 12) -> list[str]:
     rows = []
     for oid in order_ids:
-        day = f"2025-07-{rng.randrange(1, 13):02d}"
+        day = f"2025-07-{rng.randrange(1, days + 1):02d}"
         for k in rng.sample(range(8), rng.randint(1, 3)):
             returned = rng.choice(["true", "false", "false"])
             rows.append(
@@ -85,10 +86,11 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
         write(folder / "first.csv", first),
         write(folder / "products-b.csv", catalog_of(rng, [1, 4, 5, 6]), products),
         write(folder / "products-bad.csv", ["SKU1,Books", "SKU1,Toys"], products),  # duplicate-product
-        write(folder / "correction.csv", lines_of(rng, list(range(0, 100, 3)))),
+        # Later files touch 3 of the 12 dates: the others are recomputed only by products-b.
+        write(folder / "correction.csv", lines_of(rng, list(range(0, 100, 3)), days=3)),
         write(folder / "invalid.csv", ["X1,C1,2025-07-01,SKU1,0,1.00,false"]),  # not-positive
         write(folder / "first-again.csv", first),
-        write(folder / "more.csv", lines_of(rng, list(range(500, 540)), prefix="N")),
+        write(folder / "more.csv", lines_of(rng, list(range(500, 540)), prefix="N", days=3)),
     ]
 
 
