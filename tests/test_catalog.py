@@ -433,3 +433,28 @@ def test_catalog_compaction_leaves_an_unfinished_catalog_batch_alone(tmp_path: P
     outcome = pipeline.process(key)
     assert outcome.status == "accepted" and outcome.dates == (DAYS[0],)
     assert [c["category"] for c in snapshot(pipeline)[1]] == ["Toys"]
+
+
+def test_a_catalog_commit_between_the_ledger_reads_is_read_again(tmp_path: Path) -> None:
+    """A ledger read per key (DynamoDB) can see the catalog before a catalog batch commits and
+    a date after a later order batch did: both versions would be equal, the KPIs not. The
+    catalog is read again after the dates, and everything again when it changed."""
+    pipeline = open_pipeline(load_settings(tmp_path / "home", environ=LINES))
+    drop_orders(pipeline, tmp_path / "o1.csv", [Line("O1", "C1", DAYS[0], "", "P1", 1, Decimal("1.00"), False)])
+    real = pipeline.ledger.fact_entries
+    before = real(["catalog"])["catalog"]
+    drop_catalog(pipeline, tmp_path / "products.csv", {"P1": "Books"})
+    drop_orders(pipeline, tmp_path / "o2.csv", [Line("O2", "C2", DAYS[0], "", "P1", 1, Decimal("2.00"), False)])
+    calls: list[list[str]] = []
+
+    def racing(keys: list[str]) -> dict[str, Any]:
+        calls.append(list(keys))
+        read = real(keys)
+        if len(calls) == 1:  # the catalog as it was before the catalog batch, the date as it is now
+            read["catalog"] = before
+        return read
+
+    pipeline.ledger.fact_entries = racing  # type: ignore[method-assign,assignment]
+    assert pipeline.recompute([DAYS[0]]) == []  # written: the same version as stored
+    assert [(c["category"], c["orders"]) for c in snapshot(pipeline)[1]] == [("Books", 2)]
+    assert calls == [["catalog", DAYS[0]], ["catalog"], ["catalog", DAYS[0]], ["catalog"]]

@@ -469,8 +469,8 @@ class Pipeline:
             return []
         # With the catalog on, the catalog's entries are read in the same consistent read as the
         # dates' facts: the KPIs then cover both, and so does their version.
-        keys = sorted(set(dates)) + ([CATALOG] if self.shape.catalog else [])
-        everything = self.ledger.fact_entries(keys)
+        keys = ([CATALOG] if self.shape.catalog else []) + sorted(set(dates))
+        everything = self._entries(keys)
         for attempt in itertools.count(1):
             catalog = everything.get(CATALOG, [])
             entries = {d: e for d, e in everything.items() if d != CATALOG}
@@ -508,7 +508,7 @@ class Pipeline:
                         self._remember(selected, entries)
                 break
             except (InfrastructureError, OSError, pl.exceptions.PolarsError):
-                again = self.ledger.fact_entries(keys)
+                again = self._entries(keys)
                 if again == everything or attempt >= 5:
                     raise  # not a compaction under our feet: a real failure
                 everything = again
@@ -565,6 +565,18 @@ class Pipeline:
         while sum(frames.values()) > KNOWN_ROWS:  # the dates used longest ago go first
             self._known.popitem(last=False)
             frames = {id(s.rows): s.rows.height for s in self._known.values()}
+
+    def _entries(self, keys: list[str]) -> dict[str, list[FactEntry]]:
+        """The ledger's entries of `keys`, the catalog's among them as they were when the dates'
+        were read. A ledger read per key (DynamoDB: one query each) is consistent per key only:
+        the catalog is read first and once more after the dates, and the read repeated while a
+        catalog batch commits in between. Then a date's version (its highest seq, with the
+        catalog's) still means one set of batches."""
+        for _ in range(20):
+            read = self.ledger.fact_entries(keys)
+            if CATALOG not in read or self.ledger.fact_entries([CATALOG])[CATALOG] == read[CATALOG]:
+                return read
+        raise InfrastructureError("catalog batches kept committing while the KPIs were read; it will be read again")
 
     def compact(self, dates: Sequence[str]) -> list[str]:
         """Merge the oldest facts entries of each date read from more than `compact_after`
