@@ -222,3 +222,31 @@ def test_catalog_and_order_batches_racing_on_two_workers(tmp_path: Path) -> None
     assert result.returncode == 0, result.stderr
     for view in (["kpis", "daily", "--format", "json"], ["kpis", "category", "--format", "json"]):
         assert orderpipe(home, *view).stdout == orderpipe(reference, *view).stdout
+
+
+@pytest.mark.parametrize(
+    "point", ["compact-written#1", "compact-switch-inside#1", "compact-switched#1", "compact-cleaned#1"]
+)
+def test_kill_inside_catalog_compaction_then_rerun(point: str, tmp_path: Path) -> None:
+    """Eleven catalog files after the orders: the ninth makes the catalog compact (one order
+    file: no facts compaction shares these points). Killed there and rerun: the KPIs of an
+    uninterrupted run, and every catalog file left is named by the ledger or was left by the
+    kill between writing and switching."""
+    rng = random.Random(3)
+    folder = tmp_path / "files"
+    folder.mkdir()
+    files = [write(folder / "orders.csv", lines_of(rng, list(range(40))))]
+    for n in range(11):
+        files.append(
+            write(folder / f"products-{n:02d}.csv", catalog_of(rng, rng.sample(range(8), 3)), "product_id,category")
+        )
+    clean = new_home(tmp_path / "clean")
+    assert orderpipe(clean, "run", *map(str, files)).returncode == 0
+    crashed = new_home(tmp_path / "crashed")
+    killed = orderpipe(crashed, "run", *map(str, files), crash=point)
+    assert killed.returncode == -signal.SIGKILL, f"{point} was never reached: {killed.stderr[-500:]}"
+    assert orderpipe(crashed, "run", *map(str, files)).returncode == 0
+    assert state(crashed)[:2] == state(clean)[:2]
+    assert unfinished(crashed) == (set(), set())
+    catalog = {p.name for p in (crashed / "warehouse" / "orders" / "catalog").iterdir()}
+    assert {p.name for p in (clean / "warehouse" / "orders" / "catalog").iterdir()} <= catalog
