@@ -18,6 +18,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Generic, TypeVar
 
 import polars as pl
 
@@ -30,6 +31,7 @@ from orderpipe.ports import FactEntry, ObjectStore
 
 __all__ = [
     "BUNDLE",
+    "Beside",
     "FACTS_PREFIX",
     "ROWS_PER_PART",
     "Inspection",
@@ -90,6 +92,34 @@ class Inspection:
     report: ValidationReport
     stage: list[Path] | None
     catalog: bool = False  # a catalog batch (products and their categories), not orders
+
+
+T = TypeVar("T")
+
+
+class Beside(Generic[T]):
+    """A call run in a thread beside the main work. Its exception is kept and raised by
+    `result()` in the caller, never printed by the thread: an interrupted run removes the file
+    under the thread, and the interruption is what the user must see, not a thread's traceback."""
+
+    def __init__(self, task: Callable[[], T]) -> None:
+        self._value: list[T] = []
+        self._error: list[BaseException] = []
+        self._thread = threading.Thread(target=self._run, args=(task,), daemon=True)
+        self._thread.start()
+
+    def _run(self, task: Callable[[], T]) -> None:
+        try:
+            self._value.append(task())
+        except BaseException as exc:  # raised again in the caller
+            self._error.append(exc)
+
+    def result(self, name: str) -> T:
+        """The call's value; its failure to read `name` as an InfrastructureError."""
+        self._thread.join()
+        if self._error:
+            raise InfrastructureError(f"{name}: could not read the file: {self._error[0]}") from self._error[0]
+        return self._value[0]
 
 
 def fingerprint(path: Path) -> Fingerprint:
@@ -206,9 +236,7 @@ def inspect_file(path: Path, name: str, categories: Sequence[str], workdir: Path
     The fast path stages what Polars read. Whenever the exact validator decides, the stage is
     built from the exact validator's own parse, so what is staged is always what was validated.
     """
-    result: list[Fingerprint] = []
-    hasher = threading.Thread(target=lambda: result.append(fingerprint(path)), daemon=True)
-    hasher.start()
+    hashing = Beside(lambda: fingerprint(path))
     names = _plain_header(path)
     stage = workdir / f"stage-{uuid.uuid4().hex}.parquet"
     screen: _Screen | None = None
@@ -217,10 +245,7 @@ def inspect_file(path: Path, name: str, categories: Sequence[str], workdir: Path
             screen = _screen(path, names, categories, stage)
         except pl.exceptions.PolarsError:
             screen = None  # unreadable to Polars: the exact validator will say where and why
-    hasher.join()
-    if not result:
-        raise InfrastructureError(f"{name}: could not read the file to hash it")
-    fp = result[0]
+    fp = hashing.result(name)
     if screen is not None and screen.clean and not fp.needs_exact:
         warnings = []
         extra = [n for n in (names or []) if n not in COLUMNS]

@@ -10,7 +10,6 @@ columns, so staging facts, commit and KPIs are shared.
 
 from __future__ import annotations
 
-import threading
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,7 +23,7 @@ from orderpipe.core.shape import UNKNOWN, InputShape
 from orderpipe.core.shape_validate import ignored_columns, validate_shaped
 from orderpipe.core.timestamps import with_local_date
 from orderpipe.errors import InfrastructureError
-from orderpipe.ingest import CHUNK, HEADER_LIMIT, Fingerprint, Inspection, fingerprint
+from orderpipe.ingest import CHUNK, HEADER_LIMIT, Beside, Inspection, fingerprint
 
 __all__ = ["inspect_shaped"]
 
@@ -33,12 +32,8 @@ def inspect_shaped(path: Path, name: str, shape: InputShape, categories: Sequenc
     """Hash, screen through the shape and — when needed — exactly validate one file."""
     if shape.catalog:  # order files carry no category: it is resolved from the catalog
         categories = (*categories, UNKNOWN)
-    result: list[Fingerprint] = []
-    hasher = threading.Thread(target=lambda: result.append(fingerprint(path)), daemon=True)
-    hasher.start()
-    shape_of_lines: list[tuple[int, int]] = []
-    counter = threading.Thread(target=lambda: shape_of_lines.append(_separators(path)), daemon=True)
-    counter.start()
+    hashing = Beside(lambda: fingerprint(path))
+    counting = Beside(lambda: _separators(path))
     names = _plain_header(path, shape)
     stage = workdir / f"stage-{uuid.uuid4().hex}.parquet"
     screen: tuple[int, tuple[str, ...]] | None = None
@@ -47,15 +42,10 @@ def inspect_shaped(path: Path, name: str, shape: InputShape, categories: Sequenc
             screen = _screen(path, names, shape, categories, stage)
         except pl.exceptions.PolarsError:
             screen = None  # unreadable to Polars: the exact validator will say where and why
-    hasher.join()
-    counter.join()
-    if screen is not None and names is not None and shape_of_lines:
-        commas, lines = shape_of_lines[0]
-        if commas != (len(names) - 1) * lines:
-            screen = None  # a row with too few fields (Polars pads it silently), or a blank line
-    if not result:
-        raise InfrastructureError(f"{name}: could not read the file to hash it")
-    fp = result[0]
+    fp = hashing.result(name)
+    commas, lines = counting.result(name)
+    if screen is not None and names is not None and commas != (len(names) - 1) * lines:
+        screen = None  # a row with too few fields (Polars pads it silently), or a blank line
     if screen is not None and names is not None and not fp.needs_exact:
         rows, dates = screen
         used = {shape.source(f) for f in _fields(shape, names)}
