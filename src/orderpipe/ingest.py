@@ -31,9 +31,9 @@ from orderpipe.ports import FactEntry, ObjectStore
 
 __all__ = [
     "BUNDLE",
-    "Beside",
     "FACTS_PREFIX",
     "ROWS_PER_PART",
+    "Beside",
     "Inspection",
     "bundle_of",
     "fact_key",
