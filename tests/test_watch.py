@@ -11,6 +11,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -172,3 +173,40 @@ def orderpipe_env(home: Path, env: dict[str, str], *args: str) -> subprocess.Com
         timeout=300,
         env={**os.environ, **env},
     )
+
+
+def test_a_backlog_is_drained_with_few_scans_of_the_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each scan stats every waiting file, so with thousands waiting a scan per finished file
+    starved the workers: a scan queues many files and the next waits until they run low."""
+    from orderpipe import watch
+    from orderpipe.adapters.folder import FolderStore
+    from orderpipe.bootstrap import open_pipeline
+    from orderpipe.config import load_settings
+    from tests.conftest import order, write
+
+    home = tmp_path / "home"
+    open_pipeline(load_settings(home, environ={}))
+    count = 60
+    for n in range(count):
+        write(home / "input" / f"f{n:03d}.csv", [order(f"O{n}")])
+    scans: list[str] = []
+    real = FolderStore.list
+
+    def counted(self, prefix):  # type: ignore[no-untyped-def]
+        if prefix.endswith("input/"):
+            scans.append(prefix)
+        return real(self, prefix)
+
+    monkeypatch.setattr(FolderStore, "list", counted)
+    stop = threading.Event()
+    outcomes: list[object] = []
+    watcher = watch.Watcher(lambda: open_pipeline(load_settings(home, environ={})), 1, 0.05, settle_time=0.0)
+    runner = threading.Thread(target=watcher.run, args=(stop, outcomes.append))
+    runner.start()
+    deadline = time.monotonic() + 120
+    while len(outcomes) < count and time.monotonic() < deadline:
+        time.sleep(0.05)
+    stop.set()
+    runner.join()
+    assert [getattr(o, "status", None) for o in outcomes] == ["accepted"] * count
+    assert len(scans) <= count // 4, f"{len(scans)} scans of input/ for {count} files"

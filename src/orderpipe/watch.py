@@ -37,6 +37,9 @@ DEFAULT_SETTLE_TIME = 2.0
 #: once when it changes): a full disk or a busy database passes.
 RETRY_AFTER = 30.0
 EMPTY_SETTLE_TIME = 30.0
+#: Files queued for the workers per worker by one scan of `input/`. A scan stats every file in
+#: it (about a second with 10,000 waiting), so the next scan waits until the queue runs low.
+IN_FLIGHT_PER_WORKER = 16
 
 
 def is_candidate(name: str) -> bool:
@@ -139,6 +142,13 @@ class Watcher:
             )
             return None
 
+    def _pause(self, readiness: Readiness, stop: threading.Event) -> None:
+        """Until the next file event (a stop request is seen soon), or the poll interval."""
+        if readiness.live:
+            readiness.wait(min(self.poll_interval, 0.5))
+        else:
+            stop.wait(self.poll_interval)
+
     def run(self, stop: threading.Event, on_outcome: Callable[[Outcome], None]) -> None:
         """Until `stop` is set; then finishes the files in flight and returns."""
         scanner = self._open()
@@ -151,6 +161,7 @@ class Watcher:
         steady: dict[str, tuple[ObjectStat, float]] = {}
         failed: dict[str, tuple[ObjectStat, float]] = {}  # key -> (its stat, when it failed)
         in_flight: dict[str, tuple[Future[Outcome | None], ObjectStat]] = {}
+        capacity = self.workers * IN_FLIGHT_PER_WORKER
         try:
             with ThreadPoolExecutor(self.workers, thread_name_prefix="orderpipe-worker") as pool:
                 while not stop.is_set():
@@ -162,6 +173,12 @@ class Watcher:
                                 failed[key] = (taken, time.monotonic())
                             else:
                                 on_outcome(outcome)
+                    if len(in_flight) >= self.workers * 2:
+                        # The workers have files queued: no scan until they are nearly through
+                        # them. A scan of thousands of waiting files costs more than a file (and
+                        # holds the interpreter the workers need); each one queues up to `capacity`.
+                        self._pause(readiness, stop)
+                        continue
                     now = time.monotonic()
                     current: dict[str, tuple[ObjectStat, float]] = {}
                     for key in scanner.store.list(root):
@@ -186,18 +203,17 @@ class Watcher:
                         resting = (
                             last_failure is not None and last_failure[0] == stat and now - last_failure[1] < RETRY_AFTER
                         )
-                        if ready and not resting and key not in in_flight and len(in_flight) < self.workers * 2:
+                        if ready and not resting and key not in in_flight and len(in_flight) < capacity:
                             readiness.forget(name)
                             in_flight[key] = (pool.submit(self._work, key), stat)
                     for gone in steady.keys() - current.keys():
                         failed.pop(gone, None)
                     steady = current
-                    if readiness.live:
-                        readiness.wait(min(self.poll_interval, 0.5))  # a stop request is seen soon
-                    else:
-                        stop.wait(self.poll_interval)
+                    self._pause(readiness, stop)
                 for future, _ in in_flight.values():
-                    outcome = future.result()
+                    future.cancel()  # queued, not started: it stays in input/ for the next start
+                for future, _ in in_flight.values():
+                    outcome = None if future.cancelled() else future.result()
                     if outcome is not None:
                         on_outcome(outcome)
         finally:
