@@ -5,10 +5,14 @@ processes commit or compact meanwhile."""
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import polars as pl
 import pytest
 
+from orderpipe import workflow
 from orderpipe.bootstrap import open_pipeline
 from orderpipe.config import load_settings
 from orderpipe.workflow import Pipeline
@@ -170,3 +174,53 @@ def test_a_merge_spanning_what_a_process_knows_is_applied_whole(
     for path in paths:
         run_file(reference, path)
     assert snapshot(first) == snapshot(reference)
+
+
+def test_a_small_batch_on_a_known_date_sums_only_its_own_rows(
+    pipeline: Pipeline, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The KPIs of a busy date are the known sums adjusted by a batch's rows and the rows they
+    replace, never a pass over every current order again."""
+    pipeline.compact_after = 10_000
+    run_file(pipeline, write(tmp_path / "big.csv", [order(f"O{i}", f"C{i % 7}", price="2.00") for i in range(500)]))
+    summed: list[int] = []  # the rows of every pass over current orders
+    for name in ("kpi_sums", "compute_kpis"):
+        real = getattr(workflow, name)
+
+        def counting(orders: pl.LazyFrame, *args: Any, real: Callable[..., Any] = real) -> Any:
+            summed.append(orders.select(pl.len()).collect().item())
+            return real(orders, *args)
+
+        monkeypatch.setattr(workflow, name, counting)
+    run_file(pipeline, write(tmp_path / "b.csv", [order("O2", "C99", price="7.00"), order("N1", "C0", price="1.00")]))
+    assert max(summed, default=0) <= 2, summed
+    (day,) = pipeline.kpis.daily(None, None)
+    assert (day["total_orders"], str(day["total_revenue"]), day["unique_customers"]) == (501, "1006.00", 8)
+
+
+def test_orders_with_equal_hashed_keys_are_told_apart(
+    pipeline: Pipeline, home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Known rows are found by a hash of their key; when every key hashes alike, the batch
+    still replaces exactly its own orders."""
+    monkeypatch.setattr(
+        workflow, "with_order_keys", lambda rows: rows.with_columns(pl.lit(7, pl.UInt64).alias(workflow.ORDER_KEY))
+    )
+    pipeline.compact_after = 10_000
+    for path in files(5, 10, tmp_path / "files"):
+        run_file(pipeline, path)
+    expected = snapshot(pipeline)
+    reader = fresh(home, {})
+    reader.recompute(DATES)
+    assert snapshot(reader) == expected
+
+
+def test_the_known_orders_stay_in_few_chunks(pipeline: Pipeline, tmp_path: Path) -> None:
+    """Each batch adds chunks to the known orders; many chunks make every later batch slow."""
+    pipeline.compact_after = 10_000
+    for n in range(workflow.MAX_CHUNKS * 2):
+        rows = [order(f"{o}-{d}", date=d, price=f"{n + 1}.00") for d in DATES for o in (f"N{n}", "O0")]
+        run_file(pipeline, write(tmp_path / f"b{n}.csv", rows))
+        assert all(s.rows.n_chunks() <= workflow.MAX_CHUNKS for s in pipeline._known.values())
+    (day, *_) = pipeline.kpis.daily(None, None)
+    assert (day["total_orders"], str(day["total_revenue"])) == (workflow.MAX_CHUNKS * 2 + 1, "560.00")

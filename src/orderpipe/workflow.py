@@ -41,7 +41,15 @@ from orderpipe.catalogs import (
     write_catalog,
 )
 from orderpipe.core.catalog import resolve_categories
-from orderpipe.core.kpis import compute_kpis, current_orders, customer_queries
+from orderpipe.core.kpis import (
+    KpiSums,
+    adjusted,
+    compute_kpis,
+    current_orders,
+    customer_queries,
+    kpi_sums,
+    kpis_from_sums,
+)
 from orderpipe.core.lines import compute_line_kpis, current_lines
 from orderpipe.core.names import REPORT_SUFFIX, display_name, fit_name, tagged_name
 from orderpipe.core.report import ValidationReport
@@ -139,6 +147,12 @@ CURRENT_IN_MEMORY_ROWS = 1_000_000
 #: Current orders this process keeps between recomputes (~100 bytes a row): a small batch on a
 #: busy date then reads only its own facts, not the date's whole current state again.
 KNOWN_ROWS = 1_000_000
+#: The known current orders gain a chunk a batch: past this many, they are copied into one.
+MAX_CHUNKS = 16
+#: The key of an order (all its lines, at line grain) among a date's current orders.
+ORDER = ["order_date", "order_id"]
+#: A column of the known current orders: the hash of `ORDER`, to find replaced rows quickly.
+ORDER_KEY = "order_key"
 #: Facts files no entry names are deleted once this old: a staged batch commits long before.
 STRAY_FACTS_AGE = 6 * 3600
 
@@ -146,13 +160,29 @@ STRAY_FACTS_AGE = 6 * 3600
 @dataclass(frozen=True, slots=True)
 class _KnownOrders:
     """The current orders of one date with every batch up to seq `upto` counted: the rows of
-    `rows` on that date (the frame is shared by the dates selected together, uncopied)."""
+    `rows` on that date. The frame, its sums (order grain) and `dates` (the dates it holds)
+    are shared by the dates selected together, uncopied."""
 
     upto: int
     rows: pl.DataFrame
+    sums: KpiSums | None
+    dates: frozenset[str]
 
     def of(self, order_date: str) -> pl.LazyFrame:
         return self.rows.lazy().filter(pl.col("order_date") == dt.date.fromisoformat(order_date))
+
+
+@dataclass(frozen=True, slots=True)
+class _Advanced:
+    """Known current orders after newer entries, and their sums when kept."""
+
+    rows: pl.LazyFrame
+    sums: KpiSums | None
+
+
+def with_order_keys(rows: pl.DataFrame) -> pl.DataFrame:
+    """`rows` with the `ORDER_KEY` column (a hash: rows with equal hashes may differ in key)."""
+    return rows.with_columns(pl.struct(ORDER).hash().alias(ORDER_KEY))
 
 
 def _now() -> str:
@@ -493,8 +523,27 @@ class Pipeline:
                     )
                     latest = current_lines if self.shape.lines else current_orders
                     current = latest(facts, shared)
-                    if known:
-                        current = pl.concat([current, self._advance(known, newer, stack)])
+                    # Order grain without a catalog, in memory: the KPIs come from sums, which
+                    # known dates adjust by the rows a batch replaced and added.
+                    summed = rows <= CURRENT_IN_MEMORY_ROWS and not self.shape.lines and not self.shape.catalog
+                    advanced = self._advance(known, newer, stack, summed) if known else None
+                    if summed:
+                        parts = []
+                        if others or own:
+                            selected = with_order_keys(current.collect())
+                            parts.append((selected, kpi_sums(selected.lazy())))
+                        if advanced is not None:
+                            assert advanced.sums is not None
+                            parts.append((advanced.rows.collect(), advanced.sums))
+                        selected = pl.concat([rows for rows, _ in parts])
+                        if selected.n_chunks() > MAX_CHUNKS:
+                            selected = selected.rechunk()
+                        sums = KpiSums.joined([s for _, s in parts])
+                        results = kpis_from_sums(sums, list(entries))
+                        self._remember(selected, entries, sums)
+                        break
+                    if advanced is not None:
+                        current = pl.concat([current, advanced.rows])
                     if rows <= CURRENT_IN_MEMORY_ROWS:  # read by several queries: selected once
                         selected = current.collect()
                         current = selected.lazy()
@@ -537,30 +586,63 @@ class Pipeline:
         return known, newer
 
     def _advance(
-        self, known: dict[str, _KnownOrders], newer: dict[str, list[FactEntry]], stack: ExitStack
-    ) -> pl.LazyFrame:
+        self, known: dict[str, _KnownOrders], newer: dict[str, list[FactEntry]], stack: ExitStack, summed: bool
+    ) -> _Advanced:
         """The known current orders after the newer entries: an order (every line of it) in
-        them replaces the known one; only their own facts are read."""
+        them replaces the known one; only their own facts are read. `summed`: the known rows
+        are in memory with their order keys, and their sums are adjusted by the rows replaced
+        and added."""
         fresh = load_facts(self.store, {d: e for d, e in newer.items() if e}, stack, self.prefixes.warehouse)
         latest = current_lines if self.shape.lines else current_orders
-        fresh = latest(fresh, {d for d, e in newer.items() if len(e) > 1})
-        frames: dict[int, tuple[pl.DataFrame, list[dt.date]]] = {}  # one filter per shared frame
+        gained = latest(fresh, {d for d, e in newer.items() if len(e) > 1})
+        groups: dict[int, tuple[_KnownOrders, list[str]]] = {}  # per shared frame: one filter
         for order_date, state in known.items():
-            frames.setdefault(id(state.rows), (state.rows, []))[1].append(dt.date.fromisoformat(order_date))
-        selected = [rows.lazy().filter(pl.col("order_date").is_in(days)) for rows, days in frames.values()]
-        kept = pl.concat(selected).join(
-            fresh.select("order_date", "order_id"), on=["order_date", "order_id"], how="anti"
-        )
-        return pl.concat([kept, fresh])
+            groups.setdefault(id(state.rows), (state, []))[1].append(order_date)
+        parts: list[tuple[pl.DataFrame, pl.Series, KpiSums | None]] = []
+        for state, dates in groups.values():
+            days = pl.Series([dt.date.fromisoformat(d) for d in dates], dtype=pl.Date)
+            if state.dates <= set(dates):  # every date of the frame: nothing to filter
+                parts.append((state.rows, days, state.sums))
+            else:
+                on_days = pl.col("order_date").is_in(days.implode())
+                parts.append((state.rows.filter(on_days), days, state.sums and state.sums.of(days)))
+        if not summed:
+            keys = gained.select(ORDER)
+            kept = [rows.lazy().join(keys, on=ORDER, how="anti") for rows, _, _ in parts]
+            return _Advanced(pl.concat([*kept, gained]), None)
+        gained_rows = with_order_keys(gained.collect())
+        hashes = gained_rows.get_column(ORDER_KEY).implode()
+        kept_rows: list[pl.DataFrame] = []
+        lost: list[pl.DataFrame] = []
+        sums: list[KpiSums] = []
+        for rows, _, state_sums in parts:
+            assert state_sums is not None
+            # A filter on the hashed key, not a join: a join is slow on a frame of many chunks,
+            # and the known rows gain a chunk a batch. An equal hash is checked to be an equal key.
+            replaced = rows.get_column(ORDER_KEY).is_in(hashes)
+            lost_rows = rows.filter(replaced)
+            if lost_rows.join(gained_rows, on=ORDER, how="semi").height == lost_rows.height:
+                kept_rows.append(rows.filter(~replaced))
+            else:  # two keys with one hash: the exact joins
+                lost_rows = rows.join(gained_rows, on=ORDER, how="semi")
+                kept_rows.append(rows.join(gained_rows, on=ORDER, how="anti"))
+            lost.append(lost_rows)
+            sums.append(state_sums)
+        after = pl.concat([*kept_rows, gained_rows])
+        return _Advanced(after.lazy(), adjusted(KpiSums.joined(sums), pl.concat(lost).lazy(), gained_rows.lazy()))
 
-    def _remember(self, current: pl.DataFrame, entries: dict[str, list[FactEntry]]) -> None:
-        """Keep the current orders just selected, per date, as of the highest seq read: every
-        batch up to it is counted in them, since commits take seqs in commit order."""
+    def _remember(
+        self, current: pl.DataFrame, entries: dict[str, list[FactEntry]], sums: KpiSums | None = None
+    ) -> None:
+        """Keep the current orders just selected (and their sums), per date, as of the highest
+        seq read: every batch up to it is counted in them, since commits take seqs in commit
+        order."""
         for order_date in entries:
             self._known.pop(order_date, None)
-        present = {d.isoformat() for d in current.get_column("order_date").unique()}
+        held = current if sums is None else sums.categories  # the dates with orders, fewer rows
+        present = frozenset(d.isoformat() for d in held.get_column("order_date").unique())
         for order_date in sorted(present & entries.keys()):
-            self._known[order_date] = _KnownOrders(max(e.seq for e in entries[order_date]), current)
+            self._known[order_date] = _KnownOrders(max(e.seq for e in entries[order_date]), current, sums, present)
         frames = {id(s.rows): s.rows.height for s in self._known.values()}
         while sum(frames.values()) > KNOWN_ROWS:  # the dates used longest ago go first
             self._known.popitem(last=False)

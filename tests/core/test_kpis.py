@@ -12,9 +12,12 @@ from hypothesis import strategies as st
 from orderpipe.core.kpis import (
     CUSTOMER_QUERY_ROWS,
     DateKpis,
+    adjusted,
     compute_kpis,
     current_orders,
     customer_queries,
+    kpi_sums,
+    kpis_from_sums,
     money,
     rate,
     unique_customers,
@@ -113,6 +116,10 @@ def test_kpis_equal_the_decimal_reference(all_batches: list[list[dict]], custome
     # Every date of the range is asked for; those without orders must come back empty.
     result = compute_kpis(current_orders(facts_of(all_batches), shared), DATES, customer_queries)
     expected_daily, expected_category = reference(all_batches)
+    assert_reference(result, expected_daily, expected_category)
+
+
+def assert_reference(result: dict[str, DateKpis], expected_daily: dict, expected_category: dict) -> None:
     assert list(result) == DATES
     got_daily = {
         d: (
@@ -139,6 +146,27 @@ def test_kpis_equal_the_decimal_reference(all_batches: list[list[dict]], custome
         assert [c.category for c in k.categories] == sorted({c for c, day in expected_category if day == d})
         assert all(c.order_date == d for c in k.categories)
         assert k.order is None or k.order.order_date == d
+
+
+@settings(max_examples=examples(150), deadline=None)
+@given(batches)
+def test_sums_adjusted_batch_by_batch_equal_the_decimal_reference(all_batches: list[list[dict]]) -> None:
+    """A process sums the current orders once, then adjusts the sums by each batch: the rows it
+    replaces are lost, its own rows gained (orders change category, customer, price, return)."""
+    key = ["order_date", "order_id"]
+    current = current_orders(facts_of(all_batches[:1]), set()).collect()
+    sums = kpi_sums(current.lazy())
+    for n in range(2, len(all_batches) + 1):
+        batch = facts_of([all_batches[n - 1]]).collect()
+        lost = current.join(batch, on=key, how="semi")
+        sums = adjusted(sums, lost.lazy(), batch.lazy())
+        current = pl.concat([current.join(batch, on=key, how="anti"), batch])
+        assert_reference(kpis_from_sums(sums, DATES), *reference(all_batches[:n]))
+        # and the adjusted sums are those of a full pass, row for row
+        full = kpi_sums(current.lazy())
+        for mine, theirs in ((sums.categories, full.categories), (sums.customers, full.customers)):
+            assert mine.sort(mine.columns).equals(theirs.sort(theirs.columns))
+    assert_reference(kpis_from_sums(sums, DATES), *reference(all_batches))
 
 
 def test_avg_order_value_is_per_order_not_per_item() -> None:

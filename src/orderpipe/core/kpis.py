@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import TYPE_CHECKING
@@ -21,10 +21,14 @@ __all__ = [
     "RATE",
     "CategoryKpi",
     "DateKpis",
+    "KpiSums",
     "OrderKpi",
+    "adjusted",
     "compute_kpis",
     "current_orders",
     "customer_queries",
+    "kpi_sums",
+    "kpis_from_sums",
     "money",
     "rate",
     "unique_customers",
@@ -137,26 +141,125 @@ def unique_customers(rows: pl.LazyFrame, queries: int = 1) -> dict[str, int]:
     return counts
 
 
-def compute_kpis(orders: pl.LazyFrame, dates: Collection[str], customer_queries: int = 1) -> dict[str, DateKpis]:
-    """KPIs for each of `dates` from the current orders (columns of the facts schema).
-    `customer_queries`: see `unique_customers`."""
+def _revenue() -> pl.Expr:
+    """A row's revenue, exact: quantity times unit price in Decimal(38, 4)."""
     import polars as pl
 
-    revenue = (pl.col("quantity").cast(pl.Decimal(38, 4)) * pl.col("unit_price")).sum()
-    # Streaming queries. Day totals are sums of the category sums; distinct customers get
-    # queries of their own (mixed with other aggregations, they would hold every row).
+    return pl.col("quantity").cast(pl.Decimal(38, 4)) * pl.col("unit_price")
+
+
+def compute_kpis(orders: pl.LazyFrame, dates: Collection[str], customer_queries: int = 1) -> dict[str, DateKpis]:
+    """KPIs for each of `dates` from the current orders (columns of the facts schema), by
+    streaming queries for inputs too big to hold. `customer_queries`: see `unique_customers`."""
+    import polars as pl
+
+    # Distinct customers get queries of their own (mixed with other aggregations, they would
+    # hold every row).
     by_category = (
         orders.group_by("order_date", "category")
         .agg(
-            revenue.alias("revenue"),
+            _revenue().sum().alias("revenue"),
             pl.len().alias("orders"),
             pl.col("returned").sum().alias("returned_orders"),
             pl.col("quantity").sum().alias("items"),
         )
-        .with_columns(pl.col("order_date").cast(pl.String), pl.col("category").cast(pl.String))
         .collect(engine="streaming")
     )
-    customers = unique_customers(orders, customer_queries)
+    return _date_kpis(by_category, unique_customers(orders, customer_queries), dates)
+
+
+@dataclass(frozen=True, slots=True)
+class KpiSums:
+    """The additive parts of the KPIs of some dates' current orders: per (date, category) the
+    exact revenue, the orders, the returned orders and the items; per (date, customer) the
+    orders. When a batch replaces some orders, the sums of the new current orders are the old
+    sums minus those of the replaced rows plus those of the new rows (`adjusted`): a small batch
+    on a busy date costs its own rows, not a pass over every current order."""
+
+    categories: pl.DataFrame  # order_date, category, revenue, orders, returned_orders, items
+    customers: pl.DataFrame  # order_date, customer_id, orders
+
+    @staticmethod
+    def joined(parts: Sequence[KpiSums]) -> KpiSums:
+        """The sums of disjoint sets of dates, together."""
+        import polars as pl
+
+        return KpiSums(pl.concat([p.categories for p in parts]), pl.concat([p.customers for p in parts]))
+
+    def of(self, days: pl.Series) -> KpiSums:
+        """The sums of the dates in `days` (a Date series) only."""
+        import polars as pl
+
+        on = pl.col("order_date").is_in(days.implode())
+        return KpiSums(self.categories.filter(on), self.customers.filter(on))
+
+
+def kpi_sums(orders: pl.LazyFrame) -> KpiSums:
+    """The sums of current orders held in memory (see `KpiSums`)."""
+    import polars as pl
+
+    categories, customers = pl.collect_all(
+        [
+            orders.group_by("order_date", "category").agg(
+                _revenue().sum().alias("revenue"),
+                pl.len().cast(pl.Int64).alias("orders"),
+                pl.col("returned").cast(pl.Int64).sum().alias("returned_orders"),
+                pl.col("quantity").sum().alias("items"),
+            ),
+            orders.group_by("order_date", "customer_id").agg(pl.len().cast(pl.Int64).alias("orders")),
+        ]
+    )
+    return KpiSums(categories, customers)
+
+
+def adjusted(sums: KpiSums, lost: pl.LazyFrame, gained: pl.LazyFrame) -> KpiSums:
+    """The sums after the current orders lose the rows `lost` and gain the rows `gained`. A
+    category or customer left with no order has no row, as in the sums of a full pass."""
+    import polars as pl
+
+    columns = ["order_date", "category", "customer_id", "quantity", "unit_price", "returned"]
+    # A batch's rows and those they replace: few, so eager queries (a lazy one costs more to
+    # plan than to run on them).
+    changes = pl.concat(
+        [gained.select(columns).with_columns(sign=pl.lit(1)), lost.select(columns).with_columns(sign=pl.lit(-1))]
+    ).collect()
+    sign = pl.col("sign")
+    numbers = ["revenue", "orders", "returned_orders", "items"]
+    categories = changes.group_by("order_date", "category").agg(
+        pl.when(sign > 0).then(_revenue()).otherwise(-_revenue()).sum().alias("revenue"),
+        sign.cast(pl.Int64).sum().alias("orders"),
+        (pl.col("returned").cast(pl.Int64) * sign).sum().alias("returned_orders"),
+        (pl.col("quantity") * sign).sum().alias("items"),
+    )
+    customers = changes.group_by("order_date", "customer_id").agg(sign.cast(pl.Int64).sum().alias("orders"))
+    return KpiSums(
+        pl.concat([sums.categories, categories])
+        .group_by("order_date", "category")
+        .agg(pl.col(c).sum() for c in numbers)
+        .filter(pl.col("orders") > 0),
+        pl.concat([sums.customers, customers])
+        .group_by("order_date", "customer_id")
+        .agg(pl.col("orders").sum())
+        .filter(pl.col("orders") > 0),
+    )
+
+
+def kpis_from_sums(sums: KpiSums, dates: Collection[str]) -> dict[str, DateKpis]:
+    """KPIs for each of `dates` from the sums of their current orders."""
+    import polars as pl
+
+    customers = (
+        sums.customers.group_by("order_date").len().with_columns(pl.col("order_date").cast(pl.String)).iter_rows()
+    )
+    return _date_kpis(sums.categories, dict(customers), dates)
+
+
+def _date_kpis(by_category: pl.DataFrame, customers: dict[str, int], dates: Collection[str]) -> dict[str, DateKpis]:
+    """The KPIs from the sums per (date, category) and the distinct customers per date: day
+    totals are sums of the category sums."""
+    import polars as pl
+
+    by_category = by_category.with_columns(pl.col("order_date").cast(pl.String), pl.col("category").cast(pl.String))
     categories: dict[str, list[CategoryKpi]] = {d: [] for d in dates}
     sums: dict[str, list[Decimal | int]] = {}
     for row in by_category.iter_rows(named=True):
