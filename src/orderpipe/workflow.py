@@ -138,8 +138,8 @@ LOCKS = "locks"
 COMPACT_AFTER = 8
 #: At most this many entries are merged at once (a DynamoDB transaction holds 100 items).
 COMPACT_MAX = 90
-#: Compaction merges a date's oldest entry with the newer ones once those hold 1/FOLD_SHARE of
-#: its bytes; until then it merges only the newer ones.
+#: Compaction merges an entry with the newer ones once those hold 1/FOLD_SHARE of its bytes;
+#: until then it leaves it (see `Pipeline._to_merge`).
 FOLD_SHARE = 2
 #: Up to this many rows, the current orders of the dates being recomputed are selected once, in
 #: memory, rather than again by each KPI query (the latest-row selection is most of the cost).
@@ -725,19 +725,22 @@ class Pipeline:
         return compacted
 
     def _to_merge(self, order_date: str, entries: list[FactEntry]) -> list[FactEntry]:
-        """The entries to merge: all (the oldest first, at most COMPACT_MAX), or — while the
-        newer entries hold less than 1/FOLD_SHARE of the oldest's bytes — all but the oldest.
+        """The entries to merge: the oldest one whose newer entries hold at least 1/FOLD_SHARE
+        of its bytes, with every newer one (at most COMPACT_MAX in all).
 
-        The oldest entry of a busy date is its big current state; rewriting it every few small
-        batches made each file's cost grow with the date's orders. It is rewritten once the
-        newer entries have grown to a share of it, so the warehouse stays within 1 + 1/FOLD_SHARE
-        of the current orders (plus the entries not yet merged).
+        So a date's entries form tiers, each a few times the size of the next: the oldest is a
+        busy date's big current state, then the merges of fewer and fewer batches. A batch's
+        rows are rewritten once per tier they rise through, and a big tier only once the ones
+        after it have grown to a share of it. Rewriting everything after the oldest entry at
+        every merge made each file's cost grow with the rows merged since the last full merge.
         """
-        newer = entries[1 : COMPACT_MAX + 1]
-        if self.compact_after < 2 or len(newer) < 2:  # merging all but one would not do
+        if self.compact_after < 2:  # nothing to leave: one entry is the most there may be
             return entries[:COMPACT_MAX]
-        oldest, rest = self._bytes(order_date, entries[:1]), self._bytes(order_date, newer)
-        return newer if FOLD_SHARE * rest < oldest else entries[:COMPACT_MAX]
+        sizes = [self._bytes(order_date, [entry]) for entry in entries]
+        for i in range(len(entries) - 1):
+            if FOLD_SHARE * sum(sizes[i + 1 :]) >= sizes[i]:
+                return entries[i : i + COMPACT_MAX]
+        return entries[-2:]
 
     def _bytes(self, order_date: str, entries: Sequence[FactEntry]) -> int:
         """The size of the entries' facts files (a bundle counts whole; a gone file as 0)."""
