@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from orderpipe.bootstrap import open_pipeline
 from orderpipe.config import load_settings
 from orderpipe.ingest import fact_key
+from orderpipe.ports import FactEntry
 from orderpipe.workflow import Pipeline
 from tests.conftest import keys, order, run_file, snapshot, write
 
@@ -569,3 +570,23 @@ def test_two_entries_merged_keep_the_later_row_of_an_order(pipeline: Pipeline, t
     pipeline.recompute([date])  # from the merged entry
     (day,) = pipeline.kpis.daily(None, None)
     assert (day["total_orders"], str(day["total_revenue"])) == (2, "7.00")
+
+
+@pytest.mark.parametrize(
+    ("sizes", "first"),
+    [
+        ([1000, 100, 20, 1, 1, 1, 1, 1, 1], 3),  # the newest batches among themselves
+        ([1000, 100, 20, 9, 1, 1, 1, 1, 1], 2),  # they reach half of the tier before: it joins
+        ([1000, 100, 30, 30, 1, 1, 1, 1, 1], 1),
+        ([1000, 600, 1, 1, 1, 1, 1, 1, 1], 0),  # the oldest too: every row of the date
+        ([1000, 100, 10, 3, 2], 2),  # exactly half
+        ([1000, 100, 10, 1], 2),  # no tier has grown enough: the last two
+    ],
+)
+def test_a_merge_starts_at_the_oldest_entry_whose_newer_ones_hold_half_its_bytes(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch, sizes: list[int], first: int
+) -> None:
+    entries = [FactEntry("2025-07-01", f"b{n}", n + 1, (0,)) for n in range(len(sizes))]
+    size = {e.batch_id: s for e, s in zip(entries, sizes, strict=True)}
+    monkeypatch.setattr(pipeline, "_bytes", lambda day, es: sum(size[e.batch_id] for e in es))
+    assert pipeline._to_merge("2025-07-01", entries) == entries[first:]
