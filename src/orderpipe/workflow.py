@@ -661,9 +661,10 @@ class Pipeline:
         raise InfrastructureError("catalog batches kept committing while the KPIs were read; it will be read again")
 
     def compact(self, dates: Sequence[str]) -> list[str]:
-        """Merge the oldest facts entries of each date read from more than `compact_after`
-        entries into one (the latest row per order id, in commit order), so the cost of a file
-        never grows with the number of earlier batches; returns the dates compacted.
+        """Once one of `dates` is read from more than `compact_after` facts entries, merge
+        entries of it, and of those of `dates` read from more than half as many, into one per
+        date (the latest row per order id, in commit order; see `_to_merge`), so the cost of a
+        file never grows with the number of earlier batches; returns the dates compacted.
 
         Crash-safe: the merged files are written under a name derived from what they replace
         (a retry overwrites them), the ledger switches to them in one transaction that fails if
@@ -676,8 +677,14 @@ class Pipeline:
         if CATALOG in dates:
             compacted += self._compact_catalog()
             dates = [d for d in dates if d != CATALOG]
-        for order_date, entries in self.ledger.fact_entries(sorted(set(dates))).items():
-            if len(entries) <= self.compact_after:
+        read = self.ledger.fact_entries(sorted(set(dates)))
+        # Once one date is due, the others with half as many entries are merged too: the
+        # dates a stream of batches shares stay in step, and merging is one event every few
+        # batches instead of one date or another at nearly every batch.
+        if all(len(entries) <= self.compact_after for entries in read.values()):
+            return compacted
+        for order_date, entries in read.items():
+            if len(entries) <= max(1, self.compact_after // 2):
                 continue
             covered = self._to_merge(order_date, entries)
             top = covered[-1].seq
