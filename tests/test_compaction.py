@@ -590,3 +590,15 @@ def test_a_merge_starts_at_the_oldest_entry_whose_newer_ones_hold_half_its_bytes
     size = {e.batch_id: s for e, s in zip(entries, sizes, strict=True)}
     monkeypatch.setattr(pipeline, "_bytes", lambda day, es: sum(size[e.batch_id] for e in es))
     assert pipeline._to_merge("2025-07-01", entries) == entries[first:]
+
+
+def test_a_due_date_brings_the_batchs_other_dates_with_half_as_many_entries(pipeline: Pipeline, tmp_path: Path) -> None:
+    """Dates a stream of batches shares stay in step: merged in the same event."""
+    pipeline.compact_after = 4
+    a, b, c = "2025-07-01", "2025-07-02", "2025-07-03"
+    for n, dates in enumerate([[b], [b], [b], [a, c], [a, b], [a, b, c]]):
+        rows = [order(f"O{n}-{day}", date=day) for day in dates]
+        run_file(pipeline, write(tmp_path / f"f{n}.csv", rows))
+    counts = {d: len(es) for d, es in pipeline.ledger.fact_entries([a, b, c]).items()}
+    assert counts == {a: 1, b: 1, c: 2}  # b was due (5 > 4), a had 3 > 2, c only 2
+    assert [d["total_orders"] for d in pipeline.kpis.daily(None, None)] == [3, 5, 2]
