@@ -204,6 +204,10 @@ def many_small_files(orderpipe: str, count: int, sections: list[str]) -> None:
             f"{result.warehouse_bytes / 1e6:.2f} MB | {storage:.2f}× of {result.current_bytes / 1e6:.2f} MB "
             f"(≤ {STORAGE_RATIO:g}×: {verdict(storage <= STORAGE_RATIO)}) |"
         )
+        print(
+            f"\nmeans (every file, merges too): first 10 % {result.first_mean_ms:.0f} ms, "
+            f"last 10 % {result.last_mean_ms:.0f} ms ({result.last_mean_ms / result.first_mean_ms:.2f}×)"
+        )
         print(f"\nstatuses: {result.statuses}", flush=True)
     if "drain" in sections:
         home = DATA / "home-drain"
