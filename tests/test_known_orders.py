@@ -224,3 +224,22 @@ def test_the_known_orders_stay_in_few_chunks(pipeline: Pipeline, tmp_path: Path)
         assert all(s.rows.n_chunks() <= workflow.MAX_CHUNKS for s in pipeline._known.values())
     (day, *_) = pipeline.kpis.daily(None, None)
     assert (day["total_orders"], str(day["total_revenue"])) == (workflow.MAX_CHUNKS * 2 + 1, "560.00")
+
+
+def test_a_batch_too_big_to_sum_in_memory_after_known_dates(
+    pipeline: Pipeline, home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Known dates (kept with their sums) then a batch whose rows take the streaming path: the
+    known rows join it as facts."""
+    pipeline.compact_after = 10_000
+    paths = files(13, 6, tmp_path / "files")
+    for path in paths[:3]:
+        run_file(pipeline, path)
+    assert pipeline._known
+    monkeypatch.setattr(workflow, "CURRENT_IN_MEMORY_ROWS", 1)
+    for path in paths[3:]:
+        assert run_file(pipeline, path).status == "accepted"
+    reader = fresh(home, {})
+    expected = snapshot(pipeline)
+    reader.recompute(DATES)
+    assert snapshot(reader) == expected

@@ -608,7 +608,8 @@ class Pipeline:
                 parts.append((state.rows.filter(on_days), days, state.sums and state.sums.of(days)))
         if not summed:
             keys = gained.select(ORDER)
-            kept = [rows.lazy().join(keys, on=ORDER, how="anti") for rows, _, _ in parts]
+            # (rows kept for sums carry their hashed keys: not a facts column)
+            kept = [rows.lazy().select(pl.exclude(ORDER_KEY)).join(keys, on=ORDER, how="anti") for rows, _, _ in parts]
             return _Advanced(pl.concat([*kept, gained]), None)
         gained_rows = with_order_keys(gained.collect())
         hashes = gained_rows.get_column(ORDER_KEY).implode()
@@ -621,7 +622,9 @@ class Pipeline:
             # and the known rows gain a chunk a batch. An equal hash is checked to be an equal key.
             replaced = rows.get_column(ORDER_KEY).is_in(hashes)
             lost_rows = rows.filter(replaced)
-            if lost_rows.join(gained_rows, on=ORDER, how="semi").height == lost_rows.height:
+            if lost_rows.is_empty():  # only new orders: the known rows stay as they are, uncopied
+                kept_rows.append(rows)
+            elif lost_rows.join(gained_rows, on=ORDER, how="semi").height == lost_rows.height:
                 kept_rows.append(rows.filter(~replaced))
             else:  # two keys with one hash: the exact joins
                 lost_rows = rows.join(gained_rows, on=ORDER, how="semi")
