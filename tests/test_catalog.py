@@ -424,8 +424,8 @@ def test_catalog_compaction_leaves_an_unfinished_catalog_batch_alone(tmp_path: P
     path = tmp_path / "products-3.csv"
     path.write_text("product_id,category\nP1,Toys\n")
     key = pipeline.submit(path)
-    with pipeline.inspected(key) as (inspection, scratch, _snapshot):
-        record = pipeline.commit("products-3.csv", inspection, scratch)  # committed, then "killed"
+    with pipeline.inspected(key) as (inspection, _scratch, _snapshot):
+        record = pipeline.commit("products-3.csv", inspection)  # committed, then "killed"
     pipeline.compact(["catalog"])
     entries = pipeline.ledger.fact_entries(["catalog"])["catalog"]
     assert [e.batch_id for e in entries][1:] == [record.batch_id] and entries[0].batch_id.startswith("compact-")

@@ -35,11 +35,11 @@ def two_files_named_alike(tmp_path: Path, name: str = "orders.csv") -> tuple[Pat
 
 def commit_by_hand(pipeline: Pipeline, path: Path, workdir: Path) -> str:
     """Stage and commit a file's facts as a worker killed right after its commit leaves them."""
-    from orderpipe.ingest import inspect_file, stage_facts
+    from orderpipe.ingest import inspect_file, publish_facts
 
     inspection = inspect_file(path, path.name, pipeline.categories, workdir)
-    assert inspection.stage is not None
-    parts = stage_facts(inspection.stage, inspection.batch_id, inspection.report.rows, pipeline.store, workdir)
+    assert inspection.facts is not None
+    parts = publish_facts(inspection.facts, inspection.batch_id, pipeline.store)
     pipeline.ledger.commit(inspection.batch_id, path.name, inspection.report.rows, parts)
     return inspection.batch_id
 
@@ -50,10 +50,10 @@ def break_inspection_of(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
 
     real = workflow.inspect_file
 
-    def broken(path, file, categories, workdir):  # type: ignore[no-untyped-def]
+    def broken(path, file, categories, workdir, *rest):  # type: ignore[no-untyped-def]
         if file == name:
             raise KeyError("unexpected shape")
-        return real(path, file, categories, workdir)
+        return real(path, file, categories, workdir, *rest)
 
     monkeypatch.setattr(workflow, "inspect_file", broken)
 
@@ -286,8 +286,8 @@ def test_a_file_written_in_place_while_being_read_is_not_committed(
     write(target, [order("O1")])
     real = workflow.inspect_file
 
-    def inspect_then_append(path, name, categories, workdir):  # type: ignore[no-untyped-def]
-        inspection = real(path, name, categories, workdir)
+    def inspect_then_append(path, name, categories, workdir, *rest):  # type: ignore[no-untyped-def]
+        inspection = real(path, name, categories, workdir, *rest)
         with target.open("a") as out:  # the writer appends in place, after our read
             out.write(order("O2") + "\n")
         return inspection

@@ -205,7 +205,7 @@ def test_a_long_failure_reason_is_cut_to_500_characters(
 ) -> None:
     import orderpipe.workflow as workflow
 
-    def broken(path, file, categories, workdir):  # type: ignore[no-untyped-def]
+    def broken(path, file, categories, workdir, *rest):  # type: ignore[no-untyped-def]
         raise ValueError("x" * 2000)
 
     monkeypatch.setattr(workflow, "inspect_file", broken)
@@ -458,8 +458,8 @@ def test_a_rejected_file_replaced_while_being_read_quarantines_the_bytes_read(
     key = pipeline.submit(bad)
     real = workflow.inspect_file
 
-    def replaced_after_reading(path, file, categories, workdir):  # type: ignore[no-untyped-def]
-        inspection = real(path, file, categories, workdir)
+    def replaced_after_reading(path, file, categories, workdir, *rest):  # type: ignore[no-untyped-def]
+        inspection = real(path, file, categories, workdir, *rest)
         pipeline.store.put_file(fixed, key)
         return inspection
 
@@ -623,8 +623,8 @@ def test_a_duplicate_replaced_while_being_read_archives_the_bytes_read(
     key = pipeline.submit(counted)
     real = workflow.inspect_file
 
-    def replaced_after_reading(path, file, categories, workdir):  # type: ignore[no-untyped-def]
-        inspection = real(path, file, categories, workdir)
+    def replaced_after_reading(path, file, categories, workdir, *rest):  # type: ignore[no-untyped-def]
+        inspection = real(path, file, categories, workdir, *rest)
         replacement = tmp_path / "replacement.csv"  # another writer replaces the key by rename
         replacement.write_bytes(newer.read_bytes())
         pipeline.store.put_file(replacement, key)

@@ -119,12 +119,12 @@ def test_recover_finishes_a_committed_batch(pipeline: Pipeline, tmp_path: Path) 
     inspection_outcome = run_file(pipeline, write(tmp_path / "y.csv", [order("O2", price="4.00")]))
     assert inspection_outcome.status == "accepted"
     # Commit x's facts by hand, as a crashed worker would have left them, without KPIs.
-    from orderpipe.ingest import inspect_file, stage_facts
+    from orderpipe.ingest import inspect_file, publish_facts
 
     with pipeline.store.local_copy(key) as path:
         inspection = inspect_file(path, "x.csv", pipeline.categories, tmp_path)
-        assert inspection.stage is not None
-        parts = stage_facts(inspection.stage, inspection.batch_id, 1, pipeline.store, tmp_path)
+        assert inspection.facts is not None
+        parts = publish_facts(inspection.facts, inspection.batch_id, pipeline.store)
     pipeline.ledger.commit(inspection.batch_id, "x.csv", 1, parts)
     pipeline.store.move(key, "processed/x.csv")
     assert daily(pipeline) == {"2025-07-06": (1, Decimal("4.00"), 0)}
@@ -175,8 +175,8 @@ def commit_and_crash(pipeline: Pipeline, path: Path) -> tuple[str, str]:
     """Upload a file and commit its batch, then stop as a kill -9 after the commit would: no
     KPIs, not archived, not done. Returns (input key, batch id)."""
     key = pipeline.submit(path)
-    with pipeline.inspected(key) as (inspection, scratch, _):
-        record = pipeline.commit(PurePosixPath(key).name, inspection, scratch)
+    with pipeline.inspected(key) as (inspection, _scratch, _):
+        record = pipeline.commit(PurePosixPath(key).name, inspection)
     assert not record.done
     return key, record.batch_id
 

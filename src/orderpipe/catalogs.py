@@ -48,11 +48,11 @@ def inspect_catalog(path: Path, name: str, shape: InputShape, categories: Collec
         report = validate_catalog(stream, name, shape, frozenset(categories), lambda p, c: rows.append((p, c)))
     digest = fingerprint(path).sha256
     if not report.valid:
-        return Inspection(digest, report, None, catalog=True)
+        return Inspection(digest, report, None)
     stage = workdir / f"catalog-{uuid.uuid4().hex}.parquet"
     frame = pl.DataFrame(rows, schema=_SCHEMA, orient="row").sort("product_id")
     frame.write_parquet(stage, compression="zstd", statistics=False)
-    return Inspection(digest, report, [stage], catalog=True)
+    return Inspection(digest, report, None, catalog=stage)
 
 
 def write_catalog(frame: pl.DataFrame, key: str, store: ObjectStore, workdir: Path) -> None:
@@ -98,11 +98,10 @@ def catalog_changes(
     return changed_products(rows.select("product_id", "category"), before)
 
 
-def product_index(stage: list[Path]) -> Mapping[str, list[str]]:
+def product_index(facts: list[Path]) -> Mapping[str, list[str]]:
     """product → the dates it sold on in a staged order batch (for the ledger's index)."""
     pairs = (
-        pl.scan_parquet(stage)
-        .filter(~pl.col("blank"))
+        pl.scan_parquet(facts)
         .select("product_id", pl.col("order_date").cast(pl.String))
         .unique()
         .group_by("product_id")

@@ -1,9 +1,10 @@
 """From a landed file to a verdict and staged facts, fast.
 
-The file is read twice at most: once by a streaming Polars scan (typed facts plus a per-row
-`ok` flag, written to a local stage file) while a thread hashes the bytes, and — only when the
-screen flags anything, or the bytes hold quotes, bare CRs or NULs — once more by the exact
-validator for a located report.
+The file is read twice at most: once by a streaming Polars scan (typed rows plus a per-row
+`ok` flag) while a thread hashes the bytes, and — only when the screen flags anything, or the
+bytes hold quotes, bare CRs or NULs — once more by the exact validator for a located report.
+Either way the rows are cut into the batch's facts files as they are read (`FactSlices`), in
+the scratch folder: committing a valid batch only names them under warehouse/.
 """
 
 from __future__ import annotations
@@ -11,14 +12,15 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import os
+import shutil
 import threading
 import uuid
 from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import polars as pl
 
@@ -34,12 +36,16 @@ __all__ = [
     "FACTS_PREFIX",
     "ROWS_PER_PART",
     "Beside",
+    "ExactStage",
+    "FactSlices",
     "Inspection",
+    "StagedFacts",
     "bundle_of",
     "fact_key",
     "inspect_file",
     "load_facts",
-    "stage_facts",
+    "publish_facts",
+    "slice_stage",
     "staged_facts",
     "write_compacted",
 ]
@@ -51,6 +57,8 @@ ROWS_PER_PART = 2_000_000
 #: streaming scan costs more than the data (two streaming queries re-read every file).
 EAGER_FACTS_BYTES = 16 << 20
 HEADER_LIMIT = 1 << 20
+#: Rows the screen hands over at a time (bounds its memory; the slices are cut exactly anyway).
+SCREEN_ROWS = 250_000
 #: Facts files written at once.
 WRITERS = 4
 #: Part numbers from here on name bundles: one file per row slice holding the dates that have
@@ -85,13 +93,36 @@ class Fingerprint:
 
 
 @dataclass(frozen=True, slots=True)
+class StagedFacts:
+    """A batch's facts in local files, already cut as they will be stored: row slices of at
+    most `rows_per_part` rows, each partitioned by date (see `BUNDLE`)."""
+
+    files: tuple[tuple[str, int, Path], ...]  # (a date of the file, part, local path)
+    parts: dict[str, list[int]]  # date → the parts holding its rows
+    rows: int
+
+    @property
+    def paths(self) -> list[Path]:
+        return [path for _, _, path in self.files]
+
+    @property
+    def dates(self) -> tuple[str, ...]:
+        return tuple(sorted(self.parts))
+
+    def discard(self) -> None:
+        for path in self.paths:
+            path.unlink(missing_ok=True)
+
+
+@dataclass(frozen=True, slots=True)
 class Inspection:
-    """The verdict on one file; `stage` holds its typed rows when it is valid."""
+    """The verdict on one file: a valid order batch's `facts`, a valid catalog batch's rows
+    (products and their categories) in `catalog`."""
 
     batch_id: str
     report: ValidationReport
-    stage: list[Path] | None
-    catalog: bool = False  # a catalog batch (products and their categories), not orders
+    facts: StagedFacts | None
+    catalog: Path | None = None
 
 
 T = TypeVar("T")
@@ -170,16 +201,22 @@ class _Screen:
     rows: int
     clean: bool
     blank: int
-    dates: tuple[str, ...]
+    facts: StagedFacts | None  # when clean
 
 
-def _screen(path: Path, names: list[str], categories: Sequence[str], stage: Path) -> _Screen:
+def _screen(path: Path, names: list[str], categories: Sequence[str], workdir: Path, rows_per_part: int) -> _Screen:
     """Screen the values as read; when some row fails, once more trimmed (see `screen_columns`)."""
-    screen = _screen_values(path, names, categories, stage, trimmed=False)
-    return screen if screen.clean else _screen_values(path, names, categories, stage, trimmed=True)
+    screen = _screen_values(path, names, categories, workdir, rows_per_part, trimmed=False)
+    if screen.clean:
+        return screen
+    return _screen_values(path, names, categories, workdir, rows_per_part, trimmed=True)
 
 
-def _screen_values(path: Path, names: list[str], categories: Sequence[str], stage: Path, trimmed: bool) -> _Screen:
+def _screen_values(
+    path: Path, names: list[str], categories: Sequence[str], workdir: Path, rows_per_part: int, trimmed: bool
+) -> _Screen:
+    """One pass: each batch of rows the scan yields is checked, then cut into facts files. The
+    first batch with a failing row ends the pass (the files cut so far are deleted)."""
     last = names[-1]
     raw = pl.scan_csv(
         path,
@@ -196,88 +233,191 @@ def _screen_values(path: Path, names: list[str], categories: Sequence[str], stag
         values += [pl.col("__last")]
     # Polars checks a row's field count only when it parses every column: with an unused extra
     # column pruned from the scan, a row with one field too many would pass. So no pruning.
-    raw.select(values).select(screen_columns(categories, trimmed)).sink_parquet(
-        stage, compression="lz4", optimizations=pl.QueryOptFlags(projection_pushdown=False)
+    batches = (
+        raw.select(values)
+        .select(screen_columns(categories, trimmed))
+        .collect_batches(chunk_size=SCREEN_ROWS, lazy=True, optimizations=pl.QueryOptFlags(projection_pushdown=False))
     )
-    stats = (
-        pl.scan_parquet(stage)
-        .select(
-            pl.len().alias("rows"),
-            (~(pl.col("ok") & pl.col("complete"))).sum().alias("bad"),
-            pl.col("blank").sum().alias("blank"),
-        )
-        .collect(engine="streaming")
-        .row(0, named=True)
-    )
-    clean = stats["bad"] == 0 and stats["rows"] > 0 and _unique_order_ids(stage)
-    dates: tuple[str, ...] = ()
-    if clean:
-        dates = tuple(
-            pl.scan_parquet(stage)
-            .select(pl.col("order_date").unique().sort().cast(pl.String))
-            .collect()
-            .to_series()
-            .to_list()
-        )
-    return _Screen(stats["rows"] - stats["blank"], clean, stats["blank"], dates)
+    rows = blank = 0
+    hashes: list[pl.Series] = []
+    with FactSlices(workdir, rows_per_part) as slices:
+        for batch in batches:
+            rows += batch.height
+            if (~(batch["ok"] & batch["complete"])).any():  # returning drops the scan: it stops
+                slices.discard()
+                return _Screen(rows, False, 0, None)
+            blanks = batch["blank"]
+            if blanks.any():
+                blank += int(blanks.sum())
+                batch = batch.filter(~blanks)
+            facts = batch.select(*FACT_SCHEMA)
+            hashes.append(facts.get_column("order_id").hash(seed=0))
+            slices.add(facts)
+        staged = slices.finish()
+    if rows == 0 or not _unique(hashes):
+        staged.discard()
+        return _Screen(rows - blank, False, blank, None)
+    return _Screen(rows - blank, True, blank, staged)
 
 
-def _unique_order_ids(stage: Path) -> bool:
+def _unique(hashes: list[pl.Series]) -> bool:
     """True when no two rows share an order id: their hashes are all distinct (a collision can
-    only send a valid file to the exact validator). Counted on the collected 8-byte hashes: the
-    streaming engine's distinct count held three times the memory."""
-    hashes = pl.scan_parquet(stage).select(pl.col("order_id").hash(seed=0)).collect().to_series()
-    return hashes.n_unique() == hashes.len()
+    only send a valid file to the exact validator). Counted on the 8-byte hashes: a distinct
+    count of the ids themselves held three times the memory."""
+    every = pl.concat(hashes) if hashes else pl.Series(dtype=pl.UInt64)
+    return every.n_unique() == every.len()
 
 
-def inspect_file(path: Path, name: str, categories: Sequence[str], workdir: Path) -> Inspection:
+def inspect_file(
+    path: Path, name: str, categories: Sequence[str], workdir: Path, rows_per_part: int = ROWS_PER_PART
+) -> Inspection:
     """Hash, screen and — when needed — exactly validate one file.
 
-    The fast path stages what Polars read. Whenever the exact validator decides, the stage is
-    built from the exact validator's own parse, so what is staged is always what was validated.
+    The fast path stages what Polars read. Whenever the exact validator decides, the facts are
+    cut from the exact validator's own parse, so what is staged is always what was validated.
     """
     hashing = Beside(lambda: fingerprint(path))
     names = _plain_header(path)
-    stage = workdir / f"stage-{uuid.uuid4().hex}.parquet"
     screen: _Screen | None = None
     if names is not None:
         try:
-            screen = _screen(path, names, categories, stage)
+            screen = _screen(path, names, categories, workdir, rows_per_part)
         except pl.exceptions.PolarsError:
             screen = None  # unreadable to Polars: the exact validator will say where and why
     fp = hashing.result(name)
-    if screen is not None and screen.clean and not fp.needs_exact:
-        warnings = []
-        extra = [n for n in (names or []) if n not in COLUMNS]
-        if extra:
-            warnings.append(extra_columns_warning(extra))
-        report = ValidationReport(name, True, screen.rows, warnings=tuple(warnings), dates=screen.dates)
-        return Inspection(fp.sha256, report, [stage])
-    stage.unlink(missing_ok=True)
-    exact = _ExactStage(workdir, categories)
-    with path.open("rb") as stream:
+    if screen is not None and screen.facts is not None:
+        if not fp.needs_exact:
+            warnings = []
+            extra = [n for n in (names or []) if n not in COLUMNS]
+            if extra:
+                warnings.append(extra_columns_warning(extra))
+            report = ValidationReport(name, True, screen.rows, warnings=tuple(warnings), dates=screen.facts.dates)
+            return Inspection(fp.sha256, report, screen.facts)
+        screen.facts.discard()
+    exact = ExactStage(workdir, categories, rows_per_part)
+    with exact, path.open("rb") as stream:
         report = validate_stream(stream, name, frozenset(categories), exact.add)
-    files = exact.finish()
-    if not report.valid:
-        for file in files:
-            file.unlink(missing_ok=True)
-        return Inspection(fp.sha256, report, None)
-    if exact.rows != report.rows:
-        raise InfrastructureError(f"{name}: staged {exact.rows} rows but validated {report.rows}")
-    return Inspection(fp.sha256, report, files)
+    return exact.inspection(fp.sha256, report)
 
 
-class _ExactStage:
-    """Stages the exact validator's rows through the same typed columns, in bounded chunks."""
+class FactSlices:
+    """Cuts a batch's typed rows into its facts files as they arrive.
+
+    Slices are cut by row number, exactly `rows_per_part` rows each (the last one shorter), so
+    the same bytes always give the same files. Each slice is written, partitioned by date, while
+    the next one is read.
+    """
+
+    def __init__(self, workdir: Path, rows_per_part: int = ROWS_PER_PART) -> None:
+        self.workdir = workdir
+        self.rows_per_part = rows_per_part
+        self._pending: list[pl.DataFrame] = []
+        self._buffered = 0
+        self._part = 0
+        self._rows = 0
+        self._files: list[tuple[str, int, Path]] = []
+        self._parts: dict[str, list[int]] = {}
+        self._writers = ThreadPoolExecutor(WRITERS)
+        self._in_flight: list[Future[None]] = []
+
+    def __enter__(self) -> FactSlices:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._writers.shutdown(wait=True, cancel_futures=True)
+        if exc[0] is not None:
+            self.discard()
+
+    def add(self, rows: pl.DataFrame) -> None:
+        """Rows in the facts schema, in file order."""
+        while rows.height:
+            take = min(rows.height, self.rows_per_part - self._buffered)
+            self._pending.append(rows.slice(0, take))
+            self._buffered += take
+            rows = rows.slice(take)
+            if self._buffered == self.rows_per_part:
+                self._cut()
+
+    def _cut(self) -> None:
+        # The previous slice's files first: then at most two slices are ever in memory.
+        self._wait()
+        # Sorted by date (file order within a date), each date's rows are one run: a date's
+        # own file and the bundle of the small dates are views of the one sorted copy.
+        chunk = pl.concat(self._pending, how="vertical", rechunk=False).sort("order_date", maintain_order=True)
+        self._pending, self._buffered = [], 0
+        part = self._part
+        self._part += 1
+        self._rows += chunk.height
+        column = chunk.get_column("order_date")
+        runs: list[tuple[str, int, int]] = []  # (date, offset, rows)
+        offset = 0
+        for order_date, rows in zip(
+            column.unique(maintain_order=True).to_list(), column.unique_counts().to_list(), strict=True
+        ):
+            runs.append((order_date.isoformat(), offset, rows))
+            offset += rows
+        small = [run for run in runs if run[2] < BUNDLE_BELOW]
+        if len(small) > 1:
+            whole = len(small) == len(runs)
+            bundle = chunk if whole else pl.concat([chunk.slice(at, rows) for _, at, rows in small], how="vertical")
+            self._in_flight.append(self._write(BUNDLE + part, small[0][0], bundle))
+            for day, _, _ in small:
+                self._parts.setdefault(day, []).append(BUNDLE + part)
+            runs = [run for run in runs if run[2] >= BUNDLE_BELOW]
+        for day, at, rows in runs:
+            self._in_flight.append(self._write(part, day, chunk.slice(at, rows)))
+            self._parts.setdefault(day, []).append(part)
+
+    def _wait(self) -> None:
+        for write in self._in_flight:
+            write.result()
+        self._in_flight = []
+
+    def _write(self, part: int, day: str, frame: pl.DataFrame) -> Future[None]:
+        local = self.workdir / f"facts-{uuid.uuid4().hex}.parquet"
+        self._files.append((day, part, local))
+        # zstd level 1: measured 40 % faster to write than the default level, 5 % larger.
+        if part >= BUNDLE:  # statistics and small row groups: a reader skips the other dates
+            options: dict[str, Any] = {"statistics": True, "row_group_size": BUNDLE_ROW_GROUP}
+        else:
+            options = {"statistics": False}
+        return self._writers.submit(frame.write_parquet, local, compression="zstd", compression_level=1, **options)
+
+    def finish(self) -> StagedFacts:
+        if self._buffered:
+            self._cut()
+        self._wait()
+        return StagedFacts(tuple(self._files), {day: self._parts[day] for day in sorted(self._parts)}, self._rows)
+
+    def discard(self) -> None:
+        """Forget the rows: wait for the writes under way, then delete every file cut."""
+        for write in self._in_flight:
+            with suppress(Exception):  # a file half written is deleted all the same
+                write.result()
+        self._in_flight, self._pending, self._buffered = [], [], 0
+        for _, _, path in self._files:
+            path.unlink(missing_ok=True)
+        self._files, self._parts = [], {}
+
+
+class ExactStage:
+    """Cuts the exact validator's rows into facts through the screen's typed columns, in
+    bounded chunks: the exact validator's verdict, the screen's types."""
 
     CHUNK_ROWS = 250_000
 
-    def __init__(self, workdir: Path, categories: Sequence[str]) -> None:
-        self.workdir = workdir
+    def __init__(self, workdir: Path, categories: Sequence[str], rows_per_part: int = ROWS_PER_PART) -> None:
         self.categories = categories
         self.buffer: list[list[str]] = []
-        self.files: list[Path] = []
+        self.slices = FactSlices(workdir, rows_per_part)
         self.rows = 0
+
+    def __enter__(self) -> ExactStage:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if exc[0] is not None:
+            self.slices.__exit__(*exc)
 
     def add(self, values: list[str]) -> None:
         self.buffer.append(values)
@@ -291,94 +431,70 @@ class _ExactStage:
         typed = frame.select(screen_columns(self.categories))
         if not typed["ok"].all():  # the two validators disagree: a bug, never a silent stage
             raise InfrastructureError("the exact validator accepted rows the typed columns reject")
-        path = self.workdir / f"stage-{uuid.uuid4().hex}.parquet"
-        typed.write_parquet(path, compression="lz4")
-        self.files.append(path)
+        self.slices.add(typed.select(*FACT_SCHEMA))
         self.rows += typed.height
         self.buffer = []
 
-    def finish(self) -> list[Path]:
-        self._flush()
-        return self.files
+    def inspection(self, batch_id: str, report: ValidationReport) -> Inspection:
+        """The verdict with the facts cut from the validated rows (none for an invalid file)."""
+        with self.slices:
+            if not report.valid:
+                self.slices.discard()
+                return Inspection(batch_id, report, None)
+            self._flush()
+            facts = self.slices.finish()
+        if facts.rows != report.rows:
+            facts.discard()
+            raise InfrastructureError(f"{report.file}: staged {facts.rows} rows but validated {report.rows}")
+        return Inspection(batch_id, report, facts)
 
 
-def stage_facts(
-    stage: list[Path],
-    batch_id: str,
-    expected_rows: int,
-    store: ObjectStore,
-    workdir: Path,
-    rows_per_part: int = ROWS_PER_PART,
-    on_part: Callable[[], None] = lambda: None,
-    prefix: str = FACTS_PREFIX,
-    on_slice: Callable[[int, int], None] = lambda done, total: None,
-) -> dict[str, list[int]]:
-    """Write the valid rows under warehouse/, partitioned by date, in fixed-size row slices.
-
-    Slices are cut by row number, so the same bytes always give the same files. Raises rather
-    than stage a row count other than the validated one.
-    """
-    parts: dict[str, list[int]] = {}
-    written = 0
+def slice_stage(stage: Path, workdir: Path, rows_per_part: int = ROWS_PER_PART) -> StagedFacts:
+    """Cut a stage of the screen's columns (blank lines flagged) into facts files."""
     rows = pl.scan_parquet(stage).select(pl.len()).collect().item()
-    slices = -(-rows // rows_per_part)
-
-    def publish(part: int, day: str, frame: pl.DataFrame) -> None:
-        local = workdir / f"part-{batch_id[:16]}-{day}-{part}.parquet"
-        # zstd level 1: measured 40 % faster to write than the default level, 5 % larger.
-        if part >= BUNDLE:  # statistics and small row groups: a reader skips the other dates
-            frame.write_parquet(
-                local, compression="zstd", compression_level=1, statistics=True, row_group_size=BUNDLE_ROW_GROUP
-            )
-        else:
-            frame.write_parquet(local, compression="zstd", compression_level=1, statistics=False)
-        store.put_file(local, fact_key(day, batch_id, part, prefix))
-
-    def finish(writes: list[Future[None]]) -> None:
-        for future in as_completed(writes):
-            future.result()
-            on_part()
-
-    # A file of many dates means many writes, each mostly fixed cost (and a round trip on S3):
-    # they run side by side, and beside the reading of the next slice (at most two slices in
-    # memory). The names are still fixed by (date, slice).
-    with ThreadPoolExecutor(WRITERS) as writers:
-        in_flight: list[list[Future[None]]] = []
-        for part, offset in enumerate(range(0, rows, rows_per_part)):
-            chunk = (
+    with FactSlices(workdir, rows_per_part) as slices:
+        for offset in range(0, rows, rows_per_part):
+            slices.add(
                 pl.scan_parquet(stage)
                 .slice(offset, rows_per_part)
                 .filter(~pl.col("blank"))
                 .select(*FACT_SCHEMA)
                 .collect()
             )
-            written += chunk.height
-            days = {
-                order_date.isoformat(): frame
-                for (order_date,), frame in chunk.partition_by("order_date", as_dict=True, include_key=True).items()
-            }
-            del chunk
-            small = sorted(day for day, frame in days.items() if frame.height < BUNDLE_BELOW)
-            pending = []
-            if len(small) > 1:
-                bundle = pl.concat([days.pop(day) for day in small], how="vertical")
-                pending.append(writers.submit(publish, BUNDLE + part, small[0], bundle))
-                for day in small:
-                    parts.setdefault(day, []).append(BUNDLE + part)
-            for day, frame in days.items():
-                pending.append(writers.submit(publish, part, day, frame))
-                parts.setdefault(day, []).append(part)
-            del days
-            in_flight.append(pending)
-            if len(in_flight) > 1:
-                finish(in_flight.pop(0))
-                on_slice(part, slices)  # progress by row slices: their count is known up front
-        for pending in in_flight:
-            finish(pending)
-        on_slice(slices, slices)
-    if written != expected_rows:
-        raise InfrastructureError(f"staged {written} rows but {expected_rows} were validated; nothing was committed")
-    return parts
+        return slices.finish()
+
+
+def publish_facts(
+    facts: StagedFacts,
+    batch_id: str,
+    store: ObjectStore,
+    on_part: Callable[[], None] = lambda: None,
+    prefix: str = FACTS_PREFIX,
+    on_file: Callable[[int, int], None] = lambda done, total: None,
+) -> dict[str, list[int]]:
+    """Store a batch's facts files under warehouse/; returns the parts of each date.
+
+    Names are derived from the batch, so a retry overwrites its own files and never adds
+    copies. The local files stay for `staged_facts` (each is stored through a second name).
+    """
+
+    def put(day: str, part: int, local: Path) -> None:
+        twin = local.with_name(f"put-{uuid.uuid4().hex}.parquet")
+        try:
+            os.link(local, twin)
+        except OSError:
+            shutil.copyfile(local, twin)
+        store.put_file(twin, fact_key(day, batch_id, part, prefix))
+
+    # A file of many dates means many writes, each mostly fixed cost (and a round trip on S3):
+    # they run side by side.
+    with ThreadPoolExecutor(WRITERS) as writers:
+        writes = [writers.submit(put, day, part, local) for day, part, local in facts.files]
+        for done, write in enumerate(as_completed(writes), 1):
+            write.result()
+            on_part()
+            on_file(done, len(writes))
+    return facts.parts
 
 
 def load_facts(
@@ -445,13 +561,15 @@ def _days(dates: Collection[str]) -> pl.Series:
     return pl.Series([dt.date.fromisoformat(d) for d in sorted(dates)], dtype=pl.Date).implode()
 
 
-def staged_facts(stage: list[Path], dates: Collection[str], stage_dates: Collection[str]) -> pl.LazyFrame:
-    """The rows of `dates` from a batch's local stage, in the shape `load_facts` returns: the
-    same rows its facts files hold (blank lines left out), one local file instead of many."""
-    rows = pl.scan_parquet(stage).filter(~pl.col("blank"))
-    if set(dates) != set(stage_dates):
+def staged_facts(facts: StagedFacts, dates: Collection[str]) -> pl.LazyFrame:
+    """The rows of `dates` from a batch's local facts files, in the shape `load_facts` returns
+    (read locally, not fetched again from the store)."""
+    wanted = set(dates)
+    paths = [str(path) for day, part, path in facts.files if part >= BUNDLE or day in wanted]
+    rows = pl.scan_parquet(paths, schema=FACT_SCHEMA, hive_partitioning=False)
+    if wanted != set(facts.parts):
         rows = rows.filter(pl.col("order_date").is_in(_days(dates)))
-    return rows.select(*FACT_SCHEMA).with_columns(pl.lit(0, pl.Int64).alias("seq"))
+    return rows.with_columns(pl.lit(0, pl.Int64).alias("seq"))
 
 
 def write_compacted(

@@ -17,18 +17,33 @@ from pathlib import Path
 import polars as pl
 
 from orderpipe.core.report import ValidationReport
-from orderpipe.core.rules import BLANK_PATTERN, COLUMNS, WHITESPACE
+from orderpipe.core.rules import BLANK_PATTERN, WHITESPACE
 from orderpipe.core.screen import screen_columns
 from orderpipe.core.shape import UNKNOWN, InputShape
 from orderpipe.core.shape_validate import ignored_columns, validate_shaped
 from orderpipe.core.timestamps import with_local_date
-from orderpipe.errors import InfrastructureError
-from orderpipe.ingest import CHUNK, HEADER_LIMIT, Beside, Inspection, fingerprint
+from orderpipe.ingest import (
+    CHUNK,
+    HEADER_LIMIT,
+    ROWS_PER_PART,
+    Beside,
+    ExactStage,
+    Inspection,
+    fingerprint,
+    slice_stage,
+)
 
 __all__ = ["inspect_shaped"]
 
 
-def inspect_shaped(path: Path, name: str, shape: InputShape, categories: Sequence[str], workdir: Path) -> Inspection:
+def inspect_shaped(
+    path: Path,
+    name: str,
+    shape: InputShape,
+    categories: Sequence[str],
+    workdir: Path,
+    rows_per_part: int = ROWS_PER_PART,
+) -> Inspection:
     """Hash, screen through the shape and — when needed — exactly validate one file."""
     if shape.catalog:  # order files carry no category: it is resolved from the catalog
         categories = (*categories, UNKNOWN)
@@ -51,19 +66,14 @@ def inspect_shaped(path: Path, name: str, shape: InputShape, categories: Sequenc
         used = {shape.source(f) for f in _fields(shape, names)}
         warnings = tuple(ignored_columns([n for n in names if n not in used], shape))
         report = ValidationReport(name, True, rows, warnings=warnings, dates=dates, shape=shape.explain())
-        return Inspection(fp.sha256, report, [stage])
+        facts = slice_stage(stage, workdir, rows_per_part)
+        stage.unlink(missing_ok=True)
+        return Inspection(fp.sha256, report, facts)
     stage.unlink(missing_ok=True)
-    stager = _Stager(workdir, categories)
-    with path.open("rb") as stream:
-        report = validate_shaped(stream, name, shape, frozenset(categories), stager.add)
-    files = stager.finish()
-    if not report.valid:
-        for file in files:
-            file.unlink(missing_ok=True)
-        return Inspection(fp.sha256, report, None)
-    if stager.rows != report.rows:
-        raise InfrastructureError(f"{name}: staged {stager.rows} rows but validated {report.rows}")
-    return Inspection(fp.sha256, report, files)
+    exact = ExactStage(workdir, categories, rows_per_part)
+    with exact, path.open("rb") as stream:
+        report = validate_shaped(stream, name, shape, frozenset(categories), exact.add)
+    return exact.inspection(fp.sha256, report)
 
 
 def _separators(path: Path) -> tuple[int, int]:
@@ -186,38 +196,3 @@ def _screen(
         return None
     dates = tuple(staged.select(c("order_date").unique().sort().cast(pl.String)).collect().to_series().to_list())
     return stats["rows"], dates
-
-
-class _Stager:
-    """Stages the exact validator's canonical rows through the seed's typed columns."""
-
-    CHUNK_ROWS = 250_000
-
-    def __init__(self, workdir: Path, categories: Sequence[str]) -> None:
-        self.workdir = workdir
-        self.categories = categories
-        self.buffer: list[list[str]] = []
-        self.files: list[Path] = []
-        self.rows = 0
-
-    def add(self, values: list[str]) -> None:
-        self.buffer.append(values)
-        if len(self.buffer) >= self.CHUNK_ROWS:
-            self._flush()
-
-    def _flush(self) -> None:
-        if not self.buffer:
-            return
-        frame = pl.DataFrame(self.buffer, schema=list(COLUMNS), orient="row").with_columns(pl.lit("x").alias("__last"))
-        typed = frame.select(screen_columns(self.categories))
-        if not typed["ok"].all():  # the two validators disagree: a bug, never a silent stage
-            raise InfrastructureError("the exact validator accepted rows the typed columns reject")
-        path = self.workdir / f"stage-{uuid.uuid4().hex}.parquet"
-        typed.write_parquet(path, compression="lz4")
-        self.files.append(path)
-        self.rows += typed.height
-        self.buffer = []
-
-    def finish(self) -> list[Path]:
-        self._flush()
-        return self.files

@@ -79,12 +79,12 @@ def transform(pipeline: Pipeline, key: str, version: str | None = None) -> Outco
     """Stage the facts, commit the batch and recompute its dates; archiving is the state machine's."""
     started = _now()
     name = PurePosixPath(key).name
-    with pipeline.inspected(key, version=version) as (inspection, scratch, _snapshot):
+    with pipeline.inspected(key, version=version) as (inspection, _scratch, _snapshot):
         if not inspection.report.valid:
             raise InfrastructureError(
                 f"{name}: the transformer found the file invalid; was it replaced after validation?"
             )
-        batch = pipeline.ledger.get(inspection.batch_id) or pipeline.commit(name, inspection, scratch)
+        batch = pipeline.ledger.get(inspection.batch_id) or pipeline.commit(name, inspection)
         dates = pipeline.batch_dates(batch)  # a catalog batch: the dates where a changed product sold
         pipeline.recompute(dates, inspection)  # while the stage is here: no facts downloads
     pipeline.compact_quietly(batch.dates)

@@ -14,10 +14,12 @@ repeat, so a kill -9 anywhere followed by a retry ends as an uninterrupted run w
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import itertools
 import json
 import logging
+import shutil
 import tempfile
 import time
 import traceback
@@ -64,7 +66,7 @@ from orderpipe.ingest import (
     fact_key,
     inspect_file,
     load_facts,
-    stage_facts,
+    publish_facts,
     staged_facts,
     write_compacted,
 )
@@ -216,7 +218,8 @@ class Pipeline:
         self.locks = BatchLocks(workdir / LOCKS)
         self.archive_locks = BatchLocks(workdir / LOCKS / "archive")  # never waited for under it: no cycle
         self._workspace = Workspace(workdir)
-        self._submitted: dict[str, tuple[str, str]] = {}  # input key -> (the user's name, sha256)
+        # input key -> (the user's name, the hash of their bytes, computed when first asked)
+        self._submitted: dict[str, tuple[str, Callable[[], str]]] = {}
         self._known: OrderedDict[str, _KnownOrders] = OrderedDict()  # see `recompute`
 
     @property
@@ -233,24 +236,35 @@ class Pipeline:
         the files behind it go on.
         """
         started = _now()
-        name, digest = self._submitted.pop(key, (display_name(PurePosixPath(key).name), ""))
-        attempt: dict[str, str] = {"batch_id": digest}
+        name, digest = self._submitted.pop(key, (display_name(PurePosixPath(key).name), None))
+        attempt: dict[str, str] = {"batch_id": ""}
         try:
-            return self._process(key, name, started, progress, attempt)
+            return self._process(key, name, started, progress, attempt, digest)
         except TRANSIENT:
             raise
         except Exception as exc:
-            return self._fail(key, name, attempt["batch_id"], exc, started)
+            # Failed before it was read, a submitted file is still named by its bytes.
+            batch_id = attempt["batch_id"] or (digest() if digest is not None else "")
+            return self._fail(key, name, batch_id, exc, started)
 
-    def _process(self, key: str, name: str, started: str, progress: Progress, attempt: dict[str, str]) -> Outcome:
-        if attempt["batch_id"] and self.store.stat(key) is None:
-            # Our upload went to a key that already held the same bytes; another process has
-            # since counted and archived them.
-            with self.locks.hold(attempt["batch_id"]):
+    def _process(
+        self,
+        key: str,
+        name: str,
+        started: str,
+        progress: Progress,
+        attempt: dict[str, str],
+        digest: Callable[[], str] | None,
+    ) -> Outcome:
+        if digest is not None and self.store.stat(key) is None and (batch_id := digest()):
+            # Our upload is gone: another process (a watcher) took it first. If it counted the
+            # same bytes, this run is a duplicate of that one.
+            attempt["batch_id"] = batch_id
+            with self.locks.hold(batch_id):
                 existing = self.ledger.get(attempt["batch_id"])
                 if existing is not None and existing.done:
                     return self._duplicate(name, existing, None, self.prefixes.processed + name, started)
-        with self.inspected(key, progress) as (inspection, scratch, snapshot):
+        with self.inspected(key, progress) as (inspection, _scratch, snapshot):
             batch_id, report = inspection.batch_id, inspection.report
             attempt["batch_id"] = batch_id
             with self.locks.hold(batch_id):  # one process at a time per batch: one `accepted`
@@ -265,7 +279,7 @@ class Pipeline:
                         raise InfrastructureError(
                             f"{name} changed while it was being processed; nothing was counted, it will be read again"
                         )
-                    existing = self.commit(display_name(PurePosixPath(key).name), inspection, scratch, progress)
+                    existing = self.commit(display_name(PurePosixPath(key).name), inspection, progress)
                 progress("recomputing KPIs", 0, 1)
                 recomputed = self.batch_dates(existing)
                 self.recompute(recomputed, inspection)
@@ -344,48 +358,50 @@ class Pipeline:
             if self.shape.is_catalog_file(name):  # a products file: a catalog batch
                 inspection = inspect_catalog(path, name, self.shape, self.categories, Path(scratch))
             elif self.shape.is_seed:
-                inspection = inspect_file(path, name, self.categories, Path(scratch))
+                inspection = inspect_file(path, name, self.categories, Path(scratch), self.rows_per_part)
             else:  # a configured shape (renamed columns, timestamps, line items): shaped.py
-                inspection = inspect_shaped(path, name, self.shape, self.categories, Path(scratch))
+                inspection = inspect_shaped(path, name, self.shape, self.categories, Path(scratch), self.rows_per_part)
             checkpoint("after-inspect")
             yield inspection, Path(scratch), Snapshot(path, seen)
 
-    def commit(self, name: str, inspection: Inspection, scratch: Path, progress: Progress = _quiet) -> BatchRecord:
-        """Stage the facts of a valid file and commit the batch (its facts become visible)."""
+    def commit(self, name: str, inspection: Inspection, progress: Progress = _quiet) -> BatchRecord:
+        """Store the facts of a valid file and commit the batch (its facts become visible)."""
         report = inspection.report
-        assert inspection.stage is not None and report.valid
-        if inspection.catalog:
-            return self._commit_catalog(name, inspection)
+        assert report.valid
+        if inspection.catalog is not None:
+            return self._commit_catalog(name, inspection.batch_id, inspection.catalog, report.rows)
+        facts = inspection.facts
+        assert facts is not None
+        if facts.rows != report.rows:
+            raise InfrastructureError(
+                f"staged {facts.rows} rows but {report.rows} were validated; nothing was committed"
+            )
         if self.shape.catalog:  # before the commit: once the batch is visible, so are its products
-            self.ledger.index_products(product_index(inspection.stage))
+            self.ledger.index_products(product_index(facts.paths))
             checkpoint("after-index")
 
         def part_written() -> None:
             checkpoint("facts-part")
 
-        parts = stage_facts(
-            inspection.stage,
+        parts = publish_facts(
+            facts,
             inspection.batch_id,
-            report.rows,
             self.store,
-            scratch,
-            self.rows_per_part,
             part_written,
             self.prefixes.warehouse,
-            on_slice=lambda done, total: progress("staging facts", done, total),
+            on_file=lambda done, total: progress("staging facts", done, total),
         )
         checkpoint("before-commit")
         record = self.ledger.commit(inspection.batch_id, name, report.rows, parts)
         checkpoint("after-commit")
         return record
 
-    def _commit_catalog(self, name: str, inspection: Inspection) -> BatchRecord:
+    def _commit_catalog(self, name: str, batch_id: str, rows_file: Path, rows: int) -> BatchRecord:
         """Store a catalog batch's rows and commit it: it takes a seq like any batch, under the
         ledger's `catalog` key, and from then on every KPI computation reads it."""
-        assert inspection.stage is not None
-        self.store.put_file(inspection.stage[0], catalog_key(inspection.batch_id, self.prefixes.warehouse))
+        self.store.put_file(rows_file, catalog_key(batch_id, self.prefixes.warehouse))
         checkpoint("catalog-staged")
-        record = self.ledger.commit(inspection.batch_id, name, inspection.report.rows, {CATALOG: [0]})
+        record = self.ledger.commit(batch_id, name, rows, {CATALOG: [0]})
         checkpoint("after-commit")
         return record
 
@@ -506,7 +522,7 @@ class Pipeline:
             entries = {d: e for d, e in everything.items() if d != CATALOG}
             shared = {d for d, e in entries.items() if len(e) > 1}
             own = set()
-            if staged is not None and staged.stage:
+            if staged is not None and staged.facts is not None:
                 own = {d for d, e in entries.items() if [x.batch_id for x in e] == [staged.batch_id]}
             known, newer = self._known_and_newer(entries, own)
             try:
@@ -514,8 +530,8 @@ class Pipeline:
                     others = {d: e for d, e in entries.items() if d not in own and d not in known}
                     facts = load_facts(self.store, others, stack, self.prefixes.warehouse)
                     if own:
-                        assert staged is not None and staged.stage
-                        facts = pl.concat([facts, staged_facts(staged.stage, own, staged.report.dates)])
+                        assert staged is not None and staged.facts is not None
+                        facts = pl.concat([facts, staged_facts(staged.facts, own)])
                     # Rows before de-duplication (cheap: Parquet metadata, or facts in memory)
                     # bound the memory of counting distinct customers.
                     rows = facts.select(pl.len()).collect().item() + sum(
@@ -1019,34 +1035,41 @@ class Pipeline:
         report = json.loads(self.store.get_bytes(report_key)) if self.store.exists(report_key) else {}
         name = str(report.get("file") or PurePosixPath(key).name)
         with self.store.local_copy(key) as path:
-            target = self._enqueue(path, name, _sha256(path))
+            digest = _sha256(path)
+            target = self._enqueue(path, name, lambda: digest)
         self.store.delete(key)
         self.store.delete(report_key)
         return target
 
     # -- input ------------------------------------------------------------------------------
     def submit(self, path: Path) -> str:
-        """Upload a local file into input/ (atomically: the watcher never sees half a file)."""
-        with tempfile.NamedTemporaryFile(dir=self.scratch, delete=False) as temp, path.open("rb") as source:
-            digest = hashlib.sha256()
-            while chunk := source.read(8 << 20):
-                digest.update(chunk)
-                temp.write(chunk)
+        """Upload a local file into input/ (atomically: the watcher never sees half a file).
+
+        The copy is not hashed (the kernel copies where it can): a batch is named by the hash of
+        the bytes read when it is processed. A hash here would be a second pass over the file.
+        """
+        with tempfile.NamedTemporaryFile(dir=self.scratch, delete=False) as temp:
+            pass
         try:
-            key = self._enqueue(Path(temp.name), path.name, digest.hexdigest())
+            shutil.copyfile(path, temp.name)
+            # (of the user's file: the upload is gone once another process takes it)
+            key = self._enqueue(Path(temp.name), path.name, functools.cache(lambda: _sha256_if_there(path)))
         finally:
             Path(temp.name).unlink(missing_ok=True)
         checkpoint("after-upload")
         return key
 
-    def _enqueue(self, local: Path, name: str, digest: str) -> str:
+    def _enqueue(self, local: Path, name: str, digest: Callable[[], str]) -> str:
         """`input/NAME`, or `input/NAME.2.csv`… when a different file is already waiting under that
         name: nothing waiting is ever replaced. The same bytes waiting under the name are reused
         (a rerun after a failure). The user's name is what the run history shows."""
         for n in itertools.count(1):
-            candidate = fit_name(name, digest[:12]) if n == 1 else tagged_name(name, str(n))
+            if n > 1:
+                candidate = tagged_name(name, str(n))
+            elif (candidate := fit_name(name, "")) != name:  # too long: tagged by its bytes
+                candidate = fit_name(name, digest()[:12])
             key = self.prefixes.input + candidate
-            if self.store.put_new(local, key) or self._same_bytes(key, digest):
+            if self.store.put_new(local, key) or self._same_bytes(key, digest()):
                 self._submitted[key] = (display_name(name), digest)
                 return key
             if n >= 1000:
@@ -1061,6 +1084,14 @@ def _first_seq(entry: FactEntry) -> int:
         return entry.seq
     first, dash, _ = entry.batch_id.removeprefix("compact-").partition("-")
     return int(first) if dash else 0
+
+
+def _sha256_if_there(path: Path) -> str:
+    """The hash of a file, or "" when it is gone or unreadable."""
+    try:
+        return _sha256(path)
+    except OSError:
+        return ""
 
 
 def _sha256(path: Path) -> str:

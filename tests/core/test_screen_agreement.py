@@ -107,7 +107,7 @@ def test_screen_and_exact_validator_agree(data: bytes) -> None:
         assert inspection.report.rows == exact.rows
         event("valid" if exact.valid else "invalid")
         if exact.valid:
-            assert inspection.stage is not None
-            staged = pl.read_parquet(inspection.stage).filter(~pl.col("blank"))
+            assert inspection.facts is not None
+            staged = pl.read_parquet(inspection.facts.paths)
             assert staged.height == exact.rows
             assert sorted(staged["order_date"].cast(pl.String).unique().to_list()) == list(exact.dates)

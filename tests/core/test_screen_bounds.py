@@ -21,8 +21,8 @@ def test_the_first_day_of_year_one_is_a_date(tmp_path: Path, quoted: bool) -> No
     path = write(tmp_path / "f.csv", [row.replace("O1", '"O1"') if quoted else row])
     inspection = inspect_file(path, "f.csv", list(DEFAULT_CATEGORIES), tmp_path)
     assert inspection.report.valid, inspection.report.to_dict()
-    assert inspection.stage is not None
-    staged = pl.concat([pl.read_parquet(p) for p in inspection.stage])
+    assert inspection.facts is not None
+    staged = pl.concat([pl.read_parquet(p) for p in inspection.facts.paths])
     assert staged["order_date"].to_list() == [dt.date(1, 1, 1)]
 
 
