@@ -98,7 +98,7 @@ class Settings:
     log_level: str = "INFO"
     poll_interval: float = 0.5
     settle_time: float = 2.0  # watch: how long a file with no close event must hold still
-    rows_per_part: int = 2_000_000
+    rows_per_part: int = 1_000_000  # ingest.ROWS_PER_PART (not imported: config loads without Polars)
     backend: str = "local"  # local: folder + SQLite; aws: S3 + DynamoDB (+ SNS)
     input_prefix: str = "input/"
     processed_prefix: str = "processed/"
