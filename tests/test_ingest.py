@@ -54,3 +54,123 @@ def test_a_thread_beside_the_screen_never_prints_its_own_traceback(
     with pytest.raises(InfrastructureError, match=r"gone\.csv: could not read the file"):
         failing.result("gone.csv")
     assert printed == []
+
+
+# -- the batch's facts, cut as the screen reads ----------------------------------------------------
+DAYS = ["2025-07-01", "2025-07-02", "2025-07-03"]
+
+
+def eleven_orders(tmp_path: Path, last: str | None = None) -> Path:
+    from tests.conftest import order, write
+
+    rows = [order(f"O{i:02d}", date=DAYS[i % 3]) for i in range(11)]
+    if last is not None:
+        rows[-1] = last
+    return write(tmp_path / "f.csv", rows)
+
+
+def facts_of(inspection: ingest.Inspection) -> dict[tuple[str, int], list[str]]:
+    """(first date, part) of each facts file → its order ids, in file order."""
+    import polars as pl
+
+    assert inspection.facts is not None
+    return {
+        (day, part): pl.read_parquet(path).get_column("order_id").to_list()
+        for day, part, path in inspection.facts.files
+    }
+
+
+def parquet_files(folder: Path) -> set[Path]:
+    return set(folder.glob("*.parquet"))
+
+
+@pytest.mark.parametrize("handed_over", [1, 3, 4, 100])
+def test_facts_are_cut_by_row_number_whatever_the_screen_hands_over(
+    handed_over: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Part k holds rows 4k..4k+3 of the file, grouped by date (file order within a date), so a
+    retry writes the same files under the same names."""
+    monkeypatch.setattr(ingest, "SCREEN_ROWS", handed_over)
+    monkeypatch.setattr(ingest, "BUNDLE_BELOW", 2)  # dates with 2+ rows in a slice: files of their own
+    path = eleven_orders(tmp_path)
+    work = tmp_path / "work"
+    work.mkdir()
+    inspection = ingest.inspect_file(path, "f.csv", ["Electronics"], work, rows_per_part=4)
+    assert inspection.report.valid
+    bundle = ingest.BUNDLE
+    assert facts_of(inspection) == {
+        ("2025-07-01", 0): ["O00", "O03"],
+        ("2025-07-02", bundle + 0): ["O01", "O02"],  # one row each in the slice: bundled, by date
+        ("2025-07-02", 1): ["O04", "O07"],
+        ("2025-07-01", bundle + 1): ["O06", "O05"],
+        ("2025-07-01", bundle + 2): ["O09", "O10", "O08"],
+    }
+    assert inspection.facts is not None
+    assert inspection.facts.parts == {
+        "2025-07-01": [0, bundle + 1, bundle + 2],
+        "2025-07-02": [bundle + 0, 1, bundle + 2],
+        "2025-07-03": [bundle + 0, bundle + 1, bundle + 2],
+    }
+    assert inspection.facts is not None
+    assert inspection.facts.rows == 11
+    assert parquet_files(work) == set(inspection.facts.paths)
+
+
+@pytest.mark.parametrize(
+    ("last", "valid"),
+    [
+        ("O10,C1,2025-07-02,Electronics,P1,0,10.00,false", False),  # a bad row after slices were cut
+        ("O00,C1,2025-07-02,Electronics,P1,1,10.00,false", False),  # an order id seen slices before
+        ('"O10",C1,2025-07-02,Electronics,P1,1,10.00,false', True),  # quotes: the exact validator decides
+        (" O10,C1,2025-07-02,Electronics,P1,1,10.00,false", True),  # screened again, trimmed
+    ],
+    ids=["bad-row", "duplicate-id", "quoted", "untrimmed"],
+)
+def test_only_the_facts_of_the_verdict_are_left(
+    last: str, valid: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Files cut before a row fails, or before the exact validator takes over, are deleted: the
+    scratch folder holds exactly the facts of the verdict."""
+    monkeypatch.setattr(ingest, "SCREEN_ROWS", 2)
+    path = eleven_orders(tmp_path, last)
+    work = tmp_path / "work"
+    work.mkdir()
+    inspection = ingest.inspect_file(path, "f.csv", ["Electronics"], work, rows_per_part=4)
+    assert inspection.report.valid is valid
+    if not valid:
+        assert inspection.facts is None
+        assert parquet_files(work) == set()
+        return
+    assert inspection.facts is not None
+    assert parquet_files(work) == set(inspection.facts.paths)
+    assert sorted(i for ids in facts_of(inspection).values() for i in ids) == [f"O{i:02d}" for i in range(11)]
+
+
+@pytest.mark.parametrize(
+    ("spelled", "returned"),
+    [
+        ("true", True),
+        ("True", True),
+        ("TRUE", True),
+        ("false", False),
+        ("False", False),
+        ("FALSE", False),
+        ("tRUE", True),
+        ("fAlse", False),
+    ],
+)
+def test_true_and_false_however_spelled_are_read_by_the_screen(
+    spelled: str, returned: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The usual spellings as written; any other in the trimmed screen: never the exact validator."""
+    import polars as pl
+
+    from tests.conftest import order, write
+
+    monkeypatch.setattr(ingest, "validate_stream", lambda *a, **k: pytest.fail("the exact validator ran"))
+    path = write(tmp_path / "f.csv", [order("O1", returned=spelled), order("O2", returned="false")])
+    inspection = ingest.inspect_file(path, "f.csv", ["Electronics"], tmp_path)
+    assert inspection.report.valid
+    assert inspection.facts is not None
+    facts = pl.read_parquet(inspection.facts.paths).sort("order_id")
+    assert facts.get_column("returned").to_list() == [returned, False]
