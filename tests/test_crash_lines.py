@@ -43,7 +43,7 @@ POINTS = [
     "before-commit#1",
     "ledger-commit-inside#2",
     "after-commit#2",
-    "kpi-commit-inside#9",
+    "kpi-commit-inside#2",
     "after-recompute#2",
     "after-archive#1",
     "after-quarantine#1",

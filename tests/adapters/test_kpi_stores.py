@@ -103,3 +103,26 @@ def test_dynamodb_refuses_a_number_it_would_round(aws_env: dict[str, str]) -> No
     with pytest.raises(OrderpipeError, match="38 significant digits"):
         store.write({DATE: (1, day)})
     assert store.daily(None, None) == []
+
+
+def test_a_write_of_thousands_of_dates_keeps_each_newer_version(tmp_path: Path) -> None:
+    """SQLite reads the stored versions of many dates in several queries: every one counts."""
+    import datetime as dt
+
+    db = SqliteDatabase(tmp_path / "kpis.db")
+    store = SqliteKpiStore(db)
+    days = [(dt.date(2020, 1, 1) + dt.timedelta(days=n)).isoformat() for n in range(2_000)]
+
+    def day(date: str, orders: int) -> DateKpis:
+        total = OrderKpi(date, orders, money(Decimal(orders)), orders, rate(0, orders), 1, 0)
+        category = CategoryKpi("Books", date, money(Decimal(orders)), money(Decimal(1)), rate(0, orders), orders, 0)
+        return DateKpis(date, total, (category,))
+
+    assert store.write({d: (5, day(d, 5)) for d in days}) == []
+    newer = set(days[1_500:1_510])  # stored at a newer version meanwhile: beyond the first read
+    assert store.write({d: (7, day(d, 7)) for d in newer}) == []
+    assert store.write({d: (6, day(d, 6)) for d in days}) == sorted(newer)
+    orders = {row["order_date"]: row["total_orders"] for row in store.daily(None, None)}
+    assert orders == {d: 7 if d in newer else 6 for d in days}
+    assert len(store.category("Books", None, None)) == 2_000
+    db.close()

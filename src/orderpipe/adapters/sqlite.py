@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from orderpipe.core.kpis import KPIS, DateKpis
-from orderpipe.core.schema import COUNT, KEY, MONEY, RATE_KIND, Column, KpiSchema, row_of
+from orderpipe.core.schema import COUNT, KEY, MONEY, RATE_KIND, Column, KpiSchema
 from orderpipe.errors import InfrastructureError, OrderpipeError
 from orderpipe.faults import checkpoint
 from orderpipe.ports import BatchRecord, FactEntry, RunRecord
@@ -46,6 +46,8 @@ CREATE TABLE IF NOT EXISTS kpi_generation (id INTEGER PRIMARY KEY CHECK (id = 1)
 # KPI tables are rebuilt and every batch recomputed (see SqliteDatabase._migrate).
 KPI_SCHEMA_VERSION = 1
 KPI_TABLES = ("kpi_versions", "order_kpis", "category_kpis")
+#: Dates per query reading their stored versions (SQLite's limit of bound parameters: 999 in old builds).
+VERSIONS_READ = 900
 _SQL_TYPES = {KEY: "TEXT", COUNT: "INTEGER", MONEY: "TEXT", RATE_KIND: "INTEGER"}
 
 
@@ -69,11 +71,16 @@ def kpi_ddl(schema: KpiSchema = KPIS) -> str:
     )
 
 
-def _stored(column: Column, value: object) -> object:
+def _writer(column: Column) -> Callable[[Any], object]:
+    """How a value is stored (tens of thousands of values per write: no per-value dispatch)."""
     if column.kind == MONEY:
-        return _text(value)  # type: ignore[arg-type]
+        return _text
     if column.kind == RATE_KIND:
-        return _ppm(value)  # type: ignore[arg-type]
+        return _ppm
+    return _same
+
+
+def _same(value: object) -> object:
     return value
 
 
@@ -370,26 +377,35 @@ class SqliteKpiStore:
         insert_order = f"INSERT INTO order_kpis VALUES ({', '.join('?' * len(order_cols))})"
         insert_category = f"INSERT INTO category_kpis VALUES ({', '.join('?' * len(category_cols))})"
         with self.db.transaction() as db:
-            for order_date, (version, date_kpis) in sorted(kpis.items()):
-                row = db.execute("SELECT version FROM kpi_versions WHERE order_date = ?", (order_date,)).fetchone()
-                if row is not None and row[0] > version:
-                    skipped.append(order_date)
-                    continue
-                db.execute(
-                    "INSERT OR REPLACE INTO kpi_versions VALUES (?, ?)",
-                    (order_date, version),
-                )
-                db.execute("DELETE FROM category_kpis WHERE order_date = ?", (order_date,))
-                db.execute("DELETE FROM order_kpis WHERE order_date = ?", (order_date,))
+            # Set-wise, not a round of statements per date: a file of 3,650 dates writes them all.
+            stored: dict[str, int] = {}
+            dates = sorted(kpis)
+            for start in range(0, len(dates), VERSIONS_READ):
+                some = dates[start : start + VERSIONS_READ]
+                marks = ", ".join("?" * len(some))
+                query = f"SELECT order_date, version FROM kpi_versions WHERE order_date IN ({marks})"
+                stored.update((row[0], row[1]) for row in db.execute(query, some))
+            skipped = [d for d in dates if d in stored and stored[d] > kpis[d][0]]
+            written = [d for d in dates if not (d in stored and stored[d] > kpis[d][0])]
+            db.executemany("INSERT OR REPLACE INTO kpi_versions VALUES (?, ?)", [(d, kpis[d][0]) for d in written])
+            db.executemany("DELETE FROM category_kpis WHERE order_date = ?", [(d,) for d in written])
+            db.executemany("DELETE FROM order_kpis WHERE order_date = ?", [(d,) for d in written])
+            order_values = [(c.name, _writer(c)) for c in order_cols]
+            category_values = [(c.name, _writer(c)) for c in category_cols]
+            orders: list[list[object]] = []
+            categories: list[list[object]] = []
+            for order_date in written:
+                date_kpis = kpis[order_date][1]
                 if date_kpis.order is not None:
-                    values = row_of(date_kpis.order)
-                    db.execute(insert_order, [_stored(c, values[c.name]) for c in order_cols])
-                db.executemany(
-                    insert_category,
-                    [[_stored(c, row_of(k)[c.name]) for c in category_cols] for k in date_kpis.categories],
+                    orders.append([store(getattr(date_kpis.order, name)) for name, store in order_values])
+                categories.extend(
+                    [store(getattr(category, name)) for name, store in category_values]
+                    for category in date_kpis.categories
                 )
-                checkpoint("kpi-commit-inside")
-            if len(skipped) < len(kpis):
+            db.executemany(insert_order, orders)
+            db.executemany(insert_category, categories)
+            checkpoint("kpi-commit-inside")
+            if written:
                 db.execute("INSERT INTO kpi_generation VALUES (1, 1) ON CONFLICT (id) DO UPDATE SET value = value + 1")
         return skipped
 
