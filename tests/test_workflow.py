@@ -264,3 +264,23 @@ def test_recovery_removes_what_killed_processes_left_in_scratch_space(pipeline: 
     assert pipeline.recover() == []
     assert [folder.exists() for folder in dead] == [False, False, False]
     assert [folder.is_dir() for folder in kept] == [True, True]
+
+
+def test_the_garbage_collector_is_back_on_after_a_recompute_even_a_failed_one(
+    pipeline: Pipeline, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A recompute pauses the cyclic garbage collector (it makes many objects, no cycles); a
+    long-running `watch` must never be left without it."""
+    import gc
+
+    assert run_file(pipeline, write(tmp_path / "a.csv", [order("O1")])).status == "accepted"
+    assert gc.isenabled()
+
+    def broken(*args: object) -> None:
+        assert not gc.isenabled(), "paused while the KPIs are computed"
+        raise OSError("disk gone")
+
+    monkeypatch.setattr(pipeline.kpis, "write", broken)
+    with pytest.raises(OSError):
+        pipeline.recompute(["2025-07-06"])
+    assert gc.isenabled()

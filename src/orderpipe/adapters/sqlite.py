@@ -12,6 +12,7 @@ import sqlite3
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -71,13 +72,9 @@ def kpi_ddl(schema: KpiSchema = KPIS) -> str:
     )
 
 
-def _writer(column: Column) -> Callable[[Any], object]:
-    """How a value is stored (tens of thousands of values per write: no per-value dispatch)."""
-    if column.kind == MONEY:
-        return _text
-    if column.kind == RATE_KIND:
-        return _ppm
-    return _same
+def _writers(columns: Sequence[Column]) -> list[Callable[[Any], object]]:
+    """How each value is stored (tens of thousands of values per write: no per-value dispatch)."""
+    return [_text if c.kind == MONEY else _ppm if c.kind == RATE_KIND else _same for c in columns]
 
 
 def _same(value: object) -> object:
@@ -390,18 +387,18 @@ class SqliteKpiStore:
             db.executemany("INSERT OR REPLACE INTO kpi_versions VALUES (?, ?)", [(d, kpis[d][0]) for d in written])
             db.executemany("DELETE FROM category_kpis WHERE order_date = ?", [(d,) for d in written])
             db.executemany("DELETE FROM order_kpis WHERE order_date = ?", [(d,) for d in written])
-            order_values = [(c.name, _writer(c)) for c in order_cols]
-            category_values = [(c.name, _writer(c)) for c in category_cols]
+            order_values, order_writers = attrgetter(*(c.name for c in order_cols)), _writers(order_cols)
+            category_values, category_writers = attrgetter(*(c.name for c in category_cols)), _writers(category_cols)
             orders: list[list[object]] = []
             categories: list[list[object]] = []
             for order_date in written:
                 date_kpis = kpis[order_date][1]
                 if date_kpis.order is not None:
-                    orders.append([store(getattr(date_kpis.order, name)) for name, store in order_values])
-                categories.extend(
-                    [store(getattr(category, name)) for name, store in category_values]
-                    for category in date_kpis.categories
-                )
+                    values = order_values(date_kpis.order)
+                    orders.append([store(v) for store, v in zip(order_writers, values, strict=True)])
+                for category in date_kpis.categories:
+                    values = category_values(category)
+                    categories.append([store(v) for store, v in zip(category_writers, values, strict=True)])
             db.executemany(insert_order, orders)
             db.executemany(insert_category, categories)
             checkpoint("kpi-commit-inside")

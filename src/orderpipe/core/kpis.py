@@ -262,25 +262,25 @@ def _date_kpis(by_category: pl.DataFrame, customers: dict[str, int], dates: Coll
     by_category = by_category.with_columns(pl.col("order_date").cast(pl.String), pl.col("category").cast(pl.String))
     categories: dict[str, list[CategoryKpi]] = {d: [] for d in dates}
     sums: dict[str, list[Decimal | int]] = {}
-    for row in by_category.iter_rows(named=True):
-        exact: Decimal = row["revenue"]
-        day = row["order_date"]
+    columns = ["order_date", "category", "revenue", "orders", "returned_orders", "items"]
+    # Tuples, not a dict per row: a file of 3,650 dates has ~30,000 of these rows.
+    for day, category, exact, orders, returned, items in by_category.select(columns).iter_rows():
         categories.setdefault(day, []).append(
             CategoryKpi(
-                category=row["category"],
-                order_date=day,
-                daily_revenue=money(exact),
-                avg_order_value=money(_EXACT.divide(exact, Decimal(row["orders"]))),
-                avg_return_rate=rate(row["returned_orders"], row["orders"]),
-                orders=row["orders"],
-                returned_orders=row["returned_orders"],
+                category,
+                day,
+                money(exact),
+                money(_EXACT.divide(exact, Decimal(orders))),
+                rate(returned, orders),
+                orders,
+                returned,
             )
         )
         total = sums.setdefault(day, [Decimal(0), 0, 0, 0])
         total[0] = _EXACT.add(total[0], exact)
-        total[1] += row["orders"]
-        total[2] += row["returned_orders"]
-        total[3] += row["items"]
+        total[1] += orders
+        total[2] += returned
+        total[3] += items
     totals = {
         day: OrderKpi(
             order_date=day,
