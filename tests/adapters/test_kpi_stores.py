@@ -16,7 +16,7 @@ import pytest
 
 from orderpipe.adapters.dynamodb import DynamoKpiStore, TableNames
 from orderpipe.adapters.sqlite import SqliteDatabase, SqliteKpiStore
-from orderpipe.core.kpis import CategoryKpi, DateKpis, OrderKpi, money, rate
+from orderpipe.core.kpis import CENT, RATE, CategoryKpi, DateKpis, OrderKpi
 from orderpipe.errors import OrderpipeError
 from orderpipe.ports import KpiStore
 
@@ -25,6 +25,14 @@ MAX_ORDERS = 2**32 - 1
 MAX_QUANTITY = 10**9 - 1
 MAX_ROW = Decimal(MAX_QUANTITY) * Decimal("999999999999.9999")  # exact: 26 digits
 WIDE = decimal.Context(prec=60)
+
+
+def money(value: Decimal) -> Decimal:
+    return value.quantize(CENT, rounding=decimal.ROUND_HALF_EVEN, context=WIDE)
+
+
+def rate(numerator: int, denominator: int) -> Decimal:
+    return WIDE.divide(Decimal(numerator), Decimal(denominator)).quantize(RATE, rounding=decimal.ROUND_HALF_EVEN)
 
 
 def largest_day() -> DateKpis:

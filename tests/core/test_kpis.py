@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 from decimal import ROUND_HALF_EVEN, Decimal
 
 import polars as pl
@@ -16,10 +17,10 @@ from orderpipe.core.kpis import (
     compute_kpis,
     current_orders,
     customer_queries,
+    date_kpis,
+    half_even,
     kpi_sums,
     kpis_from_sums,
-    money,
-    rate,
     unique_customers,
 )
 from orderpipe.core.screen import FACT_SCHEMA
@@ -140,6 +141,15 @@ def assert_reference(result: dict[str, DateKpis], expected_daily: dict, expected
     }
     assert got_daily == expected_daily
     assert got_category == expected_category
+    # The digits too: cents and six decimals, as the stores write them ("0.10", never "0.1").
+    for k in result.values():
+        for money in [c.daily_revenue for c in k.categories] + [c.avg_order_value for c in k.categories]:
+            assert money.as_tuple().exponent == -2
+        assert all(c.avg_return_rate.as_tuple().exponent == -6 for c in k.categories)
+        assert k.order is None or (
+            k.order.total_revenue.as_tuple().exponent,
+            k.order.return_rate.as_tuple().exponent,
+        ) == (-2, -6)
     for d, k in result.items():
         assert k.order_date == d
         assert (k.order is None) == (d not in expected_daily)
@@ -189,13 +199,57 @@ def test_avg_order_value_is_per_order_not_per_item() -> None:
     assert kpi.avg_order_value == Decimal("399.98")
 
 
-def test_rounding_is_half_even() -> None:
-    assert money(Decimal("0.125")) == Decimal("0.12")
-    assert money(Decimal("0.135")) == Decimal("0.14")
-    assert rate(1, 3) == Decimal("0.333333")
-    assert rate(2, 3) == Decimal("0.666667")
-    assert rate(5, 10_000_000) == Decimal("0.000000")  # 0.0000005 → to the even 0
-    assert rate(15, 10_000_000) == Decimal("0.000002")  # 0.0000015 → to the even 2
+def test_rounding_is_half_even_and_exact() -> None:
+    """Ties go to the even neighbour, whatever the sign; anything past a tie goes up, however
+    far the digits run."""
+    pairs = [(125, 10), (135, 10), (-125, 10), (-135, 10), (1, 3), (2, 3), (5, 10), (15, 10), (0, 7)]
+    pairs += [(10**37 + 5, 10), (10**37 + 15, 10), (10**37 + 6, 10), (2 * 10**37 - 1, 2 * 10**37)]
+    frame = pl.DataFrame(
+        {"n": [n for n, _ in pairs], "d": [d for _, d in pairs]}, schema={"n": pl.Int128, "d": pl.Int128}
+    )
+    got = frame.select(half_even(pl.col("n"), pl.col("d"))).to_series().to_list()
+    whole = Decimal(1)
+    assert got == [int(WIDE.divide(Decimal(n), Decimal(d)).quantize(whole, ROUND_HALF_EVEN, WIDE)) for n, d in pairs]
+    assert got[:9] == [12, 14, -12, -14, 0, 1, 0, 2, 0]
+
+
+WIDE = decimal.Context(prec=80)
+MAX_ORDERS = 2**32 - 1
+MAX_ROW = Decimal(10**9 - 1) * Decimal("999999999999.9999")  # the largest row the rules accept
+
+
+def test_kpis_at_the_bounds_equal_the_decimal_reference() -> None:
+    """The largest sums a date can reach (2**32 - 1 orders of the largest row) round as Python's
+    `decimal` does, and carry their cents and six decimals as digits (what the stores write)."""
+    revenue = WIDE.multiply(MAX_ROW, Decimal(MAX_ORDERS))
+    sums = {
+        "order_date": [dt.date(2025, 7, 6)] * 2,
+        "category": ["Books", "Toys"],
+        "revenue": [revenue, MAX_ROW + Decimal("0.0050")],
+        "orders": [MAX_ORDERS, 3],
+        "returned_orders": [MAX_ORDERS // 3, 1],
+        "items": [MAX_ORDERS * (10**9 - 1), 3],
+    }
+    schema = {"order_date": pl.Date, "category": pl.String, "revenue": pl.Decimal(38, 4), "orders": pl.Int64}
+    by_category = pl.DataFrame(sums, schema={**schema, "returned_orders": pl.Int64, "items": pl.Int64})
+    by_date = by_category.group_by("order_date").agg(pl.exclude("category").sum())
+    (day,) = date_kpis(by_category, by_date, {"2025-07-06": 2}, ["2025-07-06"]).values()
+    cents, six = Decimal("0.01"), Decimal("0.000001")
+    for kpi, exact, orders, returned in zip(
+        day.categories, sums["revenue"], sums["orders"], sums["returned_orders"], strict=True
+    ):
+        assert kpi.daily_revenue == exact.quantize(cents, ROUND_HALF_EVEN, WIDE)
+        assert kpi.avg_order_value == WIDE.divide(exact, Decimal(orders)).quantize(cents, ROUND_HALF_EVEN, WIDE)
+        assert kpi.avg_return_rate == WIDE.divide(Decimal(returned), Decimal(orders)).quantize(six, ROUND_HALF_EVEN)
+    assert day.order is not None
+    assert day.order.total_revenue == WIDE.add(revenue, sums["revenue"][1]).quantize(cents, ROUND_HALF_EVEN, WIDE)
+    assert day.order.total_items_sold == MAX_ORDERS * (10**9 - 1) + 3
+    amounts = [day.order.total_revenue, *(k.daily_revenue for k in day.categories)]
+    amounts += [k.avg_order_value for k in day.categories]
+    assert {a.as_tuple().exponent for a in amounts} == {-2}
+    rates = [day.order.return_rate, *(k.avg_return_rate for k in day.categories)]
+    assert {r.as_tuple().exponent for r in rates} == {-6}
+    assert day.categories[1].daily_revenue == MAX_ROW.quantize(cents) + cents  # 0.0050 past: a tie, to even
 
 
 def facts(*rows: tuple[str, str, int, str, bool, int]) -> pl.LazyFrame:

@@ -9,10 +9,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sqlite3
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
-from operator import attrgetter
+from itertools import repeat
+from operator import attrgetter, methodcaller
 from pathlib import Path
 from typing import Any
 
@@ -72,13 +73,25 @@ def kpi_ddl(schema: KpiSchema = KPIS) -> str:
     )
 
 
-def _writers(columns: Sequence[Column]) -> list[Callable[[Any], object]]:
-    """How each value is stored (tens of thousands of values per write: no per-value dispatch)."""
-    return [_text if c.kind == MONEY else _ppm if c.kind == RATE_KIND else _same for c in columns]
+def _stored_rows(kpis: Iterable[object], columns: Sequence[Column]) -> list[tuple[object, ...]]:
+    """The rows to insert for `kpis` (KPI objects of `columns`), converted a column at a time:
+    a file of 3,650 dates writes ~30,000 rows, and a Python call per value cost more than the
+    inserts."""
+    values = list(map(attrgetter(*(c.name for c in columns)), kpis))
+    if not values:
+        return []
+    stored: list[Iterator[object]] = []
+    for column, given in zip(columns, zip(*values, strict=True), strict=True):
+        if column.kind == MONEY:  # plain digits, never exponent notation: the exact amount
+            stored.append(map(format, given, repeat("f")))
+        elif column.kind == RATE_KIND:
+            stored.append(map(int, map(_MILLIONTHS, given)))
+        else:
+            stored.append(iter(given))
+    return list(zip(*stored, strict=True))
 
 
-def _same(value: object) -> object:
-    return value
+_MILLIONTHS = methodcaller("scaleb", 6)
 
 
 def _reader(column: Column) -> Callable[[Any], object]:
@@ -98,15 +111,6 @@ SCHEMA = LEDGER_SCHEMA + kpi_ddl()
 
 def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
-
-
-def _text(value: Decimal) -> str:
-    """Plain digits, never exponent notation: the stored string is the exact amount."""
-    return format(value, "f")
-
-
-def _ppm(value: Decimal) -> int:
-    return int(value.scaleb(6))
 
 
 def _fraction(ppm: int) -> Decimal:
@@ -387,18 +391,9 @@ class SqliteKpiStore:
             db.executemany("INSERT OR REPLACE INTO kpi_versions VALUES (?, ?)", [(d, kpis[d][0]) for d in written])
             db.executemany("DELETE FROM category_kpis WHERE order_date = ?", [(d,) for d in written])
             db.executemany("DELETE FROM order_kpis WHERE order_date = ?", [(d,) for d in written])
-            order_values, order_writers = attrgetter(*(c.name for c in order_cols)), _writers(order_cols)
-            category_values, category_writers = attrgetter(*(c.name for c in category_cols)), _writers(category_cols)
-            orders: list[list[object]] = []
-            categories: list[list[object]] = []
-            for order_date in written:
-                date_kpis = kpis[order_date][1]
-                if date_kpis.order is not None:
-                    values = order_values(date_kpis.order)
-                    orders.append([store(v) for store, v in zip(order_writers, values, strict=True)])
-                for category in date_kpis.categories:
-                    values = category_values(category)
-                    categories.append([store(v) for store, v in zip(category_writers, values, strict=True)])
+            chosen = [kpis[d][1] for d in written]
+            orders = _stored_rows((k.order for k in chosen if k.order is not None), order_cols)
+            categories = _stored_rows((c for k in chosen for c in k.categories), category_cols)
             db.executemany(insert_order, orders)
             db.executemany(insert_category, categories)
             checkpoint("kpi-commit-inside")

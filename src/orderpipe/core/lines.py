@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Collection
-from decimal import Decimal
 
 import polars as pl
 
-from orderpipe.core.kpis import _EXACT, CategoryKpi, DateKpis, OrderKpi, money, rate, unique_customers
+from orderpipe.core.kpis import DateKpis, date_kpis, unique_customers
 
 __all__ = ["compute_line_kpis", "current_lines"]
 
@@ -45,10 +44,8 @@ def compute_line_kpis(lines: pl.LazyFrame, dates: Collection[str], customer_quer
         .collect(engine="streaming")
     )
     customers = unique_customers(lines, customer_queries)
-    by_category = (
-        per_category.group_by("order_date", "category")
-        .agg(pl.col("revenue").sum(), pl.len().alias("orders"), pl.col("returned").sum().alias("returned_orders"))
-        .with_columns(pl.col("order_date").cast(pl.String))
+    by_category = per_category.group_by("order_date", "category").agg(
+        pl.col("revenue").sum(), pl.len().alias("orders"), pl.col("returned").sum().alias("returned_orders")
     )
     by_date = (
         per_category.group_by("order_date", "order_id")
@@ -64,35 +61,5 @@ def compute_line_kpis(lines: pl.LazyFrame, dates: Collection[str], customer_quer
             pl.col("items").sum(),
             pl.col("returned").sum().alias("returned_orders"),
         )
-        .with_columns(pl.col("order_date").cast(pl.String))
     )
-    categories: dict[str, list[CategoryKpi]] = {d: [] for d in dates}
-    for row in by_category.iter_rows(named=True):
-        exact: Decimal = row["revenue"]
-        categories.setdefault(row["order_date"], []).append(
-            CategoryKpi(
-                category=row["category"],
-                order_date=row["order_date"],
-                daily_revenue=money(exact),
-                avg_order_value=money(_EXACT.divide(exact, Decimal(row["orders"]))),
-                avg_return_rate=rate(row["returned_orders"], row["orders"]),
-                orders=row["orders"],
-                returned_orders=row["returned_orders"],
-            )
-        )
-    totals = {
-        row["order_date"]: OrderKpi(
-            order_date=row["order_date"],
-            total_orders=row["orders"],
-            total_revenue=money(row["revenue"]),
-            total_items_sold=int(row["items"]),
-            return_rate=rate(row["returned_orders"], row["orders"]),
-            unique_customers=customers[row["order_date"]],
-            returned_orders=row["returned_orders"],
-        )
-        for row in by_date.iter_rows(named=True)
-    }
-    return {
-        d: DateKpis(d, totals.get(d), tuple(sorted(categories.get(d, []), key=lambda c: c.category)))
-        for d in sorted(set(dates) | set(totals))
-    }
+    return date_kpis(by_category, by_date, customers, dates)
