@@ -581,3 +581,22 @@ def test_quiet_validate_prints_nothing_for_a_valid_file(cli, tmp_path: Path) -> 
     good = write(tmp_path / "good.csv", [order("O1")])
     assert cli("validate", "-q", str(good)).stdout == ""
     assert cli("validate", "-q", str(write(tmp_path / "bad.csv", [order("O1", quantity="0")]))).stdout != ""
+
+
+def test_a_run_never_imports_numpy(tmp_path: Path) -> None:
+    """Polars imports numpy for a `Decimal` literal: 0.1 s per process, and BLAS threads that
+    spin beside the work. A run, a rejected file and the KPI commands need none of it."""
+    script = f"""
+import sys
+from orderpipe.cli import main
+for args in (["run", {str(REPO / "data/sample/valid_order.csv")!r}, {str(REPO / "data/sample/invalid_order.csv")!r}],
+             ["kpis", "daily"], ["kpis", "category"]):
+    try:
+        main(["--home", {str(tmp_path / "home")!r}, *args])
+    except SystemExit:
+        pass
+print("numpy" in sys.modules, file=sys.stderr)
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.stderr.splitlines()[-1] == "False", done.stderr[-2000:]
+    assert "2025-07-06" in done.stdout  # the KPIs were counted and shown

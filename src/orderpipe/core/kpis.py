@@ -265,6 +265,16 @@ def half_even(numerator: pl.Expr, denominator: pl.Expr) -> pl.Expr:
     return quotient + up.cast(pl.Int128)
 
 
+def _literal(value: Decimal) -> pl.Expr:
+    """A decimal literal made from its text: given a `Decimal` object, Polars imports numpy
+    (0.1 s, and BLAS threads that spin beside the work)."""
+    import polars as pl
+
+    exponent = value.as_tuple().exponent
+    assert isinstance(exponent, int)
+    return pl.lit(str(value)).cast(pl.Decimal(38, -exponent))
+
+
 def date_kpis(
     by_category: pl.DataFrame, by_date: pl.DataFrame, customers: dict[str, int], dates: Collection[str]
 ) -> dict[str, DateKpis]:
@@ -281,10 +291,10 @@ def date_kpis(
     orders, returned = pl.col("orders").cast(pl.Int64), pl.col("returned_orders").cast(pl.Int64)
 
     def money(cents: pl.Expr) -> pl.Expr:
-        return cents.cast(pl.Decimal(38, 0)) * pl.lit(CENT)
+        return cents.cast(pl.Decimal(38, 0)) * _literal(CENT)
 
     def fraction(parts: pl.Expr) -> pl.Expr:
-        return parts.cast(pl.Decimal(38, 0)) * pl.lit(RATE)
+        return parts.cast(pl.Decimal(38, 0)) * _literal(RATE)
 
     share = fraction(half_even(returned * per_rate, orders))
     categories: dict[str, list[CategoryKpi]] = {d: [] for d in dates}

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from decimal import Decimal
 
 import polars as pl
 
@@ -87,7 +86,7 @@ def screen_columns(categories: Sequence[str], trimmed: bool = True) -> list[pl.E
         quantity < 10**MAX_QUANTITY_DIGITS,
         c("unit_price").str.contains(DECIMAL_PATTERN),
         price > 0,
-        price < Decimal(10**MAX_PRICE_INTEGER_DIGITS),
+        price < 10**MAX_PRICE_INTEGER_DIGITS,  # an integer: a Decimal literal makes Polars import numpy
         boolean,
     ).fill_null(False)
     last = c("__last").str.strip_chars(WHITESPACE) if trimmed else c("__last")
