@@ -13,11 +13,11 @@ from hypothesis import strategies as st
 from orderpipe.core.kpis import (
     CUSTOMER_QUERY_ROWS,
     DateKpis,
+    _date_kpis,
     adjusted,
     compute_kpis,
     current_orders,
     customer_queries,
-    date_kpis,
     half_even,
     kpi_sums,
     kpis_from_sums,
@@ -230,10 +230,11 @@ def test_kpis_at_the_bounds_equal_the_decimal_reference() -> None:
         "returned_orders": [MAX_ORDERS // 3, 1],
         "items": [MAX_ORDERS * (10**9 - 1), 3],
     }
-    schema = {"order_date": pl.Date, "category": pl.String, "revenue": pl.Decimal(38, 4), "orders": pl.Int64}
-    by_category = pl.DataFrame(sums, schema={**schema, "returned_orders": pl.Int64, "items": pl.Int64})
-    by_date = by_category.group_by("order_date").agg(pl.exclude("category").sum())
-    (day,) = date_kpis(by_category, by_date, {"2025-07-06": 2}, ["2025-07-06"]).values()
+    # Counts as the group-bys give them (`pl.len()` and sums of booleans are 32-bit unsigned):
+    # multiplied as such, returned x 10**6 would wrap around past 4,294 returned orders.
+    schema = {"order_date": pl.Date, "category": pl.String, "revenue": pl.Decimal(38, 4), "orders": pl.UInt32}
+    by_category = pl.DataFrame(sums, schema={**schema, "returned_orders": pl.UInt32, "items": pl.Int64})
+    (day,) = _date_kpis(by_category, {"2025-07-06": 2}, ["2025-07-06"]).values()
     cents, six = Decimal("0.01"), Decimal("0.000001")
     for kpi, exact, orders, returned in zip(
         day.categories, sums["revenue"], sums["orders"], sums["returned_orders"], strict=True
@@ -244,6 +245,7 @@ def test_kpis_at_the_bounds_equal_the_decimal_reference() -> None:
     assert day.order is not None
     assert day.order.total_revenue == WIDE.add(revenue, sums["revenue"][1]).quantize(cents, ROUND_HALF_EVEN, WIDE)
     assert day.order.total_items_sold == MAX_ORDERS * (10**9 - 1) + 3
+    assert (day.order.total_orders, day.order.returned_orders) == (MAX_ORDERS + 3, MAX_ORDERS // 3 + 1)
     amounts = [day.order.total_revenue, *(k.daily_revenue for k in day.categories)]
     amounts += [k.avg_order_value for k in day.categories]
     assert {a.as_tuple().exponent for a in amounts} == {-2}

@@ -247,9 +247,9 @@ def _date_kpis(by_category: pl.DataFrame, customers: dict[str, int], dates: Coll
     totals are sums of the category sums."""
     import polars as pl
 
-    by_date = by_category.group_by("order_date").agg(
-        pl.col(c).sum() for c in ("revenue", "orders", "returned_orders", "items")
-    )
+    # Counts summed as 64-bit: a group-by's counts are 32-bit unsigned, and a sum keeps the type.
+    counts = [pl.col(c).cast(pl.Int64).sum() for c in ("orders", "returned_orders", "items")]
+    by_date = by_category.group_by("order_date").agg(pl.col("revenue").sum(), *counts)
     return date_kpis(by_category, by_date, customers, dates)
 
 
