@@ -281,7 +281,8 @@ def date_kpis(
     """The KPI objects of `dates` from exact sums: per (date, category) the revenue, orders and
     returned orders; per date also the items. Rounded on the decimals' integer form (their
     digits, as Python integers): exact whatever their size, and a few microseconds a row, where
-    ~30,000 category rows of a file of 3,650 dates took 0.2 s in `decimal`."""
+    ~30,000 category rows of a file of 3,650 dates took 0.2 s in `decimal`. The counts come
+    back as Python integers, whatever their width in the frames."""
     import polars as pl
 
     revenue = by_category.schema["revenue"]
@@ -290,23 +291,19 @@ def date_kpis(
         raise ValueError(f"revenue must be a decimal of the same scale (at least 2) in both frames, got {revenue}")
     per_cent = 10 ** (scale - 2)  # the revenue's digits per cent
     units = pl.col("revenue").to_physical()  # the decimal's digits: 10**scale per unit of money
-    day, orders, returned = (
-        pl.col("order_date").cast(pl.String),
-        pl.col("orders").cast(pl.Int64),
-        pl.col("returned_orders").cast(pl.Int64),
-    )
+    day = pl.col("order_date").cast(pl.String)
     categories: dict[str, list[CategoryKpi]] = {d: [] for d in dates}
     # Sorted by date, then category (UTF-8 bytes sort as code points, as Python's strings do).
     for category, date, digits, n, back in (
-        by_category.sort("order_date", "category").select("category", day, units, orders, returned).iter_rows()
+        by_category.sort("order_date", "category")
+        .select("category", day, units, "orders", "returned_orders")
+        .iter_rows()
     ):
         revenue_cents, average_cents = half_even(digits, per_cent), half_even(digits, per_cent * n)
         kpi = CategoryKpi(category, date, _cents(revenue_cents), _cents(average_cents), _share(back, n), n, back)
         categories.setdefault(date, []).append(kpi)
     totals = {
         date: OrderKpi(date, n, _cents(half_even(digits, per_cent)), items, _share(back, n), customers[date], back)
-        for date, n, digits, items, back in by_date.select(
-            day, orders, units, pl.col("items").cast(pl.Int64), returned
-        ).iter_rows()
+        for date, n, digits, items, back in by_date.select(day, "orders", units, "items", "returned_orders").iter_rows()
     }
     return {d: DateKpis(d, totals.get(d), tuple(categories.get(d, ()))) for d in sorted(set(dates) | set(totals))}
