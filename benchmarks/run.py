@@ -3,7 +3,8 @@
 1. big files — `orderpipe run` end to end on 100 MB and 1 GB order files and on a file of
    1.5 M rows over 3,650 dates (against the same rows on 1 date; these two run 5 times each,
    in turn, and are compared by median), beside the pandas baseline on the same files; wall
-   time, MB/s, peak RSS (from wait4), ratio.
+   time, MB/s, peak RSS (from wait4), ratio; and two floors under a run (read_floor.py: read
+   every field; read and check every row), with what each leaves of the wall-time target.
 2. scale — 10,000 small files through one `orderpipe run`: per-file medians of the first and
    last tenth, total, files/s, and the warehouse against the current orders.
 3. drain — the same files renamed at once into `input/` under `orderpipe watch --workers 2`.
@@ -62,6 +63,11 @@ FILES = [
     BigFile("3650dates", 1_500_000, 3650, None),  # target: ≤ 1.5× the 1-date file
 ]
 MANY_DATES_FACTOR = 1.5
+#: The floors under a run (`read_floor.py`), measured beside it on the same file.
+FLOORS = {
+    "read": "start, import Polars, read every field",
+    "checks": "the same and the rule checks, nothing kept",
+}
 #: The 1-date and 3,650-date files take ~2 s each, where this machine's speed varies by up to
 #: 40 % from one run to the next: each is run this many times, in turn, and compared by median.
 PAIR_RUNS = 5
@@ -150,9 +156,11 @@ def big_files(orderpipe: str, quick: bool, skip_pandas: bool) -> None:
         else:
             (ours, facts), note = run_on_fresh_home(orderpipe, spec, path), ""
         walls[spec.label] = ours.seconds
-        base = None
-        if not skip_pandas and spec.label in ("100MB", "1GB"):
-            base = measure([sys.executable, str(HERE / "pandas_baseline.py"), str(path)])
+        base, floors = None, {}
+        if spec.label in ("100MB", "1GB"):
+            floors = {kind: measure([sys.executable, str(HERE / "read_floor.py"), str(path), kind]) for kind in FLOORS}
+            if not skip_pandas:
+                base = measure([sys.executable, str(HERE / "pandas_baseline.py"), str(path)])
         ratio = base.seconds / ours.seconds if base else None
         goals, met = [], ours.code == 0
         if spec.seconds is not None:
@@ -179,6 +187,13 @@ def big_files(orderpipe: str, quick: bool, skip_pandas: bool) -> None:
             print(
                 f"| {spec.label} | {size_mb:.0f} | pandas baseline | {base.seconds:.2f} | "
                 f"{size_mb / base.seconds:.0f} | {base.peak_mb:.0f} | 1.0× | |",
+                flush=True,
+            )
+        for kind, floor in floors.items():
+            left = f"leaves {spec.seconds - floor.seconds:.2f} s of the {spec.seconds:g} s" if spec.seconds else ""
+            print(
+                f"| {spec.label} | {size_mb:.0f} | floor: {FLOORS[kind]} | {floor.seconds:.2f} | "
+                f"{size_mb / floor.seconds:.0f} | {floor.peak_mb:.0f} | | {left} (exit {floor.code}) |",
                 flush=True,
             )
 
