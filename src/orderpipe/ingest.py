@@ -342,8 +342,11 @@ class FactSlices:
         # The previous slice's files first: then at most two slices are ever in memory.
         self._wait()
         # Sorted by date (file order within a date), each date's rows are one run: a date's
-        # own file and the bundle of the small dates are views of the one sorted copy.
-        chunk = pl.concat(self._pending, how="vertical", rechunk=False).sort("order_date", maintain_order=True)
+        # own file and the bundle of the small dates are views of the one sorted copy. On one
+        # thread: as fast here (the scan keeps the other cores busy) for half the CPU time.
+        chunk = pl.concat(self._pending, how="vertical", rechunk=False).sort(
+            "order_date", maintain_order=True, multithreaded=False
+        )
         self._pending, self._buffered = [], 0
         part = self._part
         self._part += 1
