@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
+from pathlib import Path
 
-from orderpipe.adapters.sqlite import SqliteLedger
+import pytest
+
+from orderpipe.adapters import sqlite as sqlite_adapter
+from orderpipe.adapters.sqlite import SqliteDatabase, SqliteLedger
+from orderpipe.errors import OrderpipeError
 from orderpipe.ports import FactEntry
 from orderpipe.workflow import Pipeline
 
@@ -32,3 +38,19 @@ def test_fact_entries_reads_any_number_of_dates_in_commit_order(any_pipeline: Pi
         if day == dates[-1]:
             expected.append(FactEntry(day, "batch-c", c.seq, (2,)))
         assert read[day] == expected, day
+
+
+def test_a_sqlite_without_json_functions_is_refused_at_open_with_what_to_do(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_connect = sqlite3.connect
+
+    def without_json(*args: object, **kwargs: object) -> sqlite3.Connection:
+        connection = real_connect(*args, **kwargs)  # type: ignore[arg-type]
+        deny = sqlite3.SQLITE_DENY
+        connection.set_authorizer(lambda _action, table, *_: deny if table == "json_each" else sqlite3.SQLITE_OK)
+        return connection
+
+    monkeypatch.setattr(sqlite_adapter.sqlite3, "connect", without_json)
+    with pytest.raises(OrderpipeError, match=r"has no JSON functions .* SQLite 3\.38 or newer"):
+        SqliteDatabase(tmp_path / "orderpipe.db")

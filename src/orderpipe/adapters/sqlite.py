@@ -117,6 +117,18 @@ def _fraction(ppm: int) -> Decimal:
     return Decimal(ppm).scaleb(-6)  # exponent -6: six decimals, 0 included ("0.000000")
 
 
+def _require_json(connection: sqlite3.Connection) -> None:
+    """The ledger reads many dates through `json_each`: built into SQLite since 3.38, an
+    extension that most builds include before. Without it no batch could ever be read."""
+    try:
+        connection.execute("SELECT value FROM json_each('[]')").fetchall()
+    except sqlite3.DatabaseError as exc:  # no such table: json_each
+        raise OrderpipeError(
+            f"this Python's SQLite ({sqlite3.sqlite_version}) has no JSON functions ({exc}), which the"
+            " ledger needs: use a Python built with SQLite 3.38 or newer"
+        ) from exc
+
+
 class SqliteDatabase:
     """One connection per instance: give each worker thread its own."""
 
@@ -128,6 +140,7 @@ class SqliteDatabase:
             self.connection = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
             self.connection.execute("PRAGMA journal_mode=WAL")
             self.connection.execute("PRAGMA synchronous=NORMAL")
+            _require_json(self.connection)
             self._migrate()
             self.connection.executescript(self.ddl)
         except sqlite3.Error as exc:
