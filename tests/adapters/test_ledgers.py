@@ -10,7 +10,7 @@ import pytest
 
 from orderpipe.adapters import sqlite as sqlite_adapter
 from orderpipe.adapters.sqlite import SqliteDatabase, SqliteLedger
-from orderpipe.errors import OrderpipeError
+from orderpipe.errors import InfrastructureError, OrderpipeError
 from orderpipe.ports import FactEntry
 from orderpipe.workflow import Pipeline
 
@@ -40,17 +40,32 @@ def test_fact_entries_reads_any_number_of_dates_in_commit_order(any_pipeline: Pi
         assert read[day] == expected, day
 
 
+def refusing(monkeypatch: pytest.MonkeyPatch, table: str) -> None:
+    """Every SQLite connection opened from now on refuses to read `table` (a real SQLite, with
+    an authorizer)."""
+    real_connect = sqlite3.connect
+
+    def connect(*args: object, **kwargs: object) -> sqlite3.Connection:
+        connection = real_connect(*args, **kwargs)  # type: ignore[arg-type]
+        deny = sqlite3.SQLITE_DENY
+        connection.set_authorizer(lambda _action, name, *_: deny if name == table else sqlite3.SQLITE_OK)
+        return connection
+
+    monkeypatch.setattr(sqlite_adapter.sqlite3, "connect", connect)
+
+
 def test_a_sqlite_without_json_functions_is_refused_at_open_with_what_to_do(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real_connect = sqlite3.connect
-
-    def without_json(*args: object, **kwargs: object) -> sqlite3.Connection:
-        connection = real_connect(*args, **kwargs)  # type: ignore[arg-type]
-        deny = sqlite3.SQLITE_DENY
-        connection.set_authorizer(lambda _action, table, *_: deny if table == "json_each" else sqlite3.SQLITE_OK)
-        return connection
-
-    monkeypatch.setattr(sqlite_adapter.sqlite3, "connect", without_json)
+    # What a build without them answers: no such table (function) json_each.
+    monkeypatch.setattr(sqlite_adapter, "JSON_PROBE", "SELECT value FROM json_each_missing('[]')")
     with pytest.raises(OrderpipeError, match=r"has no JSON functions .* SQLite 3\.38 or newer"):
+        SqliteDatabase(tmp_path / "orderpipe.db")
+
+
+def test_any_other_failure_of_the_json_check_stays_a_database_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    refusing(monkeypatch, "sqlite_master")  # the check's statement reads the schema first
+    with pytest.raises(InfrastructureError, match="cannot open the database"):
         SqliteDatabase(tmp_path / "orderpipe.db")

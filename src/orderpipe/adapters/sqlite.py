@@ -117,12 +117,18 @@ def _fraction(ppm: int) -> Decimal:
     return Decimal(ppm).scaleb(-6)  # exponent -6: six decimals, 0 included ("0.000000")
 
 
+#: A statement that works only where SQLite has its JSON functions.
+JSON_PROBE = "SELECT value FROM json_each('[]')"
+
+
 def _require_json(connection: sqlite3.Connection) -> None:
     """The ledger reads many dates through `json_each`: built into SQLite since 3.38, an
     extension that most builds include before. Without it no batch could ever be read."""
     try:
-        connection.execute("SELECT value FROM json_each('[]')").fetchall()
-    except sqlite3.DatabaseError as exc:  # no such table: json_each
+        connection.execute(JSON_PROBE).fetchall()
+    except sqlite3.OperationalError as exc:
+        if "no such table" not in str(exc):  # a busy or broken database: the caller says so
+            raise
         raise OrderpipeError(
             f"this Python's SQLite ({sqlite3.sqlite_version}) has no JSON functions ({exc}), which the"
             " ledger needs: use a Python built with SQLite 3.38 or newer"
