@@ -191,6 +191,8 @@ def big_files(orderpipe: str, quick: bool, skip_pandas: bool) -> None:
             )
         for kind, floor in floors.items():
             left = f"leaves {spec.seconds - floor.seconds:.2f} s of the {spec.seconds:g} s" if spec.seconds else ""
+            if floor.code:
+                left = "FAILED: no floor"
             print(
                 f"| {spec.label} | {size_mb:.0f} | floor: {FLOORS[kind]} | {floor.seconds:.2f} | "
                 f"{size_mb / floor.seconds:.0f} | {floor.peak_mb:.0f} | | {left} (exit {floor.code}) |",

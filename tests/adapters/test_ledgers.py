@@ -59,7 +59,7 @@ def test_a_sqlite_without_json_functions_is_refused_at_open_with_what_to_do(
 ) -> None:
     # What a build without them answers: no such table (function) json_each.
     monkeypatch.setattr(sqlite_adapter, "JSON_PROBE", "SELECT value FROM json_each_missing('[]')")
-    with pytest.raises(OrderpipeError, match=r"has no JSON functions .* SQLite 3\.38 or newer"):
+    with pytest.raises(OrderpipeError, match=r"has no JSON functions .*any SQLite 3\.38 or newer"):
         SqliteDatabase(tmp_path / "orderpipe.db")
 
 

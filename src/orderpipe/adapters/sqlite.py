@@ -131,7 +131,7 @@ def _require_json(connection: sqlite3.Connection) -> None:
             raise
         raise OrderpipeError(
             f"this Python's SQLite ({sqlite3.sqlite_version}) has no JSON functions ({exc}), which the"
-            " ledger needs: use a Python built with SQLite 3.38 or newer"
+            " ledger needs: use a Python whose SQLite has them (any SQLite 3.38 or newer has)"
         ) from exc
 
 
