@@ -9,7 +9,7 @@ from dataclasses import astuple, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from orderpipe.adapters.sqlite import SCHEMA, SqliteDatabase, SqliteKpiStore, SqliteLedger
+from orderpipe.adapters.sqlite import SCHEMA, SqliteDatabase, SqliteKpiStore, SqliteLedger, database_error
 from orderpipe.config import Settings
 from orderpipe.core.kpis import KPIS
 from orderpipe.errors import InfrastructureError, UsageError
@@ -134,7 +134,7 @@ class ReadOnlyDatabase(SqliteDatabase):
             uri = f"{self.path.resolve().as_uri()}?{mode}"
             return sqlite3.connect(uri, uri=True, timeout=60, isolation_level=None, check_same_thread=False)
         except sqlite3.Error as exc:
-            raise InfrastructureError(f"cannot open the database {self.path} for reading: {exc}") from exc
+            raise database_error(self.path, exc, opening=True) from exc
 
     def query(self, sql: str, params: Sequence[object] = ()) -> list[sqlite3.Row]:
         rows = super().query(sql, params)

@@ -33,11 +33,11 @@ from orderpipe.core.names import REPORT_SUFFIX
 from orderpipe.core.report import ValidationReport
 from orderpipe.core.shape_validate import validate_shaped
 from orderpipe.core.validate import validate_stream
-from orderpipe.errors import ConfigError, OrderpipeError, UsageError
+from orderpipe.errors import ConfigError, DatabaseDamaged, OrderpipeError, UsageError
 from orderpipe.logs import CLEAR_LINE, LOG_FORMATS, configure_logging, log_event
 from orderpipe.output import FORMATS, render, render_kpis
 from orderpipe.presets import PRESETS
-from orderpipe.workflow import Outcome, Pipeline
+from orderpipe.workflow import Outcome, Pipeline, Progress
 
 __all__ = ["main"]
 
@@ -60,6 +60,8 @@ def _faults() -> Iterator[None]:
         yield
     except (ConfigError, UsageError) as exc:
         _fail(str(exc), EXIT_USAGE)
+    except DatabaseDamaged as exc:  # says what to do; running the command again would not help
+        _fail(str(exc), EXIT_INFRA)
     except OrderpipeError as exc:
         _fail(f"{exc} (nothing was lost: fix the cause and run the command again)", EXIT_INFRA)
     except (OSError, MemoryError) as exc:
@@ -445,15 +447,23 @@ def main(ctx: click.Context) -> None:
     ctx.obj["settings"] = lambda: load_settings(ctx.meta.get("orderpipe.home"))
 
 
-def _process_all(pipeline: Pipeline, keys: Iterator[str], results: FileResults, quiet: bool) -> int:
-    """Process each key in turn (taken lazily: each is uploaded or requeued just before its
-    run), print one line per file; returns the exit code: 3 when a batch failed (the files
-    after it were still processed), else 1 when one was rejected, else 0."""
+def _process_all(
+    pipeline: Pipeline,
+    keys: Iterator[str],
+    results: FileResults,
+    quiet: bool,
+    step: Callable[[str, Progress], Outcome] | None = None,
+) -> int:
+    """Process each key in turn (taken lazily: each is uploaded just before its run) with
+    `step` (`Pipeline.process` unless given), print one line per file; returns the exit code:
+    3 when a batch failed (the files after it were still processed), else 1 when one was
+    rejected, else 0."""
     code = 0
+    step = step or pipeline.process
     for key in keys:
         began = time.monotonic()
         try:
-            outcome = pipeline.process(key, _terminal_progress(quiet))
+            outcome = step(key, _terminal_progress(quiet))
         finally:
             _clear_progress()
         results.show(outcome, time.monotonic() - began)
@@ -501,8 +511,28 @@ def run(ctx: click.Context, files: tuple[Path, ...], fmt: str) -> None:
         pipeline = open_pipeline(settings)
         pipeline.recover()
         results = FileResults(settings, fmt, _quiet(ctx))
-        code = _process_all(pipeline, (pipeline.submit(path) for path in files), results, _quiet(ctx))
+        code = _process_all(pipeline, _uploads(pipeline, files, _quiet(ctx)), results, _quiet(ctx))
     sys.exit(code)
+
+
+def _uploads(pipeline: Pipeline, files: Sequence[Path], quiet: bool) -> Iterator[str]:
+    """Each file's upload key, just before its turn; an earlier upload of the same name still
+    waiting (a run interrupted after its upload) goes first, and its user is told: files count
+    in the order they landed, so a correction is never undone by the stale upload after it."""
+    for path in files:
+        key = pipeline.submit(path)
+        for earlier, stat in pipeline.earlier_uploads(key):
+            if not pipeline.store.exists(earlier):
+                continue  # another process (a watcher) took it meanwhile
+            if not quiet:
+                landed = time.strftime("%Y-%m-%d %H:%M", time.localtime(stat.modified))
+                click.echo(
+                    f"orderpipe: an earlier upload of {path.name} has been waiting as {earlier} since {landed};"
+                    " it is counted first, then this one (files count in the order they landed)",
+                    err=True,
+                )
+            yield earlier
+        yield key
 
 
 class _Timer:
@@ -962,7 +992,7 @@ def replay(ctx: click.Context, batch_id: str | None, all_rejected: bool, fmt: st
                 " and no failed batch to finish"
             )
         results = FileResults(settings, fmt, _quiet(ctx))
-        code = _process_all(pipeline, (pipeline.requeue(key) for key in keys), results, _quiet(ctx))
+        code = _process_all(pipeline, iter(keys), results, _quiet(ctx), step=pipeline.replay)
         for batch in stranded:
             began = time.monotonic()
             outcome = pipeline.finish(batch)

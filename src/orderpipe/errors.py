@@ -7,6 +7,7 @@ from __future__ import annotations
 
 __all__ = [
     "ConfigError",
+    "DatabaseDamaged",
     "InfrastructureError",
     "KpiVersionConflict",
     "OrderpipeError",
@@ -33,6 +34,12 @@ class UsageError(OrderpipeError):
 
 class InfrastructureError(TransientError):
     """A storage, ledger or notifier operation failed."""
+
+
+class DatabaseDamaged(InfrastructureError):
+    """The local database is damaged or not a database: its message says what to do, since
+    running the command again cannot help. Still transient for the workflow: a file waiting in
+    input/ stays there rather than being quarantined for a fault that is not its own."""
 
 
 class KpiVersionConflict(OrderpipeError):

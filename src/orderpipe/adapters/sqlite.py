@@ -19,11 +19,11 @@ from typing import Any
 
 from orderpipe.core.kpis import KPIS, DateKpis
 from orderpipe.core.schema import COUNT, KEY, MONEY, RATE_KIND, Column, KpiSchema
-from orderpipe.errors import InfrastructureError, OrderpipeError
+from orderpipe.errors import DatabaseDamaged, InfrastructureError, OrderpipeError
 from orderpipe.faults import checkpoint
 from orderpipe.ports import BatchRecord, FactEntry, RunRecord
 
-__all__ = ["SqliteDatabase", "SqliteKpiStore", "SqliteLedger", "column_name", "kpi_ddl"]
+__all__ = ["SqliteDatabase", "SqliteKpiStore", "SqliteLedger", "column_name", "database_error", "kpi_ddl"]
 
 LEDGER_SCHEMA = """
 CREATE TABLE IF NOT EXISTS batches (
@@ -117,6 +117,25 @@ def _fraction(ppm: int) -> Decimal:
     return Decimal(ppm).scaleb(-6)  # exponent -6: six decimals, 0 included ("0.000000")
 
 
+#: SQLite's (primary) result codes for a file that is damaged or is not a database at all.
+_DAMAGED = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})
+
+
+def database_error(path: Path, exc: sqlite3.Error, opening: bool = False) -> InfrastructureError:
+    """Every SQLite failure of every command (and of the API) becomes this one error, naming the
+    file: a damaged database gets the same message whichever statement met the damage first
+    (opening it, the KPI tables' columns, a query), with what to do, since no retry repairs it."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None and code & 0xFF in _DAMAGED:
+        return DatabaseDamaged(
+            f"the database {path} is damaged or is not an orderpipe database (SQLite: {exc}): restore it from"
+            " a backup, or move it aside to start a new one (the KPIs and the run history then start empty)"
+        )
+    if opening:
+        return InfrastructureError(f"cannot open the database {path}: {exc}")
+    return InfrastructureError(f"database error in {path}: {exc}")
+
+
 #: A statement that works only where SQLite has its JSON functions.
 JSON_PROBE = "SELECT value FROM json_each('[]')"
 
@@ -140,6 +159,7 @@ class SqliteDatabase:
 
     def __init__(self, path: Path, schema: KpiSchema = KPIS) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
         self.schema = schema
         self.ddl = LEDGER_SCHEMA + kpi_ddl(schema)
         try:
@@ -150,12 +170,12 @@ class SqliteDatabase:
             self._migrate()
             self.connection.executescript(self.ddl)
         except sqlite3.Error as exc:
-            raise InfrastructureError(f"cannot open the database {path}: {exc}") from exc
+            raise database_error(path, exc, opening=True) from exc
 
     def kpi_columns_match(self) -> bool:
         """The stored KPI tables have the schema's columns (or do not exist yet)."""
         for table, cols in (("order_kpis", self.schema.order_columns), ("category_kpis", self.schema.category_columns)):
-            stored = [r[1] for r in self.connection.execute(f"PRAGMA table_info({table})").fetchall()]
+            stored = [r[1] for r in self.query(f"PRAGMA table_info({table})")]
             if stored and stored != [column_name(c) for c in cols]:
                 return False
         return True
@@ -211,15 +231,17 @@ class SqliteDatabase:
                 raise
             db.execute("COMMIT")
         except sqlite3.Error as exc:
-            raise InfrastructureError(f"database error: {exc}") from exc
+            raise database_error(self.path, exc) from exc
 
     def query(self, sql: str, params: Sequence[object] = ()) -> list[sqlite3.Row]:
+        """Every read goes through here (a statement run on the connection directly would let
+        SQLite's own exception, and a traceback, reach the user)."""
         try:
             cursor = self.connection.execute(sql, params)
             cursor.row_factory = sqlite3.Row
             return cursor.fetchall()
         except sqlite3.Error as exc:
-            raise InfrastructureError(f"database error: {exc}") from exc
+            raise database_error(self.path, exc) from exc
 
     def close(self) -> None:
         self.connection.close()
