@@ -11,6 +11,7 @@ from pathlib import Path
 
 import polars as pl
 
+from orderpipe.atomic import atomic_output
 from orderpipe.core.rules import DEFAULT_CATEGORIES
 
 CATEGORIES = list(DEFAULT_CATEGORIES)
@@ -21,7 +22,7 @@ def generate(path: Path, rows: int, *, days: int = 365, seed: int = 7, start: st
     """Write `rows` valid orders: unique ids, ~20 % distinct customers, ~10 % returned."""
     first_day = dt.date.fromisoformat(start)
     customers = max(1, rows // 5)
-    with path.open("wb") as out:
+    with atomic_output(path) as out:  # a failed run leaves no cut file behind
         out.write(b"order_id,customer_id,order_date,category,product_id,quantity,unit_price,returned\n")
         for offset in range(0, rows, ROWS_PER_CHUNK):
             n = min(ROWS_PER_CHUNK, rows - offset)
@@ -99,7 +100,7 @@ def generate_lines(path: Path, rows: int, *, days: int = 365, seed: int = 7, sta
     customers = max(1, rows // 5)
     # row i % 6 -> (order within the 6-row block, first line of its order?)
     block = {0: (0, True), 1: (1, True), 2: (1, False), 3: (2, True), 4: (2, False), 5: (2, False)}
-    with path.open("wb") as out:
+    with atomic_output(path) as out:  # a failed run leaves no cut file behind
         out.write(LINE_HEADER.encode() + b"\n")
         for offset in range(0, rows, ROWS_PER_CHUNK):
             n = min(ROWS_PER_CHUNK, rows - offset)

@@ -25,6 +25,7 @@ from typing import Any, BinaryIO, NoReturn
 
 import click
 
+from orderpipe.atomic import write_atomic
 from orderpipe.bootstrap import open_pipeline, open_reader
 from orderpipe.config import CONFIG_FILE, Settings, load_settings
 from orderpipe.core.catalog import validate_catalog
@@ -713,7 +714,7 @@ def init(ctx: click.Context, preset: str, force: bool) -> None:
         if target.exists() and not force:
             raise UsageError(f"{target} already exists: edit it, or add --force to replace it with the preset")
         home.mkdir(parents=True, exist_ok=True)
-        target.write_text(PRESETS[preset], "utf-8")
+        write_atomic(target, PRESETS[preset])  # a full disk leaves no cut or empty file behind
         load_settings(home)  # the preset must load as written (and with this environment)
     if not _quiet(ctx):
         click.echo(f"wrote {target} ({preset}); `orderpipe validate FILE` shows how a file is read")

@@ -5,26 +5,35 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from orderpipe.adapters.workspace import Workspace
+from orderpipe.atomic import atomic_output, write_atomic
 from orderpipe.errors import InfrastructureError
 from orderpipe.ports import ObjectStat
 
 __all__ = ["FolderStore"]
 
 # Files placed in the bucket get the mode a plain `open()` would give them (temporary files are
-# created 0600). Read once, at import, while no other thread can be changing it.
+# created 0600), never wider than the file they copy: a 0600 input stays 0600 in processed/ and
+# rejected/, and so does the report that quotes it. Read once, at import, while no other thread
+# can be changing it.
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
 _FILE_MODE = 0o666 & ~_UMASK
 
 
-def _publish_mode(path: Path) -> None:
-    os.chmod(path, _FILE_MODE)
+def _mode_like(like: Path | None) -> int:
+    """The mode of a published file: no wider than `like`'s (a symlink's target counts)."""
+    return _FILE_MODE if like is None else _FILE_MODE & stat.S_IMODE(os.stat(like).st_mode)
+
+
+def _publish_mode(path: Path, like: Path | None = None) -> None:
+    os.chmod(path, _mode_like(like))
 
 
 class FolderStore:
@@ -68,6 +77,7 @@ class FolderStore:
         try:
             try:
                 _copy(path, snapshot)
+                shutil.copymode(path, snapshot)  # what is archived from it is no more readable
             except FileNotFoundError:
                 raise InfrastructureError(f"{key}: no such object in {self.root}") from None
             yield snapshot
@@ -85,19 +95,15 @@ class FolderStore:
         copies it to a temporary file first; either way readers see all of it or nothing."""
         target = self.path(key)
         target.parent.mkdir(parents=True, exist_ok=True)
+        mode = _mode_like(path)
         try:
-            _publish_mode(path)
+            os.chmod(path, mode)
             os.replace(path, target)
             return
         except OSError:
             pass
-        temp = self._temp_beside(target)
-        try:
-            shutil.copyfile(path, temp)
-            _publish_mode(temp)
-            os.replace(temp, target)
-        finally:
-            temp.unlink(missing_ok=True)
+        with path.open("rb") as source, atomic_output(target, scratch=self.scratch, mode=mode) as out:
+            shutil.copyfileobj(source, out, 8 << 20)
 
     def put_new(self, path: Path, key: str) -> bool:
         """Store `path`'s bytes under `key` unless `key` exists (then False). Atomic: link()
@@ -106,7 +112,7 @@ class FolderStore:
         afterwards (callers pass their own temporary or archived files)."""
         target = self.path(key)
         target.parent.mkdir(parents=True, exist_ok=True)
-        _publish_mode(path)
+        _publish_mode(path, like=path)
         try:
             os.link(path, target)
             return True
@@ -118,7 +124,7 @@ class FolderStore:
         temp = self._temp_beside(target)  # another disk: copy to this one first
         try:
             _copy(path, temp)
-            _publish_mode(temp)
+            _publish_mode(temp, like=path)
             try:
                 os.link(temp, target)
             except FileExistsError:
@@ -135,22 +141,17 @@ class FolderStore:
     def _put_new_without_links(temp: Path, target: Path) -> bool:
         """A file system without hard links: claim the name exclusively, then fill it."""
         try:
-            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _FILE_MODE)
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _mode_like(temp))
         except FileExistsError:
             return False
         with os.fdopen(fd, "wb") as out, temp.open("rb") as source:
             shutil.copyfileobj(source, out, 8 << 20)
         return True
 
-    def put_bytes(self, key: str, data: bytes) -> None:
+    def put_bytes(self, key: str, data: bytes, like: Path | None = None) -> None:
         target = self.path(key)
-        temp = self._temp_beside(target)
-        try:
-            temp.write_bytes(data)
-            _publish_mode(temp)
-            os.replace(temp, target)
-        finally:
-            temp.unlink(missing_ok=True)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(target, data, scratch=self.scratch, mode=_mode_like(like))  # a report is whole or absent
 
     def get_bytes(self, key: str) -> bytes:
         return self.path(key).read_bytes()
@@ -186,6 +187,7 @@ class FolderStore:
         temp = self._temp_beside(target)
         try:
             _copy(source, temp)
+            shutil.copymode(source, temp)
         except FileNotFoundError:
             temp.unlink(missing_ok=True)
             raise InfrastructureError(f"{source} is a link to nothing; its bytes cannot be archived") from None
