@@ -202,3 +202,58 @@ def test_settle_time_must_be_finite_and_sane(home: Path, value: str) -> None:
 def test_settle_time_is_read(home: Path) -> None:
     assert load_settings(home, environ={}).settle_time == 2.0
     assert load_settings(home, environ={"ORDERPIPE_WATCH_SETTLE_TIME": "0.5"}).settle_time == 0.5
+
+
+DEEP = 5000  # far past Python's recursion limit (1000): its parsers recurse once per level
+
+
+@pytest.mark.parametrize(
+    "toml",
+    [
+        "categories = " + "[" * DEEP + "]" * DEEP,  # arrays
+        "x = " + "{a = " * DEEP + "1" + "}" * DEEP,  # inline tables
+        "[" + ".".join(["a"] * DEEP) + "]\n",  # a table header
+        "a" + ".a" * DEEP + " = 1\n",  # a dotted key
+        "[input.columns.order_id.more]\nname = 'x'\n",  # parsed, but deeper than any setting
+    ],
+    ids=["arrays", "inline-tables", "table-header", "dotted-key", "one-level-too-deep"],
+)
+def test_a_deeply_nested_file_is_a_configuration_error_naming_it(home: Path, toml: str) -> None:
+    message = refused(home, toml=toml)
+    assert message.startswith(f"{home / 'orderpipe.toml'}: ")
+    assert "nested too deeply" in message and "remove the deeper nesting" in message
+    assert len(message) < 400
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["[" * DEEP + "]" * DEEP, '{"a": ' * DEEP + "1" + "}" * DEEP, '{"columns": {"order_id": {"x": "y"}}}'],
+    ids=["arrays", "objects", "one-level-too-deep"],
+)
+def test_a_deeply_nested_input_variable_is_a_configuration_error_naming_it(home: Path, text: str) -> None:
+    message = refused(home, {"ORDERPIPE_INPUT": text})
+    assert message.startswith("ORDERPIPE_INPUT: ")
+    assert "nested too deeply" in message and '{"columns": {"order_id": "Name"}}' in message
+    assert len(message) < 400
+
+
+def test_deep_nesting_exits_2_from_the_command_line(home: Path) -> None:
+    home.mkdir(parents=True)
+    (home / "orderpipe.toml").write_text("categories = " + "[" * DEEP + "]" * DEEP)
+    result = CliRunner().invoke(main, ["--home", str(home), "batches"])
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"orderpipe: {home / 'orderpipe.toml'}: tables or arrays nested too deeply")
+    assert "internal error" not in result.stderr
+    (home / "orderpipe.toml").unlink()
+    env = {"ORDERPIPE_INPUT": '{"a": ' * DEEP + "1" + "}" * DEEP}
+    result = CliRunner().invoke(main, ["--home", str(home), "kpis", "daily"], env=env)
+    assert result.exit_code == 2
+    assert result.stderr.startswith("orderpipe: ORDERPIPE_INPUT: tables or arrays nested too deeply")
+
+
+def test_a_message_quoting_a_huge_value_stays_a_line(home: Path) -> None:
+    message = refused(home, toml="categories = " + "[" * 400 + "]" * 400 + "\nlog_level = '" + "x" * 100_000 + "'\n")
+    assert all(len(line) <= 420 for line in message.splitlines())
+    message = refused(home, toml=f"{'k' * 10_000} = 1\n")
+    assert message.startswith(f"{home / 'orderpipe.toml'}: unknown setting 'kkkk")
+    assert len(message.split("; known:")[0]) < 200

@@ -122,13 +122,44 @@ class _Value:
     from_env: bool
 
 
-def _flatten(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+#: The deepest setting is three names deep (`input.columns.order_id`): a table nested deeper
+#: holds no setting, and one nested thousands deep must not exhaust Python's stack.
+MAX_DEPTH = 3
+_MAX_SHOWN = 80
+
+
+def _shown(text: str) -> str:
+    """A name from the user's file or variable, quoted, at most _MAX_SHOWN characters of it."""
+    return repr(text if len(text) <= _MAX_SHOWN else text[: _MAX_SHOWN - 1] + "…")
+
+
+def _clipped(message: str, limit: int = 400) -> str:
+    """A message that quotes a value (which may be megabytes long, or a list nested hundreds
+    deep) stays a line's worth."""
+    return message if len(message) <= limit else message[: limit - 1] + "…"
+
+
+def _too_deep(where: str, name: str | None = None) -> ConfigError:
+    what = f"{_shown(name)} is a table nested too deeply" if name else "tables or arrays nested too deeply to read"
+    like = '{"columns": {"order_id": "Name"}}' if where == INPUT_VARIABLE else '[input.columns] order_id = "Name"'
+    return ConfigError(
+        f"{where}: {what}; orderpipe's settings are at most {MAX_DEPTH} names deep (like {like}):"
+        " remove the deeper nesting"
+    )
+
+
+def _flatten(table: Mapping[str, Any], where: str, prefix: str = "") -> dict[str, Any]:
+    """`{"a": {"b": 1}}` as `{"a.b": 1}`; a table deeper than any setting is refused, naming
+    `where` (the file or the variable), so the recursion never goes past MAX_DEPTH."""
     flat: dict[str, Any] = {}
     for key, value in table.items():
-        if isinstance(value, dict):
-            flat.update(_flatten(value, f"{prefix}{key}."))
+        name = f"{prefix}{key}"
+        if not isinstance(value, dict):
+            flat[name] = value
+        elif name.count(".") + 1 >= MAX_DEPTH:
+            raise _too_deep(where, name)
         else:
-            flat[f"{prefix}{key}"] = value
+            flat.update(_flatten(value, where, f"{name}."))
     return flat
 
 
@@ -149,12 +180,14 @@ def load_settings(home: Path | str | None = None, environ: Mapping[str, str] | N
             table = tomllib.loads(config.read_text("utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(f"{config}: not valid TOML: {exc}") from None
+        except RecursionError:  # the parser recurses once per level of nesting
+            raise _too_deep(str(config)) from None
         except OSError as exc:
             raise ConfigError(f"{config}: cannot be read: {exc.strerror}") from None
-        for key, value in _flatten(table).items():
+        for key, value in _flatten(table, str(config)).items():
             if key not in _KNOWN:
                 hint = _did_you_mean(key, _KNOWN)
-                raise ConfigError(f"{config}: unknown setting {key!r}{hint}; known: {', '.join(sorted(_KNOWN))}")
+                raise ConfigError(f"{config}: unknown setting {_shown(key)}{hint}; known: {', '.join(sorted(_KNOWN))}")
             raw[key] = _Value(value, f"{key} in {config}", False)
     for key, value in _input_table(env).items():
         raw[key] = _Value(value, f"{key} from {INPUT_VARIABLE}", False)
@@ -173,13 +206,15 @@ def _input_table(env: Mapping[str, str]) -> dict[str, Any]:
         table = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{INPUT_VARIABLE}: not a JSON object: {exc}") from None
+    except RecursionError:  # the parser recurses once per level of nesting
+        raise _too_deep(INPUT_VARIABLE) from None
     if not isinstance(table, dict):
         raise ConfigError(f'{INPUT_VARIABLE}: must be a JSON object like {{"grain": "line"}}, not {text[:80]!r}')
-    flat = _flatten(table, "input.")
+    flat = _flatten(table, INPUT_VARIABLE, "input.")
     unknown = sorted(set(flat) - set(_KNOWN))
     if unknown:
         hint = _did_you_mean(unknown[0], _KNOWN)
-        raise ConfigError(f"{INPUT_VARIABLE}: unknown setting {unknown[0]!r}{hint}")
+        raise ConfigError(f"{INPUT_VARIABLE}: unknown setting {_shown(unknown[0])}{hint}")
     return flat
 
 
@@ -421,7 +456,7 @@ def _validated(home: Path, raw: Mapping[str, _Value]) -> Settings:
         try:
             fields[_KNOWN[key]] = _CHECKS[key](value)
         except ValueError as exc:
-            errors.append(f"{value.source}: {exc}")
+            errors.append(_clipped(f"{value.source}: {exc}"))
     if errors:
         raise ConfigError("\norderpipe: ".join(errors))
     shape = _shape(fields, raw)
