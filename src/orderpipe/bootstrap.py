@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -12,7 +13,7 @@ from typing import TYPE_CHECKING
 from orderpipe.adapters.sqlite import SCHEMA, SqliteDatabase, SqliteKpiStore, SqliteLedger, database_error
 from orderpipe.config import Settings
 from orderpipe.core.kpis import KPIS
-from orderpipe.errors import InfrastructureError, UsageError
+from orderpipe.errors import ConfigError, InfrastructureError, UsageError
 from orderpipe.ports import KpiStore, Ledger, Notifier, ObjectStore
 
 if TYPE_CHECKING:
@@ -25,6 +26,29 @@ __all__ = ["DATABASE_FILE", "Reader", "open_pipeline", "open_reader", "require_h
 
 DATABASE_FILE = "orderpipe.db"
 FOLDERS = ("input", "processed", "rejected", "warehouse")
+
+
+#: What `ORDERPIPE_BACKEND=aws` needs beyond the core install (the `aws` extra).
+AWS_MODULES = ("boto3", "botocore")
+AWS_EXTRA_HINT = (
+    "pip install 'orderpipe[aws]' (in a checkout: .venv/bin/pip install -e '.[aws]'),"
+    " or use the local backend (backend = 'local', the default)"
+)
+
+
+def _require_aws_extra() -> None:
+    """The AWS adapters without the `aws` extra installed (`make demo` installs the core only)
+    are a configuration error with the command that fixes it, not a traceback. Checked before
+    they are opened: they import boto3 only when they first make a client."""
+    for module in AWS_MODULES:
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            missing = (getattr(exc, "name", None) or module).partition(".")[0]
+            raise ConfigError(
+                f"backend 'aws' needs the aws extra, which is not installed (no module named {missing!r}): "
+                + AWS_EXTRA_HINT
+            ) from exc
 
 
 def open_pipeline(settings: Settings) -> Pipeline:
@@ -42,6 +66,7 @@ def open_pipeline(settings: Settings) -> Pipeline:
     ledger: Ledger
     kpis: KpiStore
     if settings.backend == "aws":
+        _require_aws_extra()
         from orderpipe.adapters.dynamodb import DynamoKpiStore, DynamoLedger, TableNames
         from orderpipe.adapters.s3 import S3Store
         from orderpipe.adapters.sns import SnsNotifier
@@ -96,6 +121,7 @@ def open_reader(settings: Settings) -> Reader:
     """Open the stores for reading only: creates no folder, no database, writes nothing, and so
     works on a read-only home. Local: the home must exist; AWS: nothing local is touched."""
     if settings.backend == "aws":
+        _require_aws_extra()
         from orderpipe.adapters.dynamodb import DynamoKpiStore, DynamoLedger, TableNames
 
         names = TableNames(settings.ledger_table, settings.category_table, settings.order_table)
