@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from decimal import Decimal
 
 import pytest
 
-from orderpipe.output import csv_cell, render
+from orderpipe.output import csv_cell, printable, render
 
 FORMULAS = [
     "=2+5+cmd|' calc'!A0.csv",
@@ -60,3 +61,19 @@ def test_json_and_table_keep_the_text_as_is() -> None:
     assert '"=1+1"' in render(rows, ["file"], "json")
     assert "=1+1" in render(rows, ["file"], "table").splitlines()[-1]
     assert "'=1+1" not in render(rows, ["file"], "table")
+
+
+def test_printable_escapes_what_a_terminal_would_act_on_and_nothing_else() -> None:
+    assert printable("ok\x1b[31mred\rX\tY\nZ\x00\x7f\x9b.csv") == "ok\\x1b[31mred\\rX\\tY\\nZ\\x00\\x7f\\x9b.csv"
+    assert printable("a\u202eb\u2066c\u2028d\u200fe") == "a\\u202eb\\u2066c\\u2028d\\u200fe"
+    plain = "Grüße – 東京 ✓ \\ ' \" café\u00a0.csv …"
+    assert printable(plain) == plain
+    assert printable(printable("x\x1by")) == printable("x\x1by")
+
+
+def test_tables_show_control_characters_escaped_and_json_and_csv_keep_them() -> None:
+    rows = [{"file": "a\x1b[2Jb.csv", "rows": 1}]
+    table = render(rows, ["file", "rows"], "table").splitlines()
+    assert table[2].split() == ["a\\x1b[2Jb.csv", "1"]
+    assert json.loads(render(rows, ["file", "rows"], "json"))[0]["file"] == "a\x1b[2Jb.csv"
+    assert render(rows, ["file", "rows"], "csv").splitlines()[1] == "a\x1b[2Jb.csv,1"

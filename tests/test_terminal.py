@@ -240,3 +240,46 @@ def test_verbose_shows_every_event_as_a_short_line(tmp_path: Path) -> None:
     assert len(events) == 1
     assert events[0].startswith("orderpipe: info: batch.accepted (event=accepted, file=good.csv, batch_id=")
     assert "{" not in events[0].split(" (", 1)[0]
+
+
+#: What a hostile or broken file name can hold: a colour, a window title, a carriage return that
+#: lets the rest of the line overwrite its start, a right-to-left override, a C1 CSI.
+HOSTILE = ("\x1b[31m", "\x1b]0;owned\x07", "\r", "\u202e", "\x9b2J")
+
+
+def test_control_characters_in_names_are_shown_escaped(tmp_path: Path) -> None:
+    """Every name and message printed in a text format; JSON keeps the exact name."""
+    red = "Red\x1b[31mStuff"
+    good = write(tmp_path / "ok\x1b[31mred\rX.csv", [order("O1", category=red)])
+    bad = write(tmp_path / "bad\x1b]0;owned\x07\u202e\x9b2J.csv", [order("O3", quantity="0")])
+    home = tmp_path / "home"
+    env = {"ORDERPIPE_CATEGORIES": f"Books,{red}"}
+    sessions = [
+        ("--home", str(home), "-v", "run", str(good), str(bad)),  # -v: every log event, as a line
+        ("--home", str(home), "batches"),
+        ("--home", str(home), "batches", "--wide"),
+        ("--home", str(home), "kpis", "category"),
+        ("--home", str(home), "validate", str(bad)),
+        ("--home", str(home), "validate", str(tmp_path / "gone\r\x1b[2K.csv")),  # an error quoting a name
+        ("--home", str(home), "replay", "--rejected"),
+    ]
+    shown = ""
+    for args in sessions:
+        code, terminal = run_on_terminal(*args, env=env)
+        assert code in (0, 1, 2), terminal.text
+        # The progress bar's own drawing and clearing (`\r  step…\x1b[K`), and the pty's line ends.
+        text = re.sub(r"\r[^\r\n\x1b]*\x1b\[K", "", terminal.text).replace("\r\n", "\n")
+        for raw in HOSTILE:
+            assert raw not in text, (args, text)
+        shown += text
+    for escaped in ("ok\\x1b[31mred\\rX.csv", "bad\\x1b]0;owned\\x07\\u202e\\x9b2J.csv", "Red\\x1b[31mStuff"):
+        assert escaped in shown
+    assert "gone\\r\\x1b[2K.csv" in shown
+    jsonl = subprocess.run(
+        [sys.executable, "-m", "orderpipe", "--home", str(home), "batches", "--format", "jsonl"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={k: v for k, v in os.environ.items() if not k.startswith("ORDERPIPE_")},
+    )
+    assert {json.loads(line)["file"] for line in jsonl.stdout.splitlines()} == {good.name, bad.name}

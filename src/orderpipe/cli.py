@@ -36,7 +36,7 @@ from orderpipe.core.shape_validate import validate_shaped
 from orderpipe.core.validate import validate_stream
 from orderpipe.errors import ConfigError, DatabaseDamaged, OrderpipeError, UsageError
 from orderpipe.logs import CLEAR_LINE, LOG_FORMATS, configure_logging, log_event
-from orderpipe.output import FORMATS, render, render_kpis
+from orderpipe.output import FORMATS, printable, render, render_kpis
 from orderpipe.presets import PRESETS
 from orderpipe.workflow import Outcome, Pipeline, Progress
 
@@ -49,8 +49,13 @@ BATCHES_SHORT = ["batch", "file", "status", "rows", "dates", "finished"]
 FILE_RESULTS = ("text", "jsonl")
 
 
+#: How one error made of several problems separates them: one line each.
+ERROR_LINES = "\norderpipe: "
+
+
 def _fail(message: str, code: int) -> NoReturn:
-    click.echo(f"orderpipe: {message}", err=True)
+    """Messages quote file names and values: control characters in them are shown escaped."""
+    click.echo("orderpipe: " + ERROR_LINES.join(printable(line) for line in message.split(ERROR_LINES)), err=True)
     sys.exit(code)
 
 
@@ -256,7 +261,7 @@ class FileResults:
             parts += [reason.removeprefix("failed: "), f"`{again}` retries it"]
         parts.append("" if seconds is None else _duration(seconds))
         parts.append(f"report: {report}" if report else "")
-        return "  ".join(p for p in parts if p)
+        return printable("  ".join(p for p in parts if p))  # names and messages: the user's text
 
     def show(self, outcome: Outcome, seconds: float | None = None) -> None:
         if self.quiet and self.fmt == "text" and outcome.status in ("accepted", "duplicate"):
@@ -324,7 +329,7 @@ def _say(message: str) -> None:
     """One line on stderr, written whole even from the signal thread (clears a progress bar first)."""
     clear = "\r\033[K" if sys.stderr.isatty() else ""
     try:
-        sys.stderr.write(f"{clear}orderpipe: {message}\n")
+        sys.stderr.write(f"{clear}orderpipe: {printable(message)}\n")
         sys.stderr.flush()
     except (OSError, ValueError):
         pass
@@ -591,16 +596,28 @@ def watch(ctx: click.Context, workers: int, fmt: str) -> None:
             lambda: timer.timed(open_pipeline(settings)), workers, settings.poll_interval, settings.settle_time
         )
         if not _quiet(ctx):
-            click.echo(f"watching {settings.home / 'input'} with {workers} worker(s); Ctrl-C to stop", err=True)
+            watching = f"watching {settings.home / 'input'} with {workers} worker(s); Ctrl-C to stop"
+            click.echo(printable(watching), err=True)
         watcher.run(stop, lambda outcome: results.show(outcome, timer.take(outcome)))
 
 
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (else: a token).")
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="0 picks a free port.")
-@click.option("--token", envvar="ORDERPIPE_SERVE_TOKEN", help="Required of every request (16+ characters).")
-@click.option("--allow-host", "allow_hosts", multiple=True, help="Another Host name to answer (a DNS name).")
-@click.option("--cors-origin", "cors_origins", multiple=True, help="An origin allowed to read the API from a page.")
+@click.option(
+    "--token",
+    envvar="ORDERPIPE_SERVE_TOKEN",
+    help="Required of every request: 16+ letters, digits, - . _ ~ (e.g. openssl rand -hex 16).",
+)
+@click.option(
+    "--allow-host",
+    "allow_hosts",
+    multiple=True,
+    help="A DNS name that leads here, to answer as Host (this machine's IP addresses need none); repeatable.",
+)
+@click.option(
+    "--cors-origin", "cors_origins", multiple=True, help="An origin (https://host[:port]) allowed to read the API."
+)
 @click.pass_context
 def serve(
     ctx: click.Context,
@@ -614,6 +631,7 @@ def serve(
 
     Listens on 127.0.0.1 only, unless --host says otherwise; then a token is required
     (--token or $ORDERPIPE_SERVE_TOKEN): open http://HOST:PORT/?token=TOKEN once in the browser.
+    On 0.0.0.0 or :: it prints the addresses that answer; a DNS name needs --allow-host.
 
     \b
     Examples:
@@ -626,13 +644,12 @@ def serve(
 
     with _faults():
         settings = _settings(ctx)
-        guard = check_binding(host, token, allow_hosts)
+        guard = check_binding(host, token, allow_hosts, cors_origins)
         run_server(
             settings,
             host,
             port,
             guard,
-            cors_origins,
             announce=lambda line: click.echo(line, err=_quiet(ctx)),
             access_log=_verbose(ctx),
         )
@@ -679,21 +696,27 @@ def validate(ctx: click.Context, file: Path, fmt: str) -> None:
     if fmt == "json":
         click.echo(json.dumps(report.to_dict(), indent=2))
     elif not (report.valid and _quiet(ctx)):
-        rows = f", {_plural(report.rows, 'row')}" if report.valid or report.rows else ""
-        click.echo(f"{report.file}: {report.verdict}{rows}")
-        separator = _separator_hint(report)
-        if separator:
-            click.echo(f"  {separator}")
-        for warning in report.warnings:
-            click.echo(f"  warning: {warning}")
-        for reading in report.shape:
-            click.echo(f"  read as: {reading}")
-        for issue in report.errors:
-            click.echo(f"  {issue.code} ×{issue.count} — {issue.hint}")
-            for sample in issue.samples[:5]:
-                column = f" [{sample.column}]" if sample.column else ""
-                click.echo(f"    line {sample.line}{column}: {sample.message}")
+        for line in _report_lines(report):
+            click.echo(printable(line))  # the file's name, its columns and values: the user's text
     sys.exit(0 if report.valid else EXIT_REJECTED)
+
+
+def _report_lines(report: ValidationReport) -> Iterator[str]:
+    """The validation report for a person, a line at a time."""
+    rows = f", {_plural(report.rows, 'row')}" if report.valid or report.rows else ""
+    yield f"{report.file}: {report.verdict}{rows}"
+    separator = _separator_hint(report)
+    if separator:
+        yield f"  {separator}"
+    for warning in report.warnings:
+        yield f"  warning: {warning}"
+    for reading in report.shape:
+        yield f"  read as: {reading}"
+    for issue in report.errors:
+        yield f"  {issue.code} ×{issue.count} — {issue.hint}"
+        for sample in issue.samples[:5]:
+            column = f" [{sample.column}]" if sample.column else ""
+            yield f"    line {sample.line}{column}: {sample.message}"
 
 
 @main.command()
@@ -717,7 +740,7 @@ def init(ctx: click.Context, preset: str, force: bool) -> None:
         write_atomic(target, PRESETS[preset])  # a full disk leaves no cut or empty file behind
         load_settings(home)  # the preset must load as written (and with this environment)
     if not _quiet(ctx):
-        click.echo(f"wrote {target} ({preset}); `orderpipe validate FILE` shows how a file is read")
+        click.echo(printable(f"wrote {target} ({preset}); `orderpipe validate FILE` shows how a file is read"))
 
 
 @main.group(cls=_Group)
@@ -927,7 +950,7 @@ def batches(ctx: click.Context, fmt: str, wide: bool) -> None:
         short = [
             {
                 "batch": r.batch_id[:8],
-                "file": r.file,
+                "file": printable(r.file),  # escaped before its width is measured
                 "status": r.status,
                 "rows": r.rows,
                 "dates": _short_dates(r.dates),
@@ -948,12 +971,13 @@ def batches(ctx: click.Context, fmt: str, wide: bool) -> None:
 
 
 def _already_accepted(pipeline: Pipeline, batch_prefix: str) -> str | None:
-    """The file of an accepted batch with this id prefix: replaying it has nothing to do."""
+    """The file of an accepted batch with this id prefix (as it is printed): replaying it has
+    nothing to do."""
     for run in pipeline.ledger.runs():
         if run.batch_id.startswith(batch_prefix) and run.status == "accepted":
             batch = pipeline.ledger.get(run.batch_id)
             if batch is not None and batch.done:
-                return run.file
+                return printable(run.file)
     return None
 
 
@@ -978,8 +1002,13 @@ def replay(ctx: click.Context, batch_id: str | None, all_rejected: bool, fmt: st
         settings = _settings(ctx)
         pipeline = open_pipeline(settings)
         pipeline.recover()
+        settled = pipeline.remove_settled_reports()
         keys = pipeline.quarantined(batch_id)
         stranded = pipeline.stranded(batch_id)
+        if not keys and not stranded and settled and batch_id is None:
+            if not _quiet(ctx):
+                click.echo("orderpipe: an interrupted replay had counted its files; nothing is left", err=True)
+            sys.exit(0)
         if not keys and not stranded:
             accepted = _already_accepted(pipeline, batch_id) if batch_id else None
             if accepted is not None:

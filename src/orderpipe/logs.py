@@ -13,6 +13,8 @@ import logging
 import sys
 from typing import Any, TextIO
 
+from orderpipe.output import printable
+
 __all__ = ["LOG_FORMATS", "configure_logging", "log_event"]
 
 LOG_FORMATS = ("auto", "human", "json")
@@ -46,6 +48,7 @@ class _HumanLines(logging.Formatter):
         trace = fields.pop("traceback", None)
         shown = ", ".join(f"{k}={_short(v)}" for k, v in fields.items() if v not in (None, "", [], {}, ()))
         text = f"orderpipe: {record.levelname.lower()}: {record.getMessage()}" + (f" ({shown})" if shown else "")
+        text = printable(text)  # file names and errors quote the user's text
         if trace and self.tracebacks:
             text += "\n" + str(trace).rstrip("\n")
         return text
