@@ -3,6 +3,7 @@ concurrent runs of one batch report it once: through the real workflow on both a
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import stat
@@ -84,7 +85,11 @@ def test_the_same_bytes_waiting_under_the_name_are_reused(any_pipeline: Pipeline
     assert keys(pipeline, "input/") == ["orders.csv"]
 
 
-def test_run_on_the_command_line_leaves_a_copied_in_file_for_its_own_turn(home: Path, tmp_path: Path) -> None:
+def test_run_on_the_command_line_never_replaces_a_copied_in_file_and_counts_it_first(
+    home: Path, tmp_path: Path
+) -> None:
+    """A file waiting under the same name landed first: it is counted first (so it can never
+    count after the file given, and undo it), kept under its own name, and the user is told."""
     from click.testing import CliRunner
 
     from orderpipe.cli import main
@@ -94,9 +99,11 @@ def test_run_on_the_command_line_leaves_a_copied_in_file_for_its_own_turn(home: 
     (home / "input" / "orders.csv").write_bytes(d1.read_bytes())
     result = CliRunner().invoke(main, ["--home", str(home), "run", str(d2)], catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    assert (home / "input" / "orders.csv").read_bytes() == d1.read_bytes()
+    assert "an earlier upload of orders.csv has been waiting as input/orders.csv" in result.stderr
+    assert list((home / "input").iterdir()) == []
     pipeline = open_pipeline(load_settings(home, environ={}))
-    assert pipeline.process("input/orders.csv").status == "accepted"
+    landed = [hashlib.sha256(d.read_bytes()).hexdigest() for d in (d1, d2)]
+    assert [(r.batch_id, r.status) for r in pipeline.ledger.runs()] == [(b, "accepted") for b in landed]
     assert totals(pipeline) == {"2025-07-06": (2, Decimal("3.00"))}
 
 
@@ -180,7 +187,7 @@ def test_a_batch_that_cannot_be_finished_is_failed_and_the_next_file_goes_on(
     # Once the cause is fixed, replay finishes it.
     monkeypatch.undo()
     (key,) = pipeline.quarantined(poison.batch_id[:8])
-    assert pipeline.process(pipeline.requeue(key)).status == "accepted"
+    assert pipeline.replay(key).status == "accepted"
     assert totals(pipeline) == {"2025-07-01": (1, Decimal("10.00")), "2025-07-06": (1, Decimal("3.00"))}
     assert keys(pipeline, "rejected/") == []
 
@@ -230,8 +237,10 @@ def test_two_concurrent_runs_of_the_same_file_report_it_once(
     time.sleep(0.4)
     outcomes.append(run_file(second, same))
     worker.join()
-    assert sorted(o.status for o in outcomes) == ["accepted", "duplicate"]
-    assert [r.status for r in second.ledger.runs()].count("accepted") == 1
+    # The second run reused the upload waiting with the same bytes: one upload, one outcome,
+    # recorded by the run that finished it; the other run tells its user what became of it.
+    assert sorted((o.status, o.elsewhere) for o in outcomes) == [("accepted", False), ("accepted", True)]
+    assert [r.status for r in second.ledger.runs()] == ["accepted"]
     assert totals(second) == {"2025-07-06": (1, Decimal("2.50"))}
 
 
@@ -420,3 +429,62 @@ def test_watch_retries_a_file_whose_processing_failed_for_a_transient_reason(
     runner.join()
     assert len(attempts) == 2 and [o.status for o in outcomes] == ["accepted"]  # type: ignore[attr-defined]
     assert keys(open_pipeline(load_settings(home, environ={})), "input/") == []
+
+
+def test_a_file_removed_from_input_before_its_archive_is_archived_from_the_bytes_read(
+    any_pipeline: Pipeline, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Never report an archive that did not happen: the bytes counted are the snapshot's."""
+    import orderpipe.workflow as workflow
+
+    pipeline = any_pipeline
+    path = write(tmp_path / "x.csv", [order("O1", price="2.00")])
+    key = pipeline.submit(path)
+    real = workflow.checkpoint
+
+    def removed_by_hand(name: str) -> None:
+        if name == "after-recompute":
+            pipeline.store.delete(key)
+        real(name)
+
+    monkeypatch.setattr(workflow, "checkpoint", removed_by_hand)
+    outcome = pipeline.process(key)
+    assert (outcome.status, outcome.archived_as) == ("accepted", "processed/x.csv")
+    assert pipeline.store.get_bytes("processed/x.csv") == path.read_bytes()
+    assert list(pipeline.store.list("input/")) == []
+
+
+def test_a_rejected_file_removed_from_input_before_its_quarantine_is_quarantined_from_the_bytes_read(
+    pipeline: Pipeline, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import orderpipe.workflow as workflow
+
+    path = write(tmp_path / "bad.csv", [order("O1", quantity="0")])
+    key = pipeline.submit(path)
+    real = workflow.checkpoint
+
+    def removed_by_hand(name: str) -> None:
+        if name == "after-report":
+            pipeline.store.delete(key)
+        real(name)
+
+    monkeypatch.setattr(workflow, "checkpoint", removed_by_hand)
+    outcome = pipeline.process(key)
+    assert (outcome.status, outcome.archived_as) == ("rejected", "rejected/bad.csv")
+    assert pipeline.store.get_bytes("rejected/bad.csv") == path.read_bytes()
+
+
+def test_archived_copies_and_reports_never_widen_the_permissions_of_what_they_copy(
+    home: Path, tmp_path: Path
+) -> None:
+    pipeline = open_pipeline(load_settings(home, environ={}))
+    private = write(tmp_path / "private.csv", [order("O1", quantity="0")])  # rejected: its report quotes it
+    private.chmod(0o600)
+    (home / "input" / "linked.csv").symlink_to(private)
+    assert pipeline.process("input/linked.csv").status == "rejected"
+    mine = write(tmp_path / "mine.csv", [order("O2")])
+    mine.chmod(0o600)
+    assert run_file(pipeline, mine).status == "accepted"
+    for archived in ("rejected/linked.csv", "rejected/linked.csv.report.json", "processed/mine.csv"):
+        assert stat.S_IMODE((home / archived).stat().st_mode) == 0o600, archived
+    assert private.exists() and stat.S_IMODE(private.stat().st_mode) == 0o600  # the target is left alone

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from orderpipe.core.names import REPORT_SUFFIX
 from orderpipe.ports import Notification
 from orderpipe.workflow import Outcome, Pipeline
 from tests.conftest import order, run_file, write
@@ -329,7 +330,9 @@ def test_replay_puts_a_file_back_under_the_name_the_user_gave(pipeline: Pipeline
     assert pipeline.quarantined(second.batch_id[:8]) == [second.archived_as]
     assert sorted(pipeline.quarantined()) == sorted([first.archived_as, second.archived_as])
     assert pipeline.requeue(second.archived_as) == "input/bad.csv"
-    assert sorted(pipeline.store.list("rejected/")) == ["rejected/bad.csv", "rejected/bad.csv.report.json"]
+    # Both stay quarantined: a replay removes its copy only once the new outcome is recorded.
+    quarantined = [first.archived_as, second.archived_as]
+    assert sorted(pipeline.store.list("rejected/")) == sorted(quarantined + [k + REPORT_SUFFIX for k in quarantined])
     # The same bytes already waiting under the name: that copy is used, nothing is added.
     pipeline.store.put_bytes("input/bad.2.csv", b"another file")
     with pipeline.store.local_copy("input/bad.csv") as path:
@@ -347,7 +350,7 @@ def test_a_quarantined_file_without_its_report_is_replayed_under_its_own_name(
     outcome = run_file(pipeline, write(tmp_path / "bad.csv", [order("O1", quantity="x")]))
     pipeline.store.delete("rejected/bad.csv.report.json")
     assert pipeline.requeue(outcome.archived_as) == "input/bad.csv"
-    assert list(pipeline.store.list("rejected/")) == []
+    assert list(pipeline.store.list("rejected/")) == ["rejected/bad.csv"]
 
 
 def test_a_report_left_beside_nothing_is_not_a_quarantined_file(pipeline: Pipeline, tmp_path: Path) -> None:
@@ -554,7 +557,7 @@ def test_a_name_with_1000_different_files_waiting_is_refused(
     assert (len(tried), tried[-1]) == (1000, "input/x.1000.csv")
 
 
-def test_a_file_another_run_archived_while_this_one_read_it_is_a_duplicate(
+def test_a_file_another_run_finished_while_this_one_read_it_is_reported_once(
     pipeline: Pipeline, home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import orderpipe.workflow as workflow
@@ -575,12 +578,13 @@ def test_a_file_another_run_archived_while_this_one_read_it_is_a_duplicate(
     monkeypatch.setattr(workflow, "checkpoint", other_run_finishes_first)
     outcome = pipeline.process(key)
     assert overtaken
-    assert (outcome.status, outcome.archived_as) == ("duplicate", "processed/x.csv")
+    # One file, one outcome: the other run's. This one records and sends nothing.
+    assert (outcome.status, outcome.elsewhere, outcome.archived_as) == ("accepted", True, "")
     assert sorted(pipeline.store.list("processed/")) == ["processed/x.csv"]
-    assert [r.status for r in pipeline.ledger.runs()] == ["accepted", "duplicate"]
+    assert [r.status for r in pipeline.ledger.runs()] == ["accepted"]
 
 
-def test_an_upload_another_run_counted_and_archived_before_this_one_began_is_a_duplicate(
+def test_an_upload_another_run_counted_before_this_one_began_is_reported_once(
     pipeline: Pipeline, home: Path, tmp_path: Path
 ) -> None:
     from orderpipe.bootstrap import open_pipeline
@@ -590,10 +594,12 @@ def test_an_upload_another_run_counted_and_archived_before_this_one_began_is_a_d
     first = open_pipeline(load_settings(home, environ={})).process(key)  # e.g. the watcher
     assert first.status == "accepted"
     outcome = pipeline.process(key)
-    assert (outcome.status, outcome.batch_id, outcome.archived_as) == ("duplicate", first.batch_id, "processed/x.csv")
+    assert (outcome.status, outcome.batch_id, outcome.archived_as) == ("accepted", first.batch_id, "")
+    assert outcome.elsewhere
     assert outcome.message == (
-        f"x.csv: same bytes as x.csv (batch {first.batch_id[:12]}), already counted; nothing changed"
+        "x.csv: accepted by another process (as x.csv: accepted, 1 rows over 1 date(s) 2025-07-06…2025-07-06)"
     )
+    assert [r.status for r in pipeline.ledger.runs()] == ["accepted"]
 
 
 def test_a_file_dropped_into_input_that_fails_after_it_was_read_is_failed_under_its_batch(

@@ -93,7 +93,7 @@ def test_replay_after_allowing_a_category(home: Path, tmp_path: Path) -> None:
     assert first.status == "rejected"
     relaxed = open_pipeline(load_settings(home, environ={"ORDERPIPE_CATEGORIES": "Books,Garden"}))
     (key,) = relaxed.quarantined(first.batch_id[:8])
-    again = relaxed.process(relaxed.requeue(key))
+    again = relaxed.replay(key)
     assert again.status == "accepted"
     assert list((home / "rejected").iterdir()) == []
     assert categories(relaxed) == {("Garden", "2025-07-06"): (Decimal("10.00"), 1)}

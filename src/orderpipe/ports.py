@@ -46,7 +46,9 @@ class ObjectStore(Protocol):
         """Store a copy of a local file under `key` only if no object holds that key; False
         when one does. Atomic: two writers can never both win the same key."""
 
-    def put_bytes(self, key: str, data: bytes) -> None: ...
+    def put_bytes(self, key: str, data: bytes, like: Path | None = None) -> None:
+        """Store `data` under `key`, atomically; where objects have permissions, no wider than
+        the local file `like` (a report that quotes a private file is as private)."""
 
     def get_bytes(self, key: str) -> bytes: ...
 

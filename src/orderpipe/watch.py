@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from orderpipe.adapters.folder import FolderStore
+from orderpipe.core.names import upload_family
 from orderpipe.errors import OrderpipeError
 from orderpipe.logs import log_event
 from orderpipe.ports import ObjectStat
@@ -128,9 +129,12 @@ class Watcher:
 
     def _work(self, key: str) -> Outcome | None:
         """Never raises: one file's failure must not stop the watcher."""
+        pipeline = self._pipeline()
         try:
-            return self._pipeline().process(key)
+            return pipeline.process(key)
         except Exception as exc:
+            if isinstance(exc, OrderpipeError) and not pipeline.store.exists(key):
+                return None  # another process (a second watcher) took it: its outcome is theirs
             expected = isinstance(exc, (OrderpipeError, OSError))
             log_event(
                 "watch.failed",
@@ -171,7 +175,7 @@ class Watcher:
                             outcome = future.result()
                             if outcome is None:
                                 failed[key] = (taken, time.monotonic())
-                            else:
+                            elif not outcome.elsewhere:
                                 on_outcome(outcome)
                     if len(in_flight) >= self.workers * 2:
                         # The workers have files queued: no scan until they are nearly through
@@ -181,6 +185,7 @@ class Watcher:
                         continue
                     now = time.monotonic()
                     current: dict[str, tuple[ObjectStat, float]] = {}
+                    waiting: list[tuple[float, str, ObjectStat, bool]] = []  # (landed, key, stat, ready)
                     for key in scanner.store.list(root):
                         name = key[len(root) :]
                         if "/" in name or not is_candidate(name):
@@ -203,9 +208,21 @@ class Watcher:
                         resting = (
                             last_failure is not None and last_failure[0] == stat and now - last_failure[1] < RETRY_AFTER
                         )
-                        if ready and not resting and key not in in_flight and len(in_flight) < capacity:
-                            readiness.forget(name)
-                            in_flight[key] = (pool.submit(self._work, key), stat)
+                        if key not in in_flight:
+                            waiting.append((stat.modified, key, stat, ready and not resting))
+                    # In the order they landed; and the uploads of one name (an upload and its
+                    # correction, `x.csv` and `x.2.csv`) one at a time, each after the ones that
+                    # landed before it, even when those are not ready yet: the later counts last.
+                    busy = {upload_family(k) for k in in_flight}
+                    for _, key, stat, ready in sorted(waiting):
+                        family = upload_family(key)
+                        if family in busy:
+                            continue
+                        busy.add(family)
+                        if not ready or len(in_flight) >= capacity:
+                            continue
+                        readiness.forget(key[len(root) :])
+                        in_flight[key] = (pool.submit(self._work, key), stat)
                     for gone in steady.keys() - current.keys():
                         failed.pop(gone, None)
                     steady = current
@@ -214,7 +231,7 @@ class Watcher:
                     future.cancel()  # queued, not started: it stays in input/ for the next start
                 for future, _ in in_flight.values():
                     outcome = None if future.cancelled() else future.result()
-                    if outcome is not None:
+                    if outcome is not None and not outcome.elsewhere:
                         on_outcome(outcome)
         finally:
             readiness.close()

@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 import polars as pl
 
@@ -54,7 +55,7 @@ from orderpipe.core.kpis import (
     kpis_from_sums,
 )
 from orderpipe.core.lines import compute_line_kpis, current_lines
-from orderpipe.core.names import REPORT_SUFFIX, display_name, fit_name, tagged_name
+from orderpipe.core.names import REPORT_SUFFIX, display_name, fit_name, tagged_name, upload_family
 from orderpipe.core.report import ValidationReport
 from orderpipe.core.shape import SEED_SHAPE, InputShape
 from orderpipe.errors import InfrastructureError, TransientError
@@ -123,6 +124,9 @@ class Outcome:
     message: str
     report: ValidationReport | None = None
     archived_as: str = ""
+    #: Another process finished this very upload and reported it: this one recorded nothing,
+    #: so a watcher shows nothing (`run` still tells its user what became of their file).
+    elsewhere: bool = False
 
 
 def run_report(report: ValidationReport | None) -> str:
@@ -258,18 +262,25 @@ class Pipeline:
         digest: Callable[[], str] | None,
     ) -> Outcome:
         if digest is not None and self.store.stat(key) is None and (batch_id := digest()):
-            # Our upload is gone: another process (a watcher) took it first. If it counted the
-            # same bytes, this run is a duplicate of that one.
+            # Our upload is gone: another process (a watcher) took it first and says what
+            # became of it; this run only tells its user.
             attempt["batch_id"] = batch_id
             with self.locks.hold(batch_id):
-                existing = self.ledger.get(attempt["batch_id"])
-                if existing is not None and existing.done:
-                    return self._duplicate(name, existing, None, self.prefixes.processed + name, started)
+                taken = self._taken_elsewhere(name, batch_id, None)
+                if taken is not None:
+                    return taken
         with self.inspected(key, progress) as (inspection, _scratch, snapshot):
             batch_id, report = inspection.batch_id, inspection.report
             attempt["batch_id"] = batch_id
             with self.locks.hold(batch_id):  # one process at a time per batch: one `accepted`
                 existing = self.ledger.get(batch_id)
+                finished = (existing is None and not report.valid) or (existing is not None and existing.done)
+                if finished and self.store.stat(key) is None:
+                    # The upload we read was finished by another process while we waited for the
+                    # lock (two watchers on one home): one file, one outcome, and it was theirs.
+                    taken = self._taken_elsewhere(name, batch_id, report)
+                    if taken is not None:
+                        return taken
                 if existing is not None and existing.done:
                     archived = self._archive(key, self.prefixes.processed, name, batch_id, snapshot)
                     return self._duplicate(name, existing, report, archived, started)
@@ -290,7 +301,21 @@ class Pipeline:
                 checkpoint("after-archive")
                 self.ledger.mark_done(batch_id)
                 checkpoint("after-done")
-        return self._finish(self.accepted(name, existing, report, archived, won=True, dates=recomputed), started)
+                # Recorded under the lock: a process that waited for it then finds the record,
+                # and reports nothing of its own for the same upload.
+                outcome = self.accepted(name, existing, report, archived, won=True, dates=recomputed)
+                return self._finish(outcome, started)
+
+    def _taken_elsewhere(self, name: str, batch_id: str, report: ValidationReport | None) -> Outcome | None:
+        """What another process recorded for the batch, as this process's outcome (nothing is
+        recorded or sent again); None when no process has recorded it yet."""
+        runs = self.ledger.runs(batch_id=batch_id)
+        last = next((r for r in reversed(runs) if r.batch_id == batch_id), None)
+        if last is None:
+            return None
+        said = last.message.removeprefix(f"{last.file}: ")
+        message = f"{name}: {last.status} by another process (as {last.file}: {said})"
+        return Outcome(last.status, name, batch_id, last.rows, last.dates, message, report, elsewhere=True)
 
     def _duplicate(
         self, name: str, existing: BatchRecord, report: ValidationReport | None, archived: str, started: str
@@ -938,7 +963,7 @@ class Pipeline:
         """Failed batches with no file left to replay (committed, their file already archived or
         requeued and lost to a crash): `finish` completes them from their committed facts."""
         names = {PurePosixPath(k).name for k in self.store.list(self.prefixes.input)}
-        quarantined = {json.loads(self.store.get_bytes(k + REPORT_SUFFIX)).get("batch_id") for k in self.quarantined()}
+        quarantined = {batch_id for _, batch_id in self._quarantined_batches()}
         return [
             b
             for b in self.ledger.failed()
@@ -990,11 +1015,18 @@ class Pipeline:
             return False  # gone meanwhile
         return digest.hexdigest() == batch_id
 
-    def _archive(self, key: str, prefix: str, name: str, batch_id: str, snapshot: Snapshot | None = None) -> str:
-        size = snapshot.path.stat().st_size if snapshot else self._size(key)
-        if size is None or self.store.stat(key) is None:  # moved by an earlier, interrupted attempt
-            return prefix + name
-        return self._archive_as(key, prefix, name, batch_id, snapshot, size)
+    def _archive(self, key: str, prefix: str, name: str, batch_id: str, snapshot: Snapshot) -> str:
+        """Archive the bytes processed. When `key` is gone meanwhile (deleted by hand, or moved
+        by an earlier attempt), the snapshot still holds them: they are archived all the same."""
+        if self.store.stat(key) is None:
+            log_event(
+                "archive.input_gone",
+                logging.WARNING,
+                file=name,
+                key=key,
+                hint="the file left input/ before it was archived; the bytes read are archived instead",
+            )
+        return self._archive_as(key, prefix, name, batch_id, snapshot, snapshot.path.stat().st_size)
 
     def _archive_as(
         self,
@@ -1014,46 +1046,126 @@ class Pipeline:
         """
         with self.archive_locks.hold(prefix + name):
             target = self.archive_target(prefix, name, batch_id, size)
-            if report is not None:
-                self.store.put_bytes(target + REPORT_SUFFIX, report)
+            if report is not None:  # it quotes the file: no more readable than the bytes read
+                self.store.put_bytes(target + REPORT_SUFFIX, report, like=snapshot.path if snapshot else None)
                 checkpoint("after-report")
             self._move_or_keep(key, target, snapshot)
         return target
 
     def _move_or_keep(self, key: str, target: str, snapshot: Snapshot | None) -> None:
-        """Move `key` to `target`; but if a new upload replaced `key` meanwhile, archive the bytes
-        we processed (the snapshot) and leave the new upload where it is, for its own run."""
+        """Move `key` to `target`; but if a new upload replaced `key` meanwhile, or it is gone,
+        archive the bytes we processed (the snapshot), leaving a new upload for its own run."""
         current = self.store.stat(key)
-        if snapshot is None or current is None or current == snapshot.seen:
+        if snapshot is None or (current is not None and current == snapshot.seen):
             self.store.move(key, target)
         else:
             self.store.put_file(snapshot.path, target)
 
     # -- quarantine ---------------------------------------------------------------------------
+    def _quarantine_report(self, key: str) -> dict[str, Any] | None:
+        """The report beside a quarantined file; None when there is none or it cannot be read
+        (a damaged report must keep neither its file nor the others from being replayed)."""
+        try:
+            report = json.loads(self.store.get_bytes(key + REPORT_SUFFIX))
+        except (ValueError, FileNotFoundError):  # not JSON, not UTF-8, or gone
+            return None
+        except InfrastructureError:
+            if self.store.exists(key + REPORT_SUFFIX):
+                raise
+            return None
+        return report if isinstance(report, dict) else None
+
     def quarantined(self, batch_prefix: str | None = None) -> list[str]:
         """Keys of rejected files (all, or those whose batch id starts with `batch_prefix`)."""
-        keys = []
-        for report_key in self.store.list(self.prefixes.rejected):
-            if not report_key.endswith(".report.json"):
-                continue
-            key = report_key.removesuffix(".report.json")
-            batch_id = json.loads(self.store.get_bytes(report_key)).get("batch_id", "")
-            if (batch_prefix is None or batch_id.startswith(batch_prefix)) and self.store.exists(key):
-                keys.append(key)
-        return keys
+        return [k for k, batch_id in self._quarantined_batches(warn=True) if batch_id.startswith(batch_prefix or "")]
 
-    def requeue(self, key: str) -> str:
-        """Put a quarantined file back into input/ (never over a different waiting file); its
-        old report goes."""
-        report_key = key + REPORT_SUFFIX
-        report = json.loads(self.store.get_bytes(report_key)) if self.store.exists(report_key) else {}
-        name = str(report.get("file") or PurePosixPath(key).name)
+    def _quarantined_batches(self, warn: bool = False) -> Iterator[tuple[str, str]]:
+        """(key, batch id) of each rejected file. A file whose report is damaged is still
+        found, by the hash of its bytes (the batch id of a rejected or failed file)."""
+        for report_key in self.store.list(self.prefixes.rejected):
+            if not report_key.endswith(REPORT_SUFFIX):
+                continue
+            key = report_key.removesuffix(REPORT_SUFFIX)
+            if not self.store.exists(key):
+                continue
+            report = self._quarantine_report(key)
+            if report is not None:
+                yield key, str(report.get("batch_id") or "")
+                continue
+            if warn:
+                log_event(
+                    "replay.damaged_report",
+                    logging.WARNING,
+                    file=report_key,
+                    hint="its file is replayed all the same, under its own name; the report is replaced",
+                )
+            yield key, self._hash_of(key)
+
+    def remove_settled_reports(self) -> int:
+        """Remove the reports left without their file by a replay interrupted as it tidied up
+        (the file is counted and archived; only its report was still to go). A report whose
+        batch is not done may be one being written just before its file: it stays."""
+        removed = 0
+        for report_key in self.store.list(self.prefixes.rejected):
+            key = report_key.removesuffix(REPORT_SUFFIX)
+            if key == report_key or self.store.exists(key):
+                continue
+            batch_id = str((self._quarantine_report(key) or {}).get("batch_id") or "")
+            record = self.ledger.get(batch_id) if batch_id else None
+            if record is not None and record.done:
+                self.store.delete(report_key)
+                removed += 1
+        return removed
+
+    def _hash_of(self, key: str) -> str:
+        with self.store.local_copy(key) as path:
+            return _sha256(path)
+
+    def requeue(self, key: str, name: str | None = None) -> str:
+        """Put a copy of a quarantined file into input/ under the user's name (never over a
+        different waiting file; the same bytes waiting there are reused). The quarantined file
+        and its report stay: `replay` removes them once the new outcome is recorded."""
+        if name is None:
+            report = self._quarantine_report(key) or {}
+            name = str(report.get("file") or PurePosixPath(key).name)
         with self.store.local_copy(key) as path:
             digest = _sha256(path)
-            target = self._enqueue(path, name, lambda: digest)
-        self.store.delete(key)
-        self.store.delete(report_key)
-        return target
+            return self._enqueue(path, name, lambda: digest)
+
+    def replay(self, key: str, progress: Progress = _quiet) -> Outcome:
+        """Run a quarantined file through the workflow again.
+
+        Its quarantined copy and report are removed only once the new outcome is recorded, so
+        an interruption at any moment leaves them in rejected/, and the same command finishes
+        the work: the copy already in input/ is reused, and a batch an earlier attempt counted
+        is settled (archived in processed/, its run recorded once) without running again.
+        """
+        report = self._quarantine_report(key) or {}
+        name = str(report.get("file") or display_name(PurePosixPath(key).name))
+        batch_id = str(report.get("batch_id") or "")
+        record = self.ledger.get(batch_id) if batch_id else None
+        if record is not None and record.done:
+            return self._settle(key, name, record)
+        outcome = self.process(self.requeue(key, name), progress)
+        if outcome.archived_as and outcome.archived_as != key:
+            self.store.delete(key)
+            checkpoint("replay-settle")
+            self.store.delete(key + REPORT_SUFFIX)
+        return outcome
+
+    def _settle(self, key: str, name: str, record: BatchRecord) -> Outcome:
+        """A quarantined file whose batch is counted and done (an earlier replay of it was
+        interrupted before it could tidy up, or the same bytes came again): its copy joins
+        processed/, and its run is recorded unless one already says accepted."""
+        with self.locks.hold(record.batch_id):
+            target = self._archive_as(key, self.prefixes.processed, name, record.batch_id, None, self._size(key))
+            self.store.delete(key + REPORT_SUFFIX)
+        runs = self.ledger.runs(batch_id=record.batch_id)
+        if any(r.status == "accepted" and r.batch_id == record.batch_id for r in runs):
+            outcome = self.accepted(name, record, None, target)
+            message = f"{outcome.message}; counted before, its quarantined copy is now in {target}"
+            return Outcome(outcome.status, name, record.batch_id, record.rows, outcome.dates, message, None, target)
+        return self._finish(self.accepted(name, record, None, target, won=True), _now())
 
     # -- input ------------------------------------------------------------------------------
     def submit(self, path: Path) -> str:
@@ -1066,12 +1178,31 @@ class Pipeline:
             pass
         try:
             shutil.copyfile(path, temp.name)
+            shutil.copymode(path, temp.name)  # a private file stays private in input/ and after
             # (of the user's file: the upload is gone once another process takes it)
             key = self._enqueue(Path(temp.name), path.name, functools.cache(lambda: _sha256_if_there(path)))
         finally:
             Path(temp.name).unlink(missing_ok=True)
         checkpoint("after-upload")
         return key
+
+    def earlier_uploads(self, key: str) -> list[tuple[str, ObjectStat]]:
+        """Other uploads of the same name still waiting in input/ (`x.csv` beside our
+        `x.2.csv`: an earlier run interrupted after its upload), oldest first. They landed
+        before `key`, so they are counted before it: otherwise the older bytes would count last
+        and undo a correction."""
+        family = upload_family(key)
+        start = self.prefixes.input + _split_stem(family)
+        found = []
+        for other in self.store.list(self.prefixes.input):
+            if other == key or not other.startswith(start) or "/" in other.removeprefix(self.prefixes.input):
+                continue
+            if upload_family(other) != family:
+                continue
+            stat = self.store.stat(other)
+            if stat is not None:
+                found.append((other, stat))
+        return sorted(found, key=lambda item: (item[1].modified, item[0]))
 
     def _enqueue(self, local: Path, name: str, digest: Callable[[], str]) -> str:
         """`input/NAME`, or `input/NAME.2.csv`… when a different file is already waiting under that
@@ -1089,6 +1220,12 @@ class Pipeline:
             if n >= 1000:
                 break
         raise InfrastructureError(f"{name}: 1000 different files are waiting under this name in {self.prefixes.input}")
+
+
+def _split_stem(name: str) -> str:
+    """What every upload of `name` starts with: `x.` for `x.csv` (`x.csv`, `x.2.csv`…)."""
+    stem, dot, _ = name.rpartition(".")
+    return stem + dot if dot and stem else name
 
 
 def _first_seq(entry: FactEntry) -> int:

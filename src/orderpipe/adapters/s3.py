@@ -88,7 +88,8 @@ class S3Store:
             raise InfrastructureError(f"S3 upload to s3://{self.bucket}/{key} failed: {exc}") from exc
         return True
 
-    def put_bytes(self, key: str, data: bytes) -> None:
+    def put_bytes(self, key: str, data: bytes, like: Path | None = None) -> None:
+        """`like` (a local file's permissions) has no meaning in a bucket: the bucket's policy rules."""
         self._call("put of", key, self.client.put_object, Bucket=self.bucket, Key=key, Body=data)
 
     def get_bytes(self, key: str) -> bytes:

@@ -7,7 +7,7 @@ shortening the stem (never the extension), at a character boundary of its UTF-8 
 
 from __future__ import annotations
 
-__all__ = ["MAX_NAME_BYTES", "REPORT_SUFFIX", "display_name", "fit_name", "tagged_name"]
+__all__ = ["MAX_NAME_BYTES", "REPORT_SUFFIX", "display_name", "fit_name", "tagged_name", "upload_family"]
 
 MAX_NAME_BYTES = 255
 #: Beside a quarantined file: `NAME.report.json`. Archive names leave room for it.
@@ -57,3 +57,15 @@ def fit_name(name: str, tag: str, reserve: int = 0) -> str:
     if _size(name) + reserve <= MAX_NAME_BYTES:
         return name
     return tagged_name(name, tag, reserve)
+
+
+def upload_family(key: str) -> str:
+    """The name a waiting upload was given by its user: `x.csv` for `input/x.csv`,
+    `input/x.2.csv`, `input/x.3.csv`… (the names `tagged_name` gives the same name's later
+    uploads). Uploads of one family are counted in the order they landed."""
+    name = key.rpartition("/")[2]
+    stem, extension = _split(name)
+    base, dot, tag = stem.rpartition(".")
+    if dot and base and tag.isascii() and tag.isdigit() and int(tag) >= 2 and tag[0] != "0":
+        return base + extension
+    return name
