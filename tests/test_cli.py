@@ -83,6 +83,7 @@ def test_kpis_json_csv_and_table(cli, tmp_path: Path) -> None:  # type: ignore[n
             "total_items_sold": 3,
             "return_rate": 0.5,
             "unique_customers": 2,
+            "returned_orders": 1,
         },
         {
             "order_date": "2025-07-07",
@@ -91,13 +92,14 @@ def test_kpis_json_csv_and_table(cli, tmp_path: Path) -> None:  # type: ignore[n
             "total_items_sold": 3,
             "return_rate": 0.0,
             "unique_customers": 1,
+            "returned_orders": 0,
         },
     ]
     assert '"total_revenue": 30.30' in result.stdout  # two decimals, as written
     electronics = cli("kpis", "category", "Electronics", "--format", "csv")
     assert electronics.stdout == (
-        "category,order_date,daily_revenue,avg_order_value,avg_return_rate,orders\n"
-        "Electronics,2025-07-06,399.98,399.98,0.000000,1\n"
+        "category,order_date,daily_revenue,avg_order_value,avg_return_rate,orders,returned_orders\n"
+        "Electronics,2025-07-06,399.98,399.98,0.000000,1,0\n"
     )
     ranged = cli("kpis", "category", "--from", "2025-07-07", "--to", "2025-07-07")
     assert ranged.stdout.splitlines()[2].split() == ["Books", "2025-07-07", "30.30", "30.30", "0.000000", "1"]
@@ -600,3 +602,37 @@ print("numpy" in sys.modules, file=sys.stderr)
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert done.stderr.splitlines()[-1] == "False", done.stderr[-2000:]
     assert "2025-07-06" in done.stdout  # the KPIs were counted and shown
+
+
+@pytest.mark.parametrize("table", ["daily", "category"])
+def test_kpis_machine_formats_carry_every_field_the_api_serves(cli, home: Path, tmp_path: Path, table: str) -> None:  # type: ignore[no-untyped-def]
+    """json, jsonl, csv and --wide: the API's fields, in its order, `returned_orders` included
+    (what exact sums of return rates over many dates need)."""
+    import csv
+    import io
+
+    import httpx
+
+    from orderpipe.bootstrap import open_reader
+    from orderpipe.config import load_settings
+    from orderpipe.web.app import create_app
+    from tests.web.conftest import running
+
+    rows = [order("O1", returned="true"), order("O2", "C2", quantity="2"), order("O3", date="2025-07-07")]
+    assert cli("run", str(write(tmp_path / "o.csv", rows))).exit_code == 0
+    settings = load_settings(home, environ={})
+    with running(create_app(lambda: open_reader(settings))) as url:
+        answer = httpx.get(f"{url}/api/kpis/{table}", params={"from": "2025-07-01", "to": "2025-07-31"}).json()
+    fields = [f["name"] for f in answer["fields"]]
+    assert "returned_orders" in fields
+    as_json = json.loads(cli("kpis", table, "--format", "json").stdout)
+    assert [list(r) for r in as_json] == [fields] * len(answer["rows"])
+    assert [r["returned_orders"] for r in as_json] == [r["returned_orders"] for r in answer["rows"]]
+    assert 1 in [r["returned_orders"] for r in as_json]
+    jsonl = [json.loads(line) for line in cli("kpis", table, "--format", "jsonl").stdout.splitlines()]
+    assert jsonl == as_json
+    parsed = list(csv.reader(io.StringIO(cli("kpis", table, "--format", "csv").stdout)))
+    assert parsed[0] == fields and len(parsed) == len(as_json) + 1
+    wide = cli("kpis", table, "--wide").stdout.splitlines()
+    assert wide[0].split() == fields
+    assert "returned_orders" not in cli("kpis", table).stdout  # the default table fits 80 columns

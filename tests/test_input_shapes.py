@@ -121,6 +121,7 @@ def test_inherited_fields_and_status_give_the_kpis(cli, home: Path, tmp_path: Pa
             "total_items_sold": 4,
             "return_rate": 0.5,
             "unique_customers": 2,
+            "returned_orders": 1,
         }
     ]
     category = json.loads(cli("kpis", "category", "--format", "json").output)

@@ -105,14 +105,20 @@ def render(
 
 
 def shown_columns(columns: Sequence[Column]) -> list[Column]:
-    """The KPI columns the command line shows: every one but the supporting counts."""
+    """The KPI columns of the default table, fitted to a terminal: every one but the supporting
+    counts."""
     return [c for c in columns if not c.support]
 
 
 def render_kpis(rows: Sequence[dict[str, Any]], columns: Sequence[Column], fmt: str, wide: bool) -> str:
-    """KPI rows in the schema's columns: a table gets the short headers unless `wide`."""
+    """KPI rows in the schema's columns, the same fields the API serves: JSON, JSON lines, CSV
+    and a `wide` table carry every one of them under its field name (the supporting counts
+    such as `returned_orders` give exact sums of rates over many dates); the default table
+    leaves the supporting counts out and uses the short headers."""
+    if fmt != "table" or wide:
+        return render(rows, [c.name for c in columns], fmt)
     shown = shown_columns(columns)
-    return render(rows, [c.name for c in shown], fmt, None if wide else [c.header for c in shown])
+    return render(rows, [c.name for c in shown], fmt, [c.header for c in shown])
 
 
 def _looks_numeric(text: str) -> bool:
