@@ -361,7 +361,11 @@ def _webhook(v: _Value) -> str | None:
         return None
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in url):
-        raise ValueError(f"must be an http(s) URL such as https://example.com/hook, not {url!r}")
+        # Not the value itself: a webhook URL may hold a password or a token.
+        shown = f"a {parts.scheme}: address" if parts.scheme else "a value without http:// or https://"
+        if parts.scheme in ("http", "https"):
+            shown = "an address without a host" if not parts.hostname else "an address with spaces in it"
+        raise ValueError(f"must be an http(s) URL such as https://example.com/hook, not {shown}")
     return url
 
 

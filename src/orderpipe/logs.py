@@ -10,12 +10,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import re
 import sys
 from typing import Any, TextIO
+from urllib.parse import urlsplit
 
 from orderpipe.output import printable
 
-__all__ = ["LOG_FORMATS", "configure_logging", "log_event"]
+__all__ = ["LOG_FORMATS", "configure_logging", "hide_secrets", "log_event"]
 
 LOG_FORMATS = ("auto", "human", "json")
 logger = logging.getLogger("orderpipe")
@@ -107,5 +109,42 @@ def configure_logging(level: str = "INFO", fmt: str = "json", verbose: bool = Fa
     logger.propagate = False
 
 
+#: An http(s) URL in a log line: a webhook's holds its secret in the user:password, the path
+#: (a hook id) or the query (?token=), so a log shows only where it points.
+_HTTP_URL = re.compile(r"https?://[^\s'\"<>]+", re.IGNORECASE)
+
+
+def _origin(match: re.Match[str]) -> str:
+    url = match.group(0)
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:  # not a URL after all (a bad port, a broken IPv6 literal)
+        return "<url hidden>"
+    if ":" in host:
+        host = f"[{host}]"
+    more = parts.path not in ("", "/") or parts.query or parts.fragment or parts.username is not None
+    hidden = "/…" if more else ""
+    return f"{parts.scheme}://{host}{port}{hidden}"
+
+
+def hide_secrets(text: str) -> str:
+    """`text` with every http(s) URL cut to its scheme, host and port: credentials, paths and
+    queries never reach a log or an error message."""
+    return _HTTP_URL.sub(_origin, text) if "://" in text else text
+
+
+def _hidden(value: Any) -> Any:
+    if isinstance(value, str):
+        return hide_secrets(value)
+    if isinstance(value, dict):
+        return {k: _hidden(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_hidden(v) for v in value]
+    return value
+
+
 def log_event(message: str, level: int = logging.INFO, **fields: Any) -> None:
-    logger.log(level, message, extra={"fields": fields})
+    """Every event goes through here, so no field can carry a secret (see `hide_secrets`)."""
+    logger.log(level, hide_secrets(message), extra={"fields": {k: _hidden(v) for k, v in fields.items()}})

@@ -151,3 +151,44 @@ def test_a_trickling_webhook_is_cut_at_the_total_deadline(home: Path, tmp_path: 
     assert failed and "deadline" in failed[0].fields["error"]  # type: ignore[attr-defined]
     assert outcome.status == "accepted"
     assert pipeline.kpis.daily(None, None)[0]["total_orders"] == 1
+
+
+def test_a_failing_webhook_never_logs_its_secrets(capsys: pytest.CaptureFixture[str]) -> None:
+    """The user:password, the path (a hook's id) and the query (?token=) of a webhook URL are
+    secrets: the log says where the webhook points, nothing more, in JSON and human lines."""
+    from orderpipe.logs import configure_logging
+
+    failing = Receiver(failures=100)
+    port = failing.server.server_address[1]
+    url = f"http://user:hunter2@127.0.0.1:{port}/services/T0SECRET/B0SECRET?token=s3cr3t-value"
+    try:
+        for fmt in ("json", "human"):
+            configure_logging("INFO", fmt)
+            WebhookNotifier(url, attempts=2, backoff=0.01, deadline=5).notify(
+                Notification("accepted", "a.csv", "b1", "ok")
+            )
+            # a refused connection's error, whose text would quote the URL if anything did
+            WebhookNotifier("http://user:hunter2@127.0.0.1:1/x?token=s3cr3t-value", attempts=1).notify(
+                Notification("accepted", "a.csv", "b1", "ok")
+            )
+            err = capsys.readouterr().err
+            assert "notify.webhook_failed" in err
+            for secret in ("hunter2", "T0SECRET", "B0SECRET", "s3cr3t-value", "user"):
+                assert secret not in err, (fmt, err)
+            assert f"http://127.0.0.1:{port}/" in err  # where it points, and nothing more
+    finally:
+        failing.server.shutdown()
+        configure_logging("INFO", "json")
+
+
+def test_secrets_are_hidden_from_any_logged_text() -> None:
+    from orderpipe.logs import hide_secrets
+
+    assert hide_secrets("posting to https://a:b@hooks.example.com:8443/x/y?token=t failed") == (
+        "posting to https://hooks.example.com:8443/… failed"
+    )
+    assert hide_secrets("HTTPS://example.com/") == "https://example.com"
+    assert hide_secrets("https://u@example.com") == "https://example.com/…"
+    assert hide_secrets("see http://[::1]:99/p") == "see http://[::1]:99/…"
+    assert hide_secrets("http://host:99999/x") == "<url hidden>"
+    assert hide_secrets("no url here: a.csv") == "no url here: a.csv"
