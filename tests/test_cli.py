@@ -461,6 +461,35 @@ def test_watch_stops_cleanly_after_one_ctrl_c(home: Path) -> None:
     assert human_lines(err)[0].startswith("orderpipe: stopping after the file(s) in flight…")
 
 
+def test_serve_says_it_stopped_and_a_reading_command_that_it_changed_nothing(home: Path, tmp_path: Path) -> None:
+    """Neither has anything to finish: neither tells the user to run it again."""
+    home.mkdir()
+    for sig, code in ((signal.SIGINT, 130), (signal.SIGTERM, 143)):
+        process = start(home, "serve", "--port", "0")
+        assert process.stdout is not None
+        assert process.stdout.readline().startswith("serving the dashboard of")
+        process.send_signal(sig)
+        _, err = process.communicate(timeout=10)
+        assert process.returncode == code
+        assert human_lines(err) == ["orderpipe: stopped serving the dashboard and its API"]
+    reading = subprocess.Popen(
+        [sys.executable, "-m", "orderpipe", "--home", str(home), "validate", "-"],
+        stdin=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={k: v for k, v in os.environ.items() if not k.startswith("ORDERPIPE_")},
+    )
+    assert reading.stdin is not None
+    reading.stdin.write(HEADER + "\n")
+    reading.stdin.flush()
+    time.sleep(2)  # started, and waiting for the rest of standard input
+    reading.send_signal(signal.SIGINT)
+    _, err = reading.communicate(timeout=10)
+    assert reading.returncode == 130
+    assert human_lines(err) == ["orderpipe: interrupted; nothing was changed (this command only reads)"]
+
+
 def test_ctrl_c_while_the_command_is_still_loading_is_quiet(tmp_path: Path) -> None:
     """The first moments go to importing Polars and click: a Ctrl-C there is exit 130 too."""
     data = write(tmp_path / "orders.csv", [order("O1")])

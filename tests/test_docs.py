@@ -11,6 +11,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import click
 import pytest
 
 from tests.conftest import REPO
@@ -79,3 +80,29 @@ def test_docs_explain_themselves(page: str) -> None:
     """No pointer to a document that is not in the repository."""
     text = (REPO / page).read_text()
     assert not re.search(r"SPEC|§|\bthe issue\b|\bthe spec\b", text, flags=re.I), page
+
+
+def _leaf_commands(group: click.Group, prefix: str = "") -> list[str]:
+    names: list[str] = []
+    for name, command in group.commands.items():
+        if isinstance(command, click.Group):
+            names += _leaf_commands(command, f"{prefix}{name} ")
+        else:
+            names.append(prefix + name)
+    return names
+
+
+def test_the_readme_says_what_ctrl_c_does_to_every_command() -> None:
+    """Each command under the bullet that names it, with the line it prints (they differ: a
+    reading command has nothing to finish, `watch` drains and exits 0, `serve` stops serving)."""
+    from orderpipe.cli import DRAINING, INTERRUPTED, STOPPED, main
+
+    text = (REPO / "README.md").read_text()
+    section = text[text.index("Ctrl-C (SIGINT) or SIGTERM, command by command") :].split("\n\n")[1]
+    bullets = [" ".join(b.split()) for b in section.split("\n- ")]
+    for command in _leaf_commands(main):
+        said = DRAINING if command == "watch" else STOPPED.get(command, INTERRUPTED)
+        shown = "`task …`" if command.startswith("task ") else f"`{command}`"
+        [bullet] = [b for b in bullets if shown in b.split(":")[0]]
+        assert said.split("…")[0].split(" (")[0][:40] in bullet, (command, bullet)
+    assert "exits **0**" in next(b for b in bullets if b.startswith("`watch`"))

@@ -322,6 +322,14 @@ def global_options(f: Callable[..., Any]) -> Callable[..., Any]:
 
 
 INTERRUPTED = "interrupted; nothing is lost (every step is safe to repeat): run the same command again to finish it"
+#: What a stopped command says when it had nothing to finish.
+STOPPED = {
+    "kpis daily": "interrupted; nothing was changed (this command only reads)",
+    "kpis category": "interrupted; nothing was changed (this command only reads)",
+    "batches": "interrupted; nothing was changed (this command only reads)",
+    "validate": "interrupted; nothing was changed (this command only reads)",
+    "serve": "stopped serving the dashboard and its API",
+}
 DRAINING = "stopping after the file(s) in flight… (Ctrl-C again to stop at once; nothing is lost either way)"
 
 
@@ -350,6 +358,7 @@ class _Interrupts:
 
     def __init__(self) -> None:
         self.code = 0
+        self.command = ""  # `kpis daily`: what the line says depends on it (set by _Command)
         self.drain: threading.Event | None = None
         self._lock = threading.Lock()
         self._announced = self._raised = False
@@ -409,15 +418,31 @@ class _Interrupts:
         with self._lock:
             if not self._announced:
                 self._announced = True
-                _say(INTERRUPTED)
+                _say(STOPPED.get(self.command, INTERRUPTED))
 
     def _exit_now(self) -> None:
         os._exit(self.code or 130)
 
 
+class _Command(click.Command):
+    """Every command of a _Group: tells the Ctrl-C handling which one runs."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        interrupts: _Interrupts | None = ctx.meta.get("orderpipe.interrupts")
+        if interrupts is not None:
+            names, at = [], ctx
+            while at.parent is not None:  # the root's name is the program's, however it was started
+                names.append(at.info_name or "")
+                at = at.parent
+            interrupts.command = " ".join(reversed(names))
+        return super().invoke(ctx)
+
+
 class _Group(click.Group):
     """A group whose commands all get the global options (subgroups: `@main.group(cls=_Group)`);
     the top one turns Ctrl-C into exit 130 and one line instead of click's `Aborted!` (exit 1)."""
+
+    command_class = _Command
 
     def add_command(self, cmd: click.Command, name: str | None = None) -> None:
         if not any(p.name == "home" for p in cmd.params):
