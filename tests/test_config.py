@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -91,6 +93,36 @@ def test_rows_per_part_file_must_be_an_integer(home: Path, toml: str) -> None:
 def test_prefixes_must_stay_inside_the_home(home: Path, prefix: str) -> None:
     message = refused(home, {"ORDERPIPE_PREFIXES_INPUT": prefix})
     assert message.startswith("prefixes.input from ORDERPIPE_PREFIXES_INPUT: must be a relative folder path")
+
+
+@pytest.mark.parametrize(
+    "prefix",
+    ["orderpipe.db/", "orderpipe.db-wal/", "orderpipe.db-shm/", "orderpipe.db-journal/x/", "orderpipe.toml/",
+     "OrderPipe.DB/", ".work/", ".tmp/"],
+)
+@pytest.mark.parametrize(
+    "variable",
+    ["ORDERPIPE_PREFIXES_INPUT", "ORDERPIPE_PREFIXES_PROCESSED", "ORDERPIPE_PREFIXES_REJECTED",
+     "ORDERPIPE_PREFIXES_WAREHOUSE"],
+)
+def test_no_folder_setting_takes_a_name_the_home_keeps(home: Path, prefix: str, variable: str) -> None:
+    """A folder named like the database or the settings would wedge the home for good."""
+    message = refused(home, {variable: prefix})
+    assert "orderpipe keeps" in message and "for itself at the top of the home" in message
+    # Nothing was made: the home still opens once the setting is gone.
+    assert not (home / prefix.split("/")[0]).exists()
+
+
+@pytest.mark.parametrize("name", ["orderpipe.db", "orderpipe.db-wal", "orderpipe.db-shm", "orderpipe.toml"])
+def test_a_home_wedged_by_a_folder_under_a_kept_name_says_how_to_free_it(home: Path, name: str) -> None:
+    (home / name / "input").mkdir(parents=True)
+    for command in (["kpis", "daily"], ["batches"], ["run", str(REPO / "data" / "sample" / "valid_order.csv")]):
+        result = subprocess.run(
+            [sys.executable, "-m", "orderpipe", "--home", str(home), *command], capture_output=True, text=True
+        )
+        assert result.returncode == 2, (command, result.stderr)
+        assert f"{home / name} is a folder, but orderpipe keeps its" in result.stderr
+        assert "move it aside" in result.stderr
 
 
 def test_prefixes_must_not_nest_or_repeat(home: Path) -> None:

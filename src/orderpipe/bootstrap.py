@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from orderpipe.adapters.sqlite import SCHEMA, SqliteDatabase, SqliteKpiStore, SqliteLedger, database_error
-from orderpipe.config import Settings
+from orderpipe.config import DATABASE_FILE, Settings
 from orderpipe.core.kpis import KPIS
 from orderpipe.errors import ConfigError, InfrastructureError, UsageError
 from orderpipe.ports import KpiStore, Ledger, Notifier, ObjectStore
@@ -24,7 +24,6 @@ if TYPE_CHECKING:
 
 __all__ = ["DATABASE_FILE", "Reader", "open_pipeline", "open_reader", "require_home"]
 
-DATABASE_FILE = "orderpipe.db"
 FOLDERS = ("input", "processed", "rejected", "warehouse")
 
 

@@ -75,8 +75,17 @@ INPUT_VARIABLE = "ORDERPIPE_INPUT"
 POLL_RANGE = (0.01, 3600.0)
 SETTLE_RANGE = (0.0, 3600.0)
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
-#: Names orderpipe keeps for itself at the top of the home (scratch space).
-RESERVED_TOP = (".work", ".tmp")
+DATABASE_FILE = "orderpipe.db"
+#: Every name orderpipe keeps for itself at the top of the home: its settings, its database
+#: with SQLite's companion files, its scratch space. No folder setting may take one (the first
+#: run would make a folder of that name, and the home could not be opened again).
+RESERVED_TOP = (
+    CONFIG_FILE,
+    DATABASE_FILE,
+    *(DATABASE_FILE + suffix for suffix in ("-wal", "-shm", "-journal")),
+    ".work",
+    ".tmp",
+)
 _S3_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _DYNAMO_TABLE = re.compile(r"[A-Za-z0-9_.-]{3,255}")
 _SNS_ARN = re.compile(r"arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}")
@@ -169,11 +178,25 @@ def home_path(home: Path | str | None = None, environ: Mapping[str, str] | None 
     return Path(home or env.get("ORDERPIPE_HOME") or Path.home() / ".orderpipe").expanduser()
 
 
+def check_reserved_names(home: Path) -> None:
+    """A folder where the home keeps a file of its own (left by an older version that let a
+    folder setting take the name) would be read as no settings, or fail every command."""
+    for name in RESERVED_TOP:
+        if not name.startswith(".") and (home / name).is_dir():
+            kept = "settings" if name == CONFIG_FILE else "database"
+            raise ConfigError(
+                f"{home / name} is a folder, but orderpipe keeps its {kept} under that name: move it aside"
+                f" (e.g. `mv '{home / name}' '{home / name}.folder'`; what is in it is yours) and run the"
+                " command again"
+            )
+
+
 def load_settings(home: Path | str | None = None, environ: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if environ is None else environ
     _check_variables(env)
     root = home_path(home, env)
     raw: dict[str, _Value] = {}
+    check_reserved_names(root)
     config = root / CONFIG_FILE
     if config.is_file():
         try:
@@ -388,8 +411,11 @@ def _prefix(v: _Value) -> str:
     segments = value[:-1].split("/")
     if any(s in ("", ".", "..") for s in segments):
         raise ValueError(f"{why}, without empty, '.' or '..' parts, not {value!r}")
-    if segments[0] in RESERVED_TOP:
-        raise ValueError(f"{why}; {segments[0]!r} is orderpipe's own scratch space, not {value!r}")
+    if segments[0].casefold() in {name.casefold() for name in RESERVED_TOP}:  # some disks ignore case
+        raise ValueError(
+            f"{why}, not {value!r}: orderpipe keeps {segments[0]!r} for itself at the top of the home "
+            f"(the names it keeps: {', '.join(RESERVED_TOP)})"
+        )
     return value
 
 
