@@ -240,6 +240,10 @@ def test_two_concurrent_runs_of_the_same_file_report_it_once(
     # The second run reused the upload waiting with the same bytes: one upload, one outcome,
     # recorded by the run that finished it; the other run tells its user what became of it.
     assert sorted((o.status, o.elsewhere) for o in outcomes) == [("accepted", False), ("accepted", True)]
+    from orderpipe.cli import FileResults
+
+    shown = FileResults(load_settings(home, environ={})).line(next(o for o in outcomes if o.elsewhere), None)
+    assert shown == "accepted  same.csv  1 row  2025-07-06  (by another process, which recorded it)"
     assert [r.status for r in second.ledger.runs()] == ["accepted"]
     assert totals(second) == {"2025-07-06": (1, Decimal("2.50"))}
 

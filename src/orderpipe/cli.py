@@ -259,6 +259,7 @@ class FileResults:
             reason = detail.split("; kept as ")[0].split("; `orderpipe replay")[0]
             again = f"orderpipe replay {outcome.batch_id[:8]}" if outcome.batch_id else "orderpipe replay --rejected"
             parts += [reason.removeprefix("failed: "), f"`{again}` retries it"]
+        parts.append("(by another process, which recorded it)" if outcome.elsewhere else "")
         parts.append("" if seconds is None else _duration(seconds))
         parts.append(f"report: {report}" if report else "")
         return printable("  ".join(p for p in parts if p))  # names and messages: the user's text
