@@ -216,6 +216,16 @@ def create_app(
             return Response(status_code=304, headers=headers)
         return _json_response(json.dumps({"version": current}), headers=headers)
 
+    async def dates(request: Request) -> Response:
+        params.known_only(request.query_params, ())
+        with reading() as reader:
+            key = (request.url.path, version_of(reader))
+            answer = answers.get(key)
+            if answer is None:
+                answer = _dates_answer([str(r["order_date"]) for r in reader.kpis.daily(None, None)])
+                answers.put(key, answer)
+        return _json_response(answer)
+
     async def page(request: Request) -> Response:
         return FileResponse(STATIC / "index.html", headers={"cache-control": "no-cache"})
 
@@ -246,6 +256,7 @@ def create_app(
             Route("/api/batches", batches),
             Route("/api/batches/{batch_id}", batch),
             Route("/api/version", version),
+            Route("/api/kpis/dates", dates),
             Route("/api/{rest:path}", not_found),
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
         ],
@@ -257,6 +268,27 @@ def create_app(
         },
     )
     return guarded(app, guard or Guard())
+
+
+def _dates_answer(dates: Sequence[str]) -> str:
+    """The dates that have KPIs (sorted): the first, the last, how many, and spans of at most
+    MAX_RANGE_DAYS days, each from a date with KPIs to the last such date within reach, that
+    together hold them all. Any range, however long, can then be asked for span by span."""
+    longest = dt.timedelta(days=params.MAX_RANGE_DAYS - 1)
+    spans: list[dict[str, str]] = []
+    start: dt.date | None = None
+    end: dt.date | None = None
+    for text in dates:
+        day = dt.date.fromisoformat(text)
+        if start is None or end is None or day - start > longest:
+            if start is not None and end is not None:
+                spans.append({"from": start.isoformat(), "to": end.isoformat()})
+            start = day
+        end = day
+    if start is not None and end is not None:
+        spans.append({"from": start.isoformat(), "to": end.isoformat()})
+    first, last = (dates[0], dates[-1]) if dates else (None, None)
+    return json.dumps({"first": first, "last": last, "count": len(dates), "spans": spans}, separators=(",", ":"))
 
 
 def _row_encoder(cols: Sequence[Column], strings: bool) -> Callable[[Mapping[str, Any]], str]:
