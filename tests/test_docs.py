@@ -4,6 +4,8 @@ as its `# exit N` comment says (0 without one), and prints the output shown unde
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import re
 import subprocess
@@ -106,3 +108,66 @@ def test_the_readme_says_what_ctrl_c_does_to_every_command() -> None:
         [bullet] = [b for b in bullets if shown in b.split(":")[0]]
         assert said.split("…")[0].split(" (")[0][:40] in bullet, (command, bullet)
     assert "exits **0**" in next(b for b in bullets if b.startswith("`watch`"))
+
+
+def test_the_validation_report_shown_is_what_validate_prints(tmp_path: Path) -> None:
+    """docs/validation.md's example file, validated: the JSON it shows, field for field; the
+    quarantined copy's report adds the batch id."""
+    text = (REPO / "docs" / "validation.md").read_text()
+    csv_text = re.search(r"For this `bad.csv`:\n\n```csv\n(.*?)```", text, flags=re.S)
+    shown = re.search(r"`orderpipe validate bad.csv --format json` prints \(exit 1\):\n\n```json\n(.*?)```", text, re.S)
+    assert csv_text and shown
+    bad = tmp_path / "bad.csv"
+    bad.write_text(csv_text.group(1))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ORDERPIPE_")}
+    env["ORDERPIPE_HOME"] = str(tmp_path / "h")
+    orderpipe = str(Path(sys.executable).with_name("orderpipe"))
+    result = subprocess.run([orderpipe, "validate", str(bad), "--format", "json"], env=env, capture_output=True,
+                            text=True, check=False, timeout=60)  # fmt: skip
+    assert result.returncode == 1
+    assert json.loads(result.stdout) == json.loads(shown.group(1))
+    subprocess.run([orderpipe, "run", str(bad)], env=env, capture_output=True, check=False, timeout=60)
+    stored = json.loads((tmp_path / "h" / "rejected" / "bad.csv.report.json").read_text())
+    assert stored == json.loads(shown.group(1)) | {"batch_id": hashlib.sha256(bad.read_bytes()).hexdigest()}
+
+
+#: Each command's arguments for a first run on a home that does not exist yet.
+FIRST_RUN = {
+    "run": ["data/sample/valid_order.csv"],
+    "watch": [],
+    "replay": ["--rejected"],
+    "validate": ["data/sample/valid_order.csv"],
+    "init": ["--preset", "seed"],
+    "serve": ["--port", "0"],
+    "batches": [],
+    "kpis daily": [],
+    "kpis category": [],
+    "kpis rebuild": [],
+    "task validate": [],
+    "task transform": [],
+}
+
+
+def _creates_a_home(command: str, home: Path) -> bool:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ORDERPIPE_")}
+    env |= {"ORDERPIPE_TASK_KEY": "input/a.csv", "ORDERPIPE_TASK_RESULT_KEY": "results/a.json"}
+    orderpipe = str(Path(sys.executable).with_name("orderpipe"))
+    args = [orderpipe, "--home", str(home), *command.split(), *FIRST_RUN[command]]
+    process = subprocess.Popen(args, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        process.wait(timeout=5)  # `watch` runs until stopped: by then it has made its home
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    return home.is_dir()
+
+
+def test_the_docs_name_every_command_that_creates_a_home(tmp_path: Path) -> None:
+    from orderpipe.cli import main
+
+    assert set(FIRST_RUN) == set(_leaf_commands(main)), "a new command: say whether it creates a home"
+    creating = {"task" if c.startswith("task ") else c for c in FIRST_RUN if _creates_a_home(c, tmp_path / c)}
+    assert creating == {"run", "watch", "replay", "kpis rebuild", "init", "task"}
+    for page in ("README.md", "docs/troubleshooting.md"):
+        [listed] = re.findall(r"only ((?:`[^`]+`(?:, | and ))+`[^`]+`) create a home", (REPO / page).read_text())
+        assert set(re.findall(r"`([^`]+)`", listed)) == creating, page
