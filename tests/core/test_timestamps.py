@@ -1,22 +1,36 @@
 """Order dates from timestamps: the forms accepted, time zones across DST and the date line,
-and the Python and Polars readings held to each other."""
+and the Python and Polars readings held to each other and to `zoneinfo`, in every zone of the
+tz database, over the years 1-9999."""
 
 from __future__ import annotations
 
 import datetime as dt
-from zoneinfo import ZoneInfo
+import random
+import zoneinfo
 
 import polars as pl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from orderpipe.core.timestamps import local_date, local_date_expr
+from orderpipe.core.timestamps import (
+    CYCLE,
+    FIRST_SECOND,
+    LAST_SECOND,
+    local_date,
+    local_date_expr,
+    with_local_date,
+    zone_offsets,
+)
+
+ALL_ZONES = sorted(zoneinfo.available_timezones())
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+DAY = 86_400
 
 
 def both(text: str, zone: str) -> dt.date | None:
     """The date both readings give; they must agree."""
-    python = local_date(text, ZoneInfo(zone))
+    python = local_date(text, zone)
     polars = pl.select(local_date_expr(pl.lit(text), zone)).item()
     assert python == polars, (text, zone, python, polars)
     return python
@@ -49,6 +63,15 @@ def both(text: str, zone: str) -> dt.date | None:
         ("2025-03-10T04:30:00Z", "America/New_York", "2025-03-10"),
         # a wall-clock time that does not exist (skipped by DST) still has its date
         ("2025-03-30 02:30:00", "Europe/Berlin", "2025-03-30"),
+        # daylight saving time goes on after 2099 (Polars' own zones stop it there: 2100-06-30)
+        ("2100-07-01T04:30:00Z", "America/New_York", "2100-07-01"),
+        ("2100-07-01T09:30:00Z", "America/Adak", "2100-07-01"),
+        ("3168-07-15T19:08:30+05:45", "Australia/Lord_Howe", "3168-07-15"),
+        # the first and last days: a moment whose local date is still in the years 1-9999
+        ("0001-01-01T00:30:00+00:30", "Asia/Tokyo", "0001-01-01"),
+        ("9999-12-31T23:59:59+01:00", "America/New_York", "9999-12-31"),
+        # zones Polars does not know are read all the same
+        ("2025-10-07T23:30:00Z", "Factory", "2025-10-07"),
     ],
 )
 def test_local_dates(text: str, zone: str, day: str) -> None:
@@ -79,6 +102,21 @@ def test_invalid_timestamps(text: str) -> None:
     assert both(text, "UTC") is None
 
 
+@pytest.mark.parametrize(
+    ("text", "zone"),
+    [
+        ("0000-01-01", "UTC"),  # the year 0 is no date, with or without an offset
+        ("0000-12-31T23:00:00-05:00", "Asia/Tokyo"),
+        ("0001-01-01T00:30:00Z", "America/New_York"),  # 0000-12-31 in New York
+        ("0001-01-01T09:00:00+14:00", "Pacific/Kiritimati"),  # the moment is in the year 0
+        ("9999-12-31T23:30:00Z", "Asia/Kolkata"),  # 10000-01-01 in Kolkata
+        ("9999-12-31T11:00:00-12:00", "Pacific/Kiritimati"),
+    ],
+)
+def test_a_local_date_outside_the_years_1_to_9999_is_invalid(text: str, zone: str) -> None:
+    assert both(text, zone) is None
+
+
 ZONES = ["UTC", "Europe/Berlin", "America/New_York", "Pacific/Kiritimati", "Asia/Kathmandu", "Australia/Lord_Howe"]
 pieces = st.tuples(
     st.dates(dt.date(1, 1, 1), dt.date(9999, 12, 31)).map(dt.date.isoformat)
@@ -93,8 +131,96 @@ pieces = st.tuples(
 
 
 @settings(max_examples=300, deadline=None, derandomize=True)
-@given(parts=pieces, zone=st.sampled_from(ZONES))
+@given(parts=pieces, zone=st.sampled_from(ZONES) | st.sampled_from(ALL_ZONES))
 def test_python_and_polars_agree(parts: tuple[str, ...], zone: str) -> None:
     day, sep, hour, colon, minute, second, offset = parts
     text = day if not sep else f"{day}{sep}{hour}{colon}{minute}{second}{offset}"
     both(text, zone)
+
+
+def zoneinfo_offset(zone: zoneinfo.ZoneInfo, moment: int) -> int:
+    local = (EPOCH + dt.timedelta(seconds=moment)).astimezone(zone)
+    offset = local.utcoffset()
+    assert offset is not None
+    return int(offset.total_seconds())
+
+
+def test_the_offsets_are_zoneinfos_in_every_zone() -> None:
+    """The one table both paths read is the tz database as `zoneinfo` reads it: checked a
+    second before, at and after every change of offset the zone's file lists, at changes drawn
+    from its yearly rule's first 400 years (what the table holds) and from the cycles after
+    (what it repeats), and at moments drawn from the years 1-9999."""
+    rng = random.Random(2026)
+    low, high = FIRST_SECOND + DAY, LAST_SECOND - DAY  # zoneinfo overflows within a day of the ends
+    wrong = []
+    for key in ALL_ZONES:
+        table, zone = zone_offsets(key), zoneinfo.ZoneInfo(key)
+        changes = [start for start in table.starts[1:] if start < table.cycle]
+        cycle = [start for start in table.starts[1:] if start >= table.cycle]
+        changes += rng.sample(cycle, min(len(cycle), 80))
+        changes += [
+            start + CYCLE * rng.randint(1, (high - start) // CYCLE) for start in rng.sample(cycle, min(len(cycle), 40))
+        ]
+        moments = {change + step for change in changes for step in (-1, 0, 1)}
+        moments |= {rng.randint(low, high) for _ in range(60)} | {low, high}
+        wrong += [(key, m) for m in sorted(moments) if low <= m <= high and table.at(m) != zoneinfo_offset(zone, m)]
+    assert wrong == []
+
+
+#: Offsets a timestamp may carry: the half and quarter hours, the date line, the bounds.
+OFFSETS = [0, 330, -210, 345, 840, -720, 120, -300, 1439, -1439, 525, -570]
+
+
+def written(moment: int, offset: int | None, rng: random.Random) -> str | None:
+    """`moment` as a timestamp with `offset` minutes (None: as a wall time without an offset),
+    in one of the accepted forms; None when its wall time leaves the years 1-9999."""
+    wall = moment + (offset or 0) * 60
+    if not FIRST_SECOND <= wall <= LAST_SECOND:
+        return None
+    text = (dt.datetime(1970, 1, 1) + dt.timedelta(seconds=wall)).isoformat(sep=rng.choice("T "))
+    if offset is None:
+        return text
+    sign = "-" if offset < 0 else "+"
+    hh, mm = divmod(abs(offset), 60)
+    marks = ["Z" if offset == 0 else f"{sign}{hh:02d}:{mm:02d}", f" {sign}{hh:02d}{mm:02d}", f"{sign}{hh:02d}{mm:02d}"]
+    return text + rng.choice(["", ".5"]) + rng.choice(marks)
+
+
+def zoneinfo_date(text: str, zone: zoneinfo.ZoneInfo) -> dt.date | None:
+    """The date `zoneinfo` alone gives (None when the moment or its local time overflows)."""
+    moment = dt.datetime.fromisoformat(text.replace(" +", "+").replace(" -", "-"))
+    if moment.tzinfo is None:
+        return moment.date()
+    try:
+        return moment.astimezone(zone).date()
+    except OverflowError:
+        return None
+
+
+def test_python_polars_and_zoneinfo_agree_in_every_zone() -> None:
+    """Every zone, 0001-9999: moments at the zone's changes of offset (a second before, at and
+    after, so on both sides of every gap and fold), moments drawn from the whole range and the
+    two ends, each written with an offset from the date line to ±23:59 and the half and quarter
+    hours, and wall times without an offset at the changes. The Polars reading (one query per
+    zone) and the Python reading give `zoneinfo`'s date, or both refuse."""
+    rng = random.Random(7)
+    texts: dict[str, list[str]] = {}
+    for key in ALL_ZONES:
+        table = zone_offsets(key)
+        changes = table.starts[1:]
+        moments = [change + step for change in rng.sample(changes, min(len(changes), 30)) for step in (-1, 0, 1)]
+        moments += [rng.randint(FIRST_SECOND, LAST_SECOND) for _ in range(30)]
+        moments += [FIRST_SECOND, FIRST_SECOND + DAY - 1, LAST_SECOND - DAY + 1, LAST_SECOND]
+        drawn = [written(moment, rng.choice(OFFSETS), rng) for moment in moments]
+        walls = [change + table.at(change - 1) for change in rng.sample(changes, min(len(changes), 10))]
+        drawn += [written(wall + step, None, rng) for wall in walls for step in (-1, 0, 1)]  # into a gap or fold
+        texts[key] = [text for text in drawn if text is not None]
+    dates = [with_local_date(pl.LazyFrame({"t": texts[key]}), "t", key, "d").collect()["d"] for key in ALL_ZONES]
+    wrong = []
+    for key, polars in zip(ALL_ZONES, dates, strict=True):
+        zone = zoneinfo.ZoneInfo(key)
+        for text, day in zip(texts[key], polars, strict=True):
+            python, reference = local_date(text, key), zoneinfo_date(text, zone)
+            if not python == day == reference:
+                wrong.append((key, text, python, day, reference))
+    assert wrong == [], f"{len(wrong)} of {sum(map(len, texts.values()))}: {wrong[:10]}"

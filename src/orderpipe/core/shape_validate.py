@@ -13,7 +13,6 @@ import csv
 import sys
 from collections.abc import Callable
 from typing import BinaryIO
-from zoneinfo import ZoneInfo
 
 from orderpipe.core.report import ReportBuilder, ValidationReport, extra_columns_warning
 from orderpipe.core.rules import COLUMNS, WHITESPACE, check_value, is_blank, shown
@@ -133,7 +132,7 @@ class _Rows:
         self.positions = positions
         self.categories = categories
         self.report = report
-        self.zone = ZoneInfo(shape.timezone) if shape.timezone else None
+        self.zone = shape.timezone
         self.dates: set[str] = set()
         self.seen: dict[str, int] = {}  # order grain: order id -> first line
         self.lines: dict[tuple[str, str], int] = {}  # line grain: line identity -> first line

@@ -1,21 +1,45 @@
 """Order dates from timestamps: the local date, in the configured time zone, of a moment.
 
-One grammar, written once and used twice: by Python (the exact validator) and as a Polars
-expression (the fast screen). Accepted: ISO 8601 — `2025-10-07T09:50:26+02:00`, `…Z`,
-`2025-10-07 09:50`, a bare date — and the form Shopify writes, `2025-10-07 09:50:26 +0200`.
-A timestamp with an offset names a moment, converted to the zone; one without an offset is
-already local time in the zone, so its date is the date it shows.
+One grammar and one table of offsets, each written once and used twice: by Python (the exact
+validator) and as Polars expressions (the fast screen). Accepted: ISO 8601 —
+`2025-10-07T09:50:26+02:00`, `…Z`, `2025-10-07 09:50`, a bare date — and the form Shopify
+writes, `2025-10-07 09:50:26 +0200`. A timestamp with an offset names a moment, converted to
+the zone; one without an offset is already local time in the zone, so its date is the date it
+shows.
+
+The zone's offsets come from the tz database as Python's `zoneinfo` reads it (the system's
+files, else the `tzdata` package), compiled into `ZoneOffsets`: Polars' own time zones are
+never used. They are another copy of the database (without the pre-1970 history some systems
+carry) that stops applying daylight saving rules after 2099, so the two paths gave different
+dates to the same moment.
 """
 
 from __future__ import annotations
 
+import bisect
+import calendar
 import datetime as dt
+import functools
+import os
 import re
-from zoneinfo import ZoneInfo
+import struct
+import zoneinfo
+from dataclasses import dataclass
+from importlib import resources
 
 import polars as pl
 
-__all__ = ["TIMESTAMP_PATTERN", "local_date", "local_date_expr", "with_local_date"]
+__all__ = [
+    "CYCLE",
+    "FIRST_SECOND",
+    "LAST_SECOND",
+    "TIMESTAMP_PATTERN",
+    "ZoneOffsets",
+    "local_date",
+    "local_date_expr",
+    "with_local_date",
+    "zone_offsets",
+]
 
 #: date, then optionally a time (`T` or a space), then optionally an offset (`Z`, ±HH, ±HHMM,
 #: ±HH:MM, after an optional space). Fractions of a second are allowed and ignored.
@@ -25,6 +49,180 @@ TIMESTAMP_PATTERN = (
     r"(?: ?(Z|[+-][0-9]{2}(?::?[0-9]{2})?))?)?$"
 )
 _TIMESTAMP = re.compile(TIMESTAMP_PATTERN)
+
+DAY = 86_400
+_EPOCH = dt.date(1970, 1, 1).toordinal()
+#: The first and last second (since 1970, UTC) of the years 1–9999: a moment, and the local
+#: time it gives, must both lie in them (a date outside them has no ISO form).
+FIRST_SECOND = (dt.date.min.toordinal() - _EPOCH) * DAY
+LAST_SECOND = (dt.date.max.toordinal() - _EPOCH + 1) * DAY - 1
+_NEVER = -(2**63)  # the start of a zone's first offset: any moment at all
+#: 400 Gregorian years, in seconds: 146,097 days, a whole number of weeks.
+CYCLE = 146_097 * DAY
+
+
+@dataclass(frozen=True, slots=True)
+class ZoneOffsets:
+    """A zone's offset from UTC at every moment of the years 1–9999: `offsets[i]` seconds east
+    of UTC from `starts[i]` (seconds since 1970, UTC) until the next start. From the moment
+    `cycle` on, the zone follows a yearly rule, and the offsets repeat every 400 years (the
+    Gregorian calendar does, weekdays included): the table holds the first 400 of them."""
+
+    key: str
+    starts: tuple[int, ...]
+    offsets: tuple[int, ...]
+    cycle: int = LAST_SECOND + 1
+
+    def at(self, moment: int) -> int:
+        """Seconds east of UTC at `moment` (seconds since 1970, UTC)."""
+        if moment >= self.cycle:
+            moment = self.cycle + (moment - self.cycle) % CYCLE
+        return self.offsets[bisect.bisect_right(self.starts, moment) - 1]
+
+
+@functools.cache
+def zone_offsets(key: str) -> ZoneOffsets:
+    """The offsets `zoneinfo.ZoneInfo(key)` gives, as a table (one per zone per process).
+
+    Read from the zone's TZif file like `zoneinfo` reads it: the transitions it lists, before
+    the first the first standard-time type, and after the last its POSIX TZ rule, applied per
+    UTC year. A test holds the table to `zoneinfo` in every zone.
+    """
+    zoneinfo.ZoneInfo(key)  # refuses what zoneinfo refuses (unknown zones, paths)
+    times, kinds, types, rule = _read_tzif(_tzif_bytes(key))
+    offsets = [types[k][0] for k in kinds]
+    before = next((offset for offset, dst in types if not dst), offsets[0] if offsets else 0)
+    table: list[tuple[int, int]] = [(_NEVER, before), *zip(times, offsets, strict=True)]
+    after = times[-1] + 1 if times else FIRST_SECOND
+    cycle = LAST_SECOND + 1
+    if isinstance(rule, _Rule):
+        yearly, cycle = rule.offsets(after)
+        table += yearly
+    elif not times:
+        table = [(_NEVER, rule if rule is not None else types[-1][0])]
+    elif len(times) == 1 and rule is not None:  # zoneinfo's rule when one transition is listed
+        table.append((after, rule))
+    starts: list[int] = []
+    compact: list[int] = []
+    for start, offset in table:  # one entry per change of offset within the years 1-9999
+        if start > LAST_SECOND:
+            break
+        if start <= FIRST_SECOND and starts:  # still before the year 1: replaces the first
+            compact[-1] = offset
+        elif not compact or compact[-1] != offset:
+            starts.append(start if starts else _NEVER)
+            compact.append(offset)
+    return ZoneOffsets(key, tuple(starts), tuple(compact), cycle)
+
+
+def _tzif_bytes(key: str) -> bytes:
+    """The TZif file `zoneinfo` reads for `key`: the first in `zoneinfo.TZPATH`, else `tzdata`'s."""
+    for root in zoneinfo.TZPATH:
+        path = os.path.join(root, key)
+        if os.path.isfile(path):
+            with open(path, "rb") as stream:
+                return stream.read()
+    *package, name = key.split("/")
+    return resources.files(".".join(["tzdata.zoneinfo", *package])).joinpath(name).read_bytes()
+
+
+def _read_tzif(data: bytes) -> tuple[list[int], list[int], list[tuple[int, bool]], _Rule | int | None]:
+    """(transition times, the type of each, (offset, is DST) of each type, the rule after the
+    last transition: a `_Rule`, a fixed offset, or None) of a TZif file (RFC 8536)."""
+
+    def header(at: int) -> tuple[int, ...]:
+        if data[at : at + 4] != b"TZif":
+            raise ValueError("not a TZif file")
+        return struct.unpack_from(">6l", data, at + 20)  # isut, isstd, leap, time, type, char counts
+
+    isut, isstd, leap, timecnt, typecnt, charcnt = header(0)
+    at, size, version = 44, 4, data[4:5]
+    if version not in (b"\x00", b"1"):  # version 2+: skip the 32-bit data for the 64-bit data
+        at += timecnt * 5 + typecnt * 6 + charcnt + leap * 8 + isstd + isut
+        isut, isstd, leap, timecnt, typecnt, charcnt = header(at)
+        at, size = at + 44, 8
+    times = list(struct.unpack_from(f">{timecnt}{'q' if size == 8 else 'l'}", data, at))
+    at += timecnt * size
+    kinds = list(data[at : at + timecnt])
+    at += timecnt
+    types = [
+        (offset, bool(dst)) for offset, dst, _ in (struct.unpack_from(">lbb", data, at + 6 * i) for i in range(typecnt))
+    ]
+    at += typecnt * 6 + charcnt + leap * (size + 4) + isstd + isut
+    footer = data[at:].strip(b"\n").decode("ascii") if size == 8 else ""
+    return times, kinds, types, _parse_rule(footer) if footer else None
+
+
+_TZ_RULE = re.compile(
+    r"(?P<std><[A-Za-z0-9+-]+>|[^<0-9:.,+-]+)(?P<stdoff>[+-]?[0-9]{1,3}(?::[0-9]{2}){0,2})"
+    r"(?:(?P<dst><[A-Za-z0-9+-]+>|[^<0-9:.,+-]+)(?P<dstoff>[+-]?[0-9]{1,3}(?::[0-9]{2}){0,2})?"
+    r",M(?P<m1>[0-9]{1,2})\.(?P<w1>[1-5])\.(?P<d1>[0-6])(?:/(?P<t1>[+-]?[0-9]{1,3}(?::[0-9]{2}){0,2}))?"
+    r",M(?P<m2>[0-9]{1,2})\.(?P<w2>[1-5])\.(?P<d2>[0-6])(?:/(?P<t2>[+-]?[0-9]{1,3}(?::[0-9]{2}){0,2}))?)?",
+    re.ASCII,
+)
+
+
+def _seconds(text: str) -> int:
+    """`[+-]h[:mm[:ss]]` in seconds."""
+    sign = -1 if text.startswith("-") else 1
+    parts = [int(p) for p in text.lstrip("+-").split(":")]
+    return sign * sum(p * unit for p, unit in zip(parts, (3600, 60, 1), strict=False))
+
+
+def _parse_rule(footer: str) -> _Rule | int:
+    """A TZif footer (a POSIX TZ string): a fixed offset, or standard and daylight time with the
+    `Mm.w.d/time` rules the tz database uses."""
+    match = _TZ_RULE.fullmatch(footer)
+    if match is None:
+        raise ValueError(f"time zone rule {footer!r} is not one this version reads")
+    std = -_seconds(match["stdoff"])  # POSIX offsets count west of UTC
+    if match["dst"] is None:
+        return std
+    dst = -_seconds(match["dstoff"]) if match["dstoff"] else std + 3600
+    start = (int(match["m1"]), int(match["w1"]), int(match["d1"]), _seconds(match["t1"] or "2"))
+    end = (int(match["m2"]), int(match["w2"]), int(match["d2"]), _seconds(match["t2"] or "2"))
+    return _Rule(std, dst, start, end)
+
+
+@dataclass(frozen=True, slots=True)
+class _Rule:
+    """Standard time, and daylight time from `start` to `end` each year ((month, week, weekday,
+    local time) each), applied as `zoneinfo` does: per UTC year, the start in standard time and
+    the end in daylight time."""
+
+    std: int
+    dst: int
+    start: tuple[int, int, int, int]
+    end: tuple[int, int, int, int]
+
+    def offsets(self, since: int) -> tuple[list[tuple[int, int]], int]:
+        """(start, offset) from the moment `since` on, and the moment from which they repeat
+        every 400 years: the year after `since`'s starts the cycle, the table ends with it."""
+        first = dt.date.fromordinal(min(max(since // DAY + _EPOCH, 1), dt.date.max.toordinal())).year
+        table: list[tuple[int, int]] = []
+        for year in range(first, min(first + 400, 9999) + 1):
+            opens = max((dt.date(year, 1, 1).toordinal() - _EPOCH) * DAY, since)
+            closes = (dt.date(year, 12, 31).toordinal() - _EPOCH + 1) * DAY
+            start = _when(year, self.start) - self.std
+            end = _when(year, self.end) - self.dst
+            for moment in sorted({opens, start, end}):
+                if opens <= moment < closes:
+                    daylight = start <= moment < end if start < end else not end <= moment < start
+                    table.append((moment, self.dst if daylight else self.std))
+        if first + 400 > 9999:
+            return table, LAST_SECOND + 1
+        return table, (dt.date(first + 1, 1, 1).toordinal() - _EPOCH) * DAY
+
+
+def _when(year: int, rule: tuple[int, int, int, int]) -> int:
+    """`Mm.w.d/time` in `year`: day `d` (0 = Sunday) of week `w` of month `m` (5 = the last),
+    at local time `time`, in seconds since 1970 as if local time were UTC."""
+    month, week, weekday, time = rule
+    first_weekday, days = calendar.monthrange(year, month)  # Monday = 0
+    day = (weekday - (first_weekday + 1)) % 7 + 1 + (week - 1) * 7
+    if day > days:
+        day -= 7
+    return (dt.date(year, month, day).toordinal() - _EPOCH) * DAY + time
 
 
 def _offset_minutes(offset: str) -> int | None:
@@ -38,9 +236,9 @@ def _offset_minutes(offset: str) -> int | None:
     return (hours * 60 + minutes) * (-1 if offset[0] == "-" else 1)
 
 
-def local_date(text: str, zone: ZoneInfo) -> dt.date | None:
+def local_date(text: str, zone: str) -> dt.date | None:
     """The order date a timestamp gives in `zone`; None when it is not a valid timestamp."""
-    match = _TIMESTAMP.match(text)
+    match = _TIMESTAMP.fullmatch(text)  # not `match`: `$` would allow a trailing newline
     if match is None:
         return None
     day_text, hour, minute, second, offset = match.groups()
@@ -55,11 +253,13 @@ def local_date(text: str, zone: ZoneInfo) -> dt.date | None:
     minutes = _offset_minutes(offset)
     if minutes is None:
         return None
-    moment = dt.datetime.combine(day, dt.time(int(hour), int(minute), int(second or "0")))
-    try:
-        return moment.replace(tzinfo=dt.timezone(dt.timedelta(minutes=minutes))).astimezone(zone).date()
-    except OverflowError:  # before year 1 or after 9999 once converted
+    moment = (day.toordinal() - _EPOCH) * DAY + int(hour) * 3600 + int(minute) * 60 + int(second or "0") - minutes * 60
+    if not FIRST_SECOND <= moment <= LAST_SECOND:
         return None
+    local = moment + zone_offsets(zone).at(moment)
+    if not FIRST_SECOND <= local <= LAST_SECOND:
+        return None
+    return dt.date.fromordinal(local // DAY + _EPOCH)
 
 
 def local_date_expr(text: pl.Expr, zone: str) -> pl.Expr:
@@ -69,22 +269,23 @@ def local_date_expr(text: pl.Expr, zone: str) -> pl.Expr:
 
 
 def with_local_date(frame: pl.LazyFrame, column: str, zone: str, alias: str) -> pl.LazyFrame:
-    """`frame` with `alias`: the Date `local_date` gives for `column`, null where it gives None
-    (or where the conversion leaves the years 1–9999, which the date check then refuses).
+    """`frame` with `alias`: the Date `local_date` gives for `column`, null where it gives None.
 
     The pattern only validates (a match is cheap, capturing groups are not); once it matched,
     every part sits at a known place: the date in 0-9, the time from 11, and the offset is the
     `Z` at the end or starts at the first `+`/`-` after the date. Each step is a column of its
-    own, so the streaming engine computes each part once.
+    own, so the streaming engine computes each part once. The zone's offset is looked up in its
+    `zone_offsets` table (a binary search per row), in whole seconds as in `local_date`.
     """
     c = pl.col
     text = c(column)
     rest = text.str.slice(16)
     sign_at = pl.min_horizontal(rest.str.find("+", literal=True), rest.str.find("-", literal=True))
     second = pl.when(text.str.slice(16, 1) == ":").then(text.str.slice(17, 2).cast(pl.Int64, strict=False))
+    day = text.str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False)
     parts = frame.with_columns(
         text.str.contains(TIMESTAMP_PATTERN).alias("__valid"),
-        text.str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False).alias("__day"),
+        pl.when(day.dt.year().is_between(1, 9999)).then(day).alias("__day"),
         pl.when(text.str.len_bytes() > 10).then(text.str.slice(11, 2).cast(pl.Int64, strict=False)).alias("__hour"),
         text.str.slice(14, 2).cast(pl.Int64, strict=False).alias("__minute"),
         second.otherwise(0).alias("__second"),
@@ -103,19 +304,29 @@ def with_local_date(frame: pl.LazyFrame, column: str, zone: str, alias: str) -> 
         pl.when(offset == "Z").then(0).otherwise(sign * (off_hours * 60 + off_minutes.otherwise(0))).alias("__east"),
         (
             c("__valid")
+            & c("__day").is_not_null()
             & (hour.is_null() | ((hour <= 23) & (minute <= 59) & (c("__second") <= 59)))
             & (offset.is_null() | (offset == "Z") | ((off_hours <= 23) & (off_minutes.otherwise(0) <= 59)))
         ).alias("__ok"),
     ).with_columns(
         (
-            c("__day").cast(pl.Datetime("us"))
-            + pl.duration(hours=hour.fill_null(0), minutes=minute.fill_null(0), seconds=c("__second"))
-            - pl.duration(minutes=c("__east").fill_null(0))
+            c("__day").cast(pl.Int64) * DAY
+            + hour.fill_null(0) * 3600
+            + minute.fill_null(0) * 60
+            + c("__second")
+            - c("__east").fill_null(0) * 60
         ).alias("__utc")
     )
+    table = zone_offsets(zone)
+    starts = pl.lit(pl.Series(table.starts, dtype=pl.Int64))
+    offsets = pl.lit(pl.Series(table.offsets, dtype=pl.Int64))
     utc = c("__utc")
-    converted = utc.dt.replace_time_zone("UTC").dt.convert_time_zone(zone).dt.date()
-    utc_ok = offset.is_null() | utc.dt.year().is_between(1, 9999)  # Python cannot hold the moment
-    local = pl.when(offset.is_null()).then(c("__day")).otherwise(converted)
-    temporary = ["__valid", "__day", "__hour", "__minute", "__second", "__offset", "__east", "__ok", "__utc"]
-    return moments.with_columns(pl.when(c("__ok") & utc_ok).then(local).alias(alias)).drop(temporary)
+    folded = pl.when(utc >= table.cycle).then(table.cycle + (utc - table.cycle) % CYCLE).otherwise(utc)
+    index = starts.search_sorted(folded.fill_null(0), side="right").cast(pl.Int64) - 1
+    moments = moments.with_columns((utc + offsets.gather(index)).alias("__local"))
+    local = c("__local")
+    in_range = utc.is_between(FIRST_SECOND, LAST_SECOND) & local.is_between(FIRST_SECOND, LAST_SECOND)
+    converted = (local // DAY).cast(pl.Int32).cast(pl.Date)
+    date = pl.when(offset.is_null()).then(c("__day")).when(in_range).then(converted)
+    temporary = ["__valid", "__day", "__hour", "__minute", "__second", "__offset", "__east", "__ok", "__utc", "__local"]
+    return moments.with_columns(pl.when(c("__ok")).then(date).alias(alias)).drop(temporary)
