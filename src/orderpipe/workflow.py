@@ -55,7 +55,7 @@ from orderpipe.core.kpis import (
     kpis_from_sums,
 )
 from orderpipe.core.lines import compute_line_kpis, current_lines
-from orderpipe.core.names import REPORT_SUFFIX, display_name, fit_name, tagged_name, upload_family
+from orderpipe.core.names import REPORT_SUFFIX, display_name, fit_name, is_upload_of, tagged_name, upload_family
 from orderpipe.core.report import ValidationReport
 from orderpipe.core.shape import SEED_SHAPE, InputShape
 from orderpipe.errors import InfrastructureError, TransientError
@@ -274,6 +274,9 @@ class Pipeline:
             attempt["batch_id"] = batch_id
             with self.locks.hold(batch_id):  # one process at a time per batch: one `accepted`
                 existing = self.ledger.get(batch_id)
+                upload = PurePosixPath(key).name
+                if existing is not None and not existing.done and is_upload_of(upload, existing.file, batch_id):
+                    name = existing.file  # committed by an interrupted run of this upload: its user's name
                 finished = (existing is None and not report.valid) or (existing is not None and existing.done)
                 if finished and self.store.stat(key) is None:
                     # The upload we read was finished by another process while we waited for the
@@ -291,7 +294,7 @@ class Pipeline:
                         raise InfrastructureError(
                             f"{name} changed while it was being processed; nothing was counted, it will be read again"
                         )
-                    existing = self.commit(display_name(PurePosixPath(key).name), inspection, progress)
+                    existing = self.commit(name, inspection, progress)  # the user's name, not the upload's
                 progress("recomputing KPIs", 0, 1)
                 recomputed = self.batch_dates(existing)
                 self.recompute(recomputed, inspection)
@@ -925,7 +928,6 @@ class Pipeline:
             with self.locks.hold(batch.batch_id, wait=False) as held:
                 if not held:
                     continue  # another process is finishing it right now
-                key = self.prefixes.input + batch.file
                 dates: Sequence[str] = batch.dates
                 try:
                     dates = self.batch_dates(batch)
@@ -933,7 +935,7 @@ class Pipeline:
                 except TRANSIENT:
                     raise
                 except Exception as exc:
-                    if not self.store.exists(key):
+                    if not self._waiting_upload(batch):
                         self.ledger.mark_failed(batch.batch_id)
                         reason = f"{type(exc).__name__}: {exc}"[:MAX_REASON_CHARS]
                         log_event(
@@ -949,7 +951,7 @@ class Pipeline:
                         outcome = Outcome("failed", batch.file, batch.batch_id, batch.rows, batch.dates, message)
                         self._finish(outcome, _now())
                     continue  # a waiting file is processed by its own run, which quarantines it
-                if self.store.exists(key):
+                if self._waiting_upload(batch):
                     continue  # the file is still waiting: processing it will finish the batch
                 self.ledger.mark_done(batch.batch_id)
                 finished.append(batch.batch_id)
@@ -958,6 +960,14 @@ class Pipeline:
                 message = f"{batch.file}: accepted (finished after an interruption), {batch.rows} rows{span}"
                 self._finish(Outcome("accepted", batch.file, batch.batch_id, batch.rows, tuple(dates), message), _now())
         return finished
+
+    def _waiting_upload(self, batch: BatchRecord) -> bool:
+        """Whether the batch's file still waits in input/: the ledger has the user's name, the
+        upload may wait under `NAME.2.csv` (or a shortened name)."""
+        if self.store.exists(self.prefixes.input + batch.file):
+            return True
+        names = (PurePosixPath(k).name for k in self.store.list(self.prefixes.input))
+        return any(is_upload_of(n, batch.file, batch.batch_id) for n in names)
 
     def stranded(self, batch_prefix: str | None = None) -> list[BatchRecord]:
         """Failed batches with no file left to replay (committed, their file already archived or
@@ -969,7 +979,7 @@ class Pipeline:
             for b in self.ledger.failed()
             if (batch_prefix is None or b.batch_id.startswith(batch_prefix))
             and b.batch_id not in quarantined
-            and b.file not in names
+            and not any(is_upload_of(n, b.file, b.batch_id) for n in names)
         ]
 
     def finish(self, batch: BatchRecord) -> Outcome:

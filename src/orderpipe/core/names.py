@@ -7,7 +7,15 @@ shortening the stem (never the extension), at a character boundary of its UTF-8 
 
 from __future__ import annotations
 
-__all__ = ["MAX_NAME_BYTES", "REPORT_SUFFIX", "display_name", "fit_name", "tagged_name", "upload_family"]
+__all__ = [
+    "MAX_NAME_BYTES",
+    "REPORT_SUFFIX",
+    "display_name",
+    "fit_name",
+    "is_upload_of",
+    "tagged_name",
+    "upload_family",
+]
 
 MAX_NAME_BYTES = 255
 #: Beside a quarantined file: `NAME.report.json`. Archive names leave room for it.
@@ -69,3 +77,19 @@ def upload_family(key: str) -> str:
     if dot and base and tag.isascii() and tag.isdigit() and int(tag) >= 2 and tag[0] != "0":
         return base + extension
     return name
+
+
+def is_upload_of(candidate: str, name: str, digest: str) -> bool:
+    """Whether `candidate` is a name an upload of the user's file `name` (bytes hashing to
+    `digest`) can wait under in input/: `name` itself (a too long one shortened and tagged with
+    the digest), or `NAME.N.ext` (N from 2) when a different file already waited under it. The
+    ledger keeps the user's name; this finds the upload again."""
+    first = name if fit_name(name, "") == name else fit_name(name, digest[:12])
+    if candidate == first:
+        return True
+    _, extension = _split(name)
+    base = candidate.removesuffix(extension) if extension and candidate.endswith(extension) else candidate
+    _, dot, tag = base.rpartition(".")
+    if not (dot and tag.isascii() and tag.isdigit() and tag[0] != "0" and int(tag) >= 2):
+        return False
+    return tagged_name(name, tag) == candidate
