@@ -171,3 +171,24 @@ def test_the_docs_name_every_command_that_creates_a_home(tmp_path: Path) -> None
     for page in ("README.md", "docs/troubleshooting.md"):
         [listed] = re.findall(r"only ((?:`[^`]+`(?:, | and ))+`[^`]+`) create a home", (REPO / page).read_text())
         assert set(re.findall(r"`([^`]+)`", listed)) == creating, page
+
+
+PAGES_WITH_COMMANDS = ["README.md", "docs/troubleshooting.md", "docs/validation.md", "docs/input-formats.md",
+                       "docs/semantics.md"]  # fmt: skip
+
+
+@pytest.mark.parametrize("page", PAGES_WITH_COMMANDS)
+def test_before_its_first_command_a_page_says_how_to_get_orderpipe_on_path(page: str) -> None:
+    """`make demo` installs the command into .venv/bin/, which is not on PATH."""
+    text = (REPO / page).read_text()
+    first = re.search(r"`orderpipe [a-z-]|^\$ orderpipe ", text, flags=re.M)
+    assert first is not None, page
+    assert "source .venv/bin/activate" in " ".join(text[: first.start()].split()), page
+
+
+def test_activating_the_virtualenv_puts_orderpipe_on_path() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"} | {"PATH": "/usr/bin:/bin"}
+    result = subprocess.run(["bash", "-c", "source .venv/bin/activate && orderpipe --version"], cwd=REPO, env=env,
+                            capture_output=True, text=True, check=False, timeout=60)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "orderpipe" in result.stdout
