@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 CORE := $(VENV)/.core
 DEMO_HOME ?= .demo-home
 
-.PHONY: venv demo test lint bench mutate synth bootstrap deploy destroy clean
+.PHONY: venv demo test browser lint bench mutate synth bootstrap deploy destroy clean
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION = 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION = 18,20
 CDK := npx --yes aws-cdk@2.1148.1
@@ -41,10 +41,27 @@ demo: $(CORE)
 	@echo "$(BIN)/orderpipe --home $(DEMO_HOME) serve"
 
 # The venv's bin/ first on PATH: the CDK tests find the pinned Node.js installed there.
-test: $(STAMP)
+# The dashboard's browser test needs Chromium: `browser` installs it first when it is missing.
+test: $(STAMP) browser
 	$(BIN)/ruff check src tests benchmarks infra
 	$(BIN)/mypy src
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/pytest
+
+# Debian's chromium and the version-matched chromium-driver, for tests/web/test_browser.py (which
+# fails without them, never skips): installed from Debian's packages when missing, which needs
+# root; otherwise make stops here and says what to run. No browser is ever downloaded.
+browser:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing Debian's chromium and chromium-driver (the dashboard's browser test)"; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	else \
+		echo "make test: the dashboard's browser test needs Debian's chromium and chromium-driver," \
+			"which are missing and cannot be installed from here (it takes root and apt-get). Run:" >&2; \
+		echo "    sudo sh -c 'apt-get update && apt-get install -y chromium chromium-driver'" >&2; \
+		exit 1; \
+	fi
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks infra
