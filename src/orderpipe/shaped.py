@@ -33,7 +33,7 @@ from orderpipe.ingest import (
     slice_stage,
 )
 
-__all__ = ["inspect_shaped"]
+__all__ = ["inspect_shaped", "returned_from_status"]
 
 
 def inspect_shaped(
@@ -74,6 +74,21 @@ def inspect_shaped(
     with exact, path.open("rb") as stream:
         report = validate_shaped(stream, name, shape, frozenset(categories), exact.add)
     return exact.inspection(fp.sha256, report)
+
+
+def returned_from_status(status: pl.Expr, values: Sequence[str]) -> pl.Expr:
+    """`returned` as text from a status column: "true" when the status is one of `values` in
+    any case (`InputShape.is_returned`), else "false"; empty, so the row fails the screen and the
+    exact validator decides, for a blank status or one Polars might read otherwise.
+
+    "Any case" is Python's `str.lower`. Polars lowercases by a newer Unicode than Python's
+    (letters such as 'Ꟛ' have a lower case in one and not the other), so it maps only statuses
+    written in ASCII, where the two agree.
+    """
+    lowered = [v.lower() for v in values]
+    mapped = pl.when(status.str.to_lowercase().is_in(lowered)).then(pl.lit("true")).otherwise(pl.lit("false"))
+    unsure = status.str.contains(BLANK_PATTERN) | (status.str.len_bytes() != status.str.len_chars())
+    return pl.when(unsure).then(pl.lit("")).otherwise(mapped)
 
 
 def _separators(path: Path) -> tuple[int, int]:
@@ -157,10 +172,7 @@ def _screen(
         trimmed = with_local_date(trimmed, "order_timestamp", shape.timezone, "__date")
         derived.append(c("__date").dt.to_string("%Y-%m-%d").fill_null("").alias("order_date"))
     if shape.returned_column:
-        values = [v.lower() for v in shape.returned_values]
-        status = c("returned")
-        mapped = pl.when(status.str.to_lowercase().is_in(values)).then(pl.lit("true")).otherwise(pl.lit("false"))
-        derived.append(pl.when(status.str.contains(BLANK_PATTERN)).then(pl.lit("")).otherwise(mapped).alias("returned"))
+        derived.append(returned_from_status(c("returned"), shape.returned_values).alias("returned"))
     if "line_id" in fields:
         extra_ok.append(~c("line_id").str.contains(BLANK_PATTERN))
     key = "line_id" if "line_id" in fields else "product_id"

@@ -77,6 +77,10 @@ FAILING = [
     ("category", "\ufeff", "blank-value"),
     ("quantity", "\u200b", "blank-value"),
     ("returned", "\u202e", "blank-value"),
+    # the patterns are matched whole, as Polars matches them: Python's `$` alone would also
+    # match before a final newline
+    ("quantity", "5\n", "invalid-integer"),
+    ("unit_price", "5.5\n", "invalid-decimal"),
 ]
 
 
@@ -118,6 +122,7 @@ def test_blank_is_only_white_space_and_invisible_characters() -> None:
         ("customer_id", "\u200b", "blank-value", "customer_id holds only invisible characters"),
         ("order_date", "2025-7-6", "invalid-date", "'2025-7-6' is not a date in YYYY-MM-DD form"),
         ("order_date", "2025-02-30", "invalid-date", "'2025-02-30' is not a real calendar date"),
+        ("order_date", "2025-07-06\n", "invalid-date", "'2025-07-06\\n' is not a date in YYYY-MM-DD form"),
         ("quantity", "2.0", "invalid-integer", "'2.0' is not a whole number of digits"),
         ("quantity", "0001000000000", "out-of-range", "'0001000000000' has more than 9 digits"),
         ("quantity", "00", "not-positive", "quantity must be greater than 0, got '00'"),

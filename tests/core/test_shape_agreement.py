@@ -241,3 +241,28 @@ def test_a_timestamp_has_one_date_on_both_paths(
     assert calls == [1], "the plain file is read by the fast path, the quoted one by the exact validator"
     moment = dt.datetime.fromisoformat(stamp).astimezone(ZoneInfo(zone))
     assert staged == [moment.date(), moment.date()]
+
+
+@pytest.mark.parametrize(
+    ("status", "values"),
+    [
+        ("REFUNDED\ua7da", ("refunded\ua7db",)),  # 'Ꟛ': lower case 'ꟛ' for Polars, none for Python 3.11
+        ("Remboursé", ("REMBOURSÉ",)),
+        ("Refunded", ("refunded",)),
+    ],
+)
+def test_a_status_has_one_meaning_on_both_paths(status: str, values: tuple[str, ...], tmp_path: Path) -> None:
+    """The status column's "any case" is Python's: a file read by the fast path and the same
+    file quoted, read by the exact validator, stage the same `returned`."""
+    shape = InputShape(returned_column="Status", returned_values=values)
+    staged = []
+    for order_id in ("O1", '"O1"'):
+        path = tmp_path / f"{len(staged)}.csv"
+        path.write_text(
+            f"order_id,customer_id,order_date,category,product_id,quantity,unit_price,Status\n"
+            f"{order_id},C1,2025-01-01,Books,P1,1,2.50,{status}\n"
+        )
+        inspection = shaped.inspect_shaped(path, path.name, shape, CATS, tmp_path)
+        assert inspection.report.valid and inspection.facts is not None, inspection.report.to_dict()
+        staged.append(staged_rows(inspection.facts.paths)[0]["returned"])
+    assert staged == [shape.is_returned(status)] * 2

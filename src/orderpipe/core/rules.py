@@ -114,6 +114,7 @@ MAX_PRICE_INTEGER_DIGITS = 12
 #: repeats: a 10 MB field must not become a 10 MB report.
 MAX_VALUE_CHARS = 80
 
+# Python matches with `fullmatch`: its `$` also matches before a final newline, Polars' does not.
 _INTEGER = re.compile(INTEGER_PATTERN)
 _DECIMAL = re.compile(DECIMAL_PATTERN)
 _DATE = re.compile(DATE_PATTERN)
@@ -175,21 +176,21 @@ def check_value(column: str, value: str, categories: frozenset[str]) -> RowError
     if is_blank(value):
         return RowError("blank-value", column, value, f"{column} holds only invisible characters")
     if column == "order_date":
-        if not _DATE.match(value):
+        if not _DATE.fullmatch(value):
             return RowError("invalid-date", column, value, f"{shown(value)} is not a date in YYYY-MM-DD form")
         try:
             dt.date.fromisoformat(value)
         except ValueError:
             return RowError("invalid-date", column, value, f"{shown(value)} is not a real calendar date")
     elif column == "quantity":
-        if not _INTEGER.match(value):
+        if not _INTEGER.fullmatch(value):
             return RowError("invalid-integer", column, value, f"{shown(value)} is not a whole number of digits")
         if len(value.lstrip("0")) > MAX_QUANTITY_DIGITS:
             return RowError("out-of-range", column, value, f"{shown(value)} has more than {MAX_QUANTITY_DIGITS} digits")
         if int(value.lstrip("0") or "0") <= 0:  # Python refuses int() of > 4300 digits
             return RowError("not-positive", column, value, f"quantity must be greater than 0, got {shown(value)}")
     elif column == "unit_price":
-        if not _DECIMAL.match(value):
+        if not _DECIMAL.fullmatch(value):
             return RowError(
                 "invalid-decimal", column, value, f"{shown(value)} is not a price with digits and at most 4 decimals"
             )
