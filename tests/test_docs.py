@@ -192,3 +192,12 @@ def test_activating_the_virtualenv_puts_orderpipe_on_path() -> None:
                             capture_output=True, text=True, check=False, timeout=60)  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "orderpipe" in result.stdout
+
+
+@pytest.mark.parametrize("page", PAGES_WITH_COMMANDS)
+def test_every_speed_figure_says_when_it_was_measured(page: str) -> None:
+    """A figure of time per GB, or of how long `make demo` takes, is a measurement: its
+    paragraph gives the date it was measured on."""
+    for paragraph in (REPO / page).read_text().split("\n\n"):
+        if re.search(r"min per GB|min for 1 GB|make demo` took", paragraph):
+            assert re.search(r"\b20[0-9]{2}-[0-9]{2}-[0-9]{2}\b", paragraph), (page, paragraph[:200])
