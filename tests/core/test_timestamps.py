@@ -5,6 +5,7 @@ tz database, over the years 1-9999."""
 from __future__ import annotations
 
 import datetime as dt
+import io
 import random
 import zoneinfo
 
@@ -13,6 +14,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from orderpipe.core.rules import DEFAULT_CATEGORIES
+from orderpipe.core.shape import InputShape
+from orderpipe.core.shape_validate import validate_shaped
 from orderpipe.core.timestamps import (
     CYCLE,
     FIRST_SECOND,
@@ -224,3 +228,32 @@ def test_python_polars_and_zoneinfo_agree_in_every_zone() -> None:
             if not python == day == reference:
                 wrong.append((key, text, python, day, reference))
     assert wrong == [], f"{len(wrong)} of {sum(map(len, texts.values()))}: {wrong[:10]}"
+
+
+@pytest.mark.parametrize(
+    ("stamp", "zone", "why"),
+    [
+        ("9999-12-31T23:30:00Z", "Asia/Kolkata", "falls on 10000-01-01 in Asia/Kolkata"),
+        ("0001-01-01T00:30:00Z", "America/New_York", "falls on 0000-12-31 in America/New_York"),
+        ("0001-01-01T00:30:00+01:00", "Asia/Tokyo", "is a moment before 0001-01-01 in UTC"),
+        ("9999-12-31T23:30:00-05:00", "UTC", "is a moment after 9999-12-31 in UTC"),
+    ],
+)
+def test_a_date_beyond_the_years_1_to_9999_is_reported_with_what_to_do(stamp: str, zone: str, why: str) -> None:
+    """Beyond the range both paths agree on, the report names the line, the column, the value,
+    the date it would fall on and what to check: not just "not a timestamp"."""
+    shape = InputShape(columns=(("order_timestamp", "Created at"),), timezone=zone)
+    header = "order_id,customer_id,Created at,category,product_id,quantity,unit_price,returned"
+    data = f"{header}\nO1,C1,{stamp},Books,P1,1,2,false\n"
+    report = validate_shaped(io.BytesIO(data.encode()), "f.csv", shape, frozenset(DEFAULT_CATEGORIES))
+    (issue,) = report.errors
+    (sample,) = issue.samples
+    assert (issue.code, report.file, sample.line, sample.column, sample.value) == (
+        "invalid-timestamp",
+        "f.csv",
+        2,
+        "Created at",
+        stamp,
+    )
+    message = f"'{stamp}' {why}: order dates run from 0001-01-01 to 9999-12-31, check its year"
+    assert sample.message == f"{message} ('Created at' is read as order_timestamp)"

@@ -17,7 +17,7 @@ from typing import BinaryIO
 from orderpipe.core.report import ReportBuilder, ValidationReport, extra_columns_warning
 from orderpipe.core.rules import COLUMNS, WHITESPACE, check_value, is_blank, shown
 from orderpipe.core.shape import UNKNOWN, InputShape
-from orderpipe.core.timestamps import local_date
+from orderpipe.core.timestamps import beyond_the_years, local_date
 from orderpipe.core.validate import UnreadableFile, _is_blank, _Lines
 
 __all__ = ["ignored_columns", "validate_shaped"]
@@ -185,8 +185,11 @@ class _Rows:
             assert self.zone is not None
             day = local_date(value, self.zone)
             if day is None:
+                beyond = beyond_the_years(value, self.zone)
                 message = (
-                    f"{shown(value)} is not a timestamp: write it as ISO 8601 (2025-10-07T09:50:26+02:00) "
+                    f"{shown(value)} {beyond}: order dates run from 0001-01-01 to 9999-12-31, check its year"
+                    if beyond
+                    else f"{shown(value)} is not a timestamp: write it as ISO 8601 (2025-10-07T09:50:26+02:00) "
                     "or as 2025-10-07 09:50:26 +0200"
                 )
                 self._error("invalid-timestamp", line, field, value, message)

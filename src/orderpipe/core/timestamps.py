@@ -35,6 +35,7 @@ __all__ = [
     "LAST_SECOND",
     "TIMESTAMP_PATTERN",
     "ZoneOffsets",
+    "beyond_the_years",
     "local_date",
     "local_date_expr",
     "with_local_date",
@@ -236,30 +237,54 @@ def _offset_minutes(offset: str) -> int | None:
     return (hours * 60 + minutes) * (-1 if offset[0] == "-" else 1)
 
 
-def local_date(text: str, zone: str) -> dt.date | None:
-    """The order date a timestamp gives in `zone`; None when it is not a valid timestamp."""
+def _read(text: str, zone: str) -> tuple[dt.date | None, int | None, int | None]:
+    """(the date written, its moment in seconds since 1970 UTC, the local time then in `zone`, in
+    the same seconds): all None when `text` is no timestamp; no moment without an offset; no
+    local time when the moment is outside the years 1-9999."""
     match = _TIMESTAMP.fullmatch(text)  # not `match`: `$` would allow a trailing newline
     if match is None:
-        return None
+        return None, None, None
     day_text, hour, minute, second, offset = match.groups()
     try:
         day = dt.date.fromisoformat(day_text)
     except ValueError:
-        return None
+        return None, None, None
     if hour is not None and (int(hour) > 23 or int(minute) > 59 or int(second or "0") > 59):
-        return None
+        return None, None, None
     if offset is None:
-        return day
+        return day, None, None
     minutes = _offset_minutes(offset)
     if minutes is None:
-        return None
+        return None, None, None
     moment = (day.toordinal() - _EPOCH) * DAY + int(hour) * 3600 + int(minute) * 60 + int(second or "0") - minutes * 60
     if not FIRST_SECOND <= moment <= LAST_SECOND:
-        return None
-    local = moment + zone_offsets(zone).at(moment)
-    if not FIRST_SECOND <= local <= LAST_SECOND:
+        return day, moment, None
+    return day, moment, moment + zone_offsets(zone).at(moment)
+
+
+def local_date(text: str, zone: str) -> dt.date | None:
+    """The order date a timestamp gives in `zone`; None when it is not a valid timestamp."""
+    day, moment, local = _read(text, zone)
+    if moment is None:
+        return day
+    if local is None or not FIRST_SECOND <= local <= LAST_SECOND:
         return None
     return dt.date.fromordinal(local // DAY + _EPOCH)
+
+
+def beyond_the_years(text: str, zone: str) -> str | None:
+    """Why a well-formed timestamp gives no order date, when the reason is the years 1-9999:
+    its moment, or its local date in `zone`, lies outside them. None for any other timestamp."""
+    _, moment, local = _read(text, zone)
+    if moment is None:
+        return None
+    if local is None:
+        return f"is a moment {'before 0001-01-01' if moment < FIRST_SECOND else 'after 9999-12-31'} in UTC"
+    if local < FIRST_SECOND:
+        return f"falls on 0000-12-31 in {zone}"
+    if local > LAST_SECOND:
+        return f"falls on 10000-01-01 in {zone}"
+    return None
 
 
 def local_date_expr(text: pl.Expr, zone: str) -> pl.Expr:
