@@ -61,7 +61,8 @@ def test_run_usage_and_configuration_errors_exit_2(cli, home: Path, tmp_path: Pa
 
 
 def test_infrastructure_failure_exits_3(cli, home: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    (home / "orderpipe.db").mkdir(parents=True)  # a folder where the database should be
+    home.mkdir(parents=True)
+    (home / "orderpipe.db").symlink_to("/dev/null/no-such-folder/orderpipe.db")  # SQLite cannot open it
     result = cli("run", str(write(tmp_path / "a.csv", [order()])))
     assert result.exit_code == 3
     assert "cannot open the database" in result.stderr
