@@ -37,7 +37,7 @@ from orderpipe.output import render
 from orderpipe.ports import RunRecord
 from orderpipe.web import params
 from orderpipe.web.params import BadParameter
-from orderpipe.web.security import Guard, guarded
+from orderpipe.web.security import ASGIApp, Guard, Receive, Scope, Send, guarded
 
 __all__ = ["BATCH_FIELDS", "STATIC", "create_app", "version_of"]
 
@@ -152,7 +152,7 @@ def create_app(
     def kpi_answer(request: Request, rows_of: Callable[[Reader, params.DateRange], list[dict[str, object]]],
                    cols: Sequence[Column], name: str, extra: tuple[str, ...] = ()) -> Response:  # fmt: skip
         query = request.query_params
-        params.known_only(query, (*KPI_PARAMS, *extra))
+        params.known_only(query.multi_items(), (*KPI_PARAMS, *extra))
         span = params.date_range(query, today())
         fmt = params.choice(query, "format", ("json", "csv"), "json")
         strings = params.choice(query, "money", ("number", "string"), "number") == "string"
@@ -182,7 +182,7 @@ def create_app(
 
     async def batches(request: Request) -> Response:
         query = request.query_params
-        params.known_only(query, ("limit", "status", "format"))
+        params.known_only(query.multi_items(), ("limit", "status", "format"))
         limit, status = params.batch_query(query)
         fmt = params.choice(query, "format", ("json", "csv"), "json")
         with reading() as reader:
@@ -192,7 +192,7 @@ def create_app(
         return _json_response('{"runs":[' + ",".join(_object(_run(r)) for r in runs) + "]}")
 
     async def batch(request: Request) -> Response:
-        params.known_only(request.query_params, ())
+        params.known_only(request.query_params.multi_items(), ())
         wanted = params.batch_id(request.path_params["batch_id"])
         with reading() as reader:
             runs = reader.ledger.runs(batch_id=wanted)
@@ -207,7 +207,7 @@ def create_app(
         return _json_response(body + '],"report":' + report + "}")
 
     async def version(request: Request) -> Response:
-        params.known_only(request.query_params, ())
+        params.known_only(request.query_params.multi_items(), ())
         with reading() as reader:
             current = version_of(reader)
         etag = f'"{current}"'
@@ -217,7 +217,7 @@ def create_app(
         return _json_response(json.dumps({"version": current}), headers=headers)
 
     async def dates(request: Request) -> Response:
-        params.known_only(request.query_params, ())
+        params.known_only(request.query_params.multi_items(), ())
         with reading() as reader:
             key = (request.url.path, version_of(reader))
             answer = answers.get(key)
@@ -246,6 +246,7 @@ def create_app(
 
     async def bug(request: Request, exc: Exception) -> Response:
         log_event("api.bug", level=logging.ERROR, path=request.url.path, traceback=traceback.format_exc())
+        request.scope[_LOGGED] = exc  # Starlette raises it again after this answer: see _logged_once
         return _error(500, "internal error: the server's log has the details")
 
     app = Starlette(
@@ -267,7 +268,25 @@ def create_app(
             Exception: bug,
         },
     )
-    return guarded(app, guard or Guard())
+    return guarded(_logged_once(app), guard or Guard())
+
+
+_LOGGED = "orderpipe.logged_exception"
+
+
+def _logged_once(app: ASGIApp) -> ASGIApp:
+    """Starlette raises an exception again after its handler has answered the 500, so that the
+    server logs it: uvicorn would then log a second traceback of the one bug. The handler has
+    logged it already (with the path); any other exception goes on to the server."""
+
+    async def once(scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await app(scope, receive, send)
+        except Exception as exc:
+            if scope.get(_LOGGED) is not exc:
+                raise
+
+    return once
 
 
 def _dates_answer(dates: Sequence[str]) -> str:
