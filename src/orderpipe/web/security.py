@@ -1,11 +1,14 @@
 """What every request passes before the app sees it, and what every answer carries.
 
 - GET and HEAD only (OPTIONS too when CORS is configured, for preflights): the API only reads.
-- The Host header must name an allowed host: a page on another site whose name resolves to
-  127.0.0.1 (DNS rebinding) is refused.
+- The Host header must name an allowed host, or be the IP address the connection came in on: a
+  page on another site whose name resolves to this machine (DNS rebinding) is refused. An IP
+  address cannot be rebound, so the server's own address, however it was reached, is fine.
 - With a token, every request needs it: `Authorization: Bearer TOKEN`, or the cookie that
   opening the page once as `/?token=TOKEN` sets (HttpOnly, SameSite=Strict); compared in
-  constant time.
+  constant time. A token travels in a URL, a cookie and a header, so it may only use the
+  characters all three carry unchanged (TOKEN_CHARS): a '+' in a URL reads as a space, a ';'
+  ends a cookie, and a header cannot carry a character outside Latin-1 at all.
 - Every answer: CSP `default-src 'self'` (the page loads nothing from elsewhere), no framing,
   no sniffing, no referrer.
 - No CORS header unless origins are configured.
@@ -14,14 +17,16 @@
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import json
+import string
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from dataclasses import dataclass
 from http.cookies import SimpleCookie
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
-__all__ = ["COOKIE", "LOOPBACK_HOSTS", "Guard", "guarded"]
+__all__ = ["COOKIE", "LOOPBACK_HOSTS", "MIN_TOKEN_CHARS", "TOKEN_CHARS", "Guard", "guarded", "token_problem"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -31,6 +36,9 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 COOKIE = "orderpipe_token"
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+MIN_TOKEN_CHARS = 16
+TOKEN_CHARS = frozenset(string.ascii_letters + string.digits + "-._~")  # a URL's unreserved characters
+TOKEN_RULE = "letters A-Z a-z, digits 0-9 and - . _ ~"
 HEADERS = [
     (b"content-security-policy", b"default-src 'self'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"),
     (b"x-content-type-options", b"nosniff"),
@@ -47,13 +55,51 @@ class Guard:
     token: str | None = None
     cors_origins: tuple[str, ...] = ()
 
+    def __post_init__(self) -> None:
+        problem = None if self.token is None else token_problem(self.token)
+        if problem is not None:
+            raise ValueError(problem)
+
+
+def token_problem(token: str) -> str | None:
+    """Why `token` cannot work, or None: every way in (`/?token=`, the cookie, the header)
+    must carry it unchanged, and it must be long enough not to be guessed."""
+    if len(token) < MIN_TOKEN_CHARS:
+        return f"the token must be at least {MIN_TOKEN_CHARS} characters (try: openssl rand -hex 16)"
+    others = sorted(set(token) - TOKEN_CHARS)
+    if others:
+        shown = " ".join(repr(c) for c in others[:8]) + (" …" if len(others) > 8 else "")
+        return (f"the token may only use {TOKEN_RULE}, which a URL, a cookie and an HTTP header all carry "
+                f"unchanged; it has {shown} (try: openssl rand -hex 16)")  # fmt: skip
+    return None
+
 
 def _host_name(value: str) -> str:
-    """`[::1]:8000` → `::1`, `Example.com:80` → `example.com`."""
+    """`[::1]:8000` → `::1`, `Example.com.:80` → `example.com`."""
     value = value.strip().lower()
     if value.startswith("["):
         return value[1 : value.find("]")] if "]" in value else value
-    return value.rsplit(":", 1)[0] if value.count(":") == 1 else value
+    return (value.rsplit(":", 1)[0] if value.count(":") == 1 else value).rstrip(".")
+
+
+def _ip(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """An IP address (an IPv4-mapped IPv6 one as its IPv4 address), or None for a name."""
+    try:
+        address = ipaddress.ip_address(value)
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+def _host_allowed(guard: Guard, host: str, scope: Scope) -> bool:
+    """An allowed name, or the very IP address the connection arrived at: a rebinding page's
+    requests carry its own name, never an address, so any address of this machine is safe."""
+    if guard.allowed_hosts is None or host in guard.allowed_hosts:
+        return True
+    address, server = _ip(host), scope.get("server")
+    return address is not None and server is not None and address == _ip(str(server[0]))
 
 
 def _headers(scope: Scope) -> dict[str, str]:
@@ -96,8 +142,9 @@ def guarded(app: ASGIApp, guard: Guard) -> ASGIApp:
             await refuse(send_with_headers, 405, f"{method} is not allowed: this API only reads (GET, HEAD)",
                          [(b"allow", b"GET, HEAD")])  # fmt: skip
             return
-        if guard.allowed_hosts is not None and _host_name(headers.get("host", "")) not in guard.allowed_hosts:
-            await refuse(send_with_headers, 400, "this host name is not served here (see --allow-host)")
+        if not _host_allowed(guard, _host_name(headers.get("host", "")), scope):
+            await refuse(send_with_headers, 400, "this host name is not served here: start orderpipe serve with "
+                         "--allow-host NAME to answer it, or use this machine's IP address")  # fmt: skip
             return
         if guard.token is not None:
             query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
