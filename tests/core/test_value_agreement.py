@@ -209,7 +209,7 @@ DRAWN = {
 
 
 # No shrinking: a failing batch is reported as drawn, in seconds rather than minutes.
-@settings(max_examples=examples(60), deadline=None, derandomize=True, phases=[Phase.explicit, Phase.generate])
+@settings(max_examples=examples(40), deadline=None, derandomize=True, phases=[Phase.explicit, Phase.generate])
 @given(data=st.data())
 def test_every_value_reads_alike(data: st.DataObject) -> None:
     """A batch of drawn values per column: the same verdict and the same typed value."""
