@@ -19,6 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 from orderpipe.core.schema import Column
+from orderpipe.logs import printable
 
 __all__ = ["FORMATS", "csv_cell", "json_object", "printable", "render", "render_kpis", "shown_columns"]
 
@@ -29,28 +30,6 @@ FORMATS = ("table", "json", "jsonl", "csv")
 FORMULA_STARTS = frozenset("=+-@\t\r\n\x00\uff1d\uff0b\uff0d\uff20")
 # A plain number in the text we write (Decimals and ints): what a spreadsheet reads as a number.
 _NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
-
-
-#: Characters a terminal acts on instead of showing: C0 controls (escape sequences, a carriage
-#: return that lets the rest of a line overwrite its start, tabs), DEL, C1 controls (U+009B is
-#: a CSI to some terminals), and the line separators and bidirectional overrides that reorder
-#: or split what is shown.
-_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
-_NAMED = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
-
-
-def _escaped(match: re.Match[str]) -> str:
-    char = match.group()
-    code = ord(char)
-    return _NAMED.get(char) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
-
-
-def printable(text: str) -> str:
-    """`text` as a person's terminal should show it: what a terminal would act on instead of
-    showing (see _UNPRINTABLE) written as Python writes it in a string (`\\x1b`, `\\r`). Every
-    name and message printed in a text format goes through here (a file name is the user's
-    choice, and may hold anything but `/` and NUL); JSON, JSON lines and CSV keep the exact text."""
-    return _UNPRINTABLE.sub(_escaped, text)
 
 
 def _json_value(value: Any) -> str:
