@@ -20,6 +20,7 @@ import re
 import socket
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -31,13 +32,13 @@ from orderpipe.web.connections import REQUEST_TIMEOUT, SEND_TIMEOUT, bounded_pro
 from orderpipe.web.security import LOOPBACK_HOSTS, MIN_TOKEN_CHARS, Guard, token_problem
 
 __all__ = [
-    "BACKLOG",
     "MIN_TOKEN_CHARS",
     "WILDCARDS",
+    "Limits",
     "allowed_host",
     "check_binding",
-    "connection_cap",
     "cors_origin",
+    "limits",
     "listen",
     "own_addresses",
     "serve",
@@ -45,7 +46,6 @@ __all__ = [
 ]
 
 WILDCARDS = frozenset({"0.0.0.0", "::"})
-BACKLOG = 64  # connections waiting to be accepted; also how many the event loop accepts in one go
 MAX_CONNECTIONS = 1000
 FILES_RESERVED = 48  # files beside the connections: the database and its WAL, a static file per worker thread
 _NAME = re.compile(r"[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?)*")
@@ -124,24 +124,37 @@ def check_binding(host: str, token: str | None, allow_hosts: Sequence[str], cors
     return Guard(frozenset(hosts), token, tuple(cors_origin(o) for o in cors_origins))
 
 
-def connection_cap() -> int:
-    """Connections kept open at most: the soft open-file limit, less the files open now, less a
-    backlog's worth of sockets the event loop accepts before the protocol sees any, less
-    FILES_RESERVED. At the cap a new connection closes an idle one; past the open-file limit the
-    accept itself would fail and everyone would wait."""
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """`connections`: kept open at most; `backlog`: connections the kernel holds until they are
+    accepted, which is also how many asyncio accepts in one turn of its loop."""
+
+    connections: int
+    backlog: int
+
+
+def limits() -> Limits:
+    """Limits that keep every socket within the process's open-file limit. Of the files
+    available (the soft limit, less those open now, less FILES_RESERVED), 3 backlogs are kept
+    for sockets in flight: asyncio accepts up to a backlog a turn, the protocol sees each one
+    two turns later, and the connection it closes to make room is closed a turn after that.
+    Past the limit the accept itself would fail, and asyncio would accept no one for a second.
+    Under a limit of 256: a backlog of 25 and 125 connections (8 files were open at start)."""
+    available = MAX_CONNECTIONS * 2
     try:
         import resource
 
         soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft != resource.RLIM_INFINITY:
+            in_use = len(os.listdir("/dev/fd")) if os.path.isdir("/dev/fd") else FILES_RESERVED
+            available = soft - in_use - FILES_RESERVED
     except (ImportError, OSError, ValueError):
-        return MAX_CONNECTIONS
-    if soft == resource.RLIM_INFINITY:
-        return MAX_CONNECTIONS
-    in_use = len(os.listdir("/dev/fd")) if os.path.isdir("/dev/fd") else FILES_RESERVED
-    return max(8, min(MAX_CONNECTIONS, soft - in_use - BACKLOG - FILES_RESERVED))
+        pass
+    backlog = max(8, min(128, available // 8))
+    return Limits(max(8, min(MAX_CONNECTIONS, available - 3 * backlog)), backlog)
 
 
-def listen(host: str, port: int) -> socket.socket:
+def listen(host: str, port: int, backlog: int) -> socket.socket:
     """A listening socket (port 0 picks a free one): connections wait in its backlog from now
     on, before uvicorn's loop runs."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -153,14 +166,14 @@ def listen(host: str, port: int) -> socket.socket:
     except OSError as exc:
         sock.close()
         raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
-    sock.listen(BACKLOG)
+    sock.listen(backlog)
     return sock
 
 
 def server_config(
     app: Any,
     access_log: bool,
-    max_connections: int | None = None,
+    bounds: Limits,
     request_timeout: float = REQUEST_TIMEOUT,
     send_timeout: float = SEND_TIMEOUT,
 ) -> Any:
@@ -170,7 +183,7 @@ def server_config(
     many connections are open, so stalled clients would still lock everyone out."""
     import uvicorn
 
-    protocol = bounded_protocol(max_connections or connection_cap(), request_timeout, send_timeout)
+    protocol = bounded_protocol(bounds.connections, request_timeout, send_timeout)
     return uvicorn.Config(
         app,
         log_level="warning",
@@ -179,7 +192,7 @@ def server_config(
         proxy_headers=False,
         lifespan="off",
         http=protocol,
-        backlog=BACKLOG,
+        backlog=bounds.backlog,
         timeout_keep_alive=5,
         h11_max_incomplete_event_size=16 * 1024,
     )
@@ -271,7 +284,8 @@ def serve(
             return open_reader(settings)  # a fresh read-only connection per request: never stale
 
     app = create_app(source, guard=guard)
-    sock = listen(host, port)
+    bounds = limits()
+    sock = listen(host, port, bounds.backlog)
     url, others = where(sock, host, guard)
     if host in WILDCARDS:
         announce(f"serving the dashboard of {settings.home} on every address of this machine (Ctrl-C stops): "
@@ -280,4 +294,4 @@ def serve(
                  "also needs --allow-host NAME (addresses need none)")  # fmt: skip
     else:
         announce(f"serving the dashboard of {settings.home} at {url} (Ctrl-C stops)")
-    uvicorn.Server(server_config(app, access_log)).run(sockets=[sock])
+    uvicorn.Server(server_config(app, access_log, bounds)).run(sockets=[sock])
