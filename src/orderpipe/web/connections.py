@@ -34,7 +34,7 @@ from uvicorn.server import ServerState
 __all__ = ["REQUEST_TIMEOUT", "SEND_TIMEOUT", "BoundedH11Protocol", "bounded_protocol"]
 
 REQUEST_TIMEOUT = 10.0  # a browser or curl sends a request in milliseconds, even over a slow link
-SEND_TIMEOUT = 30.0  # the largest answer (ten years of categories, ~5 MB) drains in well under this
+SEND_TIMEOUT = 30.0  # reading nothing at all for this long: gone (a slow reader restarts it with each read)
 _UNREAD = 64 * 1024  # asyncio's write buffer high-water mark: above it, the client is not keeping up
 
 
