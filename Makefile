@@ -14,7 +14,7 @@ CDK := npx --yes aws-cdk@2.1148.1
 APPROVAL ?= broadening
 CDK_APP := $(abspath $(BIN))/python -m infra.app
 
-# Two steps in one virtualenv: the core (what `demo` needs: ~200 MB, ~20 s), then everything
+# Two steps in one virtualenv: the core (what `demo` needs: 210 MB; `make demo` 15-22 s in all), then everything
 # the tests, the benchmark and the CDK app need (1.4 GB in all, Node.js included).
 $(CORE): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
