@@ -24,9 +24,11 @@ from typing import Any, Generic, TypeVar
 
 import polars as pl
 
-from orderpipe.core.report import ValidationReport, extra_columns_warning
+from orderpipe.core.header import PlainHeader, order_layout, plain_header
+from orderpipe.core.report import ValidationReport
 from orderpipe.core.rules import COLUMNS, WHITESPACE
 from orderpipe.core.screen import FACT_SCHEMA, screen_columns
+from orderpipe.core.shape import SEED_SHAPE
 from orderpipe.core.validate import validate_stream
 from orderpipe.errors import InfrastructureError
 from orderpipe.ports import FactEntry, ObjectStore
@@ -56,7 +58,6 @@ ROWS_PER_PART = 1_000_000
 #: Facts smaller than this (compressed) are read into memory at once: for a few small files a
 #: streaming scan costs more than the data (two streaming queries re-read every file).
 EAGER_FACTS_BYTES = 16 << 20
-HEADER_LIMIT = 1 << 20
 #: Rows the screen hands over at a time (bounds its memory; the slices are cut exactly anyway).
 SCREEN_ROWS = 250_000
 #: Facts files written at once.
@@ -68,6 +69,7 @@ BUNDLE = 1_000_000
 BUNDLE_BELOW = 50_000
 BUNDLE_ROW_GROUP = 20_000
 BUNDLES = "bundles/"
+_SEED = order_layout(SEED_SHAPE)
 
 
 def fact_key(order_date: str, batch_id: str, part: int, prefix: str = FACTS_PREFIX) -> str:
@@ -173,29 +175,6 @@ def fingerprint(path: Path) -> Fingerprint:
     return Fingerprint(digest.hexdigest(), bool(suspicious))
 
 
-def _plain_header(path: Path) -> list[str] | None:
-    """The header's names when the fast path can trust it, else None.
-
-    A header line longer than HEADER_LIMIT goes to the exact validator: cut short, its names
-    would not line up with Polars' columns.
-    """
-    with path.open("rb") as stream:
-        first = stream.readline(HEADER_LIMIT)
-        if not first.endswith(b"\n") and stream.read(1):
-            return None
-    first = first.removeprefix(b"\xef\xbb\xbf").rstrip(b"\r\n")
-    try:
-        text = first.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
-    if '"' in text or "\r" in text:
-        return None
-    names = [n.strip() for n in text.split(",")]
-    if len(set(names)) != len(names) or not set(COLUMNS) <= set(names):
-        return None
-    return names
-
-
 @dataclass(frozen=True, slots=True)
 class _Screen:
     rows: int
@@ -204,33 +183,30 @@ class _Screen:
     facts: StagedFacts | None  # when clean
 
 
-def _screen(path: Path, names: list[str], categories: Sequence[str], workdir: Path, rows_per_part: int) -> _Screen:
+def _screen(path: Path, header: PlainHeader, categories: Sequence[str], workdir: Path, rows_per_part: int) -> _Screen:
     """Screen the values as read; when some row fails, once more trimmed (see `screen_columns`)."""
-    screen = _screen_values(path, names, categories, workdir, rows_per_part, trimmed=False)
+    screen = _screen_values(path, header, categories, workdir, rows_per_part, trimmed=False)
     if screen.clean:
         return screen
-    return _screen_values(path, names, categories, workdir, rows_per_part, trimmed=True)
+    return _screen_values(path, header, categories, workdir, rows_per_part, trimmed=True)
 
 
 def _screen_values(
-    path: Path, names: list[str], categories: Sequence[str], workdir: Path, rows_per_part: int, trimmed: bool
+    path: Path, header: PlainHeader, categories: Sequence[str], workdir: Path, rows_per_part: int, trimmed: bool
 ) -> _Screen:
     """One pass: each batch of rows the scan yields is checked, then cut into facts files. The
     first batch with a failing row ends the pass (the files cut so far are deleted)."""
-    last = names[-1]
     raw = pl.scan_csv(
         path,
         has_header=True,
-        new_columns=[*names[:-1], "__last"] if last not in COLUMNS else names,
+        new_columns=[f"c{i}" for i in range(header.width)],  # by position: names may repeat
         infer_schema=False,
         empty_string_is_null=False,
         encoding="utf8",
     )
-    values = [pl.col(c).str.strip_chars(WHITESPACE) if trimmed else pl.col(c) for c in COLUMNS if c != last]
-    if last in COLUMNS:
-        values += [pl.col(last).str.strip_chars(WHITESPACE) if trimmed else pl.col(last), pl.col(last).alias("__last")]
-    else:
-        values += [pl.col("__last")]
+    read = {c: pl.col(f"c{header.positions[c]}") for c in COLUMNS}
+    values = [(v.str.strip_chars(WHITESPACE) if trimmed else v).alias(c) for c, v in read.items()]
+    values.append(pl.col(f"c{header.width - 1}").alias("__last"))
     # Polars checks a row's field count only when it parses every column: with an unused extra
     # column pruned from the scan, a row with one field too many would pass. So no pruning.
     batches = (
@@ -277,21 +253,18 @@ def inspect_file(
     cut from the exact validator's own parse, so what is staged is always what was validated.
     """
     hashing = Beside(lambda: fingerprint(path))
-    names = _plain_header(path)
+    with path.open("rb") as stream:
+        header = plain_header(stream, _SEED)
     screen: _Screen | None = None
-    if names is not None:
+    if header is not None:
         try:
-            screen = _screen(path, names, categories, workdir, rows_per_part)
+            screen = _screen(path, header, categories, workdir, rows_per_part)
         except pl.exceptions.PolarsError:
             screen = None  # unreadable to Polars: the exact validator will say where and why
     fp = hashing.result(name)
     if screen is not None and screen.facts is not None:
-        if not fp.needs_exact:
-            warnings = []
-            extra = [n for n in (names or []) if n not in COLUMNS]
-            if extra:
-                warnings.append(extra_columns_warning(extra))
-            report = ValidationReport(name, True, screen.rows, warnings=tuple(warnings), dates=screen.facts.dates)
+        if not fp.needs_exact and header is not None:
+            report = ValidationReport(name, True, screen.rows, warnings=header.warnings, dates=screen.facts.dates)
             return Inspection(fp.sha256, report, screen.facts)
         screen.facts.discard()
     exact = ExactStage(workdir, categories, rows_per_part)

@@ -16,15 +16,15 @@ from pathlib import Path
 
 import polars as pl
 
+from orderpipe.core.header import PlainHeader, order_layout, plain_header
 from orderpipe.core.report import ValidationReport
 from orderpipe.core.rules import BLANK_PATTERN, WHITESPACE
 from orderpipe.core.screen import screen_columns
 from orderpipe.core.shape import UNKNOWN, InputShape
-from orderpipe.core.shape_validate import ignored_columns, validate_shaped
+from orderpipe.core.shape_validate import validate_shaped
 from orderpipe.core.timestamps import with_local_date
 from orderpipe.ingest import (
     CHUNK,
-    HEADER_LIMIT,
     ROWS_PER_PART,
     Beside,
     ExactStage,
@@ -49,23 +49,22 @@ def inspect_shaped(
         categories = (*categories, UNKNOWN)
     hashing = Beside(lambda: fingerprint(path))
     counting = Beside(lambda: _separators(path))
-    names = _plain_header(path, shape)
+    with path.open("rb") as stream:
+        header = plain_header(stream, order_layout(shape))
     stage = workdir / f"stage-{uuid.uuid4().hex}.parquet"
     screen: tuple[int, tuple[str, ...]] | None = None
-    if names is not None:
+    if header is not None:
         try:
-            screen = _screen(path, names, shape, categories, stage)
+            screen = _screen(path, header, shape, categories, stage)
         except pl.exceptions.PolarsError:
             screen = None  # unreadable to Polars: the exact validator will say where and why
     fp = hashing.result(name)
     commas, lines = counting.result(name)
-    if screen is not None and names is not None and commas != (len(names) - 1) * lines:
+    if screen is not None and header is not None and commas != (header.width - 1) * lines:
         screen = None  # a row with too few fields (Polars pads it silently), or a blank line
-    if screen is not None and names is not None and not fp.needs_exact:
+    if screen is not None and header is not None and not fp.needs_exact:
         rows, dates = screen
-        used = {shape.source(f) for f in _fields(shape, names)}
-        warnings = tuple(ignored_columns([n for n in names if n not in used], shape))
-        report = ValidationReport(name, True, rows, warnings=warnings, dates=dates, shape=shape.explain())
+        report = ValidationReport(name, True, rows, warnings=header.warnings, dates=dates, shape=shape.explain())
         facts = slice_stage(stage, workdir, rows_per_part)
         stage.unlink(missing_ok=True)
         return Inspection(fp.sha256, report, facts)
@@ -104,38 +103,12 @@ def _separators(path: Path) -> tuple[int, int]:
     return commas, lines + (last != b"\n")
 
 
-def _fields(shape: InputShape, names: Sequence[str]) -> tuple[str, ...]:
-    """The fields read from this file: the required ones, and a line id when it has one."""
-    line_id = shape.lines and shape.source("line_id") in names
-    return (*shape.required(), *(("line_id",) if line_id else ()))
-
-
-def _plain_header(path: Path, shape: InputShape) -> list[str] | None:
-    """The header's names when the fast path can trust it (plain, every needed column once)."""
-    with path.open("rb") as stream:
-        first = stream.readline(HEADER_LIMIT)
-        if not first.endswith(b"\n") and stream.read(1):
-            return None
-    first = first.removeprefix(b"\xef\xbb\xbf").rstrip(b"\r\n")
-    try:
-        text = first.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
-    if '"' in text or "\r" in text:
-        return None
-    names = [n.strip(WHITESPACE) for n in text.split(",")]
-    sources = [shape.source(f) for f in _fields(shape, names)]
-    if any(names.count(s) != 1 for s in sources):
-        return None
-    return names
-
-
 def _screen(
-    path: Path, names: list[str], shape: InputShape, categories: Sequence[str], stage: Path
+    path: Path, header: PlainHeader, shape: InputShape, categories: Sequence[str], stage: Path
 ) -> tuple[int, tuple[str, ...]] | None:
     """Write the typed stage; (rows, dates) when every row is certainly valid, else None."""
     c = pl.col
-    width = len(names)
+    width = header.width
     raw = pl.scan_csv(
         path,
         has_header=True,
@@ -144,8 +117,8 @@ def _screen(
         empty_string_is_null=False,
         encoding="utf8",
     )
-    fields = _fields(shape, names)
-    column = {f: c(f"c{names.index(shape.source(f))}").str.strip_chars(WHITESPACE) for f in fields}
+    fields = tuple(header.positions)
+    column = {f: c(f"c{i}").str.strip_chars(WHITESPACE) for f, i in header.positions.items()}
     constant = [pl.lit(UNKNOWN).alias("category")] if shape.catalog else []
     # Polars pads a short row with empty fields: a blank line reads as a row of them all.
     last = c(f"c{width - 1}")

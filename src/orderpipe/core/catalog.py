@@ -15,7 +15,8 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, BinaryIO
 
-from orderpipe.core.report import ReportBuilder, ValidationReport, extra_columns_warning
+from orderpipe.core.header import catalog_layout, check_header
+from orderpipe.core.report import ReportBuilder, ValidationReport
 from orderpipe.core.rules import WHITESPACE, is_blank, shown
 from orderpipe.core.shape import UNKNOWN, InputShape
 from orderpipe.core.validate import UnreadableFile, _is_blank, _Lines
@@ -51,10 +52,10 @@ def validate_catalog(
             report.add("no-rows", 1, None, None, "the file is empty: expected a header and at least one product row")
             return report.build(0).explained(explained)
         names = [name.strip(WHITESPACE) for name in header]
-        positions = _header(names, shape, report)
+        positions = check_header(names, catalog_layout(shape), report)
         if positions is None:
             return report.build(0).explained(explained)
-        product_at, category_at = positions
+        product_at, category_at = positions["product_id"], positions["category"]
         seen: dict[str, int] = {}
         blank_lines: list[int] = []
         while True:
@@ -107,27 +108,6 @@ def validate_catalog(
     if rows == 0:
         report.add("no-rows", 2, None, None, "the file has a header but no product rows")
     return report.build(rows).explained(explained)
-
-
-def _header(names: list[str], shape: InputShape, report: ReportBuilder) -> tuple[int, int] | None:
-    """(product column, category column) positions; None when one is missing or doubled."""
-    found = []
-    for field, source in (("product_id", shape.catalog_product_id), ("category", shape.catalog_category)):
-        if names.count(source) > 1:
-            report.add("duplicate-column", 1, source, source, f"column {shown(source)} appears more than once")
-        if source not in names:
-            near = next((n for n in names if n.lower() == source.lower()), None)
-            hint = f" (found {shown(near)}; names are case-sensitive)" if near else ""
-            feeds = f", which feeds {field} (see orderpipe.toml [input.catalog_columns])" if source != field else ""
-            report.add("missing-column", 1, source, None, f"the header has no {shown(source)} column{feeds}{hint}")
-        else:
-            found.append(names.index(source))
-    extra = [n for n in names if n not in (shape.catalog_product_id, shape.catalog_category)]
-    if extra:
-        report.warnings.append(extra_columns_warning(extra))
-    if report.has_errors:
-        return None
-    return found[0], found[1]
 
 
 def latest_catalog(entries: pl.LazyFrame) -> pl.LazyFrame:

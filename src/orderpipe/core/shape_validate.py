@@ -14,25 +14,14 @@ import sys
 from collections.abc import Callable
 from typing import BinaryIO
 
-from orderpipe.core.report import ReportBuilder, ValidationReport, extra_columns_warning
+from orderpipe.core.header import check_header, order_layout
+from orderpipe.core.report import ReportBuilder, ValidationReport
 from orderpipe.core.rules import COLUMNS, WHITESPACE, check_value, is_blank, shown
 from orderpipe.core.shape import UNKNOWN, InputShape
 from orderpipe.core.timestamps import beyond_the_years, local_date
 from orderpipe.core.validate import UnreadableFile, _is_blank, _Lines
 
-__all__ = ["ignored_columns", "validate_shaped"]
-
-
-def ignored_columns(extra: list[str], shape: InputShape) -> list[str]:
-    """Warnings for the header's unused columns; a category column is named on its own when
-    the catalog gives categories, so nobody expects it to count."""
-    warnings = []
-    if shape.catalog and "category" in extra:
-        warnings.append("column 'category' ignored: categories come from the product catalog ([input] catalog = true)")
-        extra = [n for n in extra if n != "category"]
-    if extra:
-        warnings.append(extra_columns_warning(extra))
-    return warnings
+__all__ = ["validate_shaped"]
 
 
 def validate_shaped(
@@ -54,7 +43,7 @@ def validate_shaped(
             report.add("no-rows", 1, None, None, "the file is empty: expected a header and at least one row")
             return _built(report, shape, 0)
         names = [name.strip(WHITESPACE) for name in header]
-        positions = _check_header(names, shape, report)
+        positions = check_header(names, order_layout(shape), report)
         if positions is None:
             return _built(report, shape, 0)
         rows_check = _Rows(shape, positions, categories, report)
@@ -91,35 +80,6 @@ def validate_shaped(
 def _built(report: ReportBuilder, shape: InputShape, rows: int, dates: tuple[str, ...] = ()) -> ValidationReport:
     built = report.build(rows, dates)
     return built.explained(shape.explain())
-
-
-def _check_header(names: list[str], shape: InputShape, report: ReportBuilder) -> dict[str, int] | None:
-    """Our field -> its column's position; None when a column is missing or doubled."""
-    positions: dict[str, int] = {}
-    for index, name in enumerate(names):
-        positions.setdefault(name, index)
-    wanted = shape.required()
-    sources = {shape.source(f): f for f in wanted}
-    for index, name in enumerate(names):
-        if name in sources and positions[name] != index:
-            report.add("duplicate-column", 1, name, name, f"column {shown(name)} appears more than once in the header")
-    for field in wanted:
-        source = shape.source(field)
-        if source in positions:
-            continue
-        near = next((n for n in names if n.lower() == source.lower()), None)
-        hint = f" (found {shown(near)}; names are case-sensitive)" if near else ""
-        feeds = f", which feeds {field} (see orderpipe.toml [input])" if source != field else ""
-        report.add("missing-column", 1, source, None, f"the header has no {shown(source)} column{feeds}{hint}")
-    line_id = shape.source("line_id")
-    used = set(sources) | ({line_id} if shape.lines and line_id in positions else set())
-    report.warnings.extend(ignored_columns([n for n in names if n not in used], shape))
-    if report.has_errors:
-        return None
-    fields = {field: positions[shape.source(field)] for field in wanted}
-    if shape.lines and line_id in positions:
-        fields["line_id"] = positions[line_id]
-    return fields
 
 
 class _Rows:

@@ -11,12 +11,14 @@ import sys
 from collections.abc import Callable, Iterable, Iterator
 from typing import BinaryIO
 
-from orderpipe.core.report import ReportBuilder, ValidationReport, extra_columns_warning
-from orderpipe.core.rules import COLUMNS, WHITESPACE, check_value, is_blank, shown
+from orderpipe.core.header import BOM, check_header, order_layout
+from orderpipe.core.report import ReportBuilder, ValidationReport
+from orderpipe.core.rules import WHITESPACE, check_value, is_blank, shown
+from orderpipe.core.shape import SEED_SHAPE
 
 __all__ = ["UnreadableFile", "validate_stream"]
 
-BOM = b"\xef\xbb\xbf"
+_SEED = order_layout(SEED_SHAPE)
 
 
 class UnreadableFile(Exception):
@@ -91,7 +93,7 @@ def validate_stream(
             report.add("no-rows", 1, None, None, "the file is empty: expected a header and at least one row")
             return report.build(0)
         names = [name.strip(WHITESPACE) for name in header]
-        positions = _check_header(names, report)
+        positions = check_header(names, _SEED, report)
         if positions is None:
             return report.build(0)
         seen: dict[str, int] = {}
@@ -129,25 +131,6 @@ def validate_stream(
     if rows == 0:
         report.add("no-rows", 2, None, None, "the file has a header but no order rows")
     return report.build(rows, tuple(sorted(dates)))
-
-
-def _check_header(names: list[str], report: ReportBuilder) -> dict[str, int] | None:
-    positions: dict[str, int] = {}
-    for index, name in enumerate(names):
-        if name in positions and name in COLUMNS:
-            report.add("duplicate-column", 1, name, name, f"column {shown(name)} appears more than once in the header")
-        positions.setdefault(name, index)
-    for column in COLUMNS:
-        if column not in positions:
-            near = next((n for n in names if n.lower() == column.lower()), None)
-            hint = f" (found {shown(near)}; names are case-sensitive)" if near else ""
-            report.add("missing-column", 1, column, None, f"the header has no {shown(column)} column{hint}")
-    extra = [n for n in names if n not in COLUMNS]
-    if extra:
-        report.warnings.append(extra_columns_warning(extra))
-    if report.has_errors:
-        return None
-    return {column: positions[column] for column in COLUMNS}
 
 
 def _check_record(
