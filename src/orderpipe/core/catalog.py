@@ -10,21 +10,26 @@ Polars expressions over frames handed in.
 
 from __future__ import annotations
 
-import csv
-import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, BinaryIO
 
-from orderpipe.core.header import catalog_layout, check_header
+from orderpipe.core.exact import read_rows
+from orderpipe.core.header import catalog_layout
 from orderpipe.core.report import ReportBuilder, ValidationReport
 from orderpipe.core.rules import WHITESPACE, is_blank, shown
 from orderpipe.core.shape import UNKNOWN, InputShape
-from orderpipe.core.validate import UnreadableFile, _is_blank, _Lines
 
 if TYPE_CHECKING:
     import polars as pl
 
-__all__ = ["CATALOG_SCHEMA", "changed_products", "latest_catalog", "resolve_categories", "validate_catalog"]
+__all__ = [
+    "CATALOG_SCHEMA",
+    "CatalogRows",
+    "changed_products",
+    "latest_catalog",
+    "resolve_categories",
+    "validate_catalog",
+]
 
 #: A catalog batch's staged rows.
 CATALOG_SCHEMA = {"product_id": "String", "category": "String"}
@@ -39,75 +44,59 @@ def validate_catalog(
 ) -> ValidationReport:
     """Validate one catalog file; never raises for bad data. `on_row` gets (product, category)
     of every clean row, so what is staged is what was validated."""
-    report = ReportBuilder(file)
-    lines = _Lines(stream)
-    csv.field_size_limit(sys.maxsize)
-    reader = csv.reader(lines, strict=True)
-    rows = 0
-    explained = shape.explain_catalog()
-    allowed = categories | {UNKNOWN}
-    try:
-        header = next(reader, None)
-        if header is None:
-            report.add("no-rows", 1, None, None, "the file is empty: expected a header and at least one product row")
-            return report.build(0).explained(explained)
-        names = [name.strip(WHITESPACE) for name in header]
-        positions = check_header(names, catalog_layout(shape), report)
-        if positions is None:
-            return report.build(0).explained(explained)
-        product_at, category_at = positions["product_id"], positions["category"]
-        seen: dict[str, int] = {}
-        blank_lines: list[int] = []
-        while True:
-            start = lines.count + 1
-            record = next(reader, None)
-            if record is None:
-                break
-            if _is_blank(record):
-                blank_lines.append(start)
-                continue
-            rows += 1
-            if len(record) != len(names):
-                message = f"row has {len(record)} fields, the header has {len(names)}"
-                report.add("wrong-field-count", start, None, None, message)
-                continue
-            product = record[product_at].strip(WHITESPACE)
-            category = record[category_at].strip(WHITESPACE)
-            clean = True
-            for field, source, value in (
-                ("product_id", shape.catalog_product_id, product),
-                ("category", shape.catalog_category, category),
-            ):
-                if is_blank(value):
-                    what = "is empty" if value == "" else "holds only invisible characters"
-                    fed = f" ({shown(source)} is read as {field})" if source != field else ""
-                    report.add("blank-value", start, source, value, f"{field} {what}{fed}")
-                    clean = False
-            if clean and category not in allowed:
-                near = next((c for c in allowed if c.lower() == category.lower()), None)
-                extra = f" (did you mean {shown(near)}? categories are case-sensitive)" if near else ""
-                message = f"{shown(category)} is not an allowed category{extra}"
-                report.add("unknown-category", start, shape.catalog_category, category, message)
+    each = None if on_row is None else (lambda values: on_row(values[0], values[1]))
+    return read_rows(stream, file, CatalogRows(shape, categories), each)
+
+
+class CatalogRows:
+    """The rules of a catalog row (see `exact.RowRules`): a product and its category, neither
+    blank, the category allowed (or `Unknown`), each product once per file."""
+
+    def __init__(self, shape: InputShape, categories: frozenset[str]) -> None:
+        self.shape = shape
+        self.allowed = categories | {UNKNOWN}
+        self.layout = catalog_layout(shape)
+        self.explained = shape.explain_catalog()
+        self.report = ReportBuilder("")
+        self._at = (0, 1)
+        self._seen: dict[str, int] = {}
+
+    def bind(self, positions: dict[str, int], report: ReportBuilder) -> None:
+        self.report = report
+        self._at = (positions["product_id"], positions["category"])
+        self._seen = {}
+
+    def dates(self) -> tuple[str, ...]:
+        return ()
+
+    def check(self, record: list[str], line: int) -> list[str] | None:
+        """[product, category] when the row breaks no rule, else None (the report says why)."""
+        shape, report = self.shape, self.report
+        product = record[self._at[0]].strip(WHITESPACE)
+        category = record[self._at[1]].strip(WHITESPACE)
+        clean = True
+        for field, source, value in (
+            ("product_id", shape.catalog_product_id, product),
+            ("category", shape.catalog_category, category),
+        ):
+            if is_blank(value):
+                what = "is empty" if value == "" else "holds only invisible characters"
+                fed = f" ({shown(source)} is read as {field})" if source != field else ""
+                report.add("blank-value", line, source, value, f"{field} {what}{fed}")
                 clean = False
-            if clean:
-                first = seen.setdefault(product, start)
-                if first != start:
-                    message = f"product {shown(product)} already appears at line {first}: give each product one row"
-                    report.add("duplicate-product", start, shape.catalog_product_id, product, message)
-                    clean = False
-            if clean and on_row is not None:
-                on_row(product, category)
-    except csv.Error as exc:
-        report.add("csv-error", lines.count, None, None, f"CSV cannot be parsed: {exc}")
-        return report.build(rows).explained(explained)
-    except UnreadableFile as exc:
-        report.add(exc.code, exc.line, None, None, exc.message)
-        return report.build(rows).explained(explained)
-    if blank_lines:
-        report.warnings.append(f"{len(blank_lines)} blank line(s) skipped, first at line {blank_lines[0]}")
-    if rows == 0:
-        report.add("no-rows", 2, None, None, "the file has a header but no product rows")
-    return report.build(rows).explained(explained)
+        if clean and category not in self.allowed:
+            near = next((c for c in self.allowed if c.lower() == category.lower()), None)
+            extra = f" (did you mean {shown(near)}? categories are case-sensitive)" if near else ""
+            message = f"{shown(category)} is not an allowed category{extra}"
+            report.add("unknown-category", line, shape.catalog_category, category, message)
+            clean = False
+        if clean:
+            first = self._seen.setdefault(product, line)
+            if first != line:
+                message = f"product {shown(product)} already appears at line {first}: give each product one row"
+                report.add("duplicate-product", line, shape.catalog_product_id, product, message)
+                clean = False
+        return [product, category] if clean else None
 
 
 def latest_catalog(entries: pl.LazyFrame) -> pl.LazyFrame:
