@@ -71,7 +71,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
 
-# Mutation testing of core/ and workflow.py against the fast tests (not part of `test`; see
+# Mutation testing of core/, workflow.py and its rooms against the fast tests (not part of `test`; see
 # docs/testing.md). mutmut works on a copy in mutants/, never on src/; each run starts afresh.
 mutate: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[mutate]'

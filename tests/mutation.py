@@ -21,8 +21,15 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-#: What is mutated: every module of the core, and the workflow.
-MUTATED = ["src/orderpipe/core/*.py", "src/orderpipe/workflow.py"]
+#: What is mutated: every module of the core, and the workflow with its rooms.
+MUTATED = [
+    "src/orderpipe/core/*.py",
+    "src/orderpipe/workflow.py",
+    "src/orderpipe/kpi_engine.py",
+    "src/orderpipe/warehouse.py",
+    "src/orderpipe/archive.py",
+    "src/orderpipe/outcomes.py",
+]
 #: The fast tests that exercise those files (the slow crash tests start real processes, which
 #: import the original code, not the mutants, so they could not kill anything anyway).
 TESTS = [
@@ -32,6 +39,10 @@ TESTS = [
     "tests/test_nothing_lost.py",
     "tests/test_corpus.py",
     "tests/test_bounds.py",
+    # Each room of the workflow through its own API.
+    "tests/test_kpi_engine.py",
+    "tests/test_warehouse.py",
+    "tests/test_archive.py",
     # Compaction: the fast tests, and one seed of the comparison with an uncompacted run (the
     # others and the history test take 20 s more and exercise the same lines).
     "tests/test_compaction.py::test_a_compaction_merges_the_oldest_entries_and_deletes_what_it_replaced",

@@ -19,7 +19,6 @@ from hypothesis import strategies as st
 from orderpipe.bootstrap import open_pipeline
 from orderpipe.config import load_settings
 from orderpipe.ingest import fact_key
-from orderpipe.ports import FactEntry
 from orderpipe.workflow import Pipeline
 from tests.conftest import keys, order, run_file, snapshot, write
 
@@ -121,7 +120,7 @@ def test_a_big_oldest_entry_is_merged_again_only_once_the_newer_ones_have_grown(
     """Small batches after a big one: compaction merges the small ones among themselves (named
     by the seqs they span) and leaves the big entry alone, until they are a share of its size.
     The KPIs are those without compaction all along."""
-    import orderpipe.workflow as workflow
+    import orderpipe.warehouse as warehouse
 
     base = big_first(tmp_path / "files", 10_000)
     files = batches(5, 14, tmp_path / "files")
@@ -147,7 +146,7 @@ def test_a_big_oldest_entry_is_merged_again_only_once_the_newer_ones_have_grown(
         # The rows of the seqs after the big entry only, from the first batch after it on.
         after = [r.seq for r in compacting.ledger.runs(status="accepted") if date in r.dates and r.seq > first.seq]
         assert int(lowest) == min(after)
-    monkeypatch.setattr(workflow, "FOLD_SHARE", 10**9)  # from now on the newer ones are enough
+    monkeypatch.setattr(warehouse, "FOLD_SHARE", 10**9)  # from now on the newer ones are enough
     for path in files[10:]:
         run_file(reference, path)
         run_file(compacting, path)
@@ -177,7 +176,7 @@ def test_the_work_per_file_does_not_grow_with_history(pipeline: Pipeline, tmp_pa
 def test_compaction_beside_a_concurrent_commit_to_the_same_date(
     any_pipeline: Pipeline, home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import orderpipe.workflow as workflow
+    import orderpipe.warehouse as warehouse
 
     files = batches(7, 12, tmp_path / "files")
     first = any_pipeline
@@ -186,14 +185,14 @@ def test_compaction_beside_a_concurrent_commit_to_the_same_date(
         run_file(first, path)
     env = {k: v for k, v in os.environ.items() if k.startswith("ORDERPIPE_")}
     second = open_pipeline(load_settings(home, environ=env))
-    real = workflow.write_compacted
+    real = warehouse.write_compacted
 
     def slow(*args, **kwargs):  # type: ignore[no-untyped-def]
         parts = real(*args, **kwargs)
         time.sleep(0.6)  # the other worker commits and recomputes meanwhile
         return parts
 
-    monkeypatch.setattr(workflow, "write_compacted", slow)
+    monkeypatch.setattr(warehouse, "write_compacted", slow)
     worker = threading.Thread(target=lambda: run_file(first, files[4]))
     worker.start()
     time.sleep(0.2)
@@ -263,14 +262,15 @@ def test_kill_inside_compaction_then_rerun(point: str, big: int, tmp_path: Path)
 def test_a_recompute_whose_files_a_compaction_removed_reads_again(
     any_pipeline: Pipeline, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import orderpipe.workflow as workflow
+    import orderpipe.kpi_engine as kpi_engine
+    import orderpipe.warehouse as warehouse
 
     pipeline = any_pipeline
     pipeline.compact_after = 10_000
     for path in batches(5, 6, tmp_path / "files"):
         run_file(pipeline, path)
     expected = snapshot(pipeline)
-    real = workflow.load_facts
+    real = kpi_engine.load_facts
     calls = []
 
     def compaction_in_between(store, entries, stack, prefix):  # type: ignore[no-untyped-def]
@@ -281,8 +281,13 @@ def test_a_recompute_whose_files_a_compaction_removed_reads_again(
             pipeline.compact_after = 10_000
         return real(store, entries, stack, prefix)
 
-    monkeypatch.setattr(workflow, "load_facts", compaction_in_between)
-    pipeline._known.clear()  # as another process, which has not read these dates yet
+    def counted(store, entries, stack, prefix):  # type: ignore[no-untyped-def]
+        calls.append(1)  # the compaction's own reads
+        return real(store, entries, stack, prefix)
+
+    monkeypatch.setattr(kpi_engine, "load_facts", compaction_in_between)
+    monkeypatch.setattr(warehouse, "load_facts", counted)
+    pipeline.engine.known.clear()  # as another process, which has not read these dates yet
     pipeline.recompute(["2025-07-01", "2025-07-02", "2025-07-03"])
     assert len(calls) > 2  # the first read, the compaction's own, then the read again
     assert snapshot(pipeline) == expected
@@ -307,14 +312,14 @@ def test_a_compaction_beaten_to_its_date_skips_it(
     any_pipeline: Pipeline, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Two workers compact one date at once: the one whose files vanish steps aside, no error."""
-    import orderpipe.workflow as workflow
+    import orderpipe.warehouse as warehouse
 
     pipeline = any_pipeline
     pipeline.compact_after = 10_000
     for path in batches(4, 6, tmp_path / "files"):
         run_file(pipeline, path)
     expected = snapshot(pipeline)
-    real = workflow.load_facts
+    real = warehouse.load_facts
     calls = []
 
     def beaten(store, entries, stack, prefix):  # type: ignore[no-untyped-def]
@@ -323,7 +328,7 @@ def test_a_compaction_beaten_to_its_date_skips_it(
             assert pipeline.compact(list(entries)) == list(entries)
         return real(store, entries, stack, prefix)
 
-    monkeypatch.setattr(workflow, "load_facts", beaten)
+    monkeypatch.setattr(warehouse, "load_facts", beaten)
     pipeline.compact_after = 1
     assert pipeline.compact(["2025-07-01"]) == []
     monkeypatch.undo()
@@ -349,7 +354,7 @@ def test_a_new_batch_computes_the_dates_it_alone_holds_from_its_stage(any_pipeli
         return real(key, version)
 
     any_pipeline.store.local_copy = counting  # type: ignore[method-assign]
-    any_pipeline._known.clear()  # as another process: the shared date is read from its facts
+    any_pipeline.engine.known.clear()  # as another process: the shared date is read from its facts
     rows = [
         order("O2", date="2025-07-07", price="5.00"),
         order("O3", date="2025-07-08"),
@@ -479,9 +484,9 @@ def test_a_compaction_merges_the_oldest_entries_and_deletes_what_it_replaced(
     highest seq merged; then the replaced files and strays old enough go. A young stray (maybe a
     batch about to commit) stays, and so does every file an entry names, however old, on this
     date or another."""
-    import orderpipe.workflow as workflow
+    import orderpipe.warehouse as room  # (`warehouse` is the parameter: the prefix)
 
-    monkeypatch.setattr(workflow, "COMPACT_MAX", 3)
+    monkeypatch.setattr(room, "COMPACT_MAX", 3)
     env = {} if warehouse == "warehouse/orders/" else {"ORDERPIPE_PREFIXES_WAREHOUSE": warehouse}
     pipeline = open_pipeline(load_settings(home, environ=env))
     pipeline.compact_after = 4
@@ -529,7 +534,7 @@ def test_a_date_another_worker_compacted_first_does_not_stop_the_next_dates(
 ) -> None:
     """The first date was compacted by another worker (its files vanished under the read, or
     its ledger switch was refused): the dates after it are still compacted."""
-    import orderpipe.workflow as workflow
+    import orderpipe.warehouse as warehouse
 
     pipeline.compact_after = 10_000
     for path in batches(4, 8, tmp_path / "files"):
@@ -537,7 +542,7 @@ def test_a_date_another_worker_compacted_first_does_not_stop_the_next_dates(
     expected = snapshot(pipeline)
     first, later = "2025-07-01", ["2025-07-02", "2025-07-03"]
     if lost == "files":
-        real_load = workflow.load_facts
+        real_load = warehouse.load_facts
 
         def beaten(store, entries, stack, prefix):  # type: ignore[no-untyped-def]
             if first in entries and not beaten.done:  # type: ignore[attr-defined]
@@ -546,7 +551,7 @@ def test_a_date_another_worker_compacted_first_does_not_stop_the_next_dates(
             return real_load(store, entries, stack, prefix)
 
         beaten.done = False  # type: ignore[attr-defined]
-        monkeypatch.setattr(workflow, "load_facts", beaten)
+        monkeypatch.setattr(warehouse, "load_facts", beaten)
     else:
         real_switch = pipeline.ledger.compact
         monkeypatch.setattr(
@@ -570,26 +575,6 @@ def test_two_entries_merged_keep_the_later_row_of_an_order(pipeline: Pipeline, t
     pipeline.recompute([date])  # from the merged entry
     (day,) = pipeline.kpis.daily(None, None)
     assert (day["total_orders"], str(day["total_revenue"])) == (2, "7.00")
-
-
-@pytest.mark.parametrize(
-    ("sizes", "first"),
-    [
-        ([1000, 100, 20, 1, 1, 1, 1, 1, 1], 3),  # the newest batches among themselves
-        ([1000, 100, 20, 9, 1, 1, 1, 1, 1], 2),  # they reach half of the tier before: it joins
-        ([1000, 100, 30, 30, 1, 1, 1, 1, 1], 1),
-        ([1000, 600, 1, 1, 1, 1, 1, 1, 1], 0),  # the oldest too: every row of the date
-        ([1000, 100, 10, 3, 2], 2),  # exactly half
-        ([1000, 100, 10, 1], 2),  # no tier has grown enough: the last two
-    ],
-)
-def test_a_merge_starts_at_the_oldest_entry_whose_newer_ones_hold_half_its_bytes(
-    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch, sizes: list[int], first: int
-) -> None:
-    entries = [FactEntry("2025-07-01", f"b{n}", n + 1, (0,)) for n in range(len(sizes))]
-    size = {e.batch_id: s for e, s in zip(entries, sizes, strict=True)}
-    monkeypatch.setattr(pipeline, "_bytes", lambda day, es: sum(size[e.batch_id] for e in es))
-    assert pipeline._to_merge("2025-07-01", entries) == entries[first:]
 
 
 def test_a_due_date_brings_the_batchs_other_dates_with_half_as_many_entries(pipeline: Pipeline, tmp_path: Path) -> None:

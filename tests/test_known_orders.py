@@ -12,7 +12,7 @@ from typing import Any
 import polars as pl
 import pytest
 
-from orderpipe import workflow
+from orderpipe import kpi_engine
 from orderpipe.bootstrap import open_pipeline
 from orderpipe.config import load_settings
 from orderpipe.workflow import Pipeline
@@ -72,17 +72,17 @@ def test_kpis_from_known_orders_equal_a_full_read(
     pipeline.compact_after = 3
     for path in files(seed, 14, tmp_path / "files", lines=grain == "line"):
         assert run_file(pipeline, path).status in ("accepted", "duplicate")
-        assert pipeline._known, "the process keeps what it recomputed"
+        assert pipeline.engine.known, "the process keeps what it recomputed"
         reader = fresh(home, env)
         reader.compact_after = 10_000
         expected = snapshot(pipeline)
         reader.recompute(DATES)  # the same versions: stored again, from a full read
         assert snapshot(reader) == expected
         # and the current orders a full read selects are those the process knew
-        assert reader._known.keys() == pipeline._known.keys()
+        assert reader.engine.known.keys() == pipeline.engine.known.keys()
         for date in DATES:
-            if date in pipeline._known:
-                mine, theirs = pipeline._known[date], reader._known[date]
+            if date in pipeline.engine.known:
+                mine, theirs = pipeline.engine.known[date], reader.engine.known[date]
                 assert mine.upto == theirs.upto
                 columns = [c for c in mine.rows.columns if c != "seq"]
                 ours, full = (s.of(date).select(columns).sort(columns).collect() for s in (mine, theirs))
@@ -110,8 +110,8 @@ def test_two_processes_see_each_others_commits_and_compactions(
         run_file(reference, tmp_path / "files" / name)
     assert snapshot(first) == snapshot(reference)
     for process in (first, second):
-        assert {d: (s.upto, s.of(d).collect().height) for d, s in process._known.items()} == {
-            d: (s.upto, s.of(d).collect().height) for d, s in reference._known.items()
+        assert {d: (s.upto, s.of(d).collect().height) for d, s in process.engine.known.items()} == {
+            d: (s.upto, s.of(d).collect().height) for d, s in reference.engine.known.items()
         }
 
 
@@ -153,7 +153,7 @@ def test_a_merge_spanning_what_a_process_knows_is_applied_whole(
         )
     for path in paths[:4]:
         run_file(first, path)
-    known = {d: s.upto for d, s in first._known.items()}
+    known = {d: s.upto for d, s in first.engine.known.items()}
     for path in paths[4:7]:
         run_file(second, path)
     second.compact_after = 2
@@ -185,13 +185,13 @@ def test_a_small_batch_on_a_known_date_sums_only_its_own_rows(
     run_file(pipeline, write(tmp_path / "big.csv", [order(f"O{i}", f"C{i % 7}", price="2.00") for i in range(500)]))
     summed: list[int] = []  # the rows of every pass over current orders
     for name in ("kpi_sums", "compute_kpis"):
-        real = getattr(workflow, name)
+        real = getattr(kpi_engine, name)
 
         def counting(orders: pl.LazyFrame, *args: Any, real: Callable[..., Any] = real) -> Any:
             summed.append(orders.select(pl.len()).collect().item())
             return real(orders, *args)
 
-        monkeypatch.setattr(workflow, name, counting)
+        monkeypatch.setattr(kpi_engine, name, counting)
     run_file(pipeline, write(tmp_path / "b.csv", [order("O2", "C99", price="7.00"), order("N1", "C0", price="1.00")]))
     assert max(summed, default=0) <= 2, summed
     (day,) = pipeline.kpis.daily(None, None)
@@ -204,7 +204,9 @@ def test_orders_with_equal_hashed_keys_are_told_apart(
     """Known rows are found by a hash of their key; when every key hashes alike, the batch
     still replaces exactly its own orders."""
     monkeypatch.setattr(
-        workflow, "with_order_keys", lambda rows: rows.with_columns(pl.lit(7, pl.UInt64).alias(workflow.ORDER_KEY))
+        kpi_engine,
+        "with_order_keys",
+        lambda rows: rows.with_columns(pl.lit(7, pl.UInt64).alias(kpi_engine.ORDER_KEY)),
     )
     pipeline.compact_after = 10_000
     for path in files(5, 10, tmp_path / "files"):
@@ -218,12 +220,12 @@ def test_orders_with_equal_hashed_keys_are_told_apart(
 def test_the_known_orders_stay_in_few_chunks(pipeline: Pipeline, tmp_path: Path) -> None:
     """Each batch adds chunks to the known orders; many chunks make every later batch slow."""
     pipeline.compact_after = 10_000
-    for n in range(workflow.MAX_CHUNKS * 2):
+    for n in range(kpi_engine.MAX_CHUNKS * 2):
         rows = [order(f"{o}-{d}", date=d, price=f"{n + 1}.00") for d in DATES for o in (f"N{n}", "O0")]
         run_file(pipeline, write(tmp_path / f"b{n}.csv", rows))
-        assert all(s.rows.n_chunks() <= workflow.MAX_CHUNKS for s in pipeline._known.values())
+        assert all(s.rows.n_chunks() <= kpi_engine.MAX_CHUNKS for s in pipeline.engine.known.values())
     (day, *_) = pipeline.kpis.daily(None, None)
-    assert (day["total_orders"], str(day["total_revenue"])) == (workflow.MAX_CHUNKS * 2 + 1, "560.00")
+    assert (day["total_orders"], str(day["total_revenue"])) == (kpi_engine.MAX_CHUNKS * 2 + 1, "560.00")
 
 
 def test_a_batch_too_big_to_sum_in_memory_after_known_dates(
@@ -235,8 +237,8 @@ def test_a_batch_too_big_to_sum_in_memory_after_known_dates(
     paths = files(13, 6, tmp_path / "files")
     for path in paths[:3]:
         run_file(pipeline, path)
-    assert pipeline._known
-    monkeypatch.setattr(workflow, "CURRENT_IN_MEMORY_ROWS", 1)
+    assert pipeline.engine.known
+    monkeypatch.setattr(kpi_engine, "CURRENT_IN_MEMORY_ROWS", 1)
     for path in paths[3:]:
         assert run_file(pipeline, path).status == "accepted"
     reader = fresh(home, {})

@@ -338,14 +338,14 @@ def test_two_files_shown_under_one_name_archived_at_once_both_survive(
     d1, d2 = two_files_named_alike(tmp_path)
     first, second = (open_pipeline(load_settings(home, environ={})) for _ in range(2))
     waiting, other = first.submit(d1), second.submit(d2)
-    real = first.archive_target
+    real = first.archive.target
 
     def slow_choice(prefix, name, batch_id, size):  # type: ignore[no-untyped-def]
         target = real(prefix, name, batch_id, size)
         time.sleep(0.8)  # the other worker chooses meanwhile
         return target
 
-    monkeypatch.setattr(first, "archive_target", slow_choice)
+    monkeypatch.setattr(first.archive, "target", slow_choice)
     worker = threading.Thread(target=lambda: first.process(waiting))
     worker.start()
     time.sleep(0.3)
@@ -461,26 +461,24 @@ def test_a_file_removed_from_input_before_its_archive_is_archived_from_the_bytes
 def test_a_rejected_file_removed_from_input_before_its_quarantine_is_quarantined_from_the_bytes_read(
     pipeline: Pipeline, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import orderpipe.workflow as workflow
+    import orderpipe.archive as archive  # the report is written as the file is quarantined
 
     path = write(tmp_path / "bad.csv", [order("O1", quantity="0")])
     key = pipeline.submit(path)
-    real = workflow.checkpoint
+    real = archive.checkpoint
 
     def removed_by_hand(name: str) -> None:
         if name == "after-report":
             pipeline.store.delete(key)
         real(name)
 
-    monkeypatch.setattr(workflow, "checkpoint", removed_by_hand)
+    monkeypatch.setattr(archive, "checkpoint", removed_by_hand)
     outcome = pipeline.process(key)
     assert (outcome.status, outcome.archived_as) == ("rejected", "rejected/bad.csv")
     assert pipeline.store.get_bytes("rejected/bad.csv") == path.read_bytes()
 
 
-def test_archived_copies_and_reports_never_widen_the_permissions_of_what_they_copy(
-    home: Path, tmp_path: Path
-) -> None:
+def test_archived_copies_and_reports_never_widen_the_permissions_of_what_they_copy(home: Path, tmp_path: Path) -> None:
     pipeline = open_pipeline(load_settings(home, environ={}))
     private = write(tmp_path / "private.csv", [order("O1", quantity="0")])  # rejected: its report quotes it
     private.chmod(0o600)

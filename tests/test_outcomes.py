@@ -549,7 +549,7 @@ def test_a_name_with_1000_different_files_waiting_is_refused(
         return False
 
     monkeypatch.setattr(pipeline.store, "put_new", taken)
-    monkeypatch.setattr(pipeline, "_same_bytes", lambda key, digest: False)
+    monkeypatch.setattr(pipeline.archive, "_same_bytes", lambda key, digest: False)
     with pytest.raises(InfrastructureError) as refused:
         pipeline.submit(write(tmp_path / "x.csv", [order("O1")]))
     assert str(refused.value) == "x.csv: 1000 different files are waiting under this name in input/"

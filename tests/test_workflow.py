@@ -8,7 +8,7 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
-import orderpipe.workflow
+import orderpipe.kpi_engine
 from orderpipe.core.kpis import DateKpis, OrderKpi
 from orderpipe.workflow import Pipeline
 from tests.conftest import keys, order, run_file, snapshot, write
@@ -225,7 +225,7 @@ def test_a_stale_recompute_in_the_pipeline_never_overwrites_a_newer_one(
 
     other = open_pipeline(load_settings(home, environ={}))
     correction = write(tmp_path / "fix.csv", [order("O1", price="5.00", returned="true"), order("O2", price="1.00")])
-    checkpoint = orderpipe.workflow.checkpoint
+    checkpoint = orderpipe.kpi_engine.checkpoint  # the KPI write is the engine's
     overtaken: list[str] = []
 
     def newer_worker_overtakes(name: str) -> None:
@@ -235,7 +235,7 @@ def test_a_stale_recompute_in_the_pipeline_never_overwrites_a_newer_one(
             assert daily(other) == {"2025-07-06": (2, Decimal("6.00"), 1)}
         checkpoint(name)
 
-    monkeypatch.setattr(orderpipe.workflow, "checkpoint", newer_worker_overtakes)
+    monkeypatch.setattr(orderpipe.kpi_engine, "checkpoint", newer_worker_overtakes)
     first = run_file(pipeline, write(tmp_path / "a.csv", [order("O1", price="10.00")]))
     assert first.status == "accepted" and overtaken
     assert daily(pipeline) == {"2025-07-06": (2, Decimal("6.00"), 1)}

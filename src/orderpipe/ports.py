@@ -1,8 +1,8 @@
 """The interfaces between the workflow and the outside world.
 
 Each port is small on purpose: an adapter (folder or S3, SQLite or DynamoDB, log/webhook or SNS)
-implements only I/O primitives; the rules that make the numbers right live above, in
-`workflow.py`, once.
+implements only I/O primitives; the rules that make the numbers right live above, once:
+`workflow.py` and its rooms (`kpi_engine.py`, `warehouse.py`, `archive.py`).
 """
 
 from __future__ import annotations
@@ -24,8 +24,19 @@ __all__ = [
     "Notifier",
     "ObjectStat",
     "ObjectStore",
+    "Prefixes",
     "RunRecord",
 ]
+
+
+@dataclass(frozen=True, slots=True)
+class Prefixes:
+    """Where the store keeps what: files waiting, accepted, rejected, and the facts."""
+
+    input: str = "input/"
+    processed: str = "processed/"
+    rejected: str = "rejected/"
+    warehouse: str = "warehouse/orders/"
 
 
 class ObjectStore(Protocol):

@@ -40,7 +40,6 @@ from orderpipe.catalogs import (
     catalog_changes,
     catalog_key,
     current_catalog,
-    inspect_catalog,
     product_index,
     write_catalog,
 )
@@ -84,7 +83,6 @@ from orderpipe.ports import (
     ObjectStore,
     RunRecord,
 )
-from orderpipe.shaped import inspect_shaped
 
 __all__ = ["Outcome", "Pipeline", "Prefixes", "Progress", "run_report"]
 
@@ -384,12 +382,8 @@ class Pipeline:
                 raise InfrastructureError(f"{key} changed while it was being read; it will be read again")
             progress("validating", 0, 1)
             name = display_name(PurePosixPath(key).name)
-            if self.shape.is_catalog_file(name):  # a products file: a catalog batch
-                inspection = inspect_catalog(path, name, self.shape, self.categories, Path(scratch))
-            elif self.shape.is_seed:
-                inspection = inspect_file(path, name, self.categories, Path(scratch), self.rows_per_part)
-            else:  # a configured shape (renamed columns, timestamps, line items): shaped.py
-                inspection = inspect_shaped(path, name, self.shape, self.categories, Path(scratch), self.rows_per_part)
+            # Any file, any shape (a products file is a catalog batch): positional, as tests wrap it.
+            inspection = inspect_file(path, name, self.categories, Path(scratch), self.rows_per_part, self.shape)
             checkpoint("after-inspect")
             yield inspection, Path(scratch), Snapshot(path, seen)
 

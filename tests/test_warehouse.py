@@ -1,0 +1,154 @@
+"""The warehouse room on its own: a batch's facts files in, and compaction decided and done,
+over a real folder store and SQLite ledger (no workflow around it)."""
+
+from __future__ import annotations
+
+import os
+import time
+from contextlib import ExitStack
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from orderpipe.adapters.folder import FolderStore
+from orderpipe.adapters.sqlite import SqliteDatabase, SqliteLedger
+from orderpipe.adapters.workspace import Workspace
+from orderpipe.core.shape import SEED_SHAPE
+from orderpipe.ingest import fact_key, inspect_file, load_facts
+from orderpipe.ports import FactEntry
+from orderpipe.warehouse import Warehouse, merge_start, merged_id
+from tests.conftest import order, write
+
+PREFIX = "warehouse/orders/"
+DATE = "2025-07-06"
+
+
+@pytest.fixture
+def warehouse(tmp_path: Path) -> Warehouse:
+    home = tmp_path / "home"
+    home.mkdir()
+    ledger = SqliteLedger(SqliteDatabase(home / "orderpipe.db"))
+    return Warehouse(FolderStore(home), ledger, SEED_SHAPE, PREFIX, Workspace(home / ".work"), 1_000_000, 2)
+
+
+def add(warehouse: Warehouse, path: Path) -> FactEntry:
+    """Stage a file's facts, store them through the warehouse and commit the batch; its entry."""
+    inspection = inspect_file(path, path.name, ["Electronics", "Books"], warehouse.scratch)
+    assert inspection.facts is not None
+    parts = warehouse.publish(inspection.facts, inspection.batch_id, on_file=lambda done, total: None)
+    record = warehouse.ledger.commit(inspection.batch_id, path.name, inspection.report.rows, parts)
+    return FactEntry(DATE, record.batch_id, record.seq or 0, tuple(parts[DATE]))
+
+
+def rows_of(warehouse: Warehouse, order_date: str = DATE) -> list[tuple[str, str]]:
+    entries = warehouse.ledger.fact_entries([order_date])
+    with ExitStack() as stack:
+        facts = load_facts(warehouse.store, entries, stack, PREFIX).collect()
+    return sorted((r["order_id"], str(r["unit_price"])) for r in facts.iter_rows(named=True))
+
+
+@pytest.mark.parametrize(
+    ("sizes", "first"),
+    [
+        ([1000, 100, 20, 1, 1, 1, 1, 1, 1], 3),  # the newest batches among themselves
+        ([1000, 100, 20, 9, 1, 1, 1, 1, 1], 2),  # they reach half of the tier before: it joins
+        ([1000, 100, 30, 30, 1, 1, 1, 1, 1], 1),
+        ([1000, 600, 1, 1, 1, 1, 1, 1, 1], 0),  # the oldest too: every row of the date
+        ([1000, 100, 10, 3, 2], 2),  # exactly half
+        ([1000, 100, 10, 1], 2),  # no tier has grown enough: the last two
+        ([5], 0),  # one entry: itself
+    ],
+)
+def test_a_merge_starts_at_the_oldest_entry_whose_newer_ones_hold_half_its_bytes(sizes: list[int], first: int) -> None:
+    assert merge_start(sizes) == first
+
+
+def test_a_merged_entry_is_named_by_the_seqs_whose_rows_it_holds() -> None:
+    entries = [FactEntry(DATE, "compact-000000000004", 4, (0,)), *(FactEntry(DATE, f"b{n}", n, (0,)) for n in (7, 9))]
+    assert merged_id(entries, entries) == "compact-000000000009"  # from the oldest: every row up to 9
+    assert merged_id(entries[1:], entries) == "compact-000000000007-000000000009"
+    later = [FactEntry(DATE, "compact-000000000005-000000000006", 6, (0,)), entries[2]]
+    assert merged_id(later, entries) == "compact-000000000005-000000000009"  # its first seq, from its name
+    assert merged_id([FactEntry(DATE, "compact-000000000006", 6, (0,)), entries[2]], entries) == (
+        "compact-000000000000-000000000009"  # a full merge not first any more holds every seq up to its top
+    )
+
+
+def test_publish_stores_a_batchs_facts_under_names_derived_from_it(warehouse: Warehouse, tmp_path: Path) -> None:
+    entry = add(warehouse, write(tmp_path / "a.csv", [order("O1"), order("O2", price="3.00")]))
+    assert list(warehouse.store.list(PREFIX)) == [fact_key(DATE, entry.batch_id, 0, PREFIX)]
+    assert rows_of(warehouse) == [("O1", "10.0000"), ("O2", "3.0000")]
+
+
+def test_a_date_past_compact_after_becomes_one_entry_with_the_latest_row_of_each_order(
+    warehouse: Warehouse, tmp_path: Path
+) -> None:
+    add(warehouse, write(tmp_path / "a.csv", [order("O1", price="1.00"), order("O2", price="2.00")]))
+    add(warehouse, write(tmp_path / "b.csv", [order("O1", price="5.00")]))  # a correction of O1
+    assert warehouse.compact([DATE]) == []  # 2 entries: not more than compact_after
+    third = add(warehouse, write(tmp_path / "c.csv", [order("O3", price="7.00")]))
+    stray = warehouse.store.path(fact_key(DATE, "stray", 0, PREFIX))  # left by a crash long ago
+    stray.write_bytes(b"x")
+    os.utime(stray, (time.time() - 7 * 3600,) * 2)
+    assert warehouse.compact([DATE]) == [DATE]
+    (merged,) = warehouse.ledger.fact_entries([DATE])[DATE]
+    assert (merged.batch_id, merged.seq) == ("compact-000000000003", third.seq)
+    # The replaced files and the old stray are gone; only the merged file is left.
+    assert list(warehouse.store.list(PREFIX)) == [fact_key(DATE, merged.batch_id, 0, PREFIX)]
+    assert rows_of(warehouse) == [("O1", "5.0000"), ("O2", "2.0000"), ("O3", "7.0000")]
+
+
+def test_a_big_oldest_entry_waits_until_the_newer_ones_hold_half_its_bytes(
+    warehouse: Warehouse, tmp_path: Path
+) -> None:
+    # ~87 KB of facts; a 1-row file is ~2 KB (Parquet's own overhead)
+    rows = [order(f"O{i}", f"C{i}", price=f"{i % 9973 + 1}.{i % 97:02d}") for i in range(20_000)]
+    big = add(warehouse, write(tmp_path / "big.csv", rows))
+    small = [add(warehouse, write(tmp_path / f"s{n}.csv", [order(f"N{n}")])) for n in range(3)]
+    entries = warehouse.ledger.fact_entries([DATE])[DATE]
+    assert warehouse.to_merge(DATE, entries) == entries[1:]  # measured on the files themselves
+    assert warehouse.compact([DATE]) == [DATE]
+    kept, merged = warehouse.ledger.fact_entries([DATE])[DATE]
+    assert kept.batch_id == big.batch_id  # never rewritten
+    assert merged.batch_id == f"compact-{small[0].seq:012d}-{small[-1].seq:012d}"
+    assert len(rows_of(warehouse)) == 20_003
+
+
+def test_the_batchs_other_dates_with_half_as_many_entries_are_merged_in_the_same_event(
+    warehouse: Warehouse, tmp_path: Path
+) -> None:
+    warehouse.compact_after = 4
+    a, b, c = "2025-07-01", "2025-07-02", "2025-07-03"
+    for n, dates in enumerate([[b], [b], [b], [a, c], [a, b], [a, b, c]]):
+        inspection = inspect_file(
+            write(tmp_path / f"f{n}.csv", [order(f"O{n}-{d}", date=d) for d in dates]),
+            f"f{n}.csv",
+            ["Electronics"],
+            warehouse.scratch,
+        )
+        assert inspection.facts is not None
+        parts = warehouse.publish(inspection.facts, inspection.batch_id, on_file=lambda done, total: None)
+        warehouse.ledger.commit(inspection.batch_id, f"f{n}.csv", inspection.report.rows, parts)
+    assert warehouse.compact([a, b, c]) == [a, b]  # b was due (5 > 4), a had 3 > 2, c only 2
+    counts = {d: len(es) for d, es in warehouse.ledger.fact_entries([a, b, c]).items()}
+    assert counts == {a: 1, b: 1, c: 2}
+
+
+def test_a_failed_compaction_is_logged_never_raised(
+    warehouse: Warehouse, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for n in range(3):
+        add(warehouse, write(tmp_path / f"f{n}.csv", [order(f"O{n}")]))
+
+    def broken(*args: object) -> pl.DataFrame:
+        raise RuntimeError("a bug")
+
+    logged: list[tuple[str, dict[str, object]]] = []
+    monkeypatch.setattr("orderpipe.warehouse.write_compacted", broken)
+    monkeypatch.setattr("orderpipe.warehouse.log_event", lambda event, level, **fields: logged.append((event, fields)))
+    with pytest.raises(RuntimeError):
+        warehouse.compact([DATE])
+    warehouse.compact_quietly([DATE])  # the batch just counted is not failed by it
+    assert [(event, fields["error"]) for event, fields in logged] == [("compact.skipped", "RuntimeError: a bug")]
+    assert len(warehouse.ledger.fact_entries([DATE])[DATE]) == 3
