@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from orderpipe import ingest
+from orderpipe import ingest, shaped
 
 
 @pytest.mark.parametrize(
@@ -90,7 +90,7 @@ def test_facts_are_cut_by_row_number_whatever_the_screen_hands_over(
 ) -> None:
     """Part k holds rows 4k..4k+3 of the file, grouped by date (file order within a date), so a
     retry writes the same files under the same names."""
-    monkeypatch.setattr(ingest, "SCREEN_ROWS", handed_over)
+    monkeypatch.setattr(shaped, "SCREEN_ROWS", handed_over)
     monkeypatch.setattr(ingest, "BUNDLE_BELOW", 2)  # dates with 2+ rows in a slice: files of their own
     path = eleven_orders(tmp_path)
     work = tmp_path / "work"
@@ -131,7 +131,7 @@ def test_only_the_facts_of_the_verdict_are_left(
 ) -> None:
     """Files cut before a row fails, or before the exact validator takes over, are deleted: the
     scratch folder holds exactly the facts of the verdict."""
-    monkeypatch.setattr(ingest, "SCREEN_ROWS", 2)
+    monkeypatch.setattr(shaped, "SCREEN_ROWS", 2)
     path = eleven_orders(tmp_path, last)
     work = tmp_path / "work"
     work.mkdir()
@@ -167,7 +167,7 @@ def test_true_and_false_however_spelled_are_read_by_the_screen(
 
     from tests.conftest import order, write
 
-    monkeypatch.setattr(ingest, "validate_stream", lambda *a, **k: pytest.fail("the exact validator ran"))
+    monkeypatch.setattr(ingest, "validate", lambda *a, **k: pytest.fail("the exact validator ran"))
     path = write(tmp_path / "f.csv", [order("O1", returned=spelled), order("O2", returned="false")])
     inspection = ingest.inspect_file(path, "f.csv", ["Electronics"], tmp_path)
     assert inspection.report.valid

@@ -1,6 +1,6 @@
-"""Catalog batches on the object store: verdict, staged rows, the current catalog.
+"""Catalog batches on the object store: their rows, the current catalog, the products' dates.
 
-A catalog batch's validated rows are one small Parquet file under
+A catalog batch is inspected like any file (`ingest.inspect_file`); its validated rows are one small Parquet file under
 `warehouse/orders/catalog/batch-<sha256>.parquet` (named from the batch, so a retry overwrites
 it), invisible until the ledger commits the batch under the pseudo-date `catalog`. The current
 catalog is read from the ledger's catalog entries, the latest row per product winning.
@@ -9,15 +9,14 @@ catalog is read from the ledger's catalog entries, the latest row per product wi
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
 from pathlib import Path
 
 import polars as pl
 
-from orderpipe.core.catalog import changed_products, latest_catalog, validate_catalog
-from orderpipe.core.shape import InputShape
-from orderpipe.ingest import FACTS_PREFIX, Inspection, fingerprint
+from orderpipe.core.catalog import changed_products, latest_catalog
+from orderpipe.facts import FACTS_PREFIX
 from orderpipe.ports import FactEntry, ObjectStore
 
 __all__ = [
@@ -25,7 +24,6 @@ __all__ = [
     "catalog_changes",
     "catalog_key",
     "current_catalog",
-    "inspect_catalog",
     "load_catalog",
     "product_index",
     "write_catalog",
@@ -39,20 +37,6 @@ _SCHEMA = {"product_id": pl.String(), "category": pl.String()}
 def catalog_key(batch_id: str, prefix: str = FACTS_PREFIX) -> str:
     """Derived from the batch, so a retry overwrites its own file and never adds a copy."""
     return f"{prefix}{CATALOG}/batch-{batch_id}.parquet"
-
-
-def inspect_catalog(path: Path, name: str, shape: InputShape, categories: Collection[str], workdir: Path) -> Inspection:
-    """Hash and validate one catalog file; a valid one's rows are staged in `workdir`."""
-    rows: list[tuple[str, str]] = []
-    with path.open("rb") as stream:
-        report = validate_catalog(stream, name, shape, frozenset(categories), lambda p, c: rows.append((p, c)))
-    digest = fingerprint(path).sha256
-    if not report.valid:
-        return Inspection(digest, report, None)
-    stage = workdir / f"catalog-{uuid.uuid4().hex}.parquet"
-    frame = pl.DataFrame(rows, schema=_SCHEMA, orient="row").sort("product_id")
-    frame.write_parquet(stage, compression="zstd", statistics=False)
-    return Inspection(digest, report, None, catalog=stage)
 
 
 def write_catalog(frame: pl.DataFrame, key: str, store: ObjectStore, workdir: Path) -> None:

@@ -1,119 +1,82 @@
-"""From a landed file to a verdict and staged facts, fast.
+"""From a landed file to a verdict and staged rows, fast: one path for every file and shape.
 
-The file is read twice at most: once by a streaming Polars scan (typed rows plus a per-row
-`ok` flag) while a thread hashes the bytes, and — only when the screen flags anything, or the
-bytes hold quotes, bare CRs or NULs — once more by the exact validator for a located report.
-Either way the rows are cut into the batch's facts files as they are read (`FactSlices`), in
-the scratch folder: committing a valid batch only names them under warehouse/.
+An order file is read through the configured shape (the seed's 8 columns by default), a catalog
+file (recognised by its name) through its own; either way the file is read twice at most: once by
+the fast path (`shaped.screen_file`: a streaming Polars pass, typed rows cut into the stage as they
+are read) while a thread hashes the bytes, and — only when the screen flags anything, or the bytes
+hold quotes, bare CRs or NULs — once more by the exact validator (`core/validate.py`) for a
+located report, whose rows are staged the same way. The stage is the batch's facts files
+(`FactSlices`) or a catalog's one file of products (`CatalogStage`), in the scratch folder:
+committing a valid batch only names them under warehouse/.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
-import os
-import shutil
 import threading
 import uuid
-from collections.abc import Callable, Collection, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
-from contextlib import ExitStack, suppress
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 import polars as pl
 
-from orderpipe.core.header import PlainHeader, order_layout, plain_header
+from orderpipe.core.header import plain_header
 from orderpipe.core.report import ValidationReport
-from orderpipe.core.rules import COLUMNS, WHITESPACE
-from orderpipe.core.screen import FACT_SCHEMA, screen_columns
-from orderpipe.core.shape import SEED_SHAPE
-from orderpipe.core.validate import validate_stream
+from orderpipe.core.rules import COLUMNS
+from orderpipe.core.screen import CATALOG_COLUMNS, FACT_SCHEMA, screen_columns
+from orderpipe.core.shape import SEED_SHAPE, UNKNOWN, InputShape
+from orderpipe.core.validate import row_rules, validate
 from orderpipe.errors import InfrastructureError
-from orderpipe.ports import FactEntry, ObjectStore
+from orderpipe.facts import (
+    BUNDLE,
+    FACTS_PREFIX,
+    ROWS_PER_PART,
+    WRITERS,
+    StagedFacts,
+    bundle_of,
+    fact_key,
+    load_facts,
+    publish_facts,
+    staged_facts,
+    write_compacted,
+)
+from orderpipe.shaped import screen_file
 
 __all__ = [
     "BUNDLE",
     "FACTS_PREFIX",
     "ROWS_PER_PART",
     "Beside",
+    "CatalogStage",
     "ExactStage",
     "FactSlices",
     "Inspection",
+    "StagedCatalog",
     "StagedFacts",
     "bundle_of",
     "fact_key",
+    "fingerprint",
     "inspect_file",
     "load_facts",
     "publish_facts",
-    "slice_stage",
     "staged_facts",
     "write_compacted",
 ]
 
-FACTS_PREFIX = "warehouse/orders/"
 CHUNK = 8 << 20
-ROWS_PER_PART = 1_000_000
-#: Facts smaller than this (compressed) are read into memory at once: for a few small files a
-#: streaming scan costs more than the data (two streaming queries re-read every file).
-EAGER_FACTS_BYTES = 16 << 20
-#: Rows the screen hands over at a time (bounds its memory; the slices are cut exactly anyway).
-SCREEN_ROWS = 250_000
-#: Facts files written at once.
-WRITERS = 4
-#: Part numbers from here on name bundles: one file per row slice holding the dates that have
-#: fewer than BUNDLE_BELOW rows in the slice, sorted by date, so that a file of many small dates
-#: is a few files, not one per date. A reader takes its date's row groups only.
-BUNDLE = 1_000_000
+#: A slice's dates with fewer rows than this go into the slice's bundle (`facts.BUNDLE`).
 BUNDLE_BELOW = 50_000
 BUNDLE_ROW_GROUP = 20_000
-BUNDLES = "bundles/"
-_SEED = order_layout(SEED_SHAPE)
-
-
-def fact_key(order_date: str, batch_id: str, part: int, prefix: str = FACTS_PREFIX) -> str:
-    """Derived from the batch, so a retry overwrites its own files and never adds copies."""
-    if part >= BUNDLE:
-        return f"{prefix}{BUNDLES}batch-{batch_id}-{part - BUNDLE:04d}.parquet"
-    return f"{prefix}order_date={order_date}/batch-{batch_id}-{part:04d}.parquet"
-
-
-def bundle_of(key: str, prefix: str = FACTS_PREFIX) -> tuple[str, int] | None:
-    """(batch id, part) of a bundle's key, or None for any other key."""
-    name = key.removeprefix(prefix + BUNDLES)
-    if name == key or not name.startswith("batch-") or not name.endswith(".parquet"):
-        return None
-    batch_id, _, number = name.removeprefix("batch-").removesuffix(".parquet").rpartition("-")
-    return (batch_id, BUNDLE + int(number)) if batch_id and number.isdigit() else None
 
 
 @dataclass(frozen=True, slots=True)
 class Fingerprint:
     sha256: str
     needs_exact: bool  # quotes, bare CR or NUL: let the exact validator decide
-
-
-@dataclass(frozen=True, slots=True)
-class StagedFacts:
-    """A batch's facts in local files, already cut as they will be stored: row slices of at
-    most `rows_per_part` rows, each partitioned by date (see `BUNDLE`)."""
-
-    files: tuple[tuple[str, int, Path], ...]  # (a date of the file, part, local path)
-    parts: dict[str, list[int]]  # date → the parts holding its rows
-    rows: int
-
-    @property
-    def paths(self) -> list[Path]:
-        return [path for _, _, path in self.files]
-
-    @property
-    def dates(self) -> tuple[str, ...]:
-        return tuple(sorted(self.parts))
-
-    def discard(self) -> None:
-        for path in self.paths:
-            path.unlink(missing_ok=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,102 +138,68 @@ def fingerprint(path: Path) -> Fingerprint:
     return Fingerprint(digest.hexdigest(), bool(suspicious))
 
 
-@dataclass(frozen=True, slots=True)
-class _Screen:
-    rows: int
-    clean: bool
-    blank: int
-    facts: StagedFacts | None  # when clean
-
-
-def _screen(path: Path, header: PlainHeader, categories: Sequence[str], workdir: Path, rows_per_part: int) -> _Screen:
-    """Screen the values as read; when some row fails, once more trimmed (see `screen_columns`)."""
-    screen = _screen_values(path, header, categories, workdir, rows_per_part, trimmed=False)
-    if screen.clean:
-        return screen
-    return _screen_values(path, header, categories, workdir, rows_per_part, trimmed=True)
-
-
-def _screen_values(
-    path: Path, header: PlainHeader, categories: Sequence[str], workdir: Path, rows_per_part: int, trimmed: bool
-) -> _Screen:
-    """One pass: each batch of rows the scan yields is checked, then cut into facts files. The
-    first batch with a failing row ends the pass (the files cut so far are deleted)."""
-    raw = pl.scan_csv(
-        path,
-        has_header=True,
-        new_columns=[f"c{i}" for i in range(header.width)],  # by position: names may repeat
-        infer_schema=False,
-        empty_string_is_null=False,
-        encoding="utf8",
-    )
-    read = {c: pl.col(f"c{header.positions[c]}") for c in COLUMNS}
-    values = [(v.str.strip_chars(WHITESPACE) if trimmed else v).alias(c) for c, v in read.items()]
-    values.append(pl.col(f"c{header.width - 1}").alias("__last"))
-    # Polars checks a row's field count only when it parses every column: with an unused extra
-    # column pruned from the scan, a row with one field too many would pass. So no pruning.
-    batches = (
-        raw.select(values)
-        .select(screen_columns(categories, trimmed))
-        .collect_batches(chunk_size=SCREEN_ROWS, lazy=True, optimizations=pl.QueryOptFlags(projection_pushdown=False))
-    )
-    rows = blank = 0
-    hashes: list[pl.Series] = []
-    with FactSlices(workdir, rows_per_part) as slices:
-        for batch in batches:
-            rows += batch.height
-            if (~(batch["ok"] & batch["complete"])).any():  # returning drops the scan: it stops
-                slices.discard()
-                return _Screen(rows, False, 0, None)
-            blanks = batch["blank"]
-            if blanks.any():
-                blank += int(blanks.sum())
-                batch = batch.filter(~blanks)
-            facts = batch.select(*FACT_SCHEMA)
-            hashes.append(facts.get_column("order_id").hash(seed=0))
-            slices.add(facts)
-        staged = slices.finish()
-    if rows == 0 or not _unique(hashes):
-        staged.discard()
-        return _Screen(rows - blank, False, blank, None)
-    return _Screen(rows - blank, True, blank, staged)
-
-
-def _unique(hashes: list[pl.Series]) -> bool:
-    """True when no two rows share an order id: their hashes are all distinct (a collision can
-    only send a valid file to the exact validator). Counted on the 8-byte hashes: a distinct
-    count of the ids themselves held three times the memory."""
-    every = pl.concat(hashes) if hashes else pl.Series(dtype=pl.UInt64)
-    return every.n_unique() == every.len()
-
-
 def inspect_file(
-    path: Path, name: str, categories: Sequence[str], workdir: Path, rows_per_part: int = ROWS_PER_PART
+    path: Path,
+    name: str,
+    categories: Sequence[str],
+    workdir: Path,
+    rows_per_part: int = ROWS_PER_PART,
+    shape: InputShape = SEED_SHAPE,
 ) -> Inspection:
-    """Hash, screen and — when needed — exactly validate one file.
+    """Hash, screen and — when needed — exactly validate one file, whatever it is: an order file
+    read through `shape` (the seed's 8 columns by default), or a catalog file when its name
+    makes it one (`InputShape.is_catalog_file`).
 
-    The fast path stages what Polars read. Whenever the exact validator decides, the facts are
-    cut from the exact validator's own parse, so what is staged is always what was validated.
+    The fast path stages what Polars read. Whenever the exact validator decides, the rows are
+    staged from the exact validator's own parse, so what is staged is always what was validated.
     """
+    catalog_file = shape.is_catalog_file(name)
+    if shape.catalog and not catalog_file:  # order files carry no category: the catalog gives it
+        categories = (*categories, UNKNOWN)
     hashing = Beside(lambda: fingerprint(path))
-    with path.open("rb") as stream:
-        header = plain_header(stream, _SEED)
-    screen: _Screen | None = None
-    if header is not None:
-        try:
-            screen = _screen(path, header, categories, workdir, rows_per_part)
-        except pl.exceptions.PolarsError:
-            screen = None  # unreadable to Polars: the exact validator will say where and why
+    fast = _screened(path, name, shape, categories, _stage(workdir, rows_per_part, catalog_file))
     fp = hashing.result(name)
-    if screen is not None and screen.facts is not None:
-        if not fp.needs_exact and header is not None:
-            report = ValidationReport(name, True, screen.rows, warnings=header.warnings, dates=screen.facts.dates)
-            return Inspection(fp.sha256, report, screen.facts)
-        screen.facts.discard()
-    exact = ExactStage(workdir, categories, rows_per_part)
+    if fast is not None:
+        if not fp.needs_exact:
+            return _inspection(fp.sha256, *fast)
+        fast[1].discard()
+    exact = ExactStage(_stage(workdir, rows_per_part, catalog_file), _typing(categories, catalog_file))
     with exact, path.open("rb") as stream:
-        report = validate_stream(stream, name, frozenset(categories), exact.add)
+        report = validate(stream, name, shape, frozenset(categories), exact.add)
     return exact.inspection(fp.sha256, report)
+
+
+def _screened(
+    path: Path, name: str, shape: InputShape, categories: Sequence[str], stage: FactSlices | CatalogStage
+) -> tuple[ValidationReport, StagedFacts | StagedCatalog] | None:
+    """The fast path's verdict and stage, when it can give them; None leaves the file to the
+    exact validator (and nothing staged)."""
+    rules = row_rules(shape, name, frozenset(categories))  # the exact validator's, for its header and words
+    with path.open("rb") as stream:
+        header = plain_header(stream, rules.layout)
+    if header is None:
+        return None
+    with stage:
+        try:
+            rows = screen_file(path, header, shape, categories, stage, isinstance(stage, CatalogStage))
+        except pl.exceptions.PolarsError:  # unreadable to Polars: the exact validator will say where and why
+            stage.discard()
+            return None
+        if rows is None:
+            return None
+        staged = stage.finish()
+    dates = staged.dates if isinstance(staged, StagedFacts) else ()
+    return ValidationReport(name, True, rows, warnings=header.warnings, dates=dates, shape=rules.explained), staged
+
+
+def _stage(workdir: Path, rows_per_part: int, catalog_file: bool) -> FactSlices | CatalogStage:
+    return CatalogStage(workdir) if catalog_file else FactSlices(workdir, rows_per_part)
+
+
+def _inspection(batch_id: str, report: ValidationReport, staged: StagedFacts | StagedCatalog) -> Inspection:
+    if isinstance(staged, StagedCatalog):
+        return Inspection(batch_id, report, None, catalog=staged.path)
+    return Inspection(batch_id, report, staged)
 
 
 class FactSlices:
@@ -366,34 +295,75 @@ class FactSlices:
         return StagedFacts(tuple(self._files), {day: self._parts[day] for day in sorted(self._parts)}, self._rows)
 
     def discard(self) -> None:
-        """Forget the rows: wait for the writes under way, then delete every file cut."""
+        """Forget the rows: wait for the writes under way, then delete every file cut (and start
+        again from the first slice)."""
         for write in self._in_flight:
             with suppress(Exception):  # a file half written is deleted all the same
                 write.result()
         self._in_flight, self._pending, self._buffered = [], [], 0
         for _, _, path in self._files:
             path.unlink(missing_ok=True)
-        self._files, self._parts = [], {}
+        self._files, self._parts, self._part, self._rows = [], {}, 0, 0
+
+
+@dataclass(frozen=True, slots=True)
+class StagedCatalog:
+    """A catalog batch's rows in one local file, sorted by product."""
+
+    path: Path
+    rows: int
+
+    def discard(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+class CatalogStage:
+    """Keeps a catalog batch's rows (a catalog is small) and writes them sorted by product, so
+    the same rows always give the same file."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self._frames: list[pl.DataFrame] = []
+
+    def __enter__(self) -> CatalogStage:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if exc[0] is not None:
+            self.discard()
+
+    def add(self, rows: pl.DataFrame) -> None:
+        self._frames.append(rows.select(CATALOG_COLUMNS))
+
+    def finish(self) -> StagedCatalog:
+        schema = dict.fromkeys(CATALOG_COLUMNS, pl.String())
+        frame = pl.concat(self._frames, how="vertical") if self._frames else pl.DataFrame(schema=schema)
+        path = self.workdir / f"catalog-{uuid.uuid4().hex}.parquet"
+        frame.sort("product_id").write_parquet(path, compression="zstd", statistics=False)
+        self._frames = []
+        return StagedCatalog(path, frame.height)
+
+    def discard(self) -> None:
+        self._frames = []
 
 
 class ExactStage:
-    """Cuts the exact validator's rows into facts through the screen's typed columns, in
-    bounded chunks: the exact validator's verdict, the screen's types."""
+    """Stages the exact validator's rows in bounded chunks, typed by the screen's columns: the
+    exact validator's verdict, the screen's types."""
 
     CHUNK_ROWS = 250_000
 
-    def __init__(self, workdir: Path, categories: Sequence[str], rows_per_part: int = ROWS_PER_PART) -> None:
-        self.categories = categories
+    def __init__(self, stage: FactSlices | CatalogStage, typed: Callable[[list[list[str]]], pl.DataFrame]) -> None:
+        self.stage = stage
+        self.typed = typed
         self.buffer: list[list[str]] = []
-        self.slices = FactSlices(workdir, rows_per_part)
-        self.rows = 0
 
     def __enter__(self) -> ExactStage:
         return self
 
     def __exit__(self, *exc: object) -> None:
         if exc[0] is not None:
-            self.slices.__exit__(*exc)
+            self.stage.__exit__(*exc)
 
     def add(self, values: list[str]) -> None:
         self.buffer.append(values)
@@ -401,172 +371,34 @@ class ExactStage:
             self._flush()
 
     def _flush(self) -> None:
-        if not self.buffer:
-            return
-        frame = pl.DataFrame(self.buffer, schema=list(COLUMNS), orient="row").with_columns(pl.lit("x").alias("__last"))
-        typed = frame.select(screen_columns(self.categories))
-        if not typed["ok"].all():  # the two validators disagree: a bug, never a silent stage
-            raise InfrastructureError("the exact validator accepted rows the typed columns reject")
-        self.slices.add(typed.select(*FACT_SCHEMA))
-        self.rows += typed.height
-        self.buffer = []
+        if self.buffer:
+            self.stage.add(self.typed(self.buffer))
+            self.buffer = []
 
     def inspection(self, batch_id: str, report: ValidationReport) -> Inspection:
-        """The verdict with the facts cut from the validated rows (none for an invalid file)."""
-        with self.slices:
+        """The verdict with the rows staged from the validated ones (none for an invalid file)."""
+        with self.stage:
             if not report.valid:
-                self.slices.discard()
+                self.stage.discard()
                 return Inspection(batch_id, report, None)
             self._flush()
-            facts = self.slices.finish()
-        if facts.rows != report.rows:
-            facts.discard()
-            raise InfrastructureError(f"{report.file}: staged {facts.rows} rows but validated {report.rows}")
-        return Inspection(batch_id, report, facts)
+            staged = self.stage.finish()
+        if staged.rows != report.rows:
+            staged.discard()
+            raise InfrastructureError(f"{report.file}: staged {staged.rows} rows but validated {report.rows}")
+        return _inspection(batch_id, report, staged)
 
 
-def slice_stage(stage: Path, workdir: Path, rows_per_part: int = ROWS_PER_PART) -> StagedFacts:
-    """Cut a stage of the screen's columns (blank lines flagged) into facts files."""
-    rows = pl.scan_parquet(stage).select(pl.len()).collect().item()
-    with FactSlices(workdir, rows_per_part) as slices:
-        for offset in range(0, rows, rows_per_part):
-            slices.add(
-                pl.scan_parquet(stage)
-                .slice(offset, rows_per_part)
-                .filter(~pl.col("blank"))
-                .select(*FACT_SCHEMA)
-                .collect()
-            )
-        return slices.finish()
+def _typing(categories: Sequence[str], catalog_file: bool) -> Callable[[list[list[str]]], pl.DataFrame]:
+    """How the exact validator's rows become the stage's typed rows."""
+    if catalog_file:
+        return lambda rows: pl.DataFrame(rows, schema=dict.fromkeys(CATALOG_COLUMNS, pl.String()), orient="row")
 
+    def typed(rows: list[list[str]]) -> pl.DataFrame:
+        frame = pl.DataFrame(rows, schema=list(COLUMNS), orient="row").with_columns(pl.lit("x").alias("__last"))
+        checked = frame.select(screen_columns(categories))
+        if not checked["ok"].all():  # the two validators disagree: a bug, never a silent stage
+            raise InfrastructureError("the exact validator accepted rows the typed columns reject")
+        return checked.select(*FACT_SCHEMA)
 
-def publish_facts(
-    facts: StagedFacts,
-    batch_id: str,
-    store: ObjectStore,
-    on_part: Callable[[], None] = lambda: None,
-    prefix: str = FACTS_PREFIX,
-    on_file: Callable[[int, int], None] = lambda done, total: None,
-) -> dict[str, list[int]]:
-    """Store a batch's facts files under warehouse/; returns the parts of each date.
-
-    Names are derived from the batch, so a retry overwrites its own files and never adds
-    copies. The local files stay for `staged_facts` (each is stored through a second name).
-    """
-
-    def put(day: str, part: int, local: Path) -> None:
-        twin = local.with_name(f"put-{uuid.uuid4().hex}.parquet")
-        try:
-            os.link(local, twin)
-        except OSError:
-            shutil.copyfile(local, twin)
-        store.put_file(twin, fact_key(day, batch_id, part, prefix))
-
-    # A file of many dates means many writes, each mostly fixed cost (and a round trip on S3):
-    # they run side by side.
-    with ThreadPoolExecutor(WRITERS) as writers:
-        writes = [writers.submit(put, day, part, local) for day, part, local in facts.files]
-        for done, write in enumerate(as_completed(writes), 1):
-            write.result()
-            on_part()
-            on_file(done, len(writes))
-    return facts.parts
-
-
-def load_facts(
-    store: ObjectStore, entries: dict[str, list[FactEntry]], stack: ExitStack, prefix: str = FACTS_PREFIX
-) -> pl.LazyFrame:
-    """The committed facts of the given dates, each row tagged with its batch seq.
-
-    Dates with one batch are read in a single scan (their seq is irrelevant: nothing to
-    de-duplicate); only dates shared by several batches carry each file's seq. Small facts are
-    read into memory at once (see EAGER_FACTS_BYTES).
-    """
-    schema = {**FACT_SCHEMA, "seq": pl.Int64()}
-    single: list[str] = []
-    frames = []
-    bundles: dict[str, tuple[int, set[str]]] = {}  # path → (seq, the dates wanted from it)
-    size = 0
-    copies: dict[str, str] = {}
-
-    def local(key: str) -> str:
-        if key not in copies:  # a bundle serves several dates: fetched once
-            copies[key] = str(stack.enter_context(store.local_copy(key)))
-            nonlocal size
-            size += os.path.getsize(copies[key])
-        return copies[key]
-
-    for order_date, date_entries in entries.items():
-        for entry in date_entries:
-            paths = []
-            for part in entry.parts:
-                path = local(fact_key(order_date, entry.batch_id, part, prefix))
-                if part >= BUNDLE:
-                    bundles.setdefault(path, (entry.seq, set()))[1].add(order_date)
-                else:
-                    paths.append(path)
-            if not paths:
-                continue
-            if len(date_entries) == 1:
-                single += paths
-            else:
-                frames.append(
-                    pl.scan_parquet(paths, schema=FACT_SCHEMA, hive_partitioning=False).with_columns(
-                        pl.lit(entry.seq, pl.Int64).alias("seq")
-                    )
-                )
-    for path, (seq, dates) in bundles.items():
-        frames.append(
-            pl.scan_parquet(path, schema=FACT_SCHEMA, hive_partitioning=False)
-            .filter(pl.col("order_date").is_in(_days(dates)))
-            .with_columns(pl.lit(seq, pl.Int64).alias("seq"))
-        )
-    if single:
-        frames.append(
-            pl.scan_parquet(single, schema=FACT_SCHEMA, hive_partitioning=False).with_columns(
-                pl.lit(0, pl.Int64).alias("seq")
-            )
-        )
-    if not frames:
-        return pl.LazyFrame(schema=schema)
-    facts = pl.concat([f.select(list(schema)) for f in frames], how="vertical")
-    return facts.collect().lazy() if size < EAGER_FACTS_BYTES else facts
-
-
-def _days(dates: Collection[str]) -> pl.Series:
-    return pl.Series([dt.date.fromisoformat(d) for d in sorted(dates)], dtype=pl.Date).implode()
-
-
-def staged_facts(facts: StagedFacts, dates: Collection[str]) -> pl.LazyFrame:
-    """The rows of `dates` from a batch's local facts files, in the shape `load_facts` returns
-    (read locally, not fetched again from the store)."""
-    wanted = set(dates)
-    paths = [str(path) for day, part, path in facts.files if part >= BUNDLE or day in wanted]
-    rows = pl.scan_parquet(paths, schema=FACT_SCHEMA, hive_partitioning=False)
-    if wanted != set(facts.parts):
-        rows = rows.filter(pl.col("order_date").is_in(_days(dates)))
-    return rows.with_columns(pl.lit(0, pl.Int64).alias("seq"))
-
-
-def write_compacted(
-    current: pl.LazyFrame,
-    order_date: str,
-    merged_id: str,
-    store: ObjectStore,
-    workdir: Path,
-    rows_per_part: int = ROWS_PER_PART,
-    prefix: str = FACTS_PREFIX,
-) -> list[int]:
-    """Write one date's current orders as the facts of `merged_id`; returns the parts written.
-
-    Rows are sorted (by order id first) before slicing, so two processes compacting the same entries
-    write identical files and a retry overwrites its own, whatever order it interleaves in.
-    """
-    rows = current.select(*FACT_SCHEMA).sort(*FACT_SCHEMA).collect()  # every column: lines of an order too
-    parts: list[int] = []
-    for part, offset in enumerate(range(0, max(rows.height, 1), rows_per_part)):
-        local = workdir / f"compact-{uuid.uuid4().hex}.parquet"
-        rows.slice(offset, rows_per_part).write_parquet(local, compression="zstd", statistics=False)
-        store.put_file(local, fact_key(order_date, merged_id, part, prefix))
-        parts.append(part)
-    return parts
+    return typed

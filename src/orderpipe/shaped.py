@@ -1,98 +1,121 @@
-"""From a landed file in a configured shape to a verdict and the canonical staged rows, fast.
+"""The fast path, for a file of any shape: one streaming Polars pass, cut into its stage as it reads.
 
-The same two-step design as the seed's format (`ingest.py`): a streaming Polars pass reads the
-file through the shape (renamed columns, dates from timestamps, `returned` from a status,
-order-level fields inherited at line grain) into the seed's typed stage, while a thread hashes
-the bytes; only when that pass flags anything, or the bytes hold quotes, bare CRs or NULs, does
-the exact validator (`core/shape_validate.py`) decide and locate. The stage has the seed's
-columns, so staging facts, commit and KPIs are shared.
+The scan reads every column by position and the screen (`core/screen.py`) types and checks each
+row through the file's shape; each batch of rows is checked and handed to the stage (the batch's
+facts files, or a catalog's rows) while the next is read. The first failing batch ends the pass
+and the stage is discarded: the caller then lets the exact validator decide. Values are first
+taken as read, untrimmed (trimming every value was most of the cost, and machine-written files
+have nothing to trim); only when some row fails is the file screened again, trimmed.
 """
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
+from enum import Enum
 from pathlib import Path
+from typing import Protocol
 
 import polars as pl
 
-from orderpipe.core.header import PlainHeader, order_layout, plain_header
-from orderpipe.core.report import ValidationReport
-from orderpipe.core.rules import BLANK_PATTERN, WHITESPACE
-from orderpipe.core.screen import screen_columns
-from orderpipe.core.shape import UNKNOWN, InputShape
-from orderpipe.core.shape_validate import validate_shaped
-from orderpipe.core.timestamps import with_local_date
-from orderpipe.ingest import (
-    CHUNK,
-    ROWS_PER_PART,
-    Beside,
-    ExactStage,
-    Inspection,
-    fingerprint,
-    slice_stage,
-)
+from orderpipe.core.header import PlainHeader
+from orderpipe.core.screen import Screen, screen
+from orderpipe.core.shape import InputShape
 
-__all__ = ["inspect_shaped", "returned_from_status"]
+__all__ = ["CHUNK", "SCREEN_ROWS", "Stage", "screen_file"]
+
+#: Rows the screen hands over at a time (bounds its memory; the stage cuts exactly anyway).
+SCREEN_ROWS = 250_000
+CHUNK = 8 << 20
 
 
-def inspect_shaped(
+class Stage(Protocol):
+    """Where the screened rows go, batch by batch (`ingest.FactSlices`, `ingest.CatalogStage`)."""
+
+    def add(self, rows: pl.DataFrame) -> None: ...
+
+    def discard(self) -> None: ...
+
+
+class _Pass(Enum):
+    CLEAN = "every row is certainly valid"
+    ROW = "some row fails a rule: the trimmed screen may accept it"
+    FILE = "a rule of the whole file fails, or the screen cannot tell"
+
+
+def screen_file(
     path: Path,
-    name: str,
+    header: PlainHeader,
     shape: InputShape,
     categories: Sequence[str],
-    workdir: Path,
-    rows_per_part: int = ROWS_PER_PART,
-) -> Inspection:
-    """Hash, screen through the shape and — when needed — exactly validate one file."""
-    if shape.catalog:  # order files carry no category: it is resolved from the catalog
-        categories = (*categories, UNKNOWN)
-    hashing = Beside(lambda: fingerprint(path))
-    counting = Beside(lambda: _separators(path))
-    with path.open("rb") as stream:
-        header = plain_header(stream, order_layout(shape))
-    stage = workdir / f"stage-{uuid.uuid4().hex}.parquet"
-    screen: tuple[int, tuple[str, ...]] | None = None
-    if header is not None:
-        try:
-            screen = _screen(path, header, shape, categories, stage)
-        except pl.exceptions.PolarsError:
-            screen = None  # unreadable to Polars: the exact validator will say where and why
-    fp = hashing.result(name)
-    commas, lines = counting.result(name)
-    if screen is not None and header is not None and commas != (header.width - 1) * lines:
-        screen = None  # a row with too few fields (Polars pads it silently), or a blank line
-    if screen is not None and header is not None and not fp.needs_exact:
-        rows, dates = screen
-        report = ValidationReport(name, True, rows, warnings=header.warnings, dates=dates, shape=shape.explain())
-        facts = slice_stage(stage, workdir, rows_per_part)
-        stage.unlink(missing_ok=True)
-        return Inspection(fp.sha256, report, facts)
-    stage.unlink(missing_ok=True)
-    exact = ExactStage(workdir, categories, rows_per_part)
-    with exact, path.open("rb") as stream:
-        report = validate_shaped(stream, name, shape, frozenset(categories), exact.add)
-    return exact.inspection(fp.sha256, report)
+    stage: Stage,
+    catalog_file: bool = False,
+) -> int | None:
+    """Screen `path` into `stage`; its rows when every row is certainly valid, else None (and
+    the stage is discarded). `header` is the file's, checked (`header.plain_header`)."""
+    for trimmed in (False, True):
+        read = screen(_scan(path, header), header.positions, header.width, shape, categories, trimmed, catalog_file)
+        outcome, rows, complete = _screen_pass(read, stage)
+        if outcome is _Pass.CLEAN and (complete or _fields_counted(path, header.width)):
+            return rows
+        stage.discard()
+        if outcome is not _Pass.ROW:
+            return None
+    return None
 
 
-def returned_from_status(status: pl.Expr, values: Sequence[str]) -> pl.Expr:
-    """`returned` as text from a status column: "true" when the status is one of `values` in
-    any case (`InputShape.is_returned`), else "false"; empty, so the row fails the screen and the
-    exact validator decides, for a blank status or one Polars might read otherwise.
-
-    "Any case" is Python's `str.lower`. Polars lowercases by a newer Unicode than Python's
-    (letters such as 'Ꟛ' have a lower case in one and not the other), so it maps only statuses
-    written in ASCII, where the two agree.
-    """
-    lowered = [v.lower() for v in values]
-    mapped = pl.when(status.str.to_lowercase().is_in(lowered)).then(pl.lit("true")).otherwise(pl.lit("false"))
-    unsure = status.str.contains(BLANK_PATTERN) | (status.str.len_bytes() != status.str.len_chars())
-    return pl.when(unsure).then(pl.lit("")).otherwise(mapped)
+def _scan(path: Path, header: PlainHeader) -> pl.LazyFrame:
+    return pl.scan_csv(
+        path,
+        has_header=True,
+        new_columns=[f"c{i}" for i in range(header.width)],  # by position: names may repeat
+        infer_schema=False,
+        empty_string_is_null=False,
+        encoding="utf8",
+    )
 
 
-def _separators(path: Path) -> tuple[int, int]:
-    """(commas, lines) of the whole file. Without quotes every comma separates two fields, and
-    Polars refuses a row with too many: so the total tells whether any row has too few."""
+def _screen_pass(read: Screen, stage: Stage) -> tuple[_Pass, int, bool]:
+    """One pass: each batch of rows is checked, then staged. Returns (outcome, rows, whether
+    every row's last field is filled). The first failing batch ends the pass."""
+    # Polars checks a row's field count only when it parses every column: with an unused extra
+    # column pruned from the scan, a row with one field too many would pass. So no pruning.
+    batches = read.rows.collect_batches(
+        chunk_size=SCREEN_ROWS, lazy=True, optimizations=pl.QueryOptFlags(projection_pushdown=False)
+    )
+    rows, complete = 0, True
+    ids: list[pl.Series] = []
+    starts: list[pl.Series] = []  # line grain: the order hash of each run of an order's lines
+    for batch in batches:  # returning drops the scan: it stops
+        if not batch["__ok"].all():
+            return _Pass.ROW, rows, complete
+        if read.lines:
+            if batch["__inconsistent"].any():
+                return _Pass.FILE, rows, complete
+            starts.append(batch.get_column("__start").drop_nulls())
+        complete = complete and bool(batch["__complete"].all())
+        ids.append(batch.get_column("__id"))
+        rows += batch.height
+        stage.add(batch.select(read.outputs))
+    # At line grain each order's lines are one run (so a line's neighbour above is its order's
+    # line): as many runs as orders. A hash collision can only make a count differ.
+    if rows == 0 or not _distinct(ids) or (read.lines and not _distinct(starts)):
+        return _Pass.FILE, rows, complete
+    return _Pass.CLEAN, rows, complete
+
+
+def _distinct(hashes: list[pl.Series]) -> bool:
+    """True when the hashes are all distinct (a collision can only send a valid file to the exact
+    validator). Counted on the 8-byte hashes: a distinct count of the ids themselves held three
+    times the memory."""
+    every = pl.concat(hashes) if hashes else pl.Series(dtype=pl.UInt64)
+    return every.n_unique() == every.len()
+
+
+def _fields_counted(path: Path, width: int) -> bool:
+    """Whether every line has `width` fields, when some row's last field is empty: Polars pads a
+    short row with empty fields, so only a count tells. Without quotes (a file with any goes to
+    the exact validator) every comma separates two fields, and Polars refuses a row with too
+    many: so the total of commas against lines tells whether any row has too few."""
     commas = lines = 0
     last = b"\n"
     with path.open("rb") as stream:
@@ -100,84 +123,4 @@ def _separators(path: Path) -> tuple[int, int]:
             commas += chunk.count(b",")
             lines += chunk.count(b"\n")
             last = chunk[-1:]
-    return commas, lines + (last != b"\n")
-
-
-def _screen(
-    path: Path, header: PlainHeader, shape: InputShape, categories: Sequence[str], stage: Path
-) -> tuple[int, tuple[str, ...]] | None:
-    """Write the typed stage; (rows, dates) when every row is certainly valid, else None."""
-    c = pl.col
-    width = header.width
-    raw = pl.scan_csv(
-        path,
-        has_header=True,
-        new_columns=[f"c{i}" for i in range(width)],
-        infer_schema=False,
-        empty_string_is_null=False,
-        encoding="utf8",
-    )
-    fields = tuple(header.positions)
-    column = {f: c(f"c{i}").str.strip_chars(WHITESPACE) for f, i in header.positions.items()}
-    constant = [pl.lit(UNKNOWN).alias("category")] if shape.catalog else []
-    # Polars pads a short row with empty fields: a blank line reads as a row of them all.
-    last = c(f"c{width - 1}")
-    blank_line = pl.all_horizontal(*(expr == "" for expr in column.values())) & (last.str.strip_chars(WHITESPACE) == "")
-    trimmed = raw.select(
-        *(expr.alias(f) for f, expr in column.items()),
-        *constant,
-        last.alias("__last"),
-        blank_line.alias("__blank"),
-    )
-    if shape.lines:
-        # A blank order-level field on a later line takes its first line's value. Exports write
-        # an order's lines together, so the fast path fills from the row above within the same
-        # order; the stats below send a file whose orders are not contiguous to the exact path.
-        same_order = c("order_id") == c("order_id").shift(1)
-        trimmed = trimmed.with_columns(
-            pl.when((c(f) == "") & same_order).then(None).otherwise(c(f)).forward_fill().alias(f)
-            for f in shape.order_level()
-        )
-    derived = []
-    extra_ok = [pl.lit(True)]
-    if shape.timestamped:
-        assert shape.timezone is not None
-        trimmed = with_local_date(trimmed, "order_timestamp", shape.timezone, "__date")
-        derived.append(c("__date").dt.to_string("%Y-%m-%d").fill_null("").alias("order_date"))
-    if shape.returned_column:
-        derived.append(returned_from_status(c("returned"), shape.returned_values).alias("returned"))
-    if "line_id" in fields:
-        extra_ok.append(~c("line_id").str.contains(BLANK_PATTERN))
-    key = "line_id" if "line_id" in fields else "product_id"
-    kept = ["line_id"] if key == "line_id" else []  # product_id is in the stage already
-    canonical = trimmed.with_columns(*derived, pl.all_horizontal(*extra_ok).alias("__extra_ok"))
-    canonical.select(*screen_columns(categories), *kept, "__extra_ok", "__blank").with_columns(
-        c("__blank").alias("blank")
-    ).sink_parquet(stage, compression="lz4", optimizations=pl.QueryOptFlags(projection_pushdown=False))
-    staged = pl.scan_parquet(stage)
-    # A line's identity as one hash (a collision can only lower the count: the exact path decides).
-    identity = c("order_id").hash(seed=0) + c(key).hash(seed=1) if shape.lines else c("order_id").hash(seed=0)
-    same_order = c("order_id") == c("order_id").shift(1)
-    agreed = ["order_date", "customer_id", *(["returned"] if shape.returned_column else [])]
-    differs = same_order & pl.any_horizontal(*(c(f) != c(f).shift(1) for f in agreed))
-    stats = (
-        staged.select(
-            pl.len().alias("rows"),
-            (~same_order).fill_null(True).sum().alias("runs"),  # one per stretch of an order's lines
-            c("order_id").hash(seed=0).n_unique().alias("orders"),
-            differs.fill_null(False).sum().alias("inconsistent"),
-            (~(c("ok") & c("__extra_ok"))).sum().alias("bad"),
-            c("__blank").sum().alias("blank"),
-            identity.filter(c("ok")).n_unique().alias("distinct"),
-        )
-        .collect(engine="streaming")
-        .row(0, named=True)
-    )
-    if stats["bad"] or stats["blank"] or stats["distinct"] != stats["rows"] or stats["rows"] == 0:
-        return None
-    # At line grain: each order's lines in one stretch (so a line's neighbour above is its
-    # order's line; a hash collision can only make the counts differ), agreeing on its fields.
-    if shape.lines and (stats["runs"] != stats["orders"] or stats["inconsistent"]):
-        return None
-    dates = tuple(staged.select(c("order_date").unique().sort().cast(pl.String)).collect().to_series().to_list())
-    return stats["rows"], dates
+    return commas == (width - 1) * (lines + (last != b"\n"))

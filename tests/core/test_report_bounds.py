@@ -44,8 +44,8 @@ def test_extra_columns_warning_names_the_first_few_on_the_fast_path(
     extra = [f"x{i}" for i in range(60_000)] + ["y" * 10_000]
     data = (f"{HEADER},{','.join(extra)}\n" + ROW.format(i=1) + ",v" * len(extra) + "\n").encode()
     exact_calls: list[str] = []
-    real = ingest.validate_stream
-    monkeypatch.setattr(ingest, "validate_stream", lambda *a, **k: exact_calls.append("x") or real(*a, **k))
+    real = ingest.validate
+    monkeypatch.setattr(ingest, "validate", lambda *a, **k: exact_calls.append("x") or real(*a, **k))
     fast, exact = both(tmp_path, data)
     assert not exact_calls, "a plain clean file must take the fast path"
     assert fast.valid and exact.valid

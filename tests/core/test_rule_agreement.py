@@ -324,8 +324,8 @@ def check(case: Case, tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert {i.code for i in exact.errors} == case.codes, exact.to_dict()
     assert exact.rows == case.rows
     calls: list[int] = []
-    real = ingest.validate_stream
-    monkeypatch.setattr(ingest, "validate_stream", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = ingest.validate
+    monkeypatch.setattr(ingest, "validate", lambda *a, **k: calls.append(1) or real(*a, **k))
     path = tmp / "f.csv"
     path.write_bytes(case.data)
     inspection = ingest.inspect_file(path, "f.csv", case.categories, tmp)

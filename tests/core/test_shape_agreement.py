@@ -1,4 +1,4 @@
-"""Configured shapes, both paths: the fast Polars reading (`shaped.inspect_shaped`) and the exact
+"""Configured shapes, both paths: the fast Polars reading (`ingest.inspect_file`) and the exact
 validator (`core/shape_validate.py`) give the same verdict, codes, rows and staged rows, and a
 plain valid file is decided by the fast path alone. Each new error code comes with files that
 break it and files that do not."""
@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-import orderpipe.shaped as shaped
+import orderpipe.ingest as ingest
 from orderpipe.core.rules import COLUMNS, DEFAULT_CATEGORIES
 from orderpipe.core.shape import InputShape
 from orderpipe.core.shape_validate import validate_shaped
@@ -157,11 +157,11 @@ def check(case: Case, tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     exact = validate_shaped(io.BytesIO(case.data), "f.csv", case.shape, frozenset(CATS))
     assert {i.code for i in exact.errors} == case.codes, exact.to_dict()
     calls: list[int] = []
-    real = shaped.validate_shaped
-    monkeypatch.setattr(shaped, "validate_shaped", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = ingest.validate
+    monkeypatch.setattr(ingest, "validate", lambda *a, **k: calls.append(1) or real(*a, **k))
     path = tmp / "f.csv"
     path.write_bytes(case.data)
-    inspection = shaped.inspect_shaped(path, "f.csv", case.shape, CATS, tmp)
+    inspection = ingest.inspect_file(path, "f.csv", CATS, tmp, ingest.ROWS_PER_PART, case.shape)
     report = inspection.report
     assert report.valid == exact.valid
     assert {i.code for i in report.errors} == case.codes
@@ -207,7 +207,7 @@ def test_a_row_short_of_an_unused_last_column_is_refused(tmp_path: Path) -> None
     path = tmp_path / "f.csv"
     header = ",".join([*COLUMNS, "Note"])
     path.write_text(f"{header}\nO1,C1,2025-01-01,Books,P1,1,2,false,x\nO2,C1,2025-01-01,Books,P1,1,2,false\n")
-    report = shaped.inspect_shaped(path, "f.csv", InputShape(grain="line"), CATS, tmp_path).report
+    report = ingest.inspect_file(path, "f.csv", CATS, tmp_path, ingest.ROWS_PER_PART, InputShape(grain="line")).report
     assert [(i.code, i.samples[0].line) for i in report.errors] == [("wrong-field-count", 3)]
 
 
@@ -226,8 +226,8 @@ def test_a_timestamp_has_one_date_on_both_paths(
     the fast path gives the same row, or a correction lands on another date and is counted twice."""
     shape = InputShape(columns=(("order_timestamp", "Created at"),), timezone=zone)
     calls: list[int] = []
-    real = shaped.validate_shaped
-    monkeypatch.setattr(shaped, "validate_shaped", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = ingest.validate
+    monkeypatch.setattr(ingest, "validate", lambda *a, **k: calls.append(1) or real(*a, **k))
     staged = []
     for order_id in ("O1", '"O1"'):
         path = tmp_path / f"{len(calls)}.csv"
@@ -235,7 +235,7 @@ def test_a_timestamp_has_one_date_on_both_paths(
             f"order_id,customer_id,Created at,category,product_id,quantity,unit_price,returned\n"
             f"{order_id},C1,{stamp},Books,P1,1,2.50,false\n"
         )
-        inspection = shaped.inspect_shaped(path, path.name, shape, CATS, tmp_path)
+        inspection = ingest.inspect_file(path, path.name, CATS, tmp_path, ingest.ROWS_PER_PART, shape)
         assert inspection.report.valid and inspection.facts is not None, inspection.report.to_dict()
         staged.append(staged_rows(inspection.facts.paths)[0]["order_date"])
     assert calls == [1], "the plain file is read by the fast path, the quoted one by the exact validator"
@@ -262,7 +262,7 @@ def test_a_status_has_one_meaning_on_both_paths(status: str, values: tuple[str, 
             f"order_id,customer_id,order_date,category,product_id,quantity,unit_price,Status\n"
             f"{order_id},C1,2025-01-01,Books,P1,1,2.50,{status}\n"
         )
-        inspection = shaped.inspect_shaped(path, path.name, shape, CATS, tmp_path)
+        inspection = ingest.inspect_file(path, path.name, CATS, tmp_path, ingest.ROWS_PER_PART, shape)
         assert inspection.report.valid and inspection.facts is not None, inspection.report.to_dict()
         staged.append(staged_rows(inspection.facts.paths)[0]["returned"])
     assert staged == [shape.is_returned(status)] * 2

@@ -32,9 +32,8 @@ from orderpipe.core.rules import (
     check_value,
     is_blank,
 )
-from orderpipe.core.screen import screen_columns
+from orderpipe.core.screen import returned_from_status, screen_columns
 from orderpipe.core.shape import InputShape
-from orderpipe.shaped import returned_from_status
 from tests.conftest import examples
 
 #: Categories a configuration may hold: accents, other scripts, an invisible character inside.
