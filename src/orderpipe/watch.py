@@ -21,6 +21,7 @@ import time
 import traceback
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -161,77 +162,109 @@ class Watcher:
         folder = scanner.store.path(root) if isinstance(scanner.store, FolderStore) else None
         atomic_puts = folder is None  # an object store shows only complete objects
         readiness = Readiness(folder)
-        # key -> (stat, since when it has held still)
-        steady: dict[str, tuple[ObjectStat, float]] = {}
-        failed: dict[str, tuple[ObjectStat, float]] = {}  # key -> (its stat, when it failed)
-        in_flight: dict[str, tuple[Future[Outcome | None], ObjectStat]] = {}
-        capacity = self.workers * IN_FLIGHT_PER_WORKER
+        files = _Files()
         try:
             with ThreadPoolExecutor(self.workers, thread_name_prefix="orderpipe-worker") as pool:
                 while not stop.is_set():
-                    for key, (future, taken) in list(in_flight.items()):
-                        if future.done():
-                            del in_flight[key]
-                            outcome = future.result()
-                            if outcome is None:
-                                failed[key] = (taken, time.monotonic())
-                            elif not outcome.elsewhere:
-                                on_outcome(outcome)
-                    if len(in_flight) >= self.workers * 2:
+                    files.collect(on_outcome)
+                    if len(files.in_flight) >= self.workers * 2:
                         # The workers have files queued: no scan until they are nearly through
                         # them. A scan of thousands of waiting files costs more than a file (and
-                        # holds the interpreter the workers need); each one queues up to `capacity`.
+                        # holds the interpreter the workers need); each one queues up to
+                        # IN_FLIGHT_PER_WORKER files a worker.
                         self._pause(readiness, stop)
                         continue
-                    now = time.monotonic()
-                    current: dict[str, tuple[ObjectStat, float]] = {}
-                    waiting: list[tuple[float, str, ObjectStat, bool]] = []  # (landed, key, stat, ready)
-                    for key in scanner.store.list(root):
-                        name = key[len(root) :]
-                        if "/" in name or not is_candidate(name):
-                            continue
-                        stat = scanner.store.stat(key)
-                        if stat is None:
-                            continue
-                        previous = steady.get(key)
-                        since = previous[1] if previous is not None and previous[0] == stat else now
-                        current[key] = (stat, since)
-                        closed = readiness.closed.get(name)
-                        # An empty file may be one whose writer has not begun: give it longer.
-                        settle = self.settle_time if stat.size else max(self.settle_time, EMPTY_SETTLE_TIME)
-                        ready = (
-                            atomic_puts
-                            or closed is True
-                            or (closed is None and previous is not None and now - since >= settle)
-                        )
-                        last_failure = failed.get(key)
-                        resting = (
-                            last_failure is not None and last_failure[0] == stat and now - last_failure[1] < RETRY_AFTER
-                        )
-                        if key not in in_flight:
-                            waiting.append((stat.modified, key, stat, ready and not resting))
-                    # In the order they landed; and the uploads of one name (an upload and its
-                    # correction, `x.csv` and `x.2.csv`) one at a time, each after the ones that
-                    # landed before it, even when those are not ready yet: the later counts last.
-                    busy = {upload_family(k) for k in in_flight}
-                    for _, key, stat, ready in sorted(waiting):
-                        family = upload_family(key)
-                        if family in busy:
-                            continue
-                        busy.add(family)
-                        if not ready or len(in_flight) >= capacity:
-                            continue
-                        readiness.forget(key[len(root) :])
-                        in_flight[key] = (pool.submit(self._work, key), stat)
-                    for gone in steady.keys() - current.keys():
-                        failed.pop(gone, None)
-                    steady = current
+                    waiting = self._scan(scanner, root, readiness, files, atomic_puts)
+                    self._start(waiting, root, readiness, files, pool)
                     self._pause(readiness, stop)
-                for future, _ in in_flight.values():
-                    future.cancel()  # queued, not started: it stays in input/ for the next start
-                for future, _ in in_flight.values():
-                    outcome = None if future.cancelled() else future.result()
-                    if outcome is not None and not outcome.elsewhere:
-                        on_outcome(outcome)
+                files.drain(on_outcome)
         finally:
             readiness.close()
+
+    def _scan(
+        self, scanner: Pipeline, root: str, readiness: Readiness, files: _Files, atomic_puts: bool
+    ) -> list[tuple[float, str, ObjectStat, bool]]:
+        """The files waiting in input/ and not in flight: (landed, key, stat, ready). Ready: its
+        writer is done (a close event, or it held still for the settle time) and it is not
+        resting after a failure."""
+        now = time.monotonic()
+        current: dict[str, tuple[ObjectStat, float]] = {}
+        waiting: list[tuple[float, str, ObjectStat, bool]] = []
+        for key in scanner.store.list(root):
+            name = key[len(root) :]
+            if "/" in name or not is_candidate(name):
+                continue
+            stat = scanner.store.stat(key)
+            if stat is None:
+                continue
+            previous = files.steady.get(key)
+            since = previous[1] if previous is not None and previous[0] == stat else now
+            current[key] = (stat, since)
+            closed = readiness.closed.get(name)
+            # An empty file may be one whose writer has not begun: give it longer.
+            settle = self.settle_time if stat.size else max(self.settle_time, EMPTY_SETTLE_TIME)
+            ready = atomic_puts or closed is True or (closed is None and previous is not None and now - since >= settle)
+            last_failure = files.failed.get(key)
+            resting = last_failure is not None and last_failure[0] == stat and now - last_failure[1] < RETRY_AFTER
+            if key not in files.in_flight:
+                waiting.append((stat.modified, key, stat, ready and not resting))
+        for gone in files.steady.keys() - current.keys():
+            files.failed.pop(gone, None)
+        files.steady = current
+        return waiting
+
+    def _start(
+        self,
+        waiting: list[tuple[float, str, ObjectStat, bool]],
+        root: str,
+        readiness: Readiness,
+        files: _Files,
+        pool: ThreadPoolExecutor,
+    ) -> None:
+        """Hand ready files to the workers, up to `IN_FLIGHT_PER_WORKER` each. In the order they
+        landed; and the uploads of one name (an upload and its correction, `x.csv` and
+        `x.2.csv`) one at a time, each after the ones that landed before it, even when those are
+        not ready yet: the later counts last."""
+        capacity = self.workers * IN_FLIGHT_PER_WORKER
+        busy = {upload_family(k) for k in files.in_flight}
+        for _, key, stat, ready in sorted(waiting):
+            family = upload_family(key)
+            if family in busy:
+                continue
+            busy.add(family)
+            if not ready or len(files.in_flight) >= capacity:
+                continue
+            readiness.forget(key[len(root) :])
+            files.in_flight[key] = (pool.submit(self._work, key), stat)
+
+
+@dataclass
+class _Files:
+    """What the watch loop knows of the files in input/ between scans."""
+
+    #: key -> (its stat, since when it has held still)
+    steady: dict[str, tuple[ObjectStat, float]] = field(default_factory=dict)
+    #: key -> (its stat, when it failed)
+    failed: dict[str, tuple[ObjectStat, float]] = field(default_factory=dict)
+    #: key -> (its worker's future, the stat it was taken with)
+    in_flight: dict[str, tuple[Future[Outcome | None], ObjectStat]] = field(default_factory=dict)
+
+    def collect(self, on_outcome: Callable[[Outcome], None]) -> None:
+        """Tell the outcomes of the files the workers finished; a failed one rests a while."""
+        for key, (future, taken) in list(self.in_flight.items()):
+            if future.done():
+                del self.in_flight[key]
+                outcome = future.result()
+                if outcome is None:
+                    self.failed[key] = (taken, time.monotonic())
+                elif not outcome.elsewhere:
+                    on_outcome(outcome)
+
+    def drain(self, on_outcome: Callable[[Outcome], None]) -> None:
+        """On stop: finish the files started and tell their outcomes."""
+        for future, _ in self.in_flight.values():
+            future.cancel()  # queued, not started: it stays in input/ for the next start
+        for future, _ in self.in_flight.values():
+            outcome = None if future.cancelled() else future.result()
+            if outcome is not None and not outcome.elsewhere:
+                on_outcome(outcome)

@@ -163,63 +163,9 @@ class DynamoLedger:
                     "parts": {"L": [{"N": str(p)} for p in parts[order_date]]},
                 },
             )
-        # The seq is taken inside the commit transaction (conditioned on the counter value read
-        # just before), so seq order is commit order, as in SQLite.
         for _ in range(50):
-            counter_key = {"pk": {"S": "COUNTER"}, "sk": {"S": "seq"}}
-            item = self.db.call(
-                "read of the sequence", "get_item", TableName=self.table, Key=counter_key, ConsistentRead=True
-            ).get("Item")
-            current = int(item["value"]["N"]) if item else 0
-            seq = str(current + 1)
-            checkpoint("ledger-commit-inside")
-            batch = {
-                "pk": {"S": f"BATCH#{batch_id}"},
-                "sk": {"S": "BATCH"},
-                "seq": {"N": seq},
-                "file": {"S": file},
-                "rows": {"N": str(rows)},
-                "dates": {"L": [{"S": d} for d in sorted(parts)]},
-                "done": {"BOOL": False},
-                "committed_at": {"S": _now()},
-            }
-            guard = (
-                {"ConditionExpression": "#v = :current", "ExpressionAttributeValues": {":current": {"N": str(current)}}}
-                if item
-                else {"ConditionExpression": "attribute_not_exists(pk)"}
-            )
-            counter = {**counter_key, "value": {"N": seq}}
-            try:
-                self.db.client.transact_write_items(
-                    TransactItems=[
-                        {
-                            "Put": {
-                                "TableName": self.table,
-                                "Item": batch,
-                                "ConditionExpression": "attribute_not_exists(pk)",
-                            }
-                        },
-                        {"Put": {"TableName": self.table, "Item": {"pk": {"S": "PENDING"}, "sk": {"S": batch_id}}}},
-                        {
-                            "Put": {
-                                "TableName": self.table,
-                                "Item": counter,
-                                **({"ExpressionAttributeNames": {"#v": "value"}} if item else {}),
-                                **guard,
-                            }
-                        },
-                    ]
-                )
+            if self._commit_once(batch_id, file, rows, sorted(parts)):
                 break
-            except ClientError as exc:
-                reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
-                if _code(exc) == "ValidationException" or "ValidationError" in reasons:
-                    # e.g. a batch item over 400 KB: retrying can never help, so not transient
-                    raise OrderpipeError(f"DynamoDB refused the commit of batch {batch_id[:12]}: {exc}") from exc
-                if _code(exc) not in ("TransactionCanceledException", "TransactionConflictException"):
-                    raise InfrastructureError(f"DynamoDB commit of batch {batch_id[:12]} failed: {exc}") from exc
-            except BotoCoreError as exc:
-                raise InfrastructureError(f"DynamoDB commit of batch {batch_id[:12]} failed: {exc}") from exc
             existing = self.get(batch_id)
             if existing is not None:  # another worker committed the same bytes
                 return existing
@@ -229,6 +175,53 @@ class DynamoLedger:
         if record is None:
             raise InfrastructureError(f"batch {batch_id[:12]} is not in the ledger after its commit")
         return record
+
+    def _commit_once(self, batch_id: str, file: str, rows: int, dates: list[str]) -> bool:
+        """One try at the commit transaction; False when another commit took the seq first (or
+        committed the same batch). The seq is taken inside the transaction, conditioned on the
+        counter value read just before, so seq order is commit order, as in SQLite."""
+        counter_key = {"pk": {"S": "COUNTER"}, "sk": {"S": "seq"}}
+        item = self.db.call(
+            "read of the sequence", "get_item", TableName=self.table, Key=counter_key, ConsistentRead=True
+        ).get("Item")
+        current = int(item["value"]["N"]) if item else 0
+        seq = str(current + 1)
+        checkpoint("ledger-commit-inside")
+        batch = {
+            "pk": {"S": f"BATCH#{batch_id}"},
+            "sk": {"S": "BATCH"},
+            "seq": {"N": seq},
+            "file": {"S": file},
+            "rows": {"N": str(rows)},
+            "dates": {"L": [{"S": d} for d in dates]},
+            "done": {"BOOL": False},
+            "committed_at": {"S": _now()},
+        }
+        guard = (
+            {"ConditionExpression": "#v = :current", "ExpressionAttributeValues": {":current": {"N": str(current)}}}
+            if item
+            else {"ConditionExpression": "attribute_not_exists(pk)"}
+        )
+        counter = {**counter_key, "value": {"N": seq}}
+        names = {"ExpressionAttributeNames": {"#v": "value"}} if item else {}
+        puts = [
+            {"TableName": self.table, "Item": batch, "ConditionExpression": "attribute_not_exists(pk)"},
+            {"TableName": self.table, "Item": {"pk": {"S": "PENDING"}, "sk": {"S": batch_id}}},
+            {"TableName": self.table, "Item": counter, **names, **guard},
+        ]
+        try:
+            self.db.client.transact_write_items(TransactItems=[{"Put": put} for put in puts])
+        except ClientError as exc:
+            reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
+            if _code(exc) == "ValidationException" or "ValidationError" in reasons:
+                # e.g. a batch item over 400 KB: retrying can never help, so not transient
+                raise OrderpipeError(f"DynamoDB refused the commit of batch {batch_id[:12]}: {exc}") from exc
+            if _code(exc) not in ("TransactionCanceledException", "TransactionConflictException"):
+                raise InfrastructureError(f"DynamoDB commit of batch {batch_id[:12]} failed: {exc}") from exc
+            return False
+        except BotoCoreError as exc:
+            raise InfrastructureError(f"DynamoDB commit of batch {batch_id[:12]} failed: {exc}") from exc
+        return True
 
     def mark_done(self, batch_id: str) -> None:
         self.db.call(

@@ -138,63 +138,95 @@ def create_app(
 ) -> Any:
     """`source` gives a Reader per request (closed after it): a fresh read of SQLite each time,
     or one long-lived DynamoDB reader on Lambda. Returns the ASGI app, behind `guard`."""
+    api = _Api(source, schema, today)
+    app = Starlette(
+        routes=[
+            Route("/", _page),
+            Route("/api/kpis/daily", api.daily),
+            Route("/api/kpis/category", api.category),
+            Route("/api/batches", api.batches),
+            Route("/api/batches/{batch_id}", api.batch),
+            Route("/api/version", api.version),
+            Route("/api/kpis/dates", api.dates),
+            Route("/api/{rest:path}", _not_found),
+            Mount("/static", StaticFiles(directory=STATIC), name="static"),
+        ],
+        exception_handlers={
+            BadParameter: _bad_parameter,
+            OrderpipeError: _our_error,
+            HTTPException: _http_error,
+            Exception: _bug,
+        },
+    )
+    return guarded(_logged_once(app), guard or Guard())
 
-    answers = _Answers()
+
+class _Api:
+    """The API's endpoints: each parses its parameters, reads through a Reader of its own and
+    answers; KPI answers are kept by version (`_Answers`)."""
+
+    def __init__(self, source: Callable[[], Reader], schema: KpiSchema, today: Callable[[], dt.date]) -> None:
+        self.source = source
+        self.schema = schema
+        self.today = today
+        self.answers = _Answers()
 
     @contextmanager
-    def reading() -> Iterator[Reader]:
-        reader = source()
+    def reading(self) -> Iterator[Reader]:
+        reader = self.source()
         try:
             yield reader
         finally:
             reader.close()
 
-    def kpi_answer(request: Request, rows_of: Callable[[Reader, params.DateRange], list[dict[str, object]]],
+    def kpi_answer(self, request: Request, rows_of: Callable[[Reader, params.DateRange], list[dict[str, object]]],
                    cols: Sequence[Column], name: str, extra: tuple[str, ...] = ()) -> Response:  # fmt: skip
         query = request.query_params
         params.known_only(query.multi_items(), (*KPI_PARAMS, *extra))
-        span = params.date_range(query, today())
+        span = params.date_range(query, self.today())
         fmt = params.choice(query, "format", ("json", "csv"), "json")
         strings = params.choice(query, "money", ("number", "string"), "number") == "string"
-        with reading() as reader:
+        with self.reading() as reader:
             key = (request.url.path, query.get("name"), span, fmt, strings, version_of(reader))
-            answer = answers.get(key)
+            answer = self.answers.get(key)
             if answer is None:
                 answer = render_kpis(rows_of(reader, span), cols, span, fmt, strings)
-                answers.put(key, answer)
+                self.answers.put(key, answer)
         if fmt == "csv":
             disposition = f'attachment; filename="{name}-{span.start}-{span.end}.csv"'
             return Response(answer, headers={"content-disposition": disposition}, media_type="text/csv; charset=utf-8")
         return _json_response(answer)
 
-    async def daily(request: Request) -> Response:
-        return kpi_answer(request, lambda r, s: r.kpis.daily(s.start, s.end), schema.order_columns, "daily-kpis")
+    async def daily(self, request: Request) -> Response:
+        return self.kpi_answer(
+            request, lambda r, s: r.kpis.daily(s.start, s.end), self.schema.order_columns, "daily-kpis"
+        )
 
-    async def category(request: Request) -> Response:
+    async def category(self, request: Request) -> Response:
         name = request.query_params.get("name") or None
-        return kpi_answer(
+        return self.kpi_answer(
             request,
             lambda r, s: r.kpis.category(name, s.start, s.end),
-            schema.category_columns,
+            self.schema.category_columns,
             "category-kpis",
             ("name",),
         )
 
-    async def batches(request: Request) -> Response:
+    async def batches(self, request: Request) -> Response:
         query = request.query_params
         params.known_only(query.multi_items(), ("limit", "status", "format"))
         limit, status = params.batch_query(query)
         fmt = params.choice(query, "format", ("json", "csv"), "json")
-        with reading() as reader:
+        with self.reading() as reader:
             runs = list(reversed(reader.ledger.runs(limit=limit, status=status)))  # newest first
         if fmt == "csv":
             return _csv([_run(r) for r in runs], BATCH_FIELDS, "batches")
         return _json_response('{"runs":[' + ",".join(_object(_run(r)) for r in runs) + "]}")
 
-    async def batch(request: Request) -> Response:
+    async def batch(self, request: Request) -> Response:
         params.known_only(request.query_params.multi_items(), ())
         wanted = params.batch_id(request.path_params["batch_id"])
-        with reading() as reader:
+        with self.reading() as reader:
             runs = reader.ledger.runs(batch_id=wanted)
         ids = sorted({r.batch_id for r in runs})
         if not ids:
@@ -206,9 +238,9 @@ def create_app(
         body = '{"batch_id":' + json.dumps(ids[0]) + ',"runs":[' + ",".join(_object(_run(r)) for r in runs)
         return _json_response(body + '],"report":' + report + "}")
 
-    async def version(request: Request) -> Response:
+    async def version(self, request: Request) -> Response:
         params.known_only(request.query_params.multi_items(), ())
-        with reading() as reader:
+        with self.reading() as reader:
             current = version_of(reader)
         etag = f'"{current}"'
         headers = {"etag": etag, "cache-control": "no-cache"}
@@ -216,59 +248,44 @@ def create_app(
             return Response(status_code=304, headers=headers)
         return _json_response(json.dumps({"version": current}), headers=headers)
 
-    async def dates(request: Request) -> Response:
+    async def dates(self, request: Request) -> Response:
         params.known_only(request.query_params.multi_items(), ())
-        with reading() as reader:
+        with self.reading() as reader:
             key = (request.url.path, version_of(reader))
-            answer = answers.get(key)
+            answer = self.answers.get(key)
             if answer is None:
                 answer = _dates_answer([str(r["order_date"]) for r in reader.kpis.daily(None, None)])
-                answers.put(key, answer)
+                self.answers.put(key, answer)
         return _json_response(answer)
 
-    async def page(request: Request) -> Response:
-        return FileResponse(STATIC / "index.html", headers={"cache-control": "no-cache"})
 
-    async def not_found(request: Request) -> Response:
-        return _error(404, f"no such path: {request.url.path}")
+async def _page(request: Request) -> Response:
+    return FileResponse(STATIC / "index.html", headers={"cache-control": "no-cache"})
 
-    async def bad_parameter(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, BadParameter)
-        return _error(400, exc.message, exc.parameter)
 
-    async def our_error(request: Request, exc: Exception) -> Response:
-        log_event("api.error", level=logging.WARNING, path=request.url.path, error=str(exc))
-        return _error(503, str(exc))
+async def _not_found(request: Request) -> Response:
+    return _error(404, f"no such path: {request.url.path}")
 
-    async def http_error(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, HTTPException)
-        return _error(exc.status_code, str(exc.detail))
 
-    async def bug(request: Request, exc: Exception) -> Response:
-        log_event("api.bug", level=logging.ERROR, path=request.url.path, traceback=traceback.format_exc())
-        request.scope[_LOGGED] = exc  # Starlette raises it again after this answer: see _logged_once
-        return _error(500, "internal error: the server's log has the details")
+async def _bad_parameter(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, BadParameter)
+    return _error(400, exc.message, exc.parameter)
 
-    app = Starlette(
-        routes=[
-            Route("/", page),
-            Route("/api/kpis/daily", daily),
-            Route("/api/kpis/category", category),
-            Route("/api/batches", batches),
-            Route("/api/batches/{batch_id}", batch),
-            Route("/api/version", version),
-            Route("/api/kpis/dates", dates),
-            Route("/api/{rest:path}", not_found),
-            Mount("/static", StaticFiles(directory=STATIC), name="static"),
-        ],
-        exception_handlers={
-            BadParameter: bad_parameter,
-            OrderpipeError: our_error,
-            HTTPException: http_error,
-            Exception: bug,
-        },
-    )
-    return guarded(_logged_once(app), guard or Guard())
+
+async def _our_error(request: Request, exc: Exception) -> Response:
+    log_event("api.error", level=logging.WARNING, path=request.url.path, error=str(exc))
+    return _error(503, str(exc))
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    return _error(exc.status_code, str(exc.detail))
+
+
+async def _bug(request: Request, exc: Exception) -> Response:
+    log_event("api.bug", level=logging.ERROR, path=request.url.path, traceback=traceback.format_exc())
+    request.scope[_LOGGED] = exc  # Starlette raises it again after this answer: see _logged_once
+    return _error(500, "internal error: the server's log has the details")
 
 
 _LOGGED = "orderpipe.logged_exception"
