@@ -16,7 +16,8 @@ from orderpipe.adapters.folder import FolderStore
 from orderpipe.adapters.sqlite import SqliteDatabase, SqliteKpiStore, SqliteLedger
 from orderpipe.core.shape import SEED_SHAPE
 from orderpipe.errors import InfrastructureError
-from orderpipe.ingest import fact_key, inspect_file, publish_facts
+from orderpipe.facts import fact_key, publish_facts
+from orderpipe.ingest import inspect_file
 from orderpipe.kpi_engine import KpiEngine, versioned
 from orderpipe.ports import BatchRecord, FactEntry, KpiStore, Ledger, ObjectStore
 from tests.conftest import order, write

@@ -15,7 +15,8 @@ from orderpipe.adapters.folder import FolderStore
 from orderpipe.adapters.sqlite import SqliteDatabase, SqliteLedger
 from orderpipe.adapters.workspace import Workspace
 from orderpipe.core.shape import SEED_SHAPE
-from orderpipe.ingest import fact_key, inspect_file, load_facts
+from orderpipe.facts import fact_key, load_facts
+from orderpipe.ingest import inspect_file
 from orderpipe.ports import FactEntry
 from orderpipe.warehouse import Warehouse, merge_start, merged_id
 from tests.conftest import order, write

@@ -44,8 +44,9 @@ from orderpipe.core.kpis import (
 from orderpipe.core.lines import compute_line_kpis, current_lines
 from orderpipe.core.shape import InputShape
 from orderpipe.errors import InfrastructureError
+from orderpipe.facts import load_facts, staged_facts
 from orderpipe.faults import checkpoint
-from orderpipe.ingest import Inspection, load_facts, staged_facts
+from orderpipe.ingest import Inspection
 from orderpipe.ports import BatchRecord, FactEntry, KpiStore, Ledger, ObjectStore
 
 __all__ = ["KnownOrders", "KpiEngine", "with_order_keys"]

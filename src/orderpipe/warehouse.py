@@ -1,6 +1,6 @@
 """The warehouse: where a batch's facts are kept, and how a busy date stays cheap to read.
 
-Layout under the warehouse prefix (names from `ingest.fact_key` and `catalogs.catalog_key`):
+Layout under the warehouse prefix (names from `facts.fact_key` and `catalogs.catalog_key`):
 - `order_date=D/batch-<id>-<part>.parquet`: a date's own file of one slice of a batch;
 - `bundles/batch-<id>-<slice>.parquet`: the small dates of a slice in one file (the ledger
   names it for each of its dates by a part number from `BUNDLE` on);
@@ -30,8 +30,8 @@ from orderpipe.core.kpis import current_orders
 from orderpipe.core.lines import current_lines
 from orderpipe.core.shape import InputShape
 from orderpipe.errors import InfrastructureError
+from orderpipe.facts import BUNDLE, StagedFacts, bundle_of, fact_key, load_facts, publish_facts, write_compacted
 from orderpipe.faults import checkpoint
-from orderpipe.ingest import BUNDLE, StagedFacts, bundle_of, fact_key, load_facts, publish_facts, write_compacted
 from orderpipe.logs import log_event
 from orderpipe.outcomes import reason_of
 from orderpipe.ports import FactEntry, Ledger, ObjectStore
