@@ -296,62 +296,54 @@ def local_date_expr(text: pl.Expr, zone: str) -> pl.Expr:
 def with_local_date(frame: pl.LazyFrame, column: str, zone: str, alias: str) -> pl.LazyFrame:
     """`frame` with `alias`: the Date `local_date` gives for `column`, null where it gives None.
 
-    The pattern only validates (a match is cheap, capturing groups are not); once it matched,
-    every part sits at a known place: the date in 0-9, the time from 11, and the offset is the
-    `Z` at the end or starts at the first `+`/`-` after the date. Each step is a column of its
-    own, so the streaming engine computes each part once. The zone's offset is looked up in its
-    `zone_offsets` table (a binary search per row), in whole seconds as in `local_date`.
+    One pass of the pattern takes every part of a timestamp (its groups: the date, the hour,
+    minute and second, the offset); a value it does not match has none. The zone's offset is
+    looked up in its `zone_offsets` table (a binary search per row), in whole seconds as in
+    `local_date`. Each step is a column of its own, so the streaming engine computes each part
+    once.
     """
     c = pl.col
-    text = c(column)
-    rest = text.str.slice(16)
-    sign_at = pl.min_horizontal(rest.str.find("+", literal=True), rest.str.find("-", literal=True))
-    second = pl.when(text.str.slice(16, 1) == ":").then(text.str.slice(17, 2).cast(pl.Int64, strict=False))
-    day = text.str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False)
-    parts = frame.with_columns(
-        text.str.contains(TIMESTAMP_PATTERN).alias("__valid"),
-        pl.when(day.dt.year().is_between(1, 9999)).then(day).alias("__day"),
-        pl.when(text.str.len_bytes() > 10).then(text.str.slice(11, 2).cast(pl.Int64, strict=False)).alias("__hour"),
-        text.str.slice(14, 2).cast(pl.Int64, strict=False).alias("__minute"),
-        second.otherwise(0).alias("__second"),
-        pl.when(text.str.ends_with("Z"))
-        .then(pl.lit("Z"))
-        .when(sign_at.is_not_null())
-        .then(rest.str.slice(sign_at.fill_null(0)).str.replace(":", "", literal=True))
-        .alias("__offset"),
-    )
-    offset = c("__offset")
-    off_hours = offset.str.slice(1, 2).cast(pl.Int64, strict=False)
-    off_minutes = pl.when(offset.str.len_bytes() > 3).then(offset.str.slice(3, 2).cast(pl.Int64, strict=False))
+    parts = frame.with_columns(c(column).str.extract_groups(TIMESTAMP_PATTERN).alias("__parts"))
+    written, hour, minute, second, offset = (c("__parts").struct.field(str(group)) for group in range(1, 6))
+    day = written.str.to_date("%Y-%m-%d", strict=False)
+    off_hours = _number(offset.str.slice(1, 2))
+    off_minutes = pl.when(offset.str.len_bytes() > 3).then(_number(offset.str.slice(-2, 2))).otherwise(0)
     sign = pl.when(offset.str.starts_with("-")).then(-1).otherwise(1)
-    hour, minute = c("__hour"), c("__minute")
-    moments = parts.with_columns(
-        pl.when(offset == "Z").then(0).otherwise(sign * (off_hours * 60 + off_minutes.otherwise(0))).alias("__east"),
-        (
-            c("__valid")
-            & c("__day").is_not_null()
-            & (hour.is_null() | ((hour <= 23) & (minute <= 59) & (c("__second") <= 59)))
-            & (offset.is_null() | (offset == "Z") | ((off_hours <= 23) & (off_minutes.otherwise(0) <= 59)))
-        ).alias("__ok"),
-    ).with_columns(
-        (
-            c("__day").cast(pl.Int64) * DAY
-            + hour.fill_null(0) * 3600
-            + minute.fill_null(0) * 60
-            + c("__second")
-            - c("__east").fill_null(0) * 60
-        ).alias("__utc")
+    read = parts.with_columns(
+        pl.when(day.dt.year() >= 1).then(day).alias("__day"),
+        _number(hour).alias("__hour"),
+        _number(minute).alias("__minute"),
+        _number(second).fill_null(0).alias("__second"),
+        pl.when(offset == "Z").then(0).otherwise(sign * (off_hours * 60 + off_minutes)).alias("__east"),
+        (offset.is_null() | (offset == "Z") | ((off_hours <= 23) & (off_minutes <= 59))).alias("__offset_ok"),
+        offset.is_null().alias("__local_time"),
     )
+    hour, minute = c("__hour"), c("__minute")
+    ok = c("__day").is_not_null() & c("__offset_ok")
+    ok = ok & (hour.is_null() | ((hour <= 23) & (minute <= 59) & (c("__second") <= 59)))
+    utc = c("__day").cast(pl.Int64) * DAY + hour.fill_null(0) * 3600 + minute.fill_null(0) * 60 + c("__second")
+    moments = read.with_columns(ok.alias("__ok"), (utc - c("__east").fill_null(0) * 60).alias("__utc"))
+    return _in_zone(moments, zone, alias).drop(
+        "__parts", "__day", "__hour", "__minute", "__second", "__east", "__offset_ok", "__local_time", "__ok", "__utc"
+    )
+
+
+def _number(digits: pl.Expr) -> pl.Expr:
+    return digits.cast(pl.Int64, strict=False)
+
+
+def _in_zone(moments: pl.LazyFrame, zone: str, alias: str) -> pl.LazyFrame:
+    """`alias`: the local date in `zone` of each moment `__utc`, or the date written (`__day`)
+    of a local time (`__local_time`), where `__ok`; null elsewhere."""
+    c = pl.col
     table = zone_offsets(zone)
     starts = pl.lit(pl.Series(table.starts, dtype=pl.Int64))
     offsets = pl.lit(pl.Series(table.offsets, dtype=pl.Int64))
     utc = c("__utc")
     folded = pl.when(utc >= table.cycle).then(table.cycle + (utc - table.cycle) % CYCLE).otherwise(utc)
     index = starts.search_sorted(folded.fill_null(0), side="right").cast(pl.Int64) - 1
-    moments = moments.with_columns((utc + offsets.gather(index)).alias("__local"))
-    local = c("__local")
+    local = utc + offsets.gather(index)
     in_range = utc.is_between(FIRST_SECOND, LAST_SECOND) & local.is_between(FIRST_SECOND, LAST_SECOND)
     converted = (local // DAY).cast(pl.Int32).cast(pl.Date)
-    date = pl.when(offset.is_null()).then(c("__day")).when(in_range).then(converted)
-    temporary = ["__valid", "__day", "__hour", "__minute", "__second", "__offset", "__east", "__ok", "__utc", "__local"]
-    return moments.with_columns(pl.when(c("__ok")).then(date).alias(alias)).drop(temporary)
+    date = pl.when(c("__local_time")).then(c("__day")).when(in_range).then(converted)
+    return moments.with_columns(pl.when(c("__ok")).then(date).alias(alias))
