@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from orderpipe import ingest, shaped
+from tests.conftest import order
 
 
 @pytest.mark.parametrize(
@@ -174,3 +175,31 @@ def test_true_and_false_however_spelled_are_read_by_the_screen(
     assert inspection.facts is not None
     facts = pl.read_parquet(inspection.facts.paths).sort("order_id")
     assert facts.get_column("returned").to_list() == [returned, False]
+
+
+@pytest.mark.parametrize(
+    ("rows", "valid"),
+    [
+        ([order("O1") + ",", order("O2") + ",note"], True),  # an empty last field: the fields are counted
+        ([order("O1") + ",", order("O2")], False),  # a row short of the unused last column
+        ([order("O1") + ",x,y", order("O2") + ",x"], False),  # a row with a field too many
+    ],
+    ids=["empty-last-field", "short-row", "long-row"],
+)
+def test_a_file_whose_last_field_is_empty_is_screened_and_its_fields_counted(
+    rows: list[str], valid: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Polars pads a short row with empty fields, so a row whose last field is empty might be
+    short: the screen counts the file's commas against its lines, and the exact validator runs
+    only when a row is short or long (to say which)."""
+    from tests.conftest import HEADER, write
+
+    calls: list[int] = []
+    real = ingest.validate
+    monkeypatch.setattr(ingest, "validate", lambda *a, **k: calls.append(1) or real(*a, **k))
+    path = write(tmp_path / "f.csv", rows, header=HEADER + ",note")
+    report = ingest.inspect_file(path, "f.csv", ["Electronics"], tmp_path).report
+    assert report.valid is valid
+    assert calls == ([] if valid else [1])
+    if not valid:
+        assert [i.code for i in report.errors] == ["wrong-field-count"]

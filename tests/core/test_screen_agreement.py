@@ -1,8 +1,9 @@
 """The fast path may skip the exact validator only when both would say the same thing.
 
-Random files mixing valid and invalid values, quoting, blank lines, CRLF and extra columns go
-through `inspect_file` (screen + fallback) and through `validate_stream` alone: the verdicts
-and row counts must agree, and an accepted file's staged facts must hold every row.
+Random files mixing valid and invalid values, quoting, blank lines, CRLF and extra columns, read
+through a shape drawn from the seed's to line items with timestamps, a status and the catalog,
+go through `inspect_file` (screen + fallback) and through the exact validator alone: the reports
+must be the same, and an accepted file's staged facts must hold every row.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from orderpipe.core.rules import COLUMNS, DEFAULT_CATEGORIES
-from orderpipe.core.validate import validate_stream
-from orderpipe.ingest import inspect_file
+from orderpipe.core.shape import SEED_SHAPE, InputShape
+from orderpipe.core.shape_validate import validate_shaped
+from orderpipe.ingest import ROWS_PER_PART, inspect_file
 from tests.conftest import examples
 
 VALUES = {
@@ -53,6 +55,24 @@ VALID = {
     "returned": ["true", "FALSE"],
 }
 CATS = list(DEFAULT_CATEGORIES)
+#: Shapes that read these files: the `order_date` column as a timestamp, `returned` as a status
+#: (`true` in any case means returned), renamed columns, line items, the catalog's categories.
+SHAPES = [
+    SEED_SHAPE,
+    InputShape(columns=(("order_id", "Name"), ("unit_price", "Price"))),
+    InputShape(columns=(("order_timestamp", "order_date"),), timezone="Europe/Berlin"),
+    InputShape(returned_column="returned", returned_values=("true",)),
+    InputShape(grain="line"),
+    InputShape(catalog=True),
+    InputShape(
+        grain="line",
+        columns=(("customer_id", "Email"), ("order_timestamp", "order_date")),
+        timezone="Pacific/Kiritimati",
+        returned_column="returned",
+        returned_values=("TRUE", "yes"),
+        catalog=True,
+    ),
+]
 
 
 def quote(value: str, always: bool) -> str:
@@ -95,16 +115,24 @@ def files(draw: st.DrawFn) -> bytes:
     return (end.join(lines) + draw(st.sampled_from([end, ""]))).encode()
 
 
+def renamed(data: bytes, shape: InputShape) -> bytes:
+    """The file with its header's names as `shape` names the columns."""
+    header, _, rest = data.partition(b"\n")
+    names = {c: shape.source("order_timestamp" if c == "order_date" and shape.timestamped else c) for c in COLUMNS}
+    return b",".join(names.get(n, n).encode() for n in header.decode().split(",")) + b"\n" + rest
+
+
 @settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(files())
-def test_screen_and_exact_validator_agree(data: bytes) -> None:
-    exact = validate_stream(io.BytesIO(data), "f.csv", frozenset(CATS))
+@given(files(), st.sampled_from(SHAPES))
+def test_screen_and_exact_validator_agree(data: bytes, shape: InputShape) -> None:
+    data = renamed(data, shape)
+    exact = validate_shaped(io.BytesIO(data), "f.csv", shape, frozenset(CATS))
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "f.csv"
         path.write_bytes(data)
-        inspection = inspect_file(path, "f.csv", CATS, Path(tmp))
-        assert inspection.report.valid == exact.valid, (exact.to_dict(), inspection.report.to_dict())
-        assert inspection.report.rows == exact.rows
+        inspection = inspect_file(path, "f.csv", CATS, Path(tmp), ROWS_PER_PART, shape)
+        assert inspection.report.to_dict() == exact.to_dict()
+        assert inspection.report.dates == exact.dates
         event("valid" if exact.valid else "invalid")
         if exact.valid:
             assert inspection.facts is not None

@@ -223,3 +223,12 @@ def test_the_largest_and_longest_numbers_read_alike() -> None:
     prices = ["999999999999.9999", "1000000000000", "0" * 5000 + "1.5", "0" * 5000 + "0.0001", "0.0000"]
     assert disagreements("quantity", quantities) == []
     assert disagreements("unit_price", prices) == []
+
+
+def test_a_status_with_white_space_at_an_edge_is_left_to_the_trimmed_screen() -> None:
+    """The untrimmed screen takes statuses as read: one with white space or an invisible
+    character at an edge is not mapped there (as read, it would not be one of the values)."""
+    statuses = [" refunded", "refunded\t", "\u3000Refunded", "\u200brefunded", "paid ", ""]
+    mapped = pl.select(returned_from_status(pl.lit(pl.Series(statuses)), ("refunded",))).to_series().to_list()
+    assert mapped == [""] * len(statuses)
+    assert pl.select(returned_from_status(pl.lit("Refunded"), ("refunded",))).item() == "true"

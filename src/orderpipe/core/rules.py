@@ -1,7 +1,8 @@
 """The input contract: columns, value rules and error codes, in one place.
 
-Both validators use these definitions: the exact row-by-row validator (`validate.py`) and the
-vectorised screen (`screen.py`). The screen may only be stricter, never looser.
+Both validators use these definitions, for every shape of file: the exact row-by-row validator
+(`exact.py`, with the row rules of `shape_validate.py` and `catalog.py`) and the vectorised
+screen (`screen.py`). The screen may only be stricter, never looser.
 """
 
 from __future__ import annotations

@@ -1,9 +1,11 @@
 """The configured shape of input files: which column feeds which field, and at what grain.
 
-With nothing configured the shape is the seed's (8 columns, one order per row) and the seed's
-validators run unchanged. Otherwise the file is read through this shape: renamed columns, an
-order date taken from a timestamp, `returned` read from a status column, and — at line grain —
-orders that span rows. Pure: no I/O.
+With nothing configured the shape is the seed's (`SEED_SHAPE`: 8 columns, one order per row),
+the default of one input path: every shape is read by the same screen and the same exact
+validator. A configured shape adds renamed columns, an order date taken from a timestamp,
+`returned` read from a status column, and — at line grain — orders that span rows; with the
+catalog on, products files are catalog batches, read through the same machinery by their own
+two columns. Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ class InputShape:
 
     @property
     def is_seed(self) -> bool:
-        """Nothing configured: the seed's format, read by the seed's validators."""
+        """Nothing configured: the seed's format (its reports explain no shape)."""
         return self == SEED_SHAPE
 
     @property
