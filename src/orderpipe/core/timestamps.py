@@ -337,11 +337,16 @@ def _in_zone(moments: pl.LazyFrame, zone: str, alias: str) -> pl.LazyFrame:
     of a local time (`__local_time`), where `__ok`; null elsewhere."""
     c = pl.col
     table = zone_offsets(zone)
-    starts = pl.lit(pl.Series(table.starts, dtype=pl.Int64))
+    starts = pl.Series(table.starts, dtype=pl.Int64)
     offsets = pl.lit(pl.Series(table.offsets, dtype=pl.Int64))
     utc = c("__utc")
     folded = pl.when(utc >= table.cycle).then(table.cycle + (utc - table.cycle) % CYCLE).otherwise(utc)
-    index = starts.search_sorted(folded.fill_null(0), side="right").cast(pl.Int64) - 1
+    # Row by row, so the query streams: a search with the table as a literal is not streamed,
+    # and Polars then holds every row of the file at once.
+    position = folded.fill_null(0).map_batches(
+        lambda moments: starts.search_sorted(moments, side="right"), pl.get_index_type(), is_elementwise=True
+    )
+    index = position.cast(pl.Int64) - 1
     local = utc + offsets.gather(index)
     in_range = utc.is_between(FIRST_SECOND, LAST_SECOND) & local.is_between(FIRST_SECOND, LAST_SECOND)
     converted = (local // DAY).cast(pl.Int32).cast(pl.Date)
