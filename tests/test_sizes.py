@@ -19,11 +19,9 @@ MAX_CLASS = 400
 MAX_MODULE = 600
 MAX_FUNCTION = 60
 LONG_MODULES = {"cli.py"}
-#: Functions still over the limit, each at most as long as listed here: a list that only
-#: shrinks. (A function that got shorter than this passes; take it off the list then.)
-KNOWN_LONG_FUNCTIONS = {
-    ("core/timestamps.py", "with_local_date"): 62,
-}
+#: Functions allowed over the limit, (module, name) -> at most this many lines: none today.
+#: A list that only shrinks; a function that got shorter passes, and comes off the list.
+KNOWN_LONG_FUNCTIONS: dict[tuple[str, str], int] = {}
 
 
 def modules() -> Iterator[tuple[str, str]]:
