@@ -19,6 +19,7 @@ import sys
 from decimal import Decimal
 
 import polars as pl
+import pytest
 from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
 
@@ -151,25 +152,31 @@ def test_every_character_is_trimmed_blank_and_lowercased_alike() -> None:
     assert wrong == []
 
 
-def test_every_status_means_on_the_fast_path_what_it_means_to_the_exact_validator() -> None:
+@pytest.mark.parametrize("trimmed", [True, False], ids=["trimmed", "as-read"])
+def test_every_status_means_on_the_fast_path_what_it_means_to_the_exact_validator(trimmed: bool) -> None:
     """Each character as a status, each character's Polars lower case as a configured value: the
     fast path says returned or not exactly as `InputShape.is_returned` does, or leaves the row to
-    the exact validator (an empty `returned`); and it decides every ASCII status but a blank."""
+    another reading (an empty `returned`); the trimmed screen decides every ASCII status but a
+    blank, the screen of values as read every printable one without capitals."""
     lowered_by_polars = pl.Series(EVERY_CHARACTER).str.to_lowercase().to_list()
     values = ("Refunded", *lowered_by_polars)
-    fast = pl.select(returned_from_status(pl.lit(pl.Series(EVERY_CHARACTER)), values)).to_series().to_list()
+    statuses = pl.lit(pl.Series(EVERY_CHARACTER))
+    fast = pl.select(returned_from_status(statuses, values, trimmed)).to_series().to_list()
     meaning = {v.lower() for v in values}  # InputShape.is_returned, with its set built once
     wrong = []
     for ch, said in zip(EVERY_CHARACTER, fast, strict=True):
+        printable = "!" <= ch <= "~" and not ch.isupper()  # what the screen of values as read maps
+        decides = ch.isascii() and not is_blank(ch) if trimmed else printable
         if said == "":
-            if ch.isascii() and not is_blank(ch):
-                wrong.append((hex(ord(ch)), "left to the exact validator"))
+            if decides:
+                wrong.append((hex(ord(ch)), "left to another reading"))
         elif (said == "true") != (ch.lower() in meaning):
             wrong.append((hex(ord(ch)), said))
     assert wrong == []
     shape = InputShape(returned_column="Status", returned_values=("Refunded",))
     assert shape.is_returned("REFUNDED")
     assert pl.select(returned_from_status(pl.lit("REFUNDED"), shape.returned_values)).item() == "true"
+    assert pl.select(returned_from_status(pl.lit("refunded"), shape.returned_values, False)).item() == "true"
 
 
 noise = st.sampled_from(["+", "-", ".", "e", "E", "_", " ", "\n", "\t", "\u00a0", "\u200b", "٣", "３", ",", "x"])
@@ -225,10 +232,12 @@ def test_the_largest_and_longest_numbers_read_alike() -> None:
     assert disagreements("unit_price", prices) == []
 
 
-def test_a_status_with_white_space_at_an_edge_is_left_to_the_trimmed_screen() -> None:
-    """The untrimmed screen takes statuses as read: one with white space or an invisible
-    character at an edge is not mapped there (as read, it would not be one of the values)."""
+@pytest.mark.parametrize("trimmed", [True, False], ids=["trimmed", "as-read"])
+def test_a_status_with_white_space_at_an_edge_is_left_to_another_reading(trimmed: bool) -> None:
+    """A status with white space or an invisible character at an edge is not mapped as read (as
+    read, it would not be one of the values), nor by the trimmed screen (an invisible one)."""
     statuses = [" refunded", "refunded\t", "\u3000Refunded", "\u200brefunded", "paid ", ""]
-    mapped = pl.select(returned_from_status(pl.lit(pl.Series(statuses)), ("refunded",))).to_series().to_list()
-    assert mapped == [""] * len(statuses)
-    assert pl.select(returned_from_status(pl.lit("Refunded"), ("refunded",))).item() == "true"
+    if trimmed:  # the trimmed screen sees values already trimmed
+        statuses = [s.strip(WHITESPACE) for s in statuses if not s.strip(WHITESPACE).isascii() or not s.strip()]
+    mapped = pl.select(returned_from_status(pl.lit(pl.Series(statuses)), ("refunded",), trimmed)).to_series()
+    assert mapped.to_list() == [""] * len(statuses)

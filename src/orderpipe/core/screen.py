@@ -59,6 +59,8 @@ FACT_SCHEMA: dict[str, pl.DataType] = {
 }
 #: A catalog batch's staged rows.
 CATALOG_COLUMNS = ("product_id", "category")
+#: Printable ASCII but capitals: text `str.lower` leaves as it is, with nothing to trim.
+_LOWER_ASCII = r"^[!-@\[-~]+$"
 
 
 def field_rules(categories: Sequence[str], trimmed: bool = True) -> dict[str, tuple[pl.Expr, pl.Expr]]:
@@ -134,17 +136,23 @@ def screen_columns(categories: Sequence[str], trimmed: bool = True) -> list[pl.E
     ]
 
 
-def returned_from_status(status: pl.Expr, values: Sequence[str]) -> pl.Expr:
+def returned_from_status(status: pl.Expr, values: Sequence[str], trimmed: bool = True) -> pl.Expr:
     """`returned` as text from a status column: "true" when the status is one of `values` in
     any case (`InputShape.is_returned`), else "false"; empty, so the row fails the screen, for a
-    blank status, one with white space or an invisible character at an edge (the trimmed screen
-    decides), or one Polars might read otherwise.
+    status this screen leaves to another reading.
 
     "Any case" is Python's `str.lower`. Polars lowercases by a newer Unicode than Python's
-    (letters such as 'Ꟛ' have a lower case in one and not the other), so it maps only statuses
-    written in ASCII, where the two agree.
+    (letters such as 'Ꟛ' have a lower case in one and not the other), so the trimmed screen maps
+    only statuses written in ASCII, where the two agree, and not a blank one (nor one with an
+    invisible character at an edge). The untrimmed screen maps only statuses as exports write
+    them, printable ASCII without capitals, which `str.lower` leaves as they are: no value is
+    lowercased (a status with a capital or white space goes to the trimmed screen).
     """
     lowered = [v.lower() for v in values]
+    if not trimmed:
+        as_written = status.str.contains(_LOWER_ASCII)
+        mapped = pl.when(status.is_in(lowered)).then(pl.lit("true")).otherwise(pl.lit("false"))
+        return pl.when(as_written).then(mapped).otherwise(pl.lit(""))
     mapped = pl.when(status.str.to_lowercase().is_in(lowered)).then(pl.lit("true")).otherwise(pl.lit("false"))
     unsure = status.str.contains(EDGE_PATTERN) | (status.str.len_bytes() != status.str.len_chars())
     return pl.when(unsure).then(pl.lit("")).otherwise(mapped)
@@ -217,7 +225,7 @@ def _order_fields(shape: InputShape, categories: Sequence[str], trimmed: bool) -
     if shape.timestamped:
         rules["order_date"] = (c("__date"), c("__date").is_not_null())
     if shape.returned_column:
-        mapped = returned_from_status(c("returned"), shape.returned_values)
+        mapped = returned_from_status(c("returned"), shape.returned_values, trimmed)
         rules["returned"] = (mapped == "true", mapped != "")
     return {name: rules[name] for name in FACT_SCHEMA}
 
