@@ -49,27 +49,30 @@ class OrderRows:
         self.explained = shape.explain()
         self.zone = shape.timezone
         self.report = ReportBuilder("")
-        self._fields: tuple[str, ...] = ()  # in reading order: shape.required(), then a line id
-        self._indexes: tuple[int, ...] = ()
-        self._special: tuple[bool, ...] = ()
-        self._level: tuple[tuple[int, str], ...] = ()  # (reading index, field) of order-level fields
+        #: (field, column, has rules of its own) in reading order: shape.required(), then a line id
+        self._columns: tuple[tuple[str, int, bool], ...] = ()
+        self._canon: tuple[str, ...] = ()  # the fields as staged (a timestamp feeds order_date)
+        self._order_at = 0
+        self._level: tuple[tuple[int, str], ...] = ()
         self._plain = False  # the fields are the 8 columns in their order: values are canonical
         self._dates: set[str] = set()
         self._seen: dict[str, int] = {}  # order grain: order id -> first line
         self._lines: dict[tuple[str, str], int] = {}  # line grain: line identity -> first line
-        self._orders: dict[str, tuple[int, dict[str, str]]] = {}  # order id -> first line, its order-level values
+        #: order id -> its first line, that line's order-level values and order date
+        self._orders: dict[str, tuple[int, dict[str, str], str | None]] = {}
+        self._returned = {v.lower() for v in shape.returned_values}  # `InputShape.is_returned`
         self._key = "product_id"
 
     def bind(self, positions: dict[str, int], report: ReportBuilder) -> None:
         """Start a file (see `exact.RowRules`)."""
         self.report = report
-        self._fields = tuple(positions)
-        self._indexes = tuple(positions.values())
         special = {"line_id", "order_timestamp", *(("returned",) if self.shape.returned_column else ())}
-        self._special = tuple(f in special for f in self._fields)
+        self._columns = tuple((field, index, field in special) for field, index in positions.items())
+        self._canon = tuple(_canonical(f) for f in positions)
+        self._order_at = positions["order_id"]
         levels = self.shape.order_level() if self.shape.lines else ()
-        self._level = tuple((self._fields.index(f), f) for f in levels)
-        self._plain = self._fields == COLUMNS
+        self._level = tuple((positions[f], f) for f in levels)  # (column, field) of order-level fields
+        self._plain = tuple(positions) == COLUMNS
         self._key = "line_id" if "line_id" in positions else "product_id"
         self._dates, self._seen, self._lines, self._orders = set(), {}, {}, {}
 
@@ -84,40 +87,53 @@ class OrderRows:
 
     def check(self, record: list[str], line: int) -> list[str] | None:
         """The row's canonical values (COLUMNS order) when it breaks no rule, else None."""
-        raw = [record[index].strip(WHITESPACE) for index in self._indexes]
-        order_id = raw[0]  # every shape reads order_id first
-        if self._level and not is_blank(order_id) and (first := self._orders.get(order_id)) is not None:
-            for at, field in self._level:  # a later line: blank order-level fields come from its first line
-                if is_blank(raw[at]):
-                    raw[at] = first[1][field]
-        values: list[str | None] = []
-        for field, special, value in zip(self._fields, self._special, raw, strict=True):
+        if self._level:  # line grain: a later line's blank order-level fields come from its first line
+            record = self._inherit(record)
+        categories, values = self.categories, []
+        for field, index, special in self._columns:  # in reading order
+            value = record[index].strip(WHITESPACE)
             if special:
                 values.append(self._special_value(field, value, line))
                 continue
-            error = check_value(field, value, self.categories)
-            if error is not None:
+            error = check_value(field, value, categories)
+            if error is None:
+                values.append(value)
+            else:
                 self._error(error.code, line, field, value, error.message)
-            values.append(value if error is None else None)
+                values.append(None)
         clean = None not in values
-        if not is_blank(order_id):
-            clean = self._file_rules(order_id, raw, values, line) and clean
+        order_id = record[self._order_at].strip(WHITESPACE)
+        if self._level:
+            clean = self._line_rules(order_id, record, values, line) and clean
+        elif (first_line := self._seen.setdefault(order_id, line)) != line and not is_blank(order_id):
+            message = f"order_id {shown(order_id)} already appears at line {first_line}"
+            self._error("duplicate-order-id", line, "order_id", order_id, message)
+            clean = False
         if not clean:
             return None
-        row = self._canonical_row(values)
+        row: list[str] = values if self._plain else self._canonical_row(values)  # type: ignore[assignment]
+        row[7] = row[7].lower()
         self._dates.add(row[2])
         return row
 
+    def _inherit(self, record: list[str]) -> list[str]:
+        """The record with each blank order-level field taken from its order's first line."""
+        order_id = record[self._order_at].strip(WHITESPACE)
+        first = self._orders.get(order_id) if not is_blank(order_id) else None
+        if first is None:
+            return record
+        record = list(record)
+        for index, field in self._level:
+            if is_blank(record[index]):
+                record[index] = first[1][field]
+        return record
+
     def _canonical_row(self, values: list[str | None]) -> list[str]:
-        if self._plain:
-            row = [v for v in values if v is not None]
-        else:
-            named = {_canonical(f): v for f, v in zip(self._fields, values, strict=True) if v is not None}
-            if self.shape.catalog:
-                named["category"] = UNKNOWN  # resolved from the catalog when KPIs are computed
-            row = [named[c] for c in COLUMNS]
-        row[7] = row[7].lower()
-        return row
+        """Values in reading order → the 8 columns (a timestamp's date as order_date)."""
+        named = dict(zip(self._canon, values, strict=True))
+        if self.shape.catalog:
+            named["category"] = UNKNOWN  # resolved from the catalog when KPIs are computed
+        return [named[c] or "" for c in COLUMNS]
 
     def _special_value(self, field: str, value: str, line: int) -> str | None:
         """The canonical text of a line id, a timestamp or a status, or None (the report says why)."""
@@ -143,16 +159,11 @@ class OrderRows:
             return None
         return day.isoformat()
 
-    def _file_rules(self, order_id: str, raw: list[str], values: list[str | None], line: int) -> bool:
-        """Unique order ids (order grain); unique lines and consistent orders (line grain)."""
-        if not self.shape.lines:
-            first_line = self._seen.setdefault(order_id, line)
-            if first_line != line:
-                message = f"order_id {shown(order_id)} already appears at line {first_line}"
-                self._error("duplicate-order-id", line, "order_id", order_id, message)
-                return False
-            return True
-        named = dict(zip(self._fields, raw, strict=True))
+    def _line_rules(self, order_id: str, record: list[str], values: list[str | None], line: int) -> bool:
+        """Line grain: unique lines and consistent orders."""
+        if is_blank(order_id):
+            return True  # a blank id is already an error; it duplicates nothing
+        named = {field: record[index].strip(WHITESPACE) for field, index, _ in self._columns}
         clean = True
         item = named[self._key]
         if not is_blank(item):
@@ -164,36 +175,38 @@ class OrderRows:
                 )
                 self._error("duplicate-line", line, self._key, item, message)
                 clean = False
-        order = self._orders.setdefault(order_id, (line, {f: named[f] for f in self.shape.order_level()}))
+        mine = dict(zip(self._canon, values, strict=True))
+        first = (line, {field: named[field] for _, field in self._level}, mine["order_date"])
+        order = self._orders.setdefault(order_id, first)
         if order[0] != line:
-            mine = {_canonical(f): v for f, v in zip(self._fields, values, strict=True)}
             clean = self._consistent(order_id, order, named, mine, line) and clean
         return clean
 
     def _consistent(
         self,
         order_id: str,
-        order: tuple[int, dict[str, str]],
+        order: tuple[int, dict[str, str], str | None],
         raw: dict[str, str],
         mine: dict[str, str | None],
         line: int,
     ) -> bool:
-        """A later line agrees with its order's first line on every order-level field."""
-        for field in self.shape.order_level():
-            value, theirs = mine[_canonical(field)], order[1][field]
+        """A later line agrees with its order's first line on every order-level field (as written
+        there; a timestamp by the date it gives, a status by what it means)."""
+        first_line, first, first_date = order
+        for _, field in self._level:
+            value, theirs = mine[_canonical(field)], first[field]
             if value is None or is_blank(theirs):
                 continue  # already reported as a bad value on one of the lines
-            if field == "order_timestamp" and self.zone is not None:
-                first_day = local_date(theirs, self.zone)
-                same = first_day is None or first_day.isoformat() == value
+            if field == "order_timestamp":
+                same = first_date is None or first_date == value
             elif field == "returned":
-                same = self.shape.is_returned(theirs) == (value == "true")
+                same = (theirs.lower() in self._returned) == (value == "true")
             else:
                 same = theirs == value
             if not same:
                 message = (
                     f"order {shown(order_id)} has {_canonical(field)} {shown(raw[field])} here but "
-                    f"{shown(theirs)} on its first line {order[0]}: every line of an order must agree"
+                    f"{shown(theirs)} on its first line {first_line}: every line of an order must agree"
                 )
                 self._error("inconsistent-order", line, field, raw[field], message)
                 return False
