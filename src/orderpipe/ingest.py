@@ -157,7 +157,7 @@ def inspect_file(
     if shape.catalog and not catalog_file:  # order files carry no category: the catalog gives it
         categories = (*categories, UNKNOWN)
     hashing = Beside(lambda: fingerprint(path))
-    fast = _screened(path, name, shape, categories, _stage(workdir, rows_per_part, catalog_file))
+    fast = _screened(path, name, shape, categories, lambda: _stage(workdir, rows_per_part, catalog_file))
     fp = hashing.result(name)
     if fast is not None:
         if not fp.needs_exact:
@@ -170,7 +170,11 @@ def inspect_file(
 
 
 def _screened(
-    path: Path, name: str, shape: InputShape, categories: Sequence[str], stage: FactSlices | CatalogStage
+    path: Path,
+    name: str,
+    shape: InputShape,
+    categories: Sequence[str],
+    new_stage: Callable[[], FactSlices | CatalogStage],
 ) -> tuple[ValidationReport, StagedFacts | StagedCatalog] | None:
     """The fast path's verdict and stage, when it can give them; None leaves the file to the
     exact validator (and nothing staged)."""
@@ -179,7 +183,7 @@ def _screened(
         header = plain_header(stream, rules.layout)
     if header is None:
         return None
-    with stage:
+    with new_stage() as stage:
         try:
             rows = screen_file(path, header, shape, categories, stage, isinstance(stage, CatalogStage))
         except pl.exceptions.PolarsError:  # unreadable to Polars: the exact validator will say where and why
