@@ -73,10 +73,8 @@ def upload_family(key: str) -> str:
     uploads). Uploads of one family are counted in the order they landed."""
     name = key.rpartition("/")[2]
     stem, extension = _split(name)
-    base, dot, tag = stem.rpartition(".")
-    if dot and base and tag.isascii() and tag.isdigit() and int(tag) >= 2 and tag[0] != "0":
-        return base + extension
-    return name
+    base, tag = _upload_tag(stem)
+    return base + extension if base and tag else name
 
 
 def is_upload_of(candidate: str, name: str, digest: str) -> bool:
@@ -88,8 +86,15 @@ def is_upload_of(candidate: str, name: str, digest: str) -> bool:
     if candidate == first:
         return True
     _, extension = _split(name)
-    base = candidate.removesuffix(extension) if extension and candidate.endswith(extension) else candidate
-    _, dot, tag = base.rpartition(".")
-    if not (dot and tag.isascii() and tag.isdigit() and tag[0] != "0" and int(tag) >= 2):
-        return False
-    return tagged_name(name, tag) == candidate
+    stem = candidate.removesuffix(extension) if extension and candidate.endswith(extension) else candidate
+    tag = _upload_tag(stem)[1]
+    return bool(tag) and tagged_name(name, tag) == candidate
+
+
+def _upload_tag(stem: str) -> tuple[str, str]:
+    """(base, N) for a stem `base.N` that names a later upload (N a number from 2, written
+    without leading zeros); ("", "") for any other stem."""
+    base, dot, tag = stem.rpartition(".")
+    if dot and tag.isascii() and tag.isdigit() and tag[0] != "0" and int(tag) >= 2:
+        return base, tag
+    return "", ""
