@@ -9,8 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
-import threading
-import time
 from collections.abc import Callable, Iterator
 from urllib.parse import quote
 
@@ -23,7 +21,6 @@ from orderpipe.bootstrap import Reader, open_reader
 from orderpipe.config import load_settings
 from orderpipe.web.app import create_app
 from orderpipe.web.params import MAX_RANGE_DAYS, STATUSES
-from orderpipe.web.serve import Limits, listen, server_config
 from tests.web.conftest import fill, running
 
 SPAN = dt.timedelta(days=MAX_RANGE_DAYS - 1)
@@ -80,29 +77,13 @@ CASES = [(path, name) for path, names in PARAMETERS.items() for name in names]
 
 @pytest.fixture(scope="module")
 def url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """One server over a filled home (folder + SQLite) for every example, on serve's own socket
-    and settings (TCP_NODELAY: without it each request waits ~40 ms for a delayed ACK)."""
-    import uvicorn
-
+    """One server over a filled home (folder + SQLite) for every example."""
     tmp = tmp_path_factory.mktemp("bad-values")
     home = tmp / "home"
     fill(home, {}, tmp)
     settings = load_settings(home, environ={})
-    bounds = Limits(connections=50, backlog=32)
-    sock = listen("127.0.0.1", 0, bounds.backlog)
-    server = uvicorn.Server(server_config(create_app(lambda: open_reader(settings)), False, bounds))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
+    with running(create_app(lambda: open_reader(settings))) as base:
+        yield base
 
 
 def _check(client: httpx.Client, path: str, name: str, value: str) -> None:

@@ -12,7 +12,6 @@ import resource
 import select
 import socket
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager, suppress
@@ -25,9 +24,9 @@ from orderpipe.bootstrap import open_pipeline, open_reader
 from orderpipe.config import load_settings
 from orderpipe.web.app import create_app
 from orderpipe.web.connections import REQUEST_TIMEOUT
-from orderpipe.web.serve import Limits, listen, server_config
+from orderpipe.web.serve import Limits
 from tests.conftest import order, run_file, write
-from tests.web.conftest import ORDERPIPE, fill
+from tests.web.conftest import ORDERPIPE, fill, running
 
 OPEN_FILES = 256  # the open-file limit the stalled clients outnumber
 STALLED = 300
@@ -52,25 +51,10 @@ def big_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @contextmanager
 def bounded(home: Path, max_connections: int, request_timeout: float, send_timeout: float) -> Iterator[int]:
     """serve's own socket and uvicorn settings, with the bounds given, in a thread; yields the port."""
-    import uvicorn
-
     settings = load_settings(home, environ={})
-    bounds = Limits(max_connections, backlog=32)
-    sock = listen("127.0.0.1", 0, bounds.backlog)
-    config = server_config(create_app(lambda: open_reader(settings)), False, bounds, request_timeout, send_timeout)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.01)
-    try:
-        yield sock.getsockname()[1]
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
+    app = create_app(lambda: open_reader(settings))
+    with running(app, Limits(max_connections, backlog=32), request_timeout, send_timeout) as url:
+        yield int(url.rpartition(":")[2])
 
 
 def stalled(port: int, sent: bytes = b"GET /api/vers") -> socket.socket:
