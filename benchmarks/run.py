@@ -2,7 +2,8 @@
 
 1. big files — `orderpipe run` end to end on 100 MB and 1 GB order files and on a file of
    1.5 M rows over 3,650 dates (against the same rows on 1 date; these two run 5 times each,
-   in turn, and are compared by median), beside the pandas baseline on the same files; wall
+   in turn, and are compared by median), beside the pandas and Polars baselines (the validating
+   jobs a user would otherwise write: pandas_baseline.py, polars_baseline.py) on the same files; wall
    time, MB/s, peak RSS (from wait4), ratio; and two floors under a run (read_floor.py: read
    every field; read and check every row), with what each leaves of the wall-time target.
 2. scale — 10,000 small files through one `orderpipe run`: per-file medians of the first and
@@ -54,11 +55,12 @@ class BigFile:
     seconds: float | None  # target wall time
     rss_mb: float | None = None
     speedup: float | None = None
+    polars_ratio: float | None = None  # our wall time at most this many times the Polars job's
 
 
 FILES = [
     BigFile("100MB", 1_500_000, 365, 1.0),
-    BigFile("1GB", 15_000_000, 365, 8.0, rss_mb=1024, speedup=12.0),
+    BigFile("1GB", 15_000_000, 365, 8.0, rss_mb=1024, speedup=12.0, polars_ratio=1.25),
     BigFile("1date", 1_500_000, 1, None),
     BigFile("3650dates", 1_500_000, 3650, None),  # target: ≤ 1.5× the 1-date file
 ]
@@ -140,7 +142,7 @@ def verdict(met: bool) -> str:
 
 
 def big_files(orderpipe: str, quick: bool, skip_pandas: bool) -> None:
-    print("\n## Big files: `orderpipe run FILE` on a fresh home, beside the pandas baseline\n")
+    print("\n## Big files: `orderpipe run FILE` on a fresh home, beside the pandas and Polars baselines\n")
     print("| file | MB | tool | wall s | MB/s | peak RSS MB | vs pandas | target |")
     print("|---|---:|---|---:|---:|---:|---:|---|")
     walls: dict[str, float] = {}
@@ -156,13 +158,18 @@ def big_files(orderpipe: str, quick: bool, skip_pandas: bool) -> None:
         else:
             (ours, facts), note = run_on_fresh_home(orderpipe, spec, path), ""
         walls[spec.label] = ours.seconds
-        base, floors = None, {}
+        base, polars, floors = None, None, {}
         if spec.label in ("100MB", "1GB"):
             floors = {kind: measure([sys.executable, str(HERE / "read_floor.py"), str(path), kind]) for kind in FLOORS}
+            polars = measure([sys.executable, str(HERE / "polars_baseline.py"), str(path)])
             if not skip_pandas:
                 base = measure([sys.executable, str(HERE / "pandas_baseline.py"), str(path)])
         ratio = base.seconds / ours.seconds if base else None
         goals, met = [], ours.code == 0
+        if spec.polars_ratio is not None and polars is not None:
+            against = ours.seconds / polars.seconds
+            goals.append(f"≤ {spec.polars_ratio:g}× the Polars job ({against:.2f}×)")
+            met = met and polars.code == 0 and against <= spec.polars_ratio
         if spec.seconds is not None:
             goals.append(f"≤ {spec.seconds:g} s")
             met = met and ours.seconds <= spec.seconds
@@ -183,12 +190,14 @@ def big_files(orderpipe: str, quick: bool, skip_pandas: bool) -> None:
             f"{size_mb / ours.seconds:.0f} | {ours.peak_mb:.0f} | {shown} | {goal} |",
             flush=True,
         )
-        if base:
-            print(
-                f"| {spec.label} | {size_mb:.0f} | pandas baseline | {base.seconds:.2f} | "
-                f"{size_mb / base.seconds:.0f} | {base.peak_mb:.0f} | 1.0× | |",
-                flush=True,
-            )
+        for name, job in (("pandas baseline", base), ("Polars baseline", polars)):
+            if job:
+                against = f"{base.seconds / job.seconds:.1f}×" if base else "n/a"
+                print(
+                    f"| {spec.label} | {size_mb:.0f} | {name} | {job.seconds:.2f} | "
+                    f"{size_mb / job.seconds:.0f} | {job.peak_mb:.0f} | {against} | (exit {job.code}) |",
+                    flush=True,
+                )
         for kind, floor in floors.items():
             left = f"leaves {spec.seconds - floor.seconds:.2f} s of the {spec.seconds:g} s" if spec.seconds else ""
             if floor.code:
