@@ -81,7 +81,7 @@ def open_pipeline(settings: Settings) -> Pipeline:
             (settings.home / prefix).mkdir(parents=True, exist_ok=True)
         db = SqliteDatabase(settings.home / DATABASE_FILE)
         store, ledger, kpis = FolderStore(settings.home), SqliteLedger(db), SqliteKpiStore(db)
-    return Pipeline(
+    pipeline = Pipeline(
         store=store,
         ledger=ledger,
         kpis=kpis,
@@ -92,6 +92,8 @@ def open_pipeline(settings: Settings) -> Pipeline:
         rows_per_part=settings.rows_per_part,
         shape=settings.shape,
     )
+    pipeline.settings_record.check(f"s3://{settings.bucket}" if settings.backend == "aws" else str(settings.home))
+    return pipeline
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
+from orderpipe.core.meaning import MEANING_FILE
 from orderpipe.core.rules import DEFAULT_CATEGORIES
 from orderpipe.core.shape import FIELDS, GRAINS, SEED_SHAPE, InputShape
 from orderpipe.errors import ConfigError
@@ -76,11 +77,13 @@ POLL_RANGE = (0.01, 3600.0)
 SETTLE_RANGE = (0.0, 3600.0)
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 DATABASE_FILE = "orderpipe.db"
-#: Every name orderpipe keeps for itself at the top of the home: its settings, its database
-#: with SQLite's companion files, its scratch space. No folder setting may take one (the first
-#: run would make a folder of that name, and the home could not be opened again).
+#: Every name orderpipe keeps for itself at the top of the home: its settings, the record of what
+#: its facts mean, its database with SQLite's companion files, its scratch space. No folder
+#: setting may take one (the first run would make a folder of that name, and the home could not
+#: be opened again).
 RESERVED_TOP = (
     CONFIG_FILE,
+    MEANING_FILE,
     DATABASE_FILE,
     *(DATABASE_FILE + suffix for suffix in ("-wal", "-shm", "-journal")),
     ".work",

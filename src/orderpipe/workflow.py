@@ -42,6 +42,7 @@ from orderpipe.kpi_engine import KpiEngine
 from orderpipe.logs import log_event
 from orderpipe.outcomes import Outcome, reason_of, run_report
 from orderpipe.ports import BatchRecord, KpiStore, Ledger, Notifier, ObjectStat, ObjectStore, Prefixes
+from orderpipe.settings_record import SettingsRecord
 from orderpipe.warehouse import COMPACT_AFTER, Warehouse
 
 __all__ = ["Outcome", "Pipeline", "Prefixes", "Progress", "run_report"]
@@ -94,6 +95,7 @@ class Pipeline:
             store, ledger, shape, prefixes.warehouse, self._workspace, rows_per_part, compact_after
         )
         self.archive = Archive(store, ledger, prefixes, self._workspace, BatchLocks(workdir / LOCKS / "archive"))
+        self.settings_record = SettingsRecord(store, shape, prefixes.warehouse, workdir)
 
     @property
     def scratch(self) -> Path:
@@ -253,6 +255,7 @@ class Pipeline:
         """Store the facts of a valid file and commit the batch (its facts become visible)."""
         report = inspection.report
         assert report.valid
+        self.settings_record.ensure()  # the first batch records what its facts mean
         if inspection.catalog is not None:
             # A catalog batch takes a seq like any batch, under the ledger's `catalog` key, and
             # from then on every KPI computation reads it.

@@ -1,0 +1,67 @@
+"""What the stored facts mean: the settings a home's facts were cut with.
+
+A facts row is an order (or a line) as the `[input]` settings read it: which column fed its id
+and its date, in which time zone a timestamp became a date, which statuses meant returned,
+whether a row was an order or a line, whether categories came from a catalog. Read the same
+facts with other settings and the KPIs change meaning without a single new file (a home of
+line items read at order grain counts every line as an order). So a home records these
+settings with its first batch, and a command that would count with others is refused.
+
+Settings that only decide what is accepted from now on (the allowed categories, which files are
+catalog batches), where new files arrive or go, and how the program logs or notifies are not
+part of the meaning: changing them is safe. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from orderpipe.core.shape import FIELDS, InputShape
+
+__all__ = ["MEANING_FILE", "input_meaning", "meaning_changes", "refusal"]
+
+#: At the top of the home (the bucket's root on AWS), beside the folders it describes.
+MEANING_FILE = "input-settings.json"
+
+
+def input_meaning(shape: InputShape, warehouse_prefix: str) -> dict[str, str]:
+    """The settings, by their names in orderpipe.toml, that decide what a stored row says."""
+    columns = dict(shape.columns)
+    meaning = {
+        "input.grain": shape.grain,
+        **{f"input.columns.{field}": columns.get(field, field) for field in FIELDS},
+        "input.timezone": shape.timezone or "",
+        "input.returned.column": shape.returned_column or "",
+        "input.returned.values": ", ".join(sorted({v.lower() for v in shape.returned_values})),
+        "input.catalog": "true" if shape.catalog else "false",
+        "input.catalog_columns.product_id": shape.catalog_product_id,
+        "input.catalog_columns.category": shape.catalog_category,
+        # Not a meaning but a place: the facts counted so far are there and nowhere else.
+        "prefixes.warehouse": warehouse_prefix,
+    }
+    return meaning
+
+
+def meaning_changes(recorded: Mapping[str, object], now: Mapping[str, str]) -> list[str]:
+    """One line per setting whose value differs from the recorded one (a setting the record
+    does not name, from an older orderpipe, counts as unchanged)."""
+    changed = []
+    for name, value in now.items():
+        before = recorded.get(name, value)
+        if before != value:
+            changed.append(f"{name}: {_shown(before)} when the stored facts were counted, {_shown(value)} now")
+    return changed
+
+
+def refusal(changes: list[str], home: str) -> str:
+    """The message of a refused command: what changed, and the two ways forward."""
+    return (
+        f"the settings would change what the facts stored in {home} mean ({'; '.join(changes)}). Nothing"
+        " was read or changed. Either set these back to their values when the facts were counted (the"
+        f" record is {MEANING_FILE} in the home), or start a new home with the new settings and count the"
+        " archived files of processed/ again there, in their commit order (`orderpipe batches --wide`)"
+    )
+
+
+def _shown(value: object) -> str:
+    return repr(value) if value not in ("", None) else "(not set)"
