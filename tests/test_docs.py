@@ -140,6 +140,7 @@ FIRST_RUN = {
     "init": ["--preset", "seed"],
     "serve": ["--port", "0"],
     "batches": [],
+    "status": [],
     "kpis daily": [],
     "kpis category": [],
     "kpis rebuild": [],

@@ -328,6 +328,7 @@ STOPPED = {
     "kpis daily": "interrupted; nothing was changed (this command only reads)",
     "kpis category": "interrupted; nothing was changed (this command only reads)",
     "batches": "interrupted; nothing was changed (this command only reads)",
+    "status": "interrupted; nothing was changed (this command only reads)",
     "validate": "interrupted; nothing was changed (this command only reads)",
     "serve": "stopped serving the dashboard and its API",
 }
@@ -994,6 +995,39 @@ def batches(ctx: click.Context, fmt: str, wide: bool) -> None:
             row["dates"] = f"{r.dates[0]}…{r.dates[-1]} ({len(r.dates)})" if len(r.dates) > 1 else " ".join(r.dates)
         rows.append(row)
     _echo(render(rows, BATCHES, fmt))
+
+
+@main.command()
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="For people, or one JSON object for scripts.",
+)
+@click.pass_context
+def status(ctx: click.Context, fmt: str) -> None:
+    """The home at a glance; changes nothing.
+
+    The home and the settings in force (and where each was given), what waits in input/,
+    failed or stranded batches, files left in rejected/, the dates the KPIs reach, the last
+    run and the size of each store.
+
+    \b
+    Examples:
+      orderpipe status
+      orderpipe status --format json | jq .waiting
+    """
+    from orderpipe.status import home_status, status_lines
+
+    with _faults():
+        found = home_status(_settings(ctx))
+    if fmt == "json":
+        click.echo(json.dumps(found, indent=2))
+        return
+    for line in status_lines(found):
+        click.echo(printable(line))  # file names and settings: the user's text
 
 
 def _already_accepted(pipeline: Pipeline, batch_prefix: str) -> str | None:

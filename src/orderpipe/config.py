@@ -25,7 +25,16 @@ from orderpipe.core.rules import DEFAULT_CATEGORIES
 from orderpipe.core.shape import FIELDS, GRAINS, SEED_SHAPE, InputShape
 from orderpipe.errors import ConfigError
 
-__all__ = ["CONFIG_FILE", "ENV_PREFIX", "OTHER_VARIABLES", "Settings", "home_path", "load_settings", "variable"]
+__all__ = [
+    "CONFIG_FILE",
+    "ENV_PREFIX",
+    "OTHER_VARIABLES",
+    "Settings",
+    "home_path",
+    "load_settings",
+    "settings_in_force",
+    "variable",
+]
 
 CONFIG_FILE = "orderpipe.toml"
 ENV_PREFIX = "ORDERPIPE_"
@@ -123,6 +132,7 @@ class Settings:
     success_topic_arn: str | None = None
     failure_topic_arn: str | None = None
     shape: InputShape = SEED_SHAPE  # [input]: how files are read (the seed's format by default)
+    sources: tuple[tuple[str, str], ...] = ()  # (setting, where it was given) for those not defaulted
 
 
 @dataclass(frozen=True, slots=True)
@@ -493,7 +503,8 @@ def _validated(home: Path, raw: Mapping[str, _Value]) -> Settings:
     if errors:
         raise ConfigError("\norderpipe: ".join(errors))
     shape = _shape(fields, raw)
-    settings = Settings(home, shape=shape, **{k: v for k, v in fields.items() if v is not None})
+    given = tuple(sorted((key, value.source.removeprefix(f"{key} ")) for key, value in raw.items()))
+    settings = Settings(home, shape=shape, sources=given, **{k: v for k, v in fields.items() if v is not None})
 
     def where(key: str) -> str:
         return f" ({raw[key].source})" if key in raw else ""
@@ -519,3 +530,19 @@ def _validated(home: Path, raw: Mapping[str, _Value]) -> Settings:
             "ORDERPIPE_AWS_FAILURE_TOPIC_ARN), or neither"
         )
     return settings
+
+
+def settings_in_force(settings: Settings) -> list[tuple[str, object, str]]:
+    """Every setting: (name, value, where it was given: `in FILE`, `from VARIABLE` or
+    `default`), for `orderpipe status`."""
+    given = dict(settings.sources)
+    rows = []
+    for key, field in sorted(_KNOWN.items()):
+        if field.startswith("column:"):
+            value: object = dict(settings.shape.columns).get(field.removeprefix("column:"))
+        elif field.startswith("input:"):
+            value = getattr(settings.shape, field.removeprefix("input:"))
+        else:
+            value = getattr(settings, field)
+        rows.append((key, value, given.get(key, "default")))
+    return rows
