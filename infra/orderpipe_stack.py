@@ -385,9 +385,15 @@ class OrderpipeStack(cdk.Stack):
                 dead_letters.metric_approximate_number_of_messages_visible(),
                 "An S3 event could not start an execution; the event waits in the dead-letter queue.",
             ),
+            "SweeperFailures": (
+                sweeper.metric_errors(period=cdk.Duration.minutes(5)),
+                "The hourly sweeper failed: clusters or task definitions left by unfinished executions stay "
+                "(and cost) until it runs; see its log group.",
+            ),
         }
+        created = []
         for name, (metric, description) in alarms.items():
-            cloudwatch.Alarm(
+            alarm = cloudwatch.Alarm(
                 self,
                 name,
                 metric=metric,
@@ -396,7 +402,23 @@ class OrderpipeStack(cdk.Stack):
                 comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
                 treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
                 alarm_description=description,
-            ).add_alarm_action(alarm_action)
+            )
+            alarm.add_alarm_action(alarm_action)
+            created.append(alarm)
+        # enforce_ssl gives the topic a policy of its own, whose only statement is a Deny: without
+        # this Allow, CloudWatch may not publish and every alarm would fire into nothing.
+        failure.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="CloudWatchAlarmsPublish",
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["sns:Publish"],
+                resources=[failure.topic_arn],
+                conditions={
+                    "StringEquals": {"aws:SourceAccount": self.account},
+                    "ArnLike": {"aws:SourceArn": [alarm.alarm_arn for alarm in created]},
+                },
+            )
+        )
 
         self._log_helpers_with_retention()
         for name, value in {

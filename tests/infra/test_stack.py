@@ -257,6 +257,34 @@ def test_alarms_on_infrastructure_failures_timeouts_and_aborts_not_on_rejected_f
         assert alarm["Properties"]["AlarmActions"], alarm
 
 
+def test_every_alarm_can_publish_to_its_topic(synthesized: tuple[Template, Path]) -> None:
+    """A topic with a policy of its own (enforce_ssl makes one) takes only what it allows: each
+    alarm's topic must let CloudWatch publish, from this account and for that alarm's ARN."""
+    template, _ = synthesized
+    policies = template.find_resources("AWS::SNS::TopicPolicy")
+    alarms = template.find_resources("AWS::CloudWatch::Alarm")
+    assert len(alarms) >= 5
+    sweeper_errors = [a for a in alarms.values() if a["Properties"].get("MetricName") == "Errors"]
+    assert sweeper_errors, "an alarm on the sweeper's failures"
+    for alarm_id, alarm in alarms.items():
+        for topic in alarm["Properties"]["AlarmActions"]:
+            allowed = [
+                statement
+                for policy in policies.values()
+                if topic in policy["Properties"]["Topics"]
+                for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+                if statement["Effect"] == "Allow"
+                and statement.get("Principal") == {"Service": "cloudwatch.amazonaws.com"}
+                and "sns:Publish" in as_list(statement["Action"])
+            ]
+            assert allowed, f"{alarm_id}: its topic does not let CloudWatch publish"
+            (statement,) = allowed
+            assert statement["Resource"] == topic
+            assert statement["Condition"]["StringEquals"]["aws:SourceAccount"] == {"Ref": "AWS::AccountId"}
+            sources = as_list(statement["Condition"]["ArnLike"]["aws:SourceArn"])
+            assert {"Fn::GetAtt": [alarm_id, "Arn"]} in sources, alarm_id
+
+
 def test_an_hourly_sweeper_deletes_what_unfinished_executions_left(synthesized: tuple[Template, Path]) -> None:
     template, _ = synthesized
     (sweeper,) = [
