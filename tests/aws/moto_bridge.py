@@ -10,7 +10,8 @@ serves from the test process, so patching its classes changes what the server do
 2. `stop_task` cannot record a container's exit code and `.sync` ignores exit codes. The test
    ECS agent records each task's exit code in `EXIT_CODES`; the `.sync` resolver fails a
    stopped task with a non-zero exit with `States.TaskFailed`, as AWS does for an essential
-   container (one container per task).
+   container (one container per task), and describes a task that exited 0 with that exit code
+   on its container, as AWS does.
 3. S3 CopyObject's `CopySource` must be URL-encoded on AWS (the trigger encodes it); botocore,
    which moto's interpreter calls, encodes a string CopySource again, so we decode it first.
 4. `aws-sdk:s3:getObject` leaves `Body` a stream (AWS gives the text): we read it.
@@ -143,7 +144,9 @@ def apply() -> None:
             if task["lastStatus"] != "STOPPED":
                 return None
             code = EXIT_CODES.get(task["taskArn"], 0)
-            if code == 0:
+            if code == 0:  # AWS describes a stopped task's container with its exit code (moto lists none)
+                containers = task.get("containers") or [{"name": "orderpipe", "lastStatus": "STOPPED"}]
+                task["containers"] = [container | {"exitCode": code} for container in containers]
                 return _pascal(task, describe_output.members["tasks"].member)
             raise FailureEventException(
                 FailureEvent(

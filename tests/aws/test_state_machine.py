@@ -37,7 +37,7 @@ def test_the_path_of_a_valid_file() -> None:
     while name:
         path.append(name)
         state = s[name]
-        name = state["Choices"][0]["Next"] if state["Type"] == "Choice" else state.get("Next")  # the valid branch
+        name = _first_rule(state)["Next"] if state["Type"] == "Choice" else state.get("Next")  # the valid branch
     assert path == [
         "GenerateExecutionParameters",
         "CreateCluster",
@@ -47,6 +47,7 @@ def test_the_path_of_a_valid_file() -> None:
         "CheckVerdict",
         "RegisterTransformerTask",
         "RunTransformer",
+        "CheckTransformerExit",
         "MarkAccepted",
         "Cleanup",
         "DeleteCluster",
@@ -56,6 +57,44 @@ def test_the_path_of_a_valid_file() -> None:
         "DeleteSourceFile",
         "NotifySuccess",
     ]
+
+
+def _first_rule(state: dict) -> dict:
+    """The first rule of a Choice that is not a guard against a missing field."""
+    return next(rule for rule in state["Choices"] if "Not" not in rule)
+
+
+def test_a_verdict_file_without_a_verdict_is_an_unknown_verdict() -> None:
+    """Comparing a missing field is a States.Runtime error, which no Catch takes (the execution
+    would fail without its cleanup): the field's presence is tested first."""
+    check = states()["CheckVerdict"]
+    assert check["Choices"][0] == {
+        "Not": {"Variable": "$.result.verdict.verdict", "IsPresent": True},
+        "Next": "UnknownVerdict",
+    }
+    assert states()["UnknownVerdict"]["Next"] == "MarkFailed"
+
+
+def test_only_a_transformer_that_exited_0_leads_to_accepted() -> None:
+    s = states()
+    into_accepted = [name for name, state in all_states(s).items() if state.get("Next") == "MarkAccepted"]
+    into_accepted += [
+        name
+        for name, state in all_states(s).items()
+        for rule in state.get("Choices", [])
+        if rule["Next"] == "MarkAccepted"
+    ]
+    assert into_accepted == ["CheckTransformerExit"]
+    assert s["RunTransformer"]["Next"] == "CheckTransformerExit"
+    # One container per task; ArrayContains of no exit code at all is false, never an error.
+    assert s["RunTransformer"]["ResultSelector"]["exited_0.$"] == "States.ArrayContains($.Containers[*].ExitCode, 0)"
+    (rule,) = s["CheckTransformerExit"]["Choices"]
+    assert rule["And"] == [
+        {"Variable": "$.transformer_run.exited_0", "IsPresent": True},
+        {"Variable": "$.transformer_run.exited_0", "BooleanEquals": True},
+    ]
+    assert s["CheckTransformerExit"]["Default"] == "TransformerExitNotZero"
+    assert s["TransformerExitNotZero"]["Next"] == "MarkFailed"
 
 
 def test_every_task_has_a_timeout_and_only_ecs_tasks_retry_after_30_seconds() -> None:
