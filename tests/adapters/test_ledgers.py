@@ -11,7 +11,7 @@ import pytest
 from orderpipe.adapters import sqlite as sqlite_adapter
 from orderpipe.adapters.sqlite import SqliteDatabase, SqliteLedger
 from orderpipe.errors import InfrastructureError, OrderpipeError
-from orderpipe.ports import FactEntry
+from orderpipe.ports import FactEntry, RunRecord
 from orderpipe.workflow import Pipeline
 
 
@@ -69,3 +69,36 @@ def test_any_other_failure_of_the_json_check_stays_a_database_error(
     refusing(monkeypatch, "sqlite_master")  # the check's statement reads the schema first
     with pytest.raises(InfrastructureError, match="cannot open the database"):
         SqliteDatabase(tmp_path / "orderpipe.db")
+
+
+def _run(batch_id: str, file: str, n: int) -> RunRecord:
+    at = f"2025-07-01T00:00:{n:02d}.000+00:00"
+    return RunRecord(batch_id, file, "rejected", 1, ("2025-07-01",), at, at, "m")
+
+
+def test_the_runs_of_a_batch_by_its_id_or_the_start_of_it(any_pipeline: Pipeline) -> None:
+    ledger = any_pipeline.ledger
+    ids = ["abc1" + "0" * 60, "abc2" + "0" * 60, "abd0" + "0" * 60, "ab" + "f" * 62]
+    for n, batch_id in enumerate([*ids, ids[0]]):
+        ledger.record_run(_run(batch_id, f"f{n}.csv", n))
+    assert [r.file for r in ledger.runs(batch_id=ids[0])] == ["f0.csv", "f4.csv"]  # oldest first
+    assert [r.file for r in ledger.runs(batch_id="abc")] == ["f0.csv", "f1.csv", "f4.csv"]
+    assert [r.file for r in ledger.runs(batch_id="ab")] == ["f0.csv", "f1.csv", "f2.csv", "f3.csv", "f4.csv"]
+    assert ledger.runs(batch_id="abe") == []
+
+
+def test_the_runs_of_a_batch_are_found_through_an_index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every file asks for its batch's runs: a scan of the whole history would make each file
+    slower than the last."""
+    db = SqliteDatabase(tmp_path / "ledger.db")
+    ledger = SqliteLedger(db)
+    asked: list[tuple[str, list[object]]] = []
+    real_query = db.query
+    monkeypatch.setattr(
+        db, "query", lambda sql, params=(): asked.append((sql, list(params))) or real_query(sql, params)
+    )
+    ledger.runs(batch_id="abc")
+    ((sql, params),) = asked
+    plan = " ".join(str(row[-1]) for row in db.query(f"EXPLAIN QUERY PLAN {sql}", params))
+    assert "USING INDEX runs_by_batch" in plan, plan
+    assert "SCAN runs" not in plan, plan

@@ -36,6 +36,7 @@ CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY, batch_id TEXT NOT NULL, file TEXT NOT NULL, status TEXT NOT NULL,
     rows INTEGER NOT NULL, dates TEXT NOT NULL, started_at TEXT NOT NULL, finished_at TEXT NOT NULL,
     message TEXT NOT NULL, report TEXT NOT NULL DEFAULT '');
+CREATE INDEX IF NOT EXISTS runs_by_batch ON runs (batch_id);
 CREATE TABLE IF NOT EXISTS product_dates (
     product_id TEXT NOT NULL, order_date TEXT NOT NULL, PRIMARY KEY (product_id, order_date)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS kpi_versions (order_date TEXT PRIMARY KEY, version INTEGER NOT NULL);
@@ -50,6 +51,8 @@ KPI_SCHEMA_VERSION = 1
 KPI_TABLES = ("kpi_versions", "order_kpis", "category_kpis")
 #: Dates per query reading their stored versions (SQLite's limit of bound parameters: 999 in old builds).
 VERSIONS_READ = 900
+#: Sorts after any character of a batch id (SQLite compares text by its UTF-8 bytes).
+_AFTER_EVERY_TEXT = "\U0010ffff"
 _SQL_TYPES = {KEY: "TEXT", COUNT: "INTEGER", MONEY: "TEXT", RATE_KIND: "INTEGER"}
 
 
@@ -374,9 +377,9 @@ class SqliteLedger:
         if status is not None:
             where.append("runs.status = ?")
             params.append(status)
-        if batch_id is not None:
-            where.append("substr(runs.batch_id, 1, ?) = ?")
-            params += [len(batch_id), batch_id]
+        if batch_id is not None:  # ids that start with it, as a range the index answers
+            where.append("runs.batch_id >= ? AND runs.batch_id < ?")
+            params += [batch_id, batch_id + _AFTER_EVERY_TEXT]
         newest = self.db.query(
             "SELECT runs.*, CASE WHEN runs.status = 'accepted' THEN batches.seq END AS seq"
             f" FROM runs LEFT JOIN batches USING (batch_id) WHERE {' AND '.join(where)} ORDER BY runs.id DESC"
