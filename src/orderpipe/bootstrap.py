@@ -66,7 +66,8 @@ def open_pipeline(settings: Settings) -> Pipeline:
     kpis: KpiStore
     if settings.backend == "aws":
         _require_aws_extra()
-        from orderpipe.adapters.dynamodb import DynamoKpiStore, DynamoLedger, TableNames
+        from orderpipe.adapters.dynamodb import DynamoLedger, TableNames
+        from orderpipe.adapters.dynamodb_kpis import DynamoKpiStore
         from orderpipe.adapters.s3 import S3Store
         from orderpipe.adapters.sns import SnsNotifier
 
@@ -123,7 +124,8 @@ def open_reader(settings: Settings) -> Reader:
     works on a read-only home. Local: the home must exist; AWS: nothing local is touched."""
     if settings.backend == "aws":
         _require_aws_extra()
-        from orderpipe.adapters.dynamodb import DynamoKpiStore, DynamoLedger, TableNames
+        from orderpipe.adapters.dynamodb import DynamoLedger, TableNames
+        from orderpipe.adapters.dynamodb_kpis import DynamoKpiStore
 
         names = TableNames(settings.ledger_table, settings.category_table, settings.order_table)
         return Reader(DynamoKpiStore(names), DynamoLedger(settings.ledger_table))

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from orderpipe.adapters.dynamodb import DynamoKpiStore, TableNames
+from orderpipe.adapters.dynamodb import TableNames
+from orderpipe.adapters.dynamodb_kpis import DynamoKpiStore
 from orderpipe.adapters.sqlite import SqliteDatabase, SqliteKpiStore
 from orderpipe.core.kpis import CENT, RATE, CategoryKpi, DateKpis, OrderKpi
 from orderpipe.errors import OrderpipeError

@@ -20,7 +20,8 @@ import httpx
 import pytest
 
 from orderpipe import aws
-from orderpipe.adapters.dynamodb import DynamoKpiStore, TableNames, create_tables
+from orderpipe.adapters.dynamodb import TableNames, create_tables
+from orderpipe.adapters.dynamodb_kpis import DynamoKpiStore
 from orderpipe.bootstrap import open_pipeline
 from orderpipe.config import load_settings
 from tests.aws import moto_bridge

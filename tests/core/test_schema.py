@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from orderpipe.adapters.dynamodb import DynamoKpiStore, TableNames
+from orderpipe.adapters.dynamodb import TableNames
+from orderpipe.adapters.dynamodb_kpis import DynamoKpiStore
 from orderpipe.adapters.sqlite import SCHEMA, SqliteDatabase, SqliteKpiStore, SqliteLedger, kpi_ddl
 from orderpipe.core.kpis import KPIS, CategoryKpi, DateKpis, OrderKpi
 from orderpipe.core.schema import MONEY, KpiSchema, columns, kpi

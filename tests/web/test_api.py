@@ -16,7 +16,8 @@ from typing import Any
 import httpx
 import pytest
 
-from orderpipe.adapters.dynamodb import DynamoKpiStore, DynamoLedger, TableNames
+from orderpipe.adapters.dynamodb import DynamoLedger, TableNames
+from orderpipe.adapters.dynamodb_kpis import DynamoKpiStore
 from orderpipe.bootstrap import Reader, open_pipeline
 from orderpipe.config import load_settings
 from orderpipe.core.kpis import KPIS
