@@ -166,6 +166,10 @@ class Ledger(Protocol):
         """The run history, oldest first: the latest `limit` runs, of one status, of the batch
         ids that start with `batch_id`."""
 
+    def runs_of(self, batch_id: str) -> list[RunRecord]:
+        """The runs of exactly this batch, oldest first; as cheap with a long history as with
+        none (every file asks)."""
+
     def last_run(self) -> str:
         """Changes whenever a run is recorded; cheap (one row)."""
 

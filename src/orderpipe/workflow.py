@@ -217,7 +217,7 @@ class Pipeline:
     def _taken_elsewhere(self, name: str, batch_id: str, report: ValidationReport | None) -> Outcome | None:
         """What another process recorded for the batch, as this process's outcome (nothing is
         recorded or sent again); None when no process has recorded it yet."""
-        return outcomes.taken_elsewhere(name, batch_id, report, self.ledger.runs(batch_id=batch_id))
+        return outcomes.taken_elsewhere(name, batch_id, report, self.ledger.runs_of(batch_id))
 
     def _fail(self, key: str, name: str, batch_id: str, exc: Exception, started: str) -> Outcome:
         """Quarantine a file whose batch cannot be finished, with its reason, so that it never
@@ -364,7 +364,7 @@ class Pipeline:
         processed/, and its run is recorded unless one already says accepted."""
         with self.locks.hold(record.batch_id):
             target = self.archive.settle(key, name, record.batch_id)
-        runs = self.ledger.runs(batch_id=record.batch_id)
+        runs = self.ledger.runs_of(record.batch_id)
         if any(r.status == "accepted" and r.batch_id == record.batch_id for r in runs):
             outcome = outcomes.accepted(name, record, None, target)
             message = f"{outcome.message}; counted before, its quarantined copy is now in {target}"

@@ -102,3 +102,14 @@ def test_the_runs_of_a_batch_are_found_through_an_index(tmp_path: Path, monkeypa
     plan = " ".join(str(row[-1]) for row in db.query(f"EXPLAIN QUERY PLAN {sql}", params))
     assert "USING INDEX runs_by_batch" in plan, plan
     assert "SCAN runs" not in plan, plan
+
+
+def test_the_runs_of_exactly_one_batch(any_pipeline: Pipeline) -> None:
+    ledger = any_pipeline.ledger
+    ids = ["abc1" + "0" * 60, "abc1" + "0" * 59 + "1"]  # one id is the start of no other, but close
+    for n, batch_id in enumerate([ids[0], ids[1], ids[0]]):
+        ledger.record_run(_run(batch_id, f"f{n}.csv", n))
+    assert [r.file for r in ledger.runs_of(ids[0])] == ["f0.csv", "f2.csv"]
+    assert [r.file for r in ledger.runs_of(ids[1])] == ["f1.csv"]
+    assert ledger.runs_of("abc1") == []  # not a prefix lookup
+    assert ledger.runs_of(ids[0]) == [r for r in ledger.runs() if r.batch_id == ids[0]]  # the same records

@@ -7,6 +7,9 @@ Ledger table (pk, sk):
   COUNTER / seq             the sequence counter
   PRODUCT#<id> / <date>     a product sold on that date (with the catalog on; written before the commit)
   RUN / <time>#<id>         the run history
+  RUNS#<batch> / <time>#<id>  the same run under its batch, written in the same transaction: a
+                            batch's runs are one small Query, not a read of the whole history
+  RUNS_BY_BATCH / complete  every run recorded before the copies existed has one
   KPIS / generation         raised after every KPI write (what the API's version is made of)
 KPI tables: CategoryKPIs (category, order_date) and OrderKPIs (order_date), each with a
 `by_date` index (kpi_all, order_date) so date ranges are a Query, never a Scan. Each date is
@@ -128,6 +131,7 @@ class DynamoLedger:
     def __init__(self, table: str, client: Any = None) -> None:
         self.table = table
         self.db = _Table(client)
+        self._runs_by_batch = False  # known complete (RUNS_BY_BATCH / complete read or written)
 
     def _batch(self, item: dict[str, Any]) -> BatchRecord:
         return BatchRecord(
@@ -380,7 +384,44 @@ class DynamoLedger:
             "message": {"S": run.message},
             "report": {"S": run.report},
         }
-        self.db.call("write of the run history", "put_item", TableName=self.table, Item=item)
+        under_batch = item | {"pk": {"S": f"RUNS#{run.batch_id}"}}
+        self.db.call(
+            "write of the run history",
+            "transact_write_items",
+            TransactItems=[{"Put": {"TableName": self.table, "Item": i}} for i in (item, under_batch)],
+        )
+
+    def runs_of(self, batch_id: str) -> list[RunRecord]:
+        """The runs of exactly this batch, oldest first: a Query of its own partition."""
+        self._copy_older_runs()
+        key = {":p": {"S": f"RUNS#{batch_id}"}}
+        items = self.db.query_all(
+            "read of a batch's runs",
+            TableName=self.table,
+            KeyConditionExpression="pk = :p",
+            ExpressionAttributeValues=key,
+        )
+        return [self._run(item) for item in items]
+
+    def _copy_older_runs(self) -> None:
+        """Once per table: give every run recorded before runs had a copy under their batch one
+        (puts of the same item: two processes doing it at once write the same)."""
+        if self._runs_by_batch:
+            return
+        marker = {"pk": {"S": "RUNS_BY_BATCH"}, "sk": {"S": "complete"}}
+        found = self.db.call("read of the run index", "get_item", TableName=self.table, Key=marker, ConsistentRead=True)
+        if "Item" not in found:
+            every = {":p": {"S": "RUN"}}
+            for item in self.db.query_all(
+                "read of the run history",
+                TableName=self.table,
+                KeyConditionExpression="pk = :p",
+                ExpressionAttributeValues=every,
+            ):
+                copy = item | {"pk": {"S": f"RUNS#{_s(item, 'batch_id')}"}}
+                self.db.call("copy of a run under its batch", "put_item", TableName=self.table, Item=copy)
+            self.db.call("write of the run index", "put_item", TableName=self.table, Item=marker)
+        self._runs_by_batch = True
 
     def runs(self, limit: int | None = None, status: str | None = None, batch_id: str | None = None) -> list[RunRecord]:
         """A Query of the RUN partition, newest first, filtered on the server, stopped at `limit`."""
@@ -407,27 +448,25 @@ class DynamoLedger:
             if "LastEvaluatedKey" not in page:
                 break
             query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        runs = []
-        for item in reversed(items[:limit] if limit is not None else items):
-            seq = 0
-            if _s(item, "status") == "accepted":
-                batch = self.get(_s(item, "batch_id"))
-                seq = batch.seq if batch else 0
-            runs.append(
-                RunRecord(
-                    _s(item, "batch_id"),
-                    _s(item, "file"),
-                    _s(item, "status"),
-                    _n(item, "rows"),
-                    tuple(v["S"] for v in item["dates"]["L"]),
-                    _s(item, "started_at"),
-                    _s(item, "finished_at"),
-                    _s(item, "message"),
-                    seq,
-                    item.get("report", {}).get("S", ""),
-                )
-            )
-        return runs
+        return [self._run(item) for item in reversed(items[:limit] if limit is not None else items)]
+
+    def _run(self, item: dict[str, Any]) -> RunRecord:
+        seq = 0
+        if _s(item, "status") == "accepted":
+            batch = self.get(_s(item, "batch_id"))
+            seq = batch.seq if batch else 0
+        return RunRecord(
+            _s(item, "batch_id"),
+            _s(item, "file"),
+            _s(item, "status"),
+            _n(item, "rows"),
+            tuple(v["S"] for v in item["dates"]["L"]),
+            _s(item, "started_at"),
+            _s(item, "finished_at"),
+            _s(item, "message"),
+            seq,
+            item.get("report", {}).get("S", ""),
+        )
 
     def last_run(self) -> str:
         page = self.db.call(

@@ -371,6 +371,9 @@ class SqliteLedger:
                 ),
             )
 
+    def runs_of(self, batch_id: str) -> list[RunRecord]:
+        return [run for run in self.runs(batch_id=batch_id) if run.batch_id == batch_id]
+
     def runs(self, limit: int | None = None, status: str | None = None, batch_id: str | None = None) -> list[RunRecord]:
         where: list[str] = ["1"]
         params: list[object] = []
