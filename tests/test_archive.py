@@ -90,7 +90,7 @@ def test_a_rejected_file_is_quarantined_with_its_report_and_found_again(archive:
         report = ValidationReport("bad.csv", valid=False, rows=1)
         kept = archive.reject(key, "bad.csv", report, batch_of(text), Snapshot(path, archive.store.stat(key)))
     assert kept == "rejected/bad.csv" and not archive.store.exists(key)
-    assert archive.report_of(kept) == {**report.to_dict(), "batch_id": batch_of(text)}
+    assert archive.report_of(kept) == {**report.to_dict(), "batch_id": batch_of(text), "checked_with": ""}
     assert archive.quarantined() == [kept]
     assert archive.quarantined(batch_of(text)[:8]) == [kept] and archive.quarantined("0000") == []
     archive.store.put_bytes(kept + ".report.json", b"{ damaged")

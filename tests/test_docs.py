@@ -16,6 +16,9 @@ from pathlib import Path
 import click
 import pytest
 
+from orderpipe.core.meaning import checked_with
+from orderpipe.core.rules import DEFAULT_CATEGORIES
+from orderpipe.core.shape import SEED_SHAPE
 from tests.conftest import REPO
 
 SHOWN_HOME = "~/.orderpipe"
@@ -112,7 +115,7 @@ def test_the_readme_says_what_ctrl_c_does_to_every_command() -> None:
 
 def test_the_validation_report_shown_is_what_validate_prints(tmp_path: Path) -> None:
     """docs/validation.md's example file, validated: the JSON it shows, field for field; the
-    quarantined copy's report adds the batch id."""
+    quarantined copy's report adds the batch id and the digest of the settings it was checked with."""
     text = (REPO / "docs" / "validation.md").read_text()
     csv_text = re.search(r"For this `bad.csv`:\n\n```csv\n(.*?)```", text, flags=re.S)
     shown = re.search(r"`orderpipe validate bad.csv --format json` prints \(exit 1\):\n\n```json\n(.*?)```", text, re.S)
@@ -128,7 +131,9 @@ def test_the_validation_report_shown_is_what_validate_prints(tmp_path: Path) -> 
     assert json.loads(result.stdout) == json.loads(shown.group(1))
     subprocess.run([orderpipe, "run", str(bad)], env=env, capture_output=True, check=False, timeout=60)
     stored = json.loads((tmp_path / "h" / "rejected" / "bad.csv.report.json").read_text())
-    assert stored == json.loads(shown.group(1)) | {"batch_id": hashlib.sha256(bad.read_bytes()).hexdigest()}
+    digest = hashlib.sha256(bad.read_bytes()).hexdigest()
+    assert stored.pop("checked_with") == checked_with(DEFAULT_CATEGORIES, SEED_SHAPE)
+    assert stored == json.loads(shown.group(1)) | {"batch_id": digest}
 
 
 #: Each command's arguments for a first run on a home that does not exist yet.
@@ -141,6 +146,7 @@ FIRST_RUN = {
     "serve": ["--port", "0"],
     "batches": [],
     "status": [],
+    "dismiss": ["deadbeef00"],
     "kpis daily": [],
     "kpis category": [],
     "kpis rebuild": [],

@@ -99,7 +99,11 @@ def test_a_rejected_file_says_what_is_wrong_and_where(
     assert outcome.message == outcome.report.summary()
     assert outcome.message.startswith("bad.csv: invalid, invalid-integer ×1 (first at line 3, quantity: ")
     report = json.loads(pipeline.store.get_bytes("rejected/bad.csv.report.json"))
-    assert report == {**outcome.report.to_dict(), "batch_id": outcome.batch_id}
+    assert report == {
+        **outcome.report.to_dict(),
+        "batch_id": outcome.batch_id,
+        "checked_with": pipeline.archive.checked_with,
+    }
     assert history(pipeline) == [(outcome.batch_id, "bad.csv", "rejected", 2, (), outcome.message)]
     first = outcome.report.errors[0].samples[0].to_dict()
     errors = [{"code": "invalid-integer", "count": 1, "first": first}]
@@ -428,6 +432,7 @@ def test_the_report_of_a_rejected_file_names_each_rule_its_line_column_and_fix(
         ],
         "warnings": ["extra columns ignored: 'note'"],
         "batch_id": outcome.batch_id,
+        "checked_with": pipeline.archive.checked_with,
     }
     assert outcome.message == (
         "bad.csv: invalid, invalid-integer ×1 (first at line 3, quantity: 'x' is not a whole number of digits; "

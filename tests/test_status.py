@@ -4,6 +4,7 @@ changes nothing, and works on S3 + DynamoDB (moto) as on a folder."""
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 from pathlib import Path
@@ -43,6 +44,8 @@ def busy_home(home: Path, tmp_path: Path) -> Path:
     ledger.commit("f" * 64, "broken.csv", 1, {"2025-07-02": [0]})
     ledger.mark_failed("f" * 64)
     ledger.commit("e" * 64, "halfway.csv", 1, {"2025-07-03": [0]})
+    del ledger
+    gc.collect()  # the pipeline's scratch folder goes now, not in the middle of a test
     (home / "orderpipe.toml").write_text(
         'log_level = "WARNING"\n[notify]\nwebhook_url = "https://user:pw@hooks.example/x?token=s3cret"\n'
     )

@@ -28,12 +28,14 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from orderpipe import outcomes
 from orderpipe.adapters.workspace import BatchLocks, Workspace
 from orderpipe.core.names import REPORT_SUFFIX, display_name, fit_name, tagged_name, upload_family
 from orderpipe.core.report import ValidationReport
 from orderpipe.errors import InfrastructureError
 from orderpipe.faults import checkpoint
 from orderpipe.logs import log_event
+from orderpipe.outcomes import Outcome
 from orderpipe.ports import Ledger, ObjectStat, ObjectStore, Prefixes
 
 __all__ = ["Archive", "Snapshot", "sha256"]
@@ -61,6 +63,8 @@ class Archive:
         self.prefixes = prefixes
         self._workspace = workspace
         self._locks = locks  # of archive names; never waited for under it: no cycle
+        #: the settings a verdict depends on (`core.meaning.checked_with`), kept in each report
+        self.checked_with = ""
         # input key -> (the user's name, the hash of their bytes, computed when first asked)
         self._submitted: dict[str, tuple[str, Digest]] = {}
 
@@ -212,8 +216,54 @@ class Archive:
     def reject(self, key: str, name: str, report: ValidationReport, batch_id: str, snapshot: Snapshot | None) -> str:
         """Quarantine an invalid file in rejected/, its report (with its batch id) beside it."""
         size = snapshot.path.stat().st_size if snapshot else self._size(key)
-        body = json.dumps({**report.to_dict(), "batch_id": batch_id}, indent=2).encode()
-        return self._archive_as(key, self.prefixes.rejected, name, batch_id, snapshot, size, body)
+        body = json.dumps({**report.to_dict(), "batch_id": batch_id, "checked_with": self.checked_with}, indent=2)
+        return self._archive_as(key, self.prefixes.rejected, name, batch_id, snapshot, size, body.encode())
+
+    def unchanged_since_rejected(self, key: str) -> bool:
+        """A rejected file (not a failed one) whose bytes and verdict settings are those its
+        report was made with: checking it again would give the same report."""
+        report = self.report_of(key) or {}
+        if report.get("verdict") != "invalid":  # a failed file's report says why it failed, not what is wrong
+            return False
+        if not self.checked_with or report.get("checked_with") != self.checked_with:
+            return False
+        return report.get("batch_id") == self._hash_of(key)
+
+    def batch_id_of(self, key: str) -> str:
+        """A rejected file's batch id: its report's, else the hash of its bytes."""
+        report = self.report_of(key) or {}
+        return str(report.get("batch_id") or self._hash_of(key))
+
+    def dismiss(self, key: str, batch_id: str) -> Outcome:
+        """Set a rejected file aside (call under its batch's lock): its run is recorded as
+        dismissed, then it moves to dismissed/ with its report. A rerun after a kill finishes
+        the move and records nothing twice."""
+        report = self.report_of(key) or {}
+        name = str(report.get("file") or display_name(PurePosixPath(key).name))
+        target = self.dismissed_as(key, batch_id)
+        outcome = outcomes.dismissed(name, batch_id, target)
+        if not any(run.status == "dismissed" for run in self.ledger.runs_of(batch_id)):
+            self.ledger.record_run(outcomes.run_record(outcome, outcomes.now()))
+        checkpoint("dismiss-recorded")
+        self.set_aside(key, target)
+        return outcome
+
+    def dismissed_as(self, key: str, batch_id: str) -> str:
+        """The name a rejected file takes in dismissed/."""
+        return self.target(self.prefixes.dismissed, PurePosixPath(key).name, batch_id, self._size(key))
+
+    def set_aside(self, key: str, target: str) -> None:
+        """Move a rejected file to `target` in dismissed/ with its report. Each step is safe to
+        repeat, and a kill between two leaves at most a report without its file in rejected/
+        (which `remove_settled_reports` deletes): the file is never left without one."""
+        report = key + REPORT_SUFFIX
+        if self.store.exists(report):
+            self.store.put_bytes(target + REPORT_SUFFIX, self.store.get_bytes(report))
+        checkpoint("dismiss-report-copied")
+        if self.store.exists(key):
+            self.store.move(key, target)
+        checkpoint("dismiss-file-moved")
+        self.store.delete(report)
 
     def quarantine_failed(self, key: str, name: str, batch_id: str, reason: str) -> str:
         """Quarantine a file whose batch cannot be finished, with a report that gives its reason
@@ -287,9 +337,10 @@ class Archive:
         self.store.delete(key + REPORT_SUFFIX)
 
     def remove_settled_reports(self) -> int:
-        """Remove the reports left without their file by a replay interrupted as it tidied up
-        (the file is counted and archived; only its report was still to go). A report whose
-        batch is not done may be one being written just before its file: it stays."""
+        """Remove the reports left without their file by a replay or a dismissal interrupted as
+        it tidied up (the file is counted and archived, or set aside; only its report was still
+        to go). A report whose batch is neither may be one being written just before its file:
+        it stays."""
         removed = 0
         for report_key in self.store.list(self.prefixes.rejected):
             key = report_key.removesuffix(REPORT_SUFFIX)
@@ -297,7 +348,8 @@ class Archive:
                 continue
             batch_id = str((self.report_of(key) or {}).get("batch_id") or "")
             record = self.ledger.get(batch_id) if batch_id else None
-            if record is not None and record.done:
+            dismissed = bool(batch_id) and any(run.status == "dismissed" for run in self.ledger.runs_of(batch_id))
+            if (record is not None and record.done) or dismissed:
                 self.store.delete(report_key)
                 removed += 1
         return removed

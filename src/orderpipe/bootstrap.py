@@ -6,7 +6,7 @@ import importlib
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import astuple, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -58,7 +58,11 @@ def open_pipeline(settings: Settings) -> Pipeline:
     from orderpipe.workflow import Pipeline, Prefixes
 
     prefixes = Prefixes(
-        settings.input_prefix, settings.processed_prefix, settings.rejected_prefix, settings.warehouse_prefix
+        settings.input_prefix,
+        settings.processed_prefix,
+        settings.rejected_prefix,
+        settings.warehouse_prefix,
+        settings.dismissed_prefix,
     )
     notifier: Notifier = WebhookNotifier(settings.webhook_url) if settings.webhook_url else LogNotifier()
     store: ObjectStore
@@ -78,7 +82,8 @@ def open_pipeline(settings: Settings) -> Pipeline:
         if settings.success_topic_arn and settings.failure_topic_arn:
             notifier = SnsNotifier(settings.success_topic_arn, settings.failure_topic_arn)
     else:
-        for prefix in (*FOLDERS, *astuple(prefixes)):
+        # dismissed/ is made by the first file set aside: most homes never have one
+        for prefix in (*FOLDERS, prefixes.input, prefixes.processed, prefixes.rejected, prefixes.warehouse):
             (settings.home / prefix).mkdir(parents=True, exist_ok=True)
         db = SqliteDatabase(settings.home / DATABASE_FILE)
         store, ledger, kpis = FolderStore(settings.home), SqliteLedger(db), SqliteKpiStore(db)

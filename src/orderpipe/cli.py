@@ -26,7 +26,7 @@ from typing import Any, BinaryIO, NoReturn
 import click
 
 from orderpipe.atomic import write_atomic
-from orderpipe.bootstrap import open_pipeline, open_reader
+from orderpipe.bootstrap import open_pipeline, open_reader, require_home
 from orderpipe.config import CONFIG_FILE, Settings, load_settings
 from orderpipe.core.catalog import validate_catalog
 from orderpipe.core.kpis import KPIS
@@ -255,6 +255,8 @@ class FileResults:
             parts += [_plural(outcome.rows, "row"), detail.split("), ")[0] + ")" if "), " in detail else detail]
         elif outcome.status == "rejected":
             parts += [_plural(outcome.rows, "row") if outcome.rows else "", _problems(outcome)]
+        elif outcome.status == "dismissed":
+            parts += [detail]
         else:  # failed: the reason, without the parts this line says its own way
             reason = detail.split("; kept as ")[0].split("; `orderpipe replay")[0]
             again = f"orderpipe replay {outcome.batch_id[:8]}" if outcome.batch_id else "orderpipe replay --rejected"
@@ -265,7 +267,7 @@ class FileResults:
         return printable("  ".join(p for p in parts if p))  # names and messages: the user's text
 
     def show(self, outcome: Outcome, seconds: float | None = None) -> None:
-        if self.quiet and self.fmt == "text" and outcome.status in ("accepted", "duplicate"):
+        if self.quiet and self.fmt == "text" and outcome.status in ("accepted", "duplicate", "dismissed"):
             return
         click.echo(self.line(outcome, seconds))
 
@@ -1030,6 +1032,49 @@ def status(ctx: click.Context, fmt: str) -> None:
         click.echo(printable(line))  # file names and settings: the user's text
 
 
+def _say_unchanged(pipeline: Pipeline, keys: list[str], quiet: bool) -> None:
+    """One line per rejected file a replay leaves alone: checked again, it would be rejected again."""
+    for key in keys if not quiet else ():
+        batch = pipeline.archive.batch_id_of(key)
+        click.echo(
+            printable(
+                f"unchanged  {key}  rejected before with these bytes and settings: fix the file or the"
+                f" settings and replay, or set it aside with `orderpipe dismiss {batch[:12]}`"
+            ),
+            err=True,
+        )
+
+
+@main.command()
+@click.argument("batch_id")
+@_results_option
+@click.pass_context
+def dismiss(ctx: click.Context, batch_id: str, fmt: str) -> None:
+    """Set a rejected file aside: it moves to dismissed/ with its report, no replay counts it,
+    and the run history shows it as dismissed. Running it again finishes an interrupted one.
+
+    \b
+    Examples:
+      orderpipe dismiss 03189e47
+    """
+    with _faults():
+        if len(batch_id) < 8:
+            raise UsageError("a batch id prefix needs at least 8 characters")
+        settings = _settings(ctx)
+        if settings.backend != "aws":
+            require_home(settings)  # nothing to dismiss in a home that is not there: make none
+        pipeline = open_pipeline(settings)
+        pipeline.remove_settled_reports()  # an interrupted dismissal's report, left without its file
+        keys = pipeline.quarantined(batch_id)
+        if not keys:
+            raise UsageError(f"no rejected file for batch {batch_id} in rejected/ (`orderpipe status` lists them)")
+        results = FileResults(settings, fmt, _quiet(ctx))
+        for key in keys:
+            began = time.monotonic()
+            results.show(pipeline.dismiss(key), time.monotonic() - began)
+    sys.exit(0)
+
+
 def _already_accepted(pipeline: Pipeline, batch_prefix: str) -> str | None:
     """The file of an accepted batch with this id prefix (as it is printed): replaying it has
     nothing to do."""
@@ -1065,6 +1110,11 @@ def replay(ctx: click.Context, batch_id: str | None, all_rejected: bool, fmt: st
         settled = pipeline.remove_settled_reports()
         keys = pipeline.quarantined(batch_id)
         stranded = pipeline.stranded(batch_id)
+        unchanged = [key for key in keys if pipeline.unchanged_since_rejected(key)]
+        keys = [key for key in keys if key not in unchanged]
+        _say_unchanged(pipeline, unchanged, _quiet(ctx))
+        if unchanged and not keys and not stranded:
+            sys.exit(EXIT_REJECTED)  # still rejected: nothing was run again
         if not keys and not stranded and settled and batch_id is None:
             if not _quiet(ctx):
                 click.echo("orderpipe: an interrupted replay had counted its files; nothing is left", err=True)

@@ -50,6 +50,7 @@ _KNOWN = {
     "prefixes.processed": "processed_prefix",
     "prefixes.rejected": "rejected_prefix",
     "prefixes.warehouse": "warehouse_prefix",
+    "prefixes.dismissed": "dismissed_prefix",
     "aws.bucket": "bucket",
     "aws.ledger_table": "ledger_table",
     "aws.category_table": "category_table",
@@ -125,6 +126,7 @@ class Settings:
     processed_prefix: str = "processed/"
     rejected_prefix: str = "rejected/"
     warehouse_prefix: str = "warehouse/orders/"
+    dismissed_prefix: str = "dismissed/"
     bucket: str | None = None
     ledger_table: str = "orderpipe-ledger"
     category_table: str = "CategoryKPIs"
@@ -459,6 +461,7 @@ _CHECKS: dict[str, Callable[[_Value], object]] = {
     "prefixes.processed": _prefix,
     "prefixes.rejected": _prefix,
     "prefixes.warehouse": _prefix,
+    "prefixes.dismissed": _prefix,
     "aws.bucket": _optional_pattern(_S3_BUCKET, "an S3 bucket name (3-63 of a-z, 0-9, '.', '-')"),
     "aws.ledger_table": _pattern(_DYNAMO_TABLE, "a DynamoDB table name (3-255 of A-Z, a-z, 0-9, '_', '.', '-')"),
     "aws.category_table": _pattern(_DYNAMO_TABLE, "a DynamoDB table name (3-255 of A-Z, a-z, 0-9, '_', '.', '-')"),
@@ -511,7 +514,7 @@ def _validated(home: Path, raw: Mapping[str, _Value]) -> Settings:
 
     prefixes = {
         f"prefixes.{name}": str(getattr(settings, f"{name}_prefix"))
-        for name in ("input", "processed", "rejected", "warehouse")
+        for name in ("input", "processed", "rejected", "warehouse", "dismissed")
     }
     for key, path in prefixes.items():
         for other, other_path in prefixes.items():
@@ -520,7 +523,7 @@ def _validated(home: Path, raw: Mapping[str, _Value]) -> Settings:
             if key != other and other_path.startswith(path) and path != other_path:
                 raise ConfigError(
                     f"{other} {other_path!r}{where(other)} is inside {key} {path!r}{where(key)}: "
-                    "the input, processed, rejected and warehouse folders must not contain one another"
+                    "the input, processed, rejected, warehouse and dismissed folders must not contain one another"
                 )
     if settings.backend == "aws" and not settings.bucket:
         raise ConfigError(f"backend 'aws'{where('backend')} needs aws.bucket (ORDERPIPE_AWS_BUCKET)")

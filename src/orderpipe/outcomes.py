@@ -39,7 +39,8 @@ MAX_REASON_CHARS = 500
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """What happened to one file; `status` is accepted, rejected, duplicate or failed."""
+    """What happened to one file; `status` is accepted, rejected, duplicate, failed, or
+    dismissed (a rejected file set aside by a person)."""
 
     status: str
     file: str
@@ -151,6 +152,12 @@ def taken_elsewhere(
     said = last.message.removeprefix(f"{last.file}: ")
     message = f"{name}: {last.status} by another process (as {last.file}: {said})"
     return Outcome(last.status, name, batch_id, last.rows, last.dates, message, report, elsewhere=True)
+
+
+def dismissed(name: str, batch_id: str, target: str) -> Outcome:
+    """A rejected file a person set aside: it stays out of every replay, in dismissed/."""
+    message = f"set aside in {target}: no replay will count it; run it as a new file to count it"
+    return Outcome("dismissed", name, batch_id, 0, (), message, None, target)
 
 
 def run_record(outcome: Outcome, started: str) -> RunRecord:

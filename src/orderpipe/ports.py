@@ -31,12 +31,13 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class Prefixes:
-    """Where the store keeps what: files waiting, accepted, rejected, and the facts."""
+    """Where the store keeps what: files waiting, accepted, rejected, set aside, and the facts."""
 
     input: str = "input/"
     processed: str = "processed/"
     rejected: str = "rejected/"
     warehouse: str = "warehouse/orders/"
+    dismissed: str = "dismissed/"  # rejected files a person set aside (`orderpipe dismiss`)
 
 
 class ObjectStore(Protocol):

@@ -93,6 +93,7 @@ def _sizes(settings: Settings, store: ObjectStore) -> dict[str, Any]:
         "processed": settings.processed_prefix,
         "rejected": settings.rejected_prefix,
         "warehouse": settings.warehouse_prefix,
+        "dismissed": settings.dismissed_prefix,
     }
     sizes: dict[str, Any] = {name: {"objects": sum(1 for _ in store.list(prefix))} for name, prefix in folders.items()}
     if settings.backend != "aws":

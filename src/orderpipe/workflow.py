@@ -32,6 +32,7 @@ from orderpipe import outcomes
 from orderpipe.adapters.workspace import BatchLocks, Workspace, sweep
 from orderpipe.archive import Archive, Snapshot
 from orderpipe.catalogs import CATALOG, product_index
+from orderpipe.core.meaning import checked_with
 from orderpipe.core.names import display_name, is_upload_of
 from orderpipe.core.report import ValidationReport
 from orderpipe.core.shape import SEED_SHAPE, InputShape
@@ -96,6 +97,7 @@ class Pipeline:
         )
         self.archive = Archive(store, ledger, prefixes, self._workspace, BatchLocks(workdir / LOCKS / "archive"))
         self.settings_record = SettingsRecord(store, shape, prefixes.warehouse, workdir)
+        self.archive.checked_with = checked_with(self.categories, shape)
 
     @property
     def scratch(self) -> Path:
@@ -370,6 +372,16 @@ class Pipeline:
             message = f"{outcome.message}; counted before, its quarantined copy is now in {target}"
             return Outcome(outcome.status, name, record.batch_id, record.rows, outcome.dates, message, None, target)
         return self._finish(outcomes.accepted(name, record, None, target, won=True), outcomes.now())
+
+    def unchanged_since_rejected(self, key: str) -> bool:
+        """Replaying this rejected file would reject it again (`Archive`)."""
+        return self.archive.unchanged_since_rejected(key)
+
+    def dismiss(self, key: str) -> Outcome:
+        """Set a rejected file aside (`Archive.dismiss`), under its batch's lock."""
+        batch_id = self.archive.batch_id_of(key)
+        with self.locks.hold(batch_id):
+            return self.archive.dismiss(key, batch_id)
 
     # -- recovery --------------------------------------------------------------------------------
     def recover(self) -> list[str]:

@@ -14,11 +14,14 @@ part of the meaning: changing them is safe. Pure: no I/O.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import dataclasses
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
 
 from orderpipe.core.shape import FIELDS, InputShape
 
-__all__ = ["MEANING_FILE", "input_meaning", "meaning_changes", "refusal"]
+__all__ = ["MEANING_FILE", "checked_with", "input_meaning", "meaning_changes", "refusal"]
 
 #: At the top of the home (the bucket's root on AWS), beside the folders it describes.
 MEANING_FILE = "input-settings.json"
@@ -61,6 +64,14 @@ def refusal(changes: list[str], home: str) -> str:
         f" record is {MEANING_FILE} in the home), or start a new home with the new settings and count the"
         " archived files of processed/ again there, in their commit order (`orderpipe batches --wide`)"
     )
+
+
+def checked_with(categories: Sequence[str], shape: InputShape) -> str:
+    """A digest of every setting a file's verdict depends on (the allowed categories and the
+    whole input shape): a rejected file whose bytes and these settings are unchanged would be
+    rejected again, so a replay leaves it alone."""
+    settings = {"categories": sorted(categories), "input": dataclasses.asdict(shape)}
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def _shown(value: object) -> str:
