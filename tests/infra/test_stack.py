@@ -4,6 +4,7 @@ fails on any AwsSolutions finding that is not acknowledged with a reason)."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -470,3 +471,24 @@ def test_people_can_sign_in_with_a_cognito_user_pool_instead(with_cognito: Templ
         {"MfaConfiguration": "ON", "AdminCreateUserConfig": {"AllowAdminCreateUserOnly": True}},
     )
     assert {"ApiUserPoolId", "ApiUserPoolClientId", "ApiUrl"} <= set(with_cognito.find_outputs("*"))
+
+
+def test_the_task_role_may_make_exactly_the_table_calls_the_adapters_make(synthesized: tuple[Template, Path]) -> None:
+    """Read from the adapters' code: a client method (`put_item`, or an item of a transaction:
+    `{"Put": …}`), mapped to its IAM action; the role must allow those and nothing else."""
+    from infra.orderpipe_stack import TASK_TABLE_ACTIONS
+
+    code = "".join(p.read_text() for p in (REPO / "src" / "orderpipe" / "adapters").glob("dynamodb*.py"))
+    methods = set(re.findall(r'"(get_item|put_item|update_item|delete_item|query|batch_write_item|scan)"', code))
+    methods |= set(re.findall(r"\.(transact_write_items|batch_write_item|scan)\(", code))
+    called = {"".join(w.title() for w in m.split("_")) for m in methods if m != "transact_write_items"}
+    called |= {f"{kind}Item" for kind in re.findall(r'\{"(Put|Update|Delete|ConditionCheck)": \{', code)}
+    assert set(TASK_TABLE_ACTIONS) == called
+    template, _ = synthesized
+    granted = {
+        action
+        for s in statements(template, "TaskRole")
+        for action in as_list(s["Action"])
+        if str(action).startswith("dynamodb:")
+    }
+    assert granted == {f"dynamodb:{a}" for a in TASK_TABLE_ACTIONS}
