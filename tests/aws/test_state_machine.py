@@ -213,3 +213,9 @@ def test_an_infrastructure_failure_says_how_to_reprocess_the_file() -> None:
     assert "aws stepfunctions start-execution --state-machine-arn {}" in message
     assert "describe-execution --execution-arn {} --query input" in message
     assert message.endswith("$$.StateMachine.Id, $$.Execution.Id)")
+
+
+def test_the_ephemeral_cluster_says_container_insights_explicitly() -> None:
+    """Not left to the account's default: enabled there, every short-lived cluster would bill its metrics."""
+    parameters = states()["CreateCluster"]["Parameters"]
+    assert parameters["Settings"] == [{"Name": "containerInsights", "Value": "disabled"}]
