@@ -103,7 +103,8 @@ def state(home: Path, extra: dict[str, str] | None = None) -> tuple[str, str, li
         import boto3
 
         listing = boto3.client("s3").list_objects_v2(Bucket=extra["ORDERPIPE_AWS_BUCKET"]).get("Contents", [])
-        names = [o["Key"] for o in listing if not o["Key"].startswith("warehouse/")]
+        # what a folder home's view below shows: objects in a folder (the settings record sits at the top)
+        names = [o["Key"] for o in listing if "/" in o["Key"] and not o["Key"].startswith("warehouse/")]
         return (
             daily,
             category,
