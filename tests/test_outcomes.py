@@ -327,6 +327,10 @@ def test_progress_names_each_step(pipeline: Pipeline, tmp_path: Path) -> None:
     staging = [s for s in steps if s[0] == "staging facts"]
     assert [s[1:] for s in staging] == [(1, 3), (2, 3), (3, 3)]
     assert [s[0] for s in steps] == ["reading"] * len(reading) + ["staging facts"] * 3 + ["recomputing KPIs"]
+    steps.clear()  # the same bytes again: a duplicate, whose bytes are compared as it is archived
+    key = pipeline.submit(path)
+    assert pipeline.process(key, lambda step, done, total: steps.append((step, done, total))).status == "duplicate"
+    assert steps[-1] == ("archiving", 0, UNKNOWN)
 
 
 # -- replay -------------------------------------------------------------------------------------

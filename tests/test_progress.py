@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from orderpipe.progress import UNKNOWN, Bar, Reading, counted, line
+from tests.conftest import REPO
 
 
 def test_a_known_amount_shows_bar_percentage_amount_rate_and_time_left() -> None:
@@ -20,6 +21,10 @@ def test_a_known_amount_shows_bar_percentage_amount_rate_and_time_left() -> None
     assert line("staging facts", 2, 5, 1.0) == (
         "  staging facts [########............]  40%  2/5 files  2.0 files/s  2 s left"
     )
+
+
+def test_the_readme_shows_the_bar_as_it_is_drawn() -> None:
+    assert "\n" + line("reading", 102_000_000, 290_000_000, 2.0) + "\n" in (REPO / "README.md").read_text()
 
 
 def test_time_left_in_minutes_and_large_files_in_gb() -> None:
