@@ -26,6 +26,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TextIO
 
+from orderpipe.logs import CLEAR_LINE
+
 __all__ = [
     "MIN_BYTES",
     "UNKNOWN",
@@ -53,7 +55,6 @@ UNITS = {"staging facts": "files", "recomputing": "dates"}
 BAR_CELLS = 20
 #: The exact validator reads in blocks this large: a report per block, none per row.
 READ_BLOCK = 256 << 10
-_CLEAR = "\r\033[K"
 
 
 def no_progress(step: str, done: int, total: int) -> None:
@@ -263,7 +264,7 @@ class Bar:
 
     def _erase(self) -> None:
         if self._drawn and self.stream is not None:
-            self._write(_CLEAR)
+            self._write(CLEAR_LINE)
             self._drawn = False
 
     def _write(self, text: str) -> None:
