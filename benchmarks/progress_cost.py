@@ -9,7 +9,12 @@ Each run takes a fresh home. Variants:
 Prints each run's wall time, CPU time (user + system, of the command) and frames drawn, then the
 medians. CPU time is the steadier measure on a shared machine.
 
+`--in-process`: instead, in this one process, the exact validator over FILE (pure Python, holding
+the interpreter: the worst case for a drawing thread) with the bar drawing on a pseudo-terminal
+and with no bar, alternating.
+
     python benchmarks/progress_cost.py big.csv --rounds 6 --variants bar,quiet,pipe
+    python benchmarks/progress_cost.py quoted.csv --rounds 8 --in-process
 """
 
 from __future__ import annotations
@@ -83,13 +88,52 @@ def _drain(master: int, out: bytearray) -> None:
         out.extend(chunk)
 
 
+def in_process(file: Path, rounds: int) -> None:
+    """The exact validator with and without a bar drawing, alternating; process CPU time counts
+    the drawing thread too."""
+    from orderpipe.core.rules import DEFAULT_CATEGORIES
+    from orderpipe.core.validate import validate_stream
+    from orderpipe.progress import Bar, counted
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    threading.Thread(target=_drain, args=(master, bytearray()), daemon=True).start()
+    size = file.stat().st_size
+    runs: dict[str, list[tuple[float, float]]] = {"bar": [], "none": []}
+    with os.fdopen(slave, "w") as terminal:
+        for round_ in range(rounds):
+            for variant in ("bar", "none") if round_ % 2 == 0 else ("none", "bar"):
+                cpu, began = time.process_time(), time.perf_counter()
+                with (
+                    Bar(terminal if variant == "bar" else None) as bar,
+                    bar.file() as progress,
+                    counted(file, lambda done: progress("validating", done, size)) as stream,
+                ):
+                    report = validate_stream(stream, file.name, frozenset(DEFAULT_CATEGORIES))
+                assert report.valid, report.verdict
+                runs[variant].append((time.perf_counter() - began, time.process_time() - cpu))
+                print(
+                    f"round {round_} {variant:4s} wall {runs[variant][-1][0]:6.2f} s  cpu {runs[variant][-1][1]:6.2f} s"
+                )
+    for variant, results in runs.items():
+        walls, cpus = [r[0] for r in results], [r[1] for r in results]
+        print(
+            f"{variant:4s} wall median {statistics.median(walls):6.3f} s ({min(walls):.2f}-{max(walls):.2f})"
+            f"  cpu median {statistics.median(cpus):6.3f} s ({min(cpus):.2f}-{max(cpus):.2f})"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("file", type=Path)
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--variants", default="bar,quiet,pipe")
     parser.add_argument("--base-src", type=Path)
+    parser.add_argument("--in-process", action="store_true")
     options = parser.parse_args()
+    if options.in_process:
+        in_process(options.file, options.rounds)
+        return
     variants = options.variants.split(",")
     runs: dict[str, list[tuple[float, float, int]]] = {v: [] for v in variants}
     for round_ in range(options.rounds):
