@@ -97,25 +97,13 @@ def test_prefixes_must_stay_inside_the_home(home: Path, prefix: str) -> None:
 
 @pytest.mark.parametrize(
     "prefix",
-    [
-        "orderpipe.db/",
-        "orderpipe.db-wal/",
-        "orderpipe.db-shm/",
-        "orderpipe.db-journal/x/",
-        "orderpipe.toml/",
-        "OrderPipe.DB/",
-        ".work/",
-        ".tmp/",
-    ],
+    ["orderpipe.db/", "orderpipe.db-wal/", "orderpipe.db-shm/", "orderpipe.db-journal/x/", "orderpipe.toml/",
+     "OrderPipe.DB/", ".work/", ".tmp/"],
 )
 @pytest.mark.parametrize(
     "variable",
-    [
-        "ORDERPIPE_PREFIXES_INPUT",
-        "ORDERPIPE_PREFIXES_PROCESSED",
-        "ORDERPIPE_PREFIXES_REJECTED",
-        "ORDERPIPE_PREFIXES_WAREHOUSE",
-    ],
+    ["ORDERPIPE_PREFIXES_INPUT", "ORDERPIPE_PREFIXES_PROCESSED", "ORDERPIPE_PREFIXES_REJECTED",
+     "ORDERPIPE_PREFIXES_WAREHOUSE"],
 )
 def test_no_folder_setting_takes_a_name_the_home_keeps(home: Path, prefix: str, variable: str) -> None:
     """A folder named like the database or the settings would wedge the home for good."""
