@@ -318,11 +318,8 @@ def test_progress_names_each_step(pipeline: Pipeline, tmp_path: Path) -> None:
     key = pipeline.submit(path)
     assert pipeline.process(key, lambda step, done, total: steps.append((step, done, total))).status == "accepted"
     reading = [s for s in steps if s[0] == "reading"]
-    assert reading[0] == ("reading", 0, size) and reading[-1] == (
-        "reading",
-        size,
-        size,
-    )  # every byte, hashed and screened
+    # Every byte, hashed and screened:
+    assert reading[0] == ("reading", 0, size) and reading[-1] == ("reading", size, size)
     assert steps[-1] == ("recomputing KPIs", 0, UNKNOWN)  # no amount to count: its time is shown
     staging = [s for s in steps if s[0] == "staging facts"]
     assert [s[1:] for s in staging] == [(1, 3), (2, 3), (3, 3)]
