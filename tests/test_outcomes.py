@@ -11,6 +11,7 @@ import pytest
 
 from orderpipe.core.names import REPORT_SUFFIX
 from orderpipe.ports import Notification
+from orderpipe.progress import UNKNOWN
 from orderpipe.workflow import Outcome, Pipeline
 from tests.conftest import order, run_file, write
 from tests.test_nothing_lost import break_inspection_of, commit_by_hand, failing_recompute
@@ -316,13 +317,21 @@ def test_stranded_lists_only_failed_batches_with_no_file_to_replay(
 def test_progress_names_each_step(pipeline: Pipeline, tmp_path: Path) -> None:
     steps: list[tuple[str, int, int]] = []
     pipeline.rows_per_part = 2
-    key = pipeline.submit(write(tmp_path / "x.csv", [order(f"O{i}") for i in range(5)]))
+    path = write(tmp_path / "x.csv", [order(f"O{i}") for i in range(5)])
+    size = path.stat().st_size
+    key = pipeline.submit(path)
     assert pipeline.process(key, lambda step, done, total: steps.append((step, done, total))).status == "accepted"
-    assert steps[0] == ("validating", 0, 1)
-    assert steps[-1] == ("recomputing KPIs", 0, 1)
-    staging = [s for s in steps[1:-1]]
-    assert {s[0] for s in staging} == {"staging facts"}
-    assert staging[-1][1:] == (3, 3)
+    reading = [s for s in steps if s[0] == "reading"]
+    # Every byte, hashed and screened:
+    assert reading[0] == ("reading", 0, size) and reading[-1] == ("reading", size, size)
+    assert steps[-1] == ("recomputing KPIs", 0, UNKNOWN)  # no amount to count: its time is shown
+    staging = [s for s in steps if s[0] == "staging facts"]
+    assert [s[1:] for s in staging] == [(1, 3), (2, 3), (3, 3)]
+    assert [s[0] for s in steps] == ["reading"] * len(reading) + ["staging facts"] * 3 + ["recomputing KPIs"]
+    steps.clear()  # the same bytes again: a duplicate, whose bytes are compared as it is archived
+    key = pipeline.submit(path)
+    assert pipeline.process(key, lambda step, done, total: steps.append((step, done, total))).status == "duplicate"
+    assert steps[-1] == ("archiving", 0, UNKNOWN)
 
 
 # -- replay -------------------------------------------------------------------------------------

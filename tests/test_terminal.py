@@ -17,7 +17,8 @@ import threading
 import time
 from pathlib import Path
 
-from tests.conftest import REPO, order, write
+from orderpipe.progress import MIN_BYTES
+from tests.conftest import REPO, csv_text, order, write
 
 COLUMNS = 80
 
@@ -121,23 +122,104 @@ def test_run_shows_one_line_per_file_and_no_log_lines(tmp_path: Path) -> None:
     assert "{" not in terminal.text  # no JSON log line on a terminal
 
 
-def test_the_progress_bar_moves_with_the_work_and_is_cleared(tmp_path: Path) -> None:
+def test_a_small_file_shows_no_bar(tmp_path: Path) -> None:
     rows = [order(f"O{n}", date=f"2025-07-{n % 3 + 1:02d}") for n in range(12)]
-    big = write(tmp_path / "big.csv", rows)
-    home = tmp_path / "home"
-    code, terminal = run_on_terminal("--home", str(home), "run", str(big), env={"ORDERPIPE_FACTS_ROWS_PER_PART": "2"})
+    small = write(tmp_path / "small.csv", rows)
+    code, terminal = run_on_terminal("--home", str(tmp_path / "home"), "run", str(small))
     assert code == 0
-    frames = re.findall(r"\r([^\r]*?)\x1b\[K", terminal.text)
-    drawn = [frame for frame in frames if frame]
-    assert drawn[0] == "  validating…"
-    staged = [frame for frame in drawn if "staging facts" in frame]
-    counts = [int(re.search(r"([0-9]+)/[0-9]+$", frame).group(1)) for frame in staged]  # type: ignore[union-attr]
-    assert counts == [1, 2, 3, 4, 5, 6]  # one frame per slice of 2 rows, up to the full total
-    assert staged[0] == "  [#####.........................] staging facts  1/6"
-    assert staged[-1] == "  [##############################] staging facts  6/6"
-    assert drawn[-1] == "  recomputing KPIs…"
+    assert "\x1b" not in terminal.text  # nothing drawn, nothing erased
+    assert [without_times(line) for line in terminal.screen] == [
+        "accepted  small.csv  12 rows  2025-07-01…2025-07-03  T"
+    ]
+
+
+#: Over the bar's threshold (MIN_BYTES, 4 MB): ~5.8 MB. The quoted category sends it to the
+#: exact validator, row by row (a second or more), so the bar has time to show its rate.
+BIG_ROWS = 100_000
+
+
+def big_file(path: Path, bad_last_row: bool = False) -> Path:
+    rows = [
+        f'O{n:09d},C{n % 5000:05d},2025-07-{n % 28 + 1:02d},"Books",P{n % 100:03d},1,12.50,false'
+        for n in range(BIG_ROWS)
+    ]
+    if bad_last_row:
+        rows[-1] = rows[-1].replace(",1,", ",0,")
+    path.write_text(csv_text(rows), encoding="utf-8")
+    assert path.stat().st_size > MIN_BYTES
+    return path
+
+
+#: A frame of the bar: a step, the bar, the percentage, the amount done of the total, a rate.
+BAR = re.compile(r"^  [a-z ]+ \[[#.]+\] +[0-9]+%  [0-9.]+/[0-9.]+ MB  [0-9.]+ MB/s")
+
+
+def frames(terminal: Terminal) -> list[str]:
+    """Every line the bar drew (each `\\r…\\x1b[K`), in order."""
+    return [frame for frame in re.findall(r"\r([^\r\n]*?)\x1b\[K", terminal.text) if frame]
+
+
+def test_a_big_file_shows_a_bar_with_amount_and_rate_then_only_its_outcome(tmp_path: Path) -> None:
+    big = big_file(tmp_path / "big.csv")
+    began = time.monotonic()
+    code, terminal = run_on_terminal("--home", str(tmp_path / "home"), "run", str(big))
+    seconds = time.monotonic() - began
+    assert code == 0, terminal.text
+    drawn = frames(terminal)
+    assert any(BAR.match(frame) and frame.endswith(" s left") for frame in drawn), drawn
+    assert any(frame.startswith("  validating [") for frame in drawn)  # the exact validator's bytes
     assert all(len(frame) < COLUMNS for frame in drawn)
-    assert [without_times(line) for line in terminal.screen] == ["accepted  big.csv  12 rows  2025-07-01…2025-07-03  T"]
+    assert len(drawn) <= 10 * seconds + 2  # at most ~10 frames a second
+    # Erased when the file is done: the outcome line stands alone.
+    assert [without_times(line) for line in terminal.screen] == [
+        f"accepted  big.csv  {BIG_ROWS} rows  2025-07-01…2025-07-28  T"
+    ]
+
+
+def test_a_big_file_gets_no_bar_in_a_pipe_nor_with_quiet(tmp_path: Path) -> None:
+    big = big_file(tmp_path / "big.csv")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ORDERPIPE_")}
+    result = subprocess.run(
+        [sys.executable, "-m", "orderpipe", "--home", str(tmp_path / "home"), "run", str(big)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert result.returncode == 0
+    assert [line[:20] for line in result.stdout.splitlines()] == ["accepted  big.csv  1"]
+    assert "\r" not in result.stderr and "\x1b" not in result.stderr
+    assert [json.loads(line)["message"] for line in result.stderr.splitlines()] == ["batch.accepted"]
+    bad = big_file(tmp_path / "bad.csv", bad_last_row=True)
+    code, terminal = run_on_terminal("--home", str(tmp_path / "home"), "run", "-q", str(big), str(bad))
+    assert code == 1
+    assert "\x1b" not in terminal.text
+    assert [line[:44] for line in terminal.screen] == [f"rejected  bad.csv  {BIG_ROWS} rows  not-positive"]
+
+
+def test_validate_shows_the_bar_then_only_the_report(tmp_path: Path) -> None:
+    big = big_file(tmp_path / "big.csv")
+    code, terminal = run_on_terminal("--home", str(tmp_path / "home"), "validate", str(big))
+    assert code == 0
+    assert any(BAR.match(frame) and frame.startswith("  validating [") for frame in frames(terminal))
+    assert terminal.screen == [f"big.csv: valid, {BIG_ROWS} rows"]
+
+
+def test_watch_shows_the_bar_of_a_big_file_then_its_line(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    (home / "input").mkdir(parents=True)
+    big_file(home / "input" / "big.csv")
+    terminal = Terminal("--home", str(home), "watch", env={"ORDERPIPE_WATCH_SETTLE_TIME": "0"})
+    terminal.wait_for("accepted  big.csv")
+    time.sleep(0.3)
+    os.killpg(terminal.process.pid, signal.SIGINT)
+    assert terminal.finish() == 0
+    assert any(BAR.match(frame) for frame in frames(terminal))
+    assert [without_times(line) for line in terminal.screen] == [
+        f"watching {home / 'input'} with 1 worker(s); Ctrl-C to stop",
+        f"accepted  big.csv  {BIG_ROWS} rows  2025-07-01…2025-07-28  T",
+        "orderpipe: stopping after the file(s) in flight… (Ctrl-C again to stop at once; nothing is lost either way)",
+    ]
 
 
 def test_quiet_shows_only_problems(tmp_path: Path) -> None:

@@ -21,6 +21,7 @@ import traceback
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from stat import S_ISREG
 from typing import Any, BinaryIO, NoReturn
 
 import click
@@ -35,10 +36,11 @@ from orderpipe.core.report import ValidationReport
 from orderpipe.core.shape_validate import validate_shaped
 from orderpipe.core.validate import validate_stream
 from orderpipe.errors import ConfigError, DatabaseDamaged, OrderpipeError, UsageError
-from orderpipe.logs import CLEAR_LINE, LOG_FORMATS, configure_logging, log_event
+from orderpipe.logs import LOG_FORMATS, configure_logging, log_event
 from orderpipe.output import FORMATS, printable, render, render_kpis
 from orderpipe.presets import PRESETS
-from orderpipe.workflow import Outcome, Pipeline, Progress
+from orderpipe.progress import UNKNOWN, Bar, Progress, counted
+from orderpipe.workflow import Outcome, Pipeline
 
 __all__ = ["main"]
 
@@ -136,26 +138,9 @@ def _check_category(name: str, configured: tuple[str, ...]) -> None:
     raise UsageError(f"{name!r} is not a configured category{hint}; configured: {', '.join(configured)}")
 
 
-def _terminal_progress(quiet: bool = False) -> Callable[[str, int, int], None]:
-    """A one-line bar on stderr, on a terminal only; a step without parts to count (validating,
-    recomputing) shows its name alone rather than a bar that would sit still at 0/1."""
-    if quiet or not sys.stderr.isatty():
-        return lambda step, done, total: None
-
-    def show(step: str, done: int, total: int) -> None:
-        if total <= 1:
-            text = f"  {step}…"
-        else:
-            filled = int(30 * done / total)
-            text = f"  [{'#' * filled}{'.' * (30 - filled)}] {step:<14} {done}/{total}"
-        click.echo(f"\r{text}\033[K", err=True, nl=False)
-
-    return show
-
-
-def _clear_progress() -> None:
-    if sys.stderr.isatty():
-        click.echo(CLEAR_LINE, err=True, nl=False)
+def _bar(quiet: bool) -> Bar:
+    """The progress bar on stderr, on a terminal only: never in a pipe, nor with -q."""
+    return Bar(None if quiet or not sys.stderr.isatty() else sys.stderr)
 
 
 def _plural(count: int, word: str) -> str:
@@ -495,17 +480,16 @@ def _process_all(
     rejected, else 0."""
     code = 0
     step = step or pipeline.process
-    for key in keys:
-        began = time.monotonic()
-        try:
-            outcome = step(key, _terminal_progress(quiet))
-        finally:
-            _clear_progress()
-        results.show(outcome, time.monotonic() - began)
-        if outcome.status == "failed":
-            code = EXIT_INFRA
-        elif outcome.status == "rejected" and code == 0:
-            code = EXIT_REJECTED
+    with _bar(quiet) as bar:
+        for key in keys:
+            began = time.monotonic()
+            with bar.file() as progress:  # erased when the file is done: its line stands alone
+                outcome = step(key, progress)
+            results.show(outcome, time.monotonic() - began)
+            if outcome.status == "failed":
+                code = EXIT_INFRA
+            elif outcome.status == "rejected" and code == 0:
+                code = EXIT_REJECTED
     return code
 
 
@@ -572,9 +556,11 @@ def _uploads(pipeline: Pipeline, files: Sequence[Path], quiet: bool) -> Iterator
 
 class _Timer:
     """How long each file took, for its line: the watcher's workers call `process` in threads
-    and hand back only the outcome, so each pipeline's `process` is timed where it runs."""
+    and hand back only the outcome, so each pipeline's `process` is timed (and given its part of
+    the progress bar) where it runs."""
 
-    def __init__(self) -> None:
+    def __init__(self, bar: Bar) -> None:
+        self.bar = bar
         self._seconds: dict[int, float] = {}
         self._lock = threading.Lock()
 
@@ -583,7 +569,8 @@ class _Timer:
 
         def timed_process(key: str, *args: Any) -> Outcome:
             began = time.monotonic()
-            outcome = process(key, *args)
+            with self.bar.file() as progress:
+                outcome = process(key, *(args or (progress,)))
             with self._lock:
                 self._seconds[id(outcome)] = time.monotonic() - began
             return outcome
@@ -619,15 +606,21 @@ def watch(ctx: click.Context, workers: int, fmt: str) -> None:
         interrupts: _Interrupts | None = ctx.meta.get("orderpipe.interrupts")
         if interrupts is not None:
             interrupts.drain = stop  # Ctrl-C: finish the files in flight; twice: stop at once
-        timer = _Timer()
         results = FileResults(settings, fmt, _quiet(ctx))
-        watcher = Watcher(
-            lambda: timer.timed(open_pipeline(settings)), workers, settings.poll_interval, settings.settle_time
-        )
         if not _quiet(ctx):
             watching = f"watching {settings.home / 'input'} with {workers} worker(s); Ctrl-C to stop"
             click.echo(printable(watching), err=True)
-        watcher.run(stop, lambda outcome: results.show(outcome, timer.take(outcome)))
+        with _bar(_quiet(ctx)) as bar:
+            timer = _Timer(bar)
+            watcher = Watcher(
+                lambda: timer.timed(open_pipeline(settings)), workers, settings.poll_interval, settings.settle_time
+            )
+
+            def show(outcome: Outcome) -> None:
+                with bar.above():  # another file's bar may be on the line
+                    results.show(outcome, timer.take(outcome))
+
+            watcher.run(stop, show)
 
 
 @main.command()
@@ -713,21 +706,33 @@ def validate(ctx: click.Context, file: Path, fmt: str) -> None:
                 return validate_stream(stream, name, categories)
             return validate_shaped(stream, name, shape, categories)  # the configured [input] shape
 
-        if str(file) == STDIN:
-            report = check(sys.stdin.buffer, "stdin")
-        else:
-            if file.is_dir():
-                raise UsageError(f"{file} is a directory: give one file")
-            if not file.exists():
-                raise UsageError(f"no such file: {file}")
-            with file.open("rb") as stream:
-                report = check(stream, file.name)
+        if str(file) != STDIN and file.is_dir():
+            raise UsageError(f"{file} is a directory: give one file")
+        if str(file) != STDIN and not file.exists():
+            raise UsageError(f"no such file: {file}")
+        with _bar(_quiet(ctx)) as bar, bar.file() as progress:
+            if str(file) == STDIN:
+                report = check(_stdin(bar, progress), "stdin")
+            else:
+                size = file.stat().st_size
+                with counted(file, lambda done: progress("validating", done, size)) as stream:
+                    report = check(stream, file.name)
     if fmt == "json":
         click.echo(json.dumps(report.to_dict(), indent=2))
     elif not (report.valid and _quiet(ctx)):
         for line in _report_lines(report):
             click.echo(printable(line))  # the file's name, its columns and values: the user's text
     sys.exit(0 if report.valid else EXIT_REJECTED)
+
+
+def _stdin(bar: Bar, progress: Progress) -> BinaryIO:
+    """Standard input, counted for the bar when one is shown (its size, when it is a file)."""
+    if not bar.enabled:
+        return sys.stdin.buffer
+    fd = sys.stdin.fileno()
+    status = os.fstat(fd)
+    size = status.st_size if S_ISREG(status.st_mode) else UNKNOWN
+    return counted(fd, lambda done: progress("validating", done, size), closefd=False)
 
 
 def _report_lines(report: ValidationReport) -> Iterator[str]:
@@ -909,13 +914,10 @@ def rebuild(ctx: click.Context, start: str | None, end: str | None) -> None:
         pipeline = open_pipeline(_settings(ctx))
         pipeline.recover()
         dates = [d for d in _fact_dates(pipeline) if (start or d) <= d <= (end or d)]
-        progress = _terminal_progress(_quiet(ctx))
-        try:
+        with _bar(_quiet(ctx)) as bar, bar.file(min_bytes=0) as progress:
             for done in range(0, len(dates), REBUILD_CHUNK):
                 progress("recomputing", done, len(dates))
                 pipeline.recompute(dates[done : done + REBUILD_CHUNK])
-        finally:
-            _clear_progress()
     if not _quiet(ctx):
         span = f" ({_span(dates)})" if dates else ""
         click.echo(f"recomputed the KPIs of {_plural(len(dates), 'date')}{span}")

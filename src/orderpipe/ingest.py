@@ -44,6 +44,7 @@ from orderpipe.facts import (
     staged_facts,
     write_compacted,
 )
+from orderpipe.progress import Progress, Reading, counted, no_progress
 from orderpipe.shaped import screen_file
 
 __all__ = [
@@ -118,13 +119,16 @@ class Beside(Generic[T]):
         return self._value[0]
 
 
-def fingerprint(path: Path) -> Fingerprint:
+def fingerprint(path: Path, on_bytes: Callable[[int], None] | None = None) -> Fingerprint:
+    """`on_bytes` is told each chunk's size: the progress bar's count of the bytes read."""
     digest = hashlib.sha256()
     suspicious = False
     pending_cr = False  # the previous chunk ended in CR: its LF must open this one
     with path.open("rb") as stream:
         while chunk := stream.read(CHUNK):
             digest.update(chunk)
+            if on_bytes is not None:
+                on_bytes(len(chunk))
             if not suspicious:
                 lone_cr = False
                 if b"\r" in chunk:  # most files have none: the two counts are the slow part
@@ -145,6 +149,7 @@ def inspect_file(
     workdir: Path,
     rows_per_part: int = ROWS_PER_PART,
     shape: InputShape = SEED_SHAPE,
+    progress: Progress = no_progress,
 ) -> Inspection:
     """Hash, screen and — when needed — exactly validate one file, whatever it is: an order file
     read through `shape` (the seed's 8 columns by default), or a catalog file when its name
@@ -152,19 +157,25 @@ def inspect_file(
 
     The fast path stages what Polars read. Whenever the exact validator decides, the rows are
     staged from the exact validator's own parse, so what is staged is always what was validated.
+    `progress` hears of the bytes read: `reading` (the fast path), then `validating` (the exact).
     """
+    size = path.stat().st_size
+    reading = Reading(path, size, progress)
     catalog_file = shape.is_catalog_file(name)
     if shape.catalog and not catalog_file:  # order files carry no category: the catalog gives it
         categories = (*categories, UNKNOWN)
-    hashing = Beside(lambda: fingerprint(path))
-    fast = _screened(path, name, shape, categories, lambda: _stage(workdir, rows_per_part, catalog_file))
+    hashing = Beside(lambda: fingerprint(path, reading.on_bytes))
+    fast = _screened(
+        path, name, shape, categories, lambda: _stage(workdir, rows_per_part, catalog_file), reading.on_rows
+    )
+    reading.screen_done()
     fp = hashing.result(name)
     if fast is not None:
         if not fp.needs_exact:
             return _inspection(fp.sha256, *fast)
         fast[1].discard()
     exact = ExactStage(_stage(workdir, rows_per_part, catalog_file), _typing(categories, catalog_file))
-    with exact, path.open("rb") as stream:
+    with exact, counted(path, lambda done: progress("validating", done, size)) as stream:
         report = validate(stream, name, shape, frozenset(categories), exact.add)
     return exact.inspection(fp.sha256, report)
 
@@ -175,6 +186,7 @@ def _screened(
     shape: InputShape,
     categories: Sequence[str],
     new_stage: Callable[[], FactSlices | CatalogStage],
+    on_rows: Callable[[int], None] = lambda rows: None,
 ) -> tuple[ValidationReport, StagedFacts | StagedCatalog] | None:
     """The fast path's verdict and stage, when it can give them; None leaves the file to the
     exact validator (and nothing staged)."""
@@ -185,7 +197,8 @@ def _screened(
         return None
     with new_stage() as stage:
         try:
-            rows = screen_file(path, header, shape, categories, stage, isinstance(stage, CatalogStage))
+            counting = _Counting(stage, on_rows)
+            rows = screen_file(path, header, shape, categories, counting, isinstance(stage, CatalogStage))
         except pl.exceptions.PolarsError:  # unreadable to Polars: the exact validator will say where and why
             stage.discard()
             return None
@@ -194,6 +207,25 @@ def _screened(
         staged = stage.finish()
     dates = staged.dates if isinstance(staged, StagedFacts) else ()
     return ValidationReport(name, True, rows, warnings=header.warnings, dates=dates, shape=rules.explained), staged
+
+
+class _Counting:
+    """A stage that tells how many rows it was given (since it was last discarded)."""
+
+    def __init__(self, stage: FactSlices | CatalogStage, on_rows: Callable[[int], None]) -> None:
+        self.stage = stage
+        self.on_rows = on_rows
+        self.rows = 0
+
+    def add(self, rows: pl.DataFrame) -> None:
+        self.stage.add(rows)
+        self.rows += rows.height
+        self.on_rows(self.rows)
+
+    def discard(self) -> None:
+        self.stage.discard()
+        self.rows = 0
+        self.on_rows(0)
 
 
 def _stage(workdir: Path, rows_per_part: int, catalog_file: bool) -> FactSlices | CatalogStage:

@@ -43,18 +43,11 @@ from orderpipe.kpi_engine import KpiEngine
 from orderpipe.logs import log_event
 from orderpipe.outcomes import Outcome, reason_of, run_report
 from orderpipe.ports import BatchRecord, KpiStore, Ledger, Notifier, ObjectStat, ObjectStore, Prefixes
+from orderpipe.progress import UNKNOWN, Progress, no_progress
 from orderpipe.settings_record import SettingsRecord
 from orderpipe.warehouse import COMPACT_AFTER, Warehouse
 
 __all__ = ["Outcome", "Pipeline", "Prefixes", "Progress", "run_report"]
-
-#: Called with (step, done, total) as a file moves through the workflow.
-Progress = Callable[[str, int, int], None]
-
-
-def _quiet(step: str, done: int, total: int) -> None:
-    pass
-
 
 #: Errors that say nothing about the file (a full disk, a lost connection, a busy database):
 #: the file waits and is tried again. Any other error is the file's own failure.
@@ -123,7 +116,7 @@ class Pipeline:
         self.warehouse.compact_after = entries
 
     # -- one file -------------------------------------------------------------------------
-    def process(self, key: str, progress: Progress = _quiet) -> Outcome:
+    def process(self, key: str, progress: Progress = no_progress) -> Outcome:
         """Run one object under input/ through the whole workflow.
 
         A failure of the infrastructure leaves the file waiting and raises. Any other failure is
@@ -177,6 +170,7 @@ class Pipeline:
                     if taken is not None:
                         return taken
                 if existing is not None and existing.done:
+                    progress("archiving", 0, UNKNOWN)  # a duplicate's bytes are compared first
                     archived = self.archive.to_processed(key, name, batch_id, snapshot)
                     return self._finish(outcomes.duplicate(name, existing, report, archived), started)
                 if existing is None and not report.valid:
@@ -202,7 +196,7 @@ class Pipeline:
                     f"{name} changed while it was being processed; nothing was counted, it will be read again"
                 )
             existing = self.commit(name, inspection, progress)  # the user's name, not the upload's
-        progress("recomputing KPIs", 0, 1)
+        progress("recomputing KPIs", 0, UNKNOWN)
         recomputed = self.engine.dates_of(existing)
         self.recompute(recomputed, inspection)
         checkpoint("after-recompute")
@@ -238,7 +232,7 @@ class Pipeline:
 
     @contextmanager
     def inspected(
-        self, key: str, progress: Progress = _quiet, version: str | None = None
+        self, key: str, progress: Progress = no_progress, version: str | None = None
     ) -> Iterator[tuple[Inspection, Path, Snapshot]]:
         """The file's verdict, with a scratch folder (its stage) and a private snapshot of its
         bytes, both kept until the block ends."""
@@ -246,14 +240,13 @@ class Pipeline:
         with tempfile.TemporaryDirectory(dir=self.scratch) as scratch, self.store.snapshot(key, version) as path:
             if version is None and self.store.stat(key) != seen:
                 raise InfrastructureError(f"{key} changed while it was being read; it will be read again")
-            progress("validating", 0, 1)
-            name = display_name(PurePosixPath(key).name)
+            name, stage = display_name(PurePosixPath(key).name), Path(scratch)
             # Any file, any shape (a products file is a catalog batch): positional, as tests wrap it.
-            inspection = inspect_file(path, name, self.categories, Path(scratch), self.rows_per_part, self.shape)
+            inspection = inspect_file(path, name, self.categories, stage, self.rows_per_part, self.shape, progress)
             checkpoint("after-inspect")
-            yield inspection, Path(scratch), Snapshot(path, seen)
+            yield inspection, stage, Snapshot(path, seen)
 
-    def commit(self, name: str, inspection: Inspection, progress: Progress = _quiet) -> BatchRecord:
+    def commit(self, name: str, inspection: Inspection, progress: Progress = no_progress) -> BatchRecord:
         """Store the facts of a valid file and commit the batch (its facts become visible)."""
         report = inspection.report
         assert report.valid
@@ -341,7 +334,7 @@ class Pipeline:
         return self.archive.remove_settled_reports()
 
     # -- replay ----------------------------------------------------------------------------------
-    def replay(self, key: str, progress: Progress = _quiet) -> Outcome:
+    def replay(self, key: str, progress: Progress = no_progress) -> Outcome:
         """Run a quarantined file through the workflow again.
 
         Its quarantined copy and report are removed only once the new outcome is recorded, so
