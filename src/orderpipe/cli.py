@@ -21,20 +21,19 @@ import traceback
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, BinaryIO, NoReturn
+from typing import Any, NoReturn
 
 import click
 
 from orderpipe.atomic import write_atomic
 from orderpipe.bootstrap import open_pipeline, open_reader
 from orderpipe.config import CONFIG_FILE, Settings, load_settings
-from orderpipe.core.catalog import validate_catalog
 from orderpipe.core.kpis import KPIS
 from orderpipe.core.names import REPORT_SUFFIX
 from orderpipe.core.report import ValidationReport
-from orderpipe.core.shape_validate import validate_shaped
-from orderpipe.core.validate import validate_stream
+from orderpipe.core.validate import validate as validate_exact
 from orderpipe.errors import ConfigError, DatabaseDamaged, OrderpipeError, UsageError
+from orderpipe.ingest import validate_file
 from orderpipe.logs import CLEAR_LINE, LOG_FORMATS, configure_logging, log_event
 from orderpipe.output import FORMATS, printable, render, render_kpis
 from orderpipe.presets import PRESETS
@@ -700,25 +699,14 @@ def validate(ctx: click.Context, file: Path, fmt: str) -> None:
     """
     with _faults():
         settings = _settings(ctx)
-        categories = frozenset(settings.categories)
-        shape = settings.shape
-
-        def check(stream: BinaryIO, name: str) -> ValidationReport:
-            if shape.is_catalog_file(name):  # a products file: a catalog batch
-                return validate_catalog(stream, name, shape, categories)
-            if shape.is_seed:
-                return validate_stream(stream, name, categories)
-            return validate_shaped(stream, name, shape, categories)  # the configured [input] shape
-
-        if str(file) == STDIN:
-            report = check(sys.stdin.buffer, "stdin")
+        if str(file) == STDIN:  # a stream: read once, by the exact validator
+            report = validate_exact(sys.stdin.buffer, "stdin", settings.shape, frozenset(settings.categories))
         else:
             if file.is_dir():
                 raise UsageError(f"{file} is a directory: give one file")
             if not file.exists():
                 raise UsageError(f"no such file: {file}")
-            with file.open("rb") as stream:
-                report = check(stream, file.name)
+            report = validate_file(file, file.name, settings.categories, settings.shape)  # as `run` reads it
     if fmt == "json":
         click.echo(json.dumps(report.to_dict(), indent=2))
     elif not (report.valid and _quiet(ctx)):

@@ -20,11 +20,12 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import polars as pl
 
 from orderpipe.core.header import plain_header
+from orderpipe.core.quoting import QuoteScan
 from orderpipe.core.report import ValidationReport
 from orderpipe.core.rules import COLUMNS
 from orderpipe.core.screen import CATALOG_COLUMNS, FACT_SCHEMA, screen_columns
@@ -44,7 +45,7 @@ from orderpipe.facts import (
     staged_facts,
     write_compacted,
 )
-from orderpipe.shaped import screen_file
+from orderpipe.shaped import Stage, screen_file
 
 __all__ = [
     "BUNDLE",
@@ -57,6 +58,7 @@ __all__ = [
     "Inspection",
     "StagedCatalog",
     "StagedFacts",
+    "Unstaged",
     "bundle_of",
     "fact_key",
     "fingerprint",
@@ -64,6 +66,7 @@ __all__ = [
     "load_facts",
     "publish_facts",
     "staged_facts",
+    "validate_file",
     "write_compacted",
 ]
 
@@ -76,7 +79,7 @@ BUNDLE_ROW_GROUP = 20_000
 @dataclass(frozen=True, slots=True)
 class Fingerprint:
     sha256: str
-    needs_exact: bool  # quotes, bare CR or NUL: let the exact validator decide
+    needs_exact: bool  # a NUL, a bare CR or a quote Polars reads otherwise: the exact validator decides
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +94,18 @@ class Inspection:
 
 
 T = TypeVar("T")
+S = TypeVar("S", covariant=True)
+
+
+class _Staging(Stage, Protocol[S]):
+    """Where the fast path's rows go (`FactSlices`, `CatalogStage`, `Unstaged`): `finish` gives
+    what was staged."""
+
+    def __enter__(self) -> object: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+    def finish(self) -> S: ...
 
 
 class Beside(Generic[T]):
@@ -118,24 +133,32 @@ class Beside(Generic[T]):
         return self._value[0]
 
 
-def fingerprint(path: Path) -> Fingerprint:
+def fingerprint(path: Path, hashed: bool = True) -> Fingerprint:
+    """The file's SHA-256 (empty unless `hashed`), and whether Polars could read it otherwise
+    than Python's `csv`: a NUL, a bare CR (only LF and CRLF end lines), or a quote where the two
+    part (`QuoteScan`)."""
     digest = hashlib.sha256()
+    quotes = QuoteScan()
     suspicious = False
     pending_cr = False  # the previous chunk ended in CR: its LF must open this one
     with path.open("rb") as stream:
         while chunk := stream.read(CHUNK):
-            digest.update(chunk)
-            if not suspicious:
-                lone_cr = False
-                if b"\r" in chunk:  # most files have none: the two counts are the slow part
-                    crs = chunk.count(b"\r") - chunk.endswith(b"\r")
-                    lone_cr = crs != chunk.count(b"\r\n")
-                suspicious = (
-                    (pending_cr and not chunk.startswith(b"\n")) or b'"' in chunk or b"\x00" in chunk or lone_cr
-                )
-                pending_cr = chunk.endswith(b"\r")
-    suspicious = suspicious or pending_cr
-    return Fingerprint(digest.hexdigest(), bool(suspicious))
+            if hashed:
+                digest.update(chunk)
+            if suspicious:
+                if hashed:
+                    continue
+                break
+            lone_cr = False
+            if b"\r" in chunk:  # most files have none: the two counts are the slow part
+                crs = chunk.count(b"\r") - chunk.endswith(b"\r")
+                lone_cr = crs != chunk.count(b"\r\n")
+            suspicious = (pending_cr and not chunk.startswith(b"\n")) or b"\x00" in chunk or lone_cr
+            pending_cr = chunk.endswith(b"\r")
+            quotes.feed(chunk)
+            suspicious = suspicious or not quotes.agree
+    suspicious = suspicious or pending_cr or not quotes.finish()
+    return Fingerprint(digest.hexdigest() if hashed else "", suspicious)
 
 
 def inspect_file(
@@ -156,8 +179,12 @@ def inspect_file(
     catalog_file = shape.is_catalog_file(name)
     if shape.catalog and not catalog_file:  # order files carry no category: the catalog gives it
         categories = (*categories, UNKNOWN)
+
+    def new_stage() -> _Staging[StagedFacts | StagedCatalog]:
+        return _stage(workdir, rows_per_part, catalog_file)
+
     hashing = Beside(lambda: fingerprint(path))
-    fast = _screened(path, name, shape, categories, lambda: _stage(workdir, rows_per_part, catalog_file))
+    fast = _screened(path, name, shape, categories, new_stage, catalog_file)
     fp = hashing.result(name)
     if fast is not None:
         if not fp.needs_exact:
@@ -169,13 +196,28 @@ def inspect_file(
     return exact.inspection(fp.sha256, report)
 
 
+def validate_file(path: Path, name: str, categories: Sequence[str], shape: InputShape = SEED_SHAPE) -> ValidationReport:
+    """The report `inspect_file` gives `path`, with nothing staged: `orderpipe validate`. The
+    fast path's when it decides, else the exact validator's."""
+    catalog_file = shape.is_catalog_file(name)
+    if shape.catalog and not catalog_file:
+        categories = (*categories, UNKNOWN)
+    scanning = Beside(lambda: fingerprint(path, hashed=False))
+    fast = _screened(path, name, shape, categories, Unstaged, catalog_file)
+    if fast is not None and not scanning.result(name).needs_exact:
+        return fast[0]
+    with path.open("rb") as stream:
+        return validate(stream, name, shape, frozenset(categories))
+
+
 def _screened(
     path: Path,
     name: str,
     shape: InputShape,
     categories: Sequence[str],
-    new_stage: Callable[[], FactSlices | CatalogStage],
-) -> tuple[ValidationReport, StagedFacts | StagedCatalog] | None:
+    new_stage: Callable[[], _Staging[S]],
+    catalog_file: bool,
+) -> tuple[ValidationReport, S] | None:
     """The fast path's verdict and stage, when it can give them; None leaves the file to the
     exact validator (and nothing staged)."""
     rules = row_rules(shape, name, frozenset(categories))  # the exact validator's, for its header and words
@@ -183,17 +225,45 @@ def _screened(
         header = plain_header(stream, rules.layout)
     if header is None:
         return None
-    with new_stage() as stage:
+    stage = new_stage()
+    with stage:
         try:
-            rows = screen_file(path, header, shape, categories, stage, isinstance(stage, CatalogStage))
+            rows = screen_file(path, header, shape, categories, stage, catalog_file)
         except pl.exceptions.PolarsError:  # unreadable to Polars: the exact validator will say where and why
             stage.discard()
             return None
         if rows is None:
             return None
         staged = stage.finish()
-    dates = staged.dates if isinstance(staged, StagedFacts) else ()
+    dates = staged.dates if isinstance(staged, StagedFacts | Unstaged) else ()
     return ValidationReport(name, True, rows, warnings=header.warnings, dates=dates, shape=rules.explained), staged
+
+
+class Unstaged:
+    """A stage that keeps nothing but the dates (`validate_file`): a report, no rows."""
+
+    def __init__(self) -> None:
+        self._dates: set[str] = set()
+
+    def __enter__(self) -> Unstaged:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+    def add(self, rows: pl.DataFrame) -> None:
+        if "order_date" in rows.columns:
+            self._dates.update(day.isoformat() for day in rows.get_column("order_date").unique())
+
+    def discard(self) -> None:
+        self._dates = set()
+
+    def finish(self) -> Unstaged:
+        return self
+
+    @property
+    def dates(self) -> tuple[str, ...]:
+        return tuple(sorted(self._dates))
 
 
 def _stage(workdir: Path, rows_per_part: int, catalog_file: bool) -> FactSlices | CatalogStage:
