@@ -157,3 +157,23 @@ def test_screen_and_exact_validator_agree(drawn: tuple[bytes, bool], shape: Inpu
                 alone = ingest.inspect_file(path, "f.csv", CATS, Path(tmp), ingest.ROWS_PER_PART, shape)
             assert alone.facts is not None
             assert sorted(staged.rows(), key=repr) == sorted(pl.read_parquet(alone.facts.paths).rows(), key=repr)
+
+
+@pytest.mark.parametrize("stray", STRAY, ids=repr)
+@pytest.mark.parametrize("end", ["\n", "\r\n"], ids=["LF", "CRLF"])
+def test_each_stray_quote_is_read_as_the_exact_validator_reads_it(stray: str, end: str, tmp_path: Path) -> None:
+    """Each spelling the two readers part on, in an otherwise valid file: the same report and
+    the same staged values (`"P\\r\\n1"` is P, LF, 1 for Python's csv: never staged with its CR)."""
+    row = ["O1", "C1", "2025-07-06", "Books", stray, "1", "2.50", "true"]
+    data = end.join([",".join(COLUMNS), ",".join(row), ""]).encode()
+    path = tmp_path / "f.csv"
+    path.write_bytes(data)
+    exact = validate_shaped(io.BytesIO(data), "f.csv", SEED_SHAPE, frozenset(CATS))
+    inspection = ingest.inspect_file(path, "f.csv", CATS, tmp_path)
+    assert inspection.report.to_dict() == exact.to_dict()
+    assert ingest.validate_file(path, "f.csv", CATS).to_dict() == exact.to_dict()
+    if exact.valid:
+        collected: list[list[str]] = []
+        validate_shaped(io.BytesIO(data), "f.csv", SEED_SHAPE, frozenset(CATS), collected.append)
+        assert inspection.facts is not None
+        assert pl.read_parquet(inspection.facts.paths)["product_id"].to_list() == [collected[0][4]]
