@@ -8,6 +8,10 @@ of each variant can be compared with the plain file it came from (same rows, sam
   line's SKU: the KPIs do not read it);
 - `names`: line items with only the item's name quoted, holding a comma (a shop export quotes
   only what needs it), LF.
+
+`quoted.py inspect HOME FILE` times nothing itself: it runs what `orderpipe run` does to validate
+a file (`ingest.inspect_file`: hash, screen, stage into a scratch folder) under HOME's settings,
+so a benchmark can hold `orderpipe validate` against the validation part of a run.
 """
 
 from __future__ import annotations
@@ -15,9 +19,12 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import tempfile
 from pathlib import Path
 
 from orderpipe.atomic import atomic_output
+from orderpipe.config import load_settings
+from orderpipe.ingest import inspect_file
 
 VARIANTS = ("all", "commas", "names")
 #: The column given a comma in 1 row of 100 (`commas`), and the quoted name (`names`).
@@ -52,13 +59,29 @@ def rewrite(source: Path, target: Path, variant: str) -> None:
         text.detach()  # the atomic output closes the file
 
 
+def inspect(home: Path, path: Path) -> None:
+    """The validation part of `orderpipe run`, alone: exit 1 for an invalid file."""
+    settings = load_settings(home)
+    with tempfile.TemporaryDirectory() as scratch:
+        report = inspect_file(path, path.name, settings.categories, Path(scratch), shape=settings.shape).report
+    raise SystemExit(0 if report.valid else 1)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("source", type=Path)
-    parser.add_argument("target", type=Path)
-    parser.add_argument("--variant", choices=VARIANTS, default="all")
+    commands = parser.add_subparsers(dest="command", required=True)
+    spell = commands.add_parser("rewrite", help="write SOURCE's rows to TARGET in another spelling")
+    spell.add_argument("source", type=Path)
+    spell.add_argument("target", type=Path)
+    spell.add_argument("--variant", choices=VARIANTS, default="all")
+    check = commands.add_parser("inspect", help="validate FILE as `orderpipe run` does, nothing kept")
+    check.add_argument("home", type=Path)
+    check.add_argument("file", type=Path)
     args = parser.parse_args()
-    rewrite(args.source, args.target, args.variant)
+    if args.command == "rewrite":
+        rewrite(args.source, args.target, args.variant)
+    else:
+        inspect(args.home, args.file)
 
 
 if __name__ == "__main__":
