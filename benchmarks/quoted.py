@@ -6,6 +6,7 @@ of each variant can be compared with the plain file it came from (same rows, sam
 - `all`: every field quoted, CRLF (database and BI exports, spreadsheets);
 - `commas`: the same, and in 1 row of 100 a comma inside a quoted value (the product id, or the
   line's SKU: the KPIs do not read it);
+- `breaks`: the same with a line break (LF, as spreadsheets write one inside a cell) instead;
 - `names`: line items with only the item's name quoted, holding a comma (a shop export quotes
   only what needs it), LF.
 
@@ -26,8 +27,8 @@ from orderpipe.atomic import atomic_output
 from orderpipe.config import load_settings
 from orderpipe.ingest import inspect_file
 
-VARIANTS = ("all", "commas", "names")
-#: The column given a comma in 1 row of 100 (`commas`), and the quoted name (`names`).
+VARIANTS = ("all", "commas", "breaks", "names")
+#: The column given a comma or a line break in 1 row of 100, and the quoted name (`names`).
 COMMA_COLUMNS = ("product_id", "Lineitem sku")
 NAME_COLUMN = "Lineitem name"
 
@@ -52,8 +53,8 @@ def rewrite(source: Path, target: Path, variant: str) -> None:
         writer.writerow(header)
         comma = next((header.index(c) for c in COMMA_COLUMNS if c in header), 0)
         for index, row in enumerate(rows):
-            if variant == "commas" and index % 100 == 0:
-                row[comma] += ",B"
+            if variant in ("commas", "breaks") and index % 100 == 0:
+                row[comma] += ",B" if variant == "commas" else "\nB"
             writer.writerow(row)
         text.flush()
         text.detach()  # the atomic output closes the file
