@@ -4,8 +4,9 @@ An order file is read through the configured shape (the seed's 8 columns by defa
 file (recognised by its name) through its own; either way the file is read twice at most: once by
 the fast path (`shaped.screen_file`: a streaming Polars pass, typed rows cut into the stage as they
 are read) while a thread hashes the bytes, and — only when the screen flags anything, or the bytes
-hold quotes, bare CRs or NULs — once more by the exact validator (`core/validate.py`) for a
-located report, whose rows are staged the same way. The stage is the batch's facts files
+hold what Polars and Python's `csv` read differently (NULs, bare CRs, stray quotes:
+`core/quoting.py`) — once more by the exact validator (`core/validate.py`) for a located report,
+whose rows are staged the same way. The stage is the batch's facts files
 (`FactSlices`) or a catalog's one file of products (`CatalogStage`), in the scratch folder:
 committing a valid batch only names them under warehouse/.
 """
