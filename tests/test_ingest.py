@@ -36,6 +36,9 @@ from tests.conftest import order
         (b' "a",b\n', True),  # white space before an opening quote
         (b'"a","b\n', True),  # left open
         (b'"a\r\nb",c\r\n', True),  # a CRLF inside quotes: Python reads LF
+        (b'"a",b\rc\n', True),  # a bare CR, a NUL, a CR as the last byte, beside quotes
+        (b'"a",\x00\n', True),
+        (b'"a","b"\r', True),
     ],
 )
 @pytest.mark.parametrize("chunk", [1, 2, 3, 4, 7, 1 << 20])

@@ -26,7 +26,7 @@ from typing import Any, Generic, Protocol, TypeVar
 import polars as pl
 
 from orderpipe.core.header import plain_header
-from orderpipe.core.quoting import QuoteScan
+from orderpipe.core.quoting import ByteScan
 from orderpipe.core.report import ValidationReport
 from orderpipe.core.rules import COLUMNS
 from orderpipe.core.screen import CATALOG_COLUMNS, FACT_SCHEMA, screen_columns
@@ -136,30 +136,18 @@ class Beside(Generic[T]):
 
 def fingerprint(path: Path, hashed: bool = True) -> Fingerprint:
     """The file's SHA-256 (empty unless `hashed`), and whether Polars could read it otherwise
-    than Python's `csv`: a NUL, a bare CR (only LF and CRLF end lines), or a quote where the two
-    part (`QuoteScan`)."""
+    than Python's `csv` (`ByteScan`: a NUL, a bare CR, a quote where the two part)."""
     digest = hashlib.sha256()
-    quotes = QuoteScan()
-    suspicious = False
-    pending_cr = False  # the previous chunk ended in CR: its LF must open this one
+    scan = ByteScan()
     with path.open("rb") as stream:
         while chunk := stream.read(CHUNK):
             if hashed:
                 digest.update(chunk)
-            if suspicious:
-                if hashed:
-                    continue
+            if scan.agree:
+                scan.feed(chunk)
+            elif not hashed:
                 break
-            lone_cr = False
-            if b"\r" in chunk:  # most files have none: the two counts are the slow part
-                crs = chunk.count(b"\r") - chunk.endswith(b"\r")
-                lone_cr = crs != chunk.count(b"\r\n")
-            suspicious = (pending_cr and not chunk.startswith(b"\n")) or b"\x00" in chunk or lone_cr
-            pending_cr = chunk.endswith(b"\r")
-            quotes.feed(chunk)
-            suspicious = suspicious or not quotes.agree
-    suspicious = suspicious or pending_cr or not quotes.finish()
-    return Fingerprint(digest.hexdigest() if hashed else "", suspicious)
+    return Fingerprint(digest.hexdigest() if hashed else "", not scan.finish())
 
 
 def inspect_file(

@@ -18,7 +18,7 @@ from typing import Protocol
 import polars as pl
 
 from orderpipe.core.header import PlainHeader
-from orderpipe.core.quoting import LF, QuoteScan
+from orderpipe.core.quoting import LF, ByteScan
 from orderpipe.core.screen import Screen, screen
 from orderpipe.core.shape import InputShape
 
@@ -118,7 +118,7 @@ def _fields_counted(path: Path, width: int) -> bool:
     fields, every LF outside quotes ends a row, and Polars refuses a row with too many: so the
     total of separating commas against rows tells whether any row has too few. (The file's
     quotes are where both readers agree, or the exact validator has it.)"""
-    scan = QuoteScan(count=True)
+    scan = ByteScan(count=True)
     last = LF
     with path.open("rb") as stream:
         while chunk := stream.read(CHUNK):
