@@ -699,14 +699,19 @@ def validate(ctx: click.Context, file: Path, fmt: str) -> None:
     """
     with _faults():
         settings = _settings(ctx)
-        if str(file) == STDIN:  # a stream: read once, by the exact validator
-            report = validate_exact(sys.stdin.buffer, "stdin", settings.shape, frozenset(settings.categories))
-        else:
-            if file.is_dir():
-                raise UsageError(f"{file} is a directory: give one file")
-            if not file.exists():
-                raise UsageError(f"no such file: {file}")
+        if str(file) != STDIN and file.is_dir():
+            raise UsageError(f"{file} is a directory: give one file")
+        if str(file) != STDIN and not file.exists():
+            raise UsageError(f"no such file: {file}")
+        if str(file) != STDIN and file.is_file():
             report = validate_file(file, file.name, settings.categories, settings.shape)  # as `run` reads it
+        else:  # a stream (standard input, a pipe) can be read once: by the exact validator
+            categories = frozenset(settings.categories)
+            if str(file) == STDIN:
+                report = validate_exact(sys.stdin.buffer, "stdin", settings.shape, categories)
+            else:
+                with file.open("rb") as stream:
+                    report = validate_exact(stream, file.name, settings.shape, categories)
     if fmt == "json":
         click.echo(json.dumps(report.to_dict(), indent=2))
     elif not (report.valid and _quiet(ctx)):
