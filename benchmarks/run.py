@@ -18,7 +18,8 @@
 7. quoted — the 100 MB file (1.5 M orders) and 1.5 M line items spelled as exports spell them
    (`quoted.py`: every field quoted with CRLF, a comma inside quotes in 1 row of 100, only the
    item names quoted), each run in turn with the plain file it came from (median of 5): the
-   ratio of the wall times, against 1.25× (2× for a line break inside quotes in 1 row of 100);
+   ratio of the wall times, against 1.25× (2× for a line break inside quotes in 1 row of 100),
+   and of the CPU times (user + system: less swayed by other work on the machine);
    and `orderpipe validate` of each against the validation part of a run (`quoted.py inspect`).
 
 Files are generated once (deterministic) and cached in benchmarks/.data. `--quick` runs smaller
@@ -92,6 +93,7 @@ class Measure:
     seconds: float
     peak_mb: float
     code: int
+    cpu: float = 0.0  # user + system seconds, every thread
 
 
 def measure(cmd: list[str]) -> Measure:
@@ -103,7 +105,7 @@ def measure(cmd: list[str]) -> Measure:
     code = os.waitstatus_to_exitcode(status)
     if code != 0:
         sys.stderr.write(process.stderr.read().decode(errors="replace")[-2000:])
-    return Measure(elapsed, usage.ru_maxrss / 1024, code)
+    return Measure(elapsed, usage.ru_maxrss / 1024, code, usage.ru_utime + usage.ru_stime)
 
 
 def ensure_file(spec: BigFile) -> Path:
@@ -258,8 +260,9 @@ def quoted_files(orderpipe: str, quick: bool) -> None:
     groups = [(seed, None, ("all", "commas", "breaks")), (lines, LINE_CONFIG, ("all", "commas", "names"))]
     runs = 3 if quick else PAIR_RUNS
     print(f"\n## Quoted spellings: `orderpipe run` of each beside its plain file (median of {runs}, in turn)\n")
-    print("| file | MB | run s | ratio | target | validate s | inspect s | validate / inspect | target |")
-    print("|---|---:|---:|---:|---|---:|---:|---:|---|")
+    columns = ["file", "MB", "run s", "CPU s", "ratio (wall, CPU)", "target", "validate s", "inspect s"]
+    print("| " + " | ".join([*columns, "validate / inspect", "target"]) + " |")
+    print("|---|---:|---:|---:|---:|---|---:|---:|---:|---|")
     for plain, config, variants in groups:
         paths = [plain] + [_spelled(plain, variant) for variant in variants]
         home = DATA / "home-quoted"
@@ -283,8 +286,10 @@ def quoted_files(orderpipe: str, quick: bool) -> None:
         shutil.rmtree(home, ignore_errors=True)
         shutil.rmtree(home.with_name("home-quoted-check"), ignore_errors=True)
         base = _median([m.seconds for m in walls[plain]])
+        base_cpu = _median([m.cpu for m in walls[plain]])
         for path in paths:
             wall = _median([m.seconds for m in walls[path]])
+            cpu = _median([m.cpu for m in walls[path]])
             validate = _median([v.seconds for v, _ in checks[path]])
             inspect = _median([i.seconds for _, i in checks[path]])
             failed = any(m.code for m in walls[path]) or any(v.code or i.code for v, i in checks[path])
@@ -293,7 +298,8 @@ def quoted_files(orderpipe: str, quick: bool) -> None:
             goal = "(plain)" if path == plain else f"≤ {bound}×: {verdict(not failed and ratio <= bound)}"
             vs = validate / inspect
             print(
-                f"| {path.name} | {path.stat().st_size / 1e6:.0f} | {wall:.2f} | {ratio:.2f}× | {goal} | "
+                f"| {path.name} | {path.stat().st_size / 1e6:.0f} | {wall:.2f} | {cpu:.2f} | {ratio:.2f}×, "
+                f"{cpu / base_cpu:.2f}× | {goal} | "
                 f"{validate:.2f} | {inspect:.2f} | {vs:.2f}× | ≤ {VALIDATE_RATIO}×: "
                 f"{verdict(not failed and vs <= VALIDATE_RATIO)} |",
                 flush=True,
