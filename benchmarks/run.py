@@ -16,6 +16,12 @@
 6. lines — the 1 GB file's lines as a shop export writes them (line items, its own column
    names, timestamps, a status; `generate.LINE_CONFIG`), run right after the seed-format file:
    the ratio of the two wall times.
+7. quoted — the 100 MB file (1.5 M orders) and 1.5 M line items spelled as exports spell them
+   (`quoted.py`: every field quoted with CRLF, a comma inside quotes in 1 row of 100, only the
+   item names quoted), each run in turn with the plain file it came from (median of 5): the
+   ratio of the wall times, against 1.25× (2× for a line break inside quotes in 1 row of 100),
+   and of the CPU times (user + system: less swayed by other work on the machine);
+   and `orderpipe validate` of each against the validation part of a run (`quoted.py inspect`).
 
 Files are generated once (deterministic) and cached in benchmarks/.data. `--quick` runs smaller
 versions of each (1,000 files, 50 latency samples, no 1 GB) for development; `--only` picks
@@ -42,9 +48,15 @@ import scale  # noqa: E402
 import watch_latency  # noqa: E402
 
 DATA = HERE / ".data"
-SECTIONS = ["files", "scale", "drain", "latency", "api", "lines"]
+SECTIONS = ["files", "scale", "drain", "latency", "api", "lines", "quoted"]
 #: A shop export's line items may take this much longer than the same lines in the seed format.
 LINES_RATIO = 1.5
+#: A file in any spelling the contract accepts may take this much longer than the same rows with
+#: nothing to quote; `orderpipe validate` this much longer than the validation part of a run.
+QUOTED_RATIO = 1.25
+VALIDATE_RATIO = 1.25
+#: A file with line breaks inside quoted values may take this much longer.
+BREAKS_RATIO = 2.0
 
 
 @dataclass(frozen=True)
@@ -83,6 +95,7 @@ class Measure:
     seconds: float
     peak_mb: float
     code: int
+    cpu: float = 0.0  # user + system seconds, every thread
 
 
 def measure(cmd: list[str]) -> Measure:
@@ -94,7 +107,7 @@ def measure(cmd: list[str]) -> Measure:
     code = os.waitstatus_to_exitcode(status)
     if code != 0:
         sys.stderr.write(process.stderr.read().decode(errors="replace")[-2000:])
-    return Measure(elapsed, usage.ru_maxrss / 1024, code)
+    return Measure(elapsed, usage.ru_maxrss / 1024, code, usage.ru_utime + usage.ru_stime)
 
 
 def ensure_file(spec: BigFile) -> Path:
@@ -244,6 +257,77 @@ def line_items(orderpipe: str, quick: bool) -> None:
         )
 
 
+def quoted_files(orderpipe: str, quick: bool) -> None:
+    """Each spelling in turn with its plain file, by medians of `PAIR_RUNS` runs (3 with --quick)."""
+    from generate import LINE_CONFIG
+
+    seed = ensure_file(next(f for f in FILES if f.label == "100MB"))
+    lines = DATA / "lines-100MB.csv"
+    if not lines.exists():
+        command = [sys.executable, str(HERE / "generate.py"), str(lines), "--rows", "1500000", "--lines"]
+        subprocess.run(command, check=True)
+    groups = [(seed, None, ("all", "commas", "breaks")), (lines, LINE_CONFIG, ("all", "commas", "names"))]
+    runs = 3 if quick else PAIR_RUNS
+    print(f"\n## Quoted spellings: `orderpipe run` of each beside its plain file (median of {runs}, in turn)\n")
+    columns = ["file", "MB", "run s", "CPU s", "ratio (wall, CPU)", "target", "validate s", "inspect s"]
+    print("| " + " | ".join([*columns, "validate / inspect", "target"]) + " |")
+    print("|---|---:|---:|---:|---:|---|---:|---:|---:|---|")
+    for plain, config, variants in groups:
+        paths = [plain] + [_spelled(plain, variant) for variant in variants]
+        home = DATA / "home-quoted"
+        walls: dict[Path, list[Measure]] = {path: [] for path in paths}
+        checks: dict[Path, list[tuple[Measure, Measure]]] = {path: [] for path in paths}
+        for _ in range(runs):
+            for path in paths:
+                for folder in (home, home.with_name("home-quoted-check")):
+                    shutil.rmtree(folder, ignore_errors=True)
+                    folder.mkdir(parents=True)
+                    if config:
+                        (folder / "orderpipe.toml").write_text(config)
+                walls[path].append(measure([orderpipe, "--home", str(home), "run", str(path)]))
+                check = home.with_name("home-quoted-check")
+                checks[path].append(
+                    (
+                        measure([orderpipe, "--home", str(check), "validate", str(path)]),
+                        measure([sys.executable, str(HERE / "quoted.py"), "inspect", str(check), str(path)]),
+                    )
+                )
+        shutil.rmtree(home, ignore_errors=True)
+        shutil.rmtree(home.with_name("home-quoted-check"), ignore_errors=True)
+        base = _median([m.seconds for m in walls[plain]])
+        base_cpu = _median([m.cpu for m in walls[plain]])
+        for path in paths:
+            wall = _median([m.seconds for m in walls[path]])
+            cpu = _median([m.cpu for m in walls[path]])
+            validate = _median([v.seconds for v, _ in checks[path]])
+            inspect = _median([i.seconds for _, i in checks[path]])
+            failed = any(m.code for m in walls[path]) or any(v.code or i.code for v, i in checks[path])
+            ratio = wall / base
+            bound = BREAKS_RATIO if path.stem.endswith("-breaks") else QUOTED_RATIO
+            goal = "(plain)" if path == plain else f"≤ {bound}×: {verdict(not failed and ratio <= bound)}"
+            vs = validate / inspect
+            print(
+                f"| {path.name} | {path.stat().st_size / 1e6:.0f} | {wall:.2f} | {cpu:.2f} | {ratio:.2f}×, "
+                f"{cpu / base_cpu:.2f}× | {goal} | "
+                f"{validate:.2f} | {inspect:.2f} | {vs:.2f}× | ≤ {VALIDATE_RATIO}×: "
+                f"{verdict(not failed and vs <= VALIDATE_RATIO)} |",
+                flush=True,
+            )
+
+
+def _spelled(plain: Path, variant: str) -> Path:
+    """`plain` rewritten in `variant`'s spelling (`quoted.py`), made once."""
+    path = plain.with_name(f"{plain.stem}-{variant}.csv")
+    if not path.exists():
+        command = [sys.executable, str(HERE / "quoted.py"), "rewrite", str(plain), str(path), "--variant", variant]
+        subprocess.run(command, check=True)
+    return path
+
+
+def _median(values: list[float]) -> float:
+    return sorted(values)[len(values) // 2]
+
+
 def many_small_files(orderpipe: str, count: int, sections: list[str]) -> None:
     folder = DATA / f"small-{count}"
     if "scale" in sections:
@@ -322,6 +406,8 @@ def main() -> None:
         api.main()
     if "lines" in args.only:
         line_items(orderpipe, args.quick)
+    if "quoted" in args.only:
+        quoted_files(orderpipe, args.quick)
     print(f"\nbenchmark wall time: {(time.monotonic() - began) / 60:.1f} min")
 
 

@@ -554,6 +554,35 @@ def test_validate_reads_standard_input(cli) -> None:  # type: ignore[no-untyped-
     assert bad.exit_code == 1 and bad.stdout.startswith("stdin: invalid, 1 row\n")
 
 
+def test_validate_reads_a_named_pipe_once(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A pipe (`orderpipe validate <(gunzip -c f.gz)`) can be read only once: by the exact
+    validator, not by the fast path, which reads a file more than once."""
+    import os
+    import threading
+
+    from tests.conftest import csv_text
+
+    pipe = tmp_path / "orders.csv"
+    os.mkfifo(pipe)
+    writer = threading.Thread(target=pipe.write_text, args=(csv_text([order("O1"), order("O2")]),))
+    writer.start()
+    result = cli("validate", str(pipe))
+    writer.join()
+    assert (result.exit_code, result.stdout) == (0, "orders.csv: valid, 2 rows\n")
+
+
+def test_validate_reads_a_quoted_file_on_the_fast_path(cli, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """`validate FILE` takes `run`'s fast path, quoted fields and CRLF included."""
+    import orderpipe.ingest as ingest
+
+    monkeypatch.setattr(ingest, "validate", lambda *a, **k: pytest.fail("the exact validator read the file"))
+    quoted = tmp_path / "quoted.csv"
+    rows = [",".join(f'"{v}"' for v in line.split(",")) for line in [HEADER, order("O1"), order("O2")]]
+    quoted.write_text("\r\n".join(rows) + "\r\n")
+    result = cli("validate", str(quoted))
+    assert (result.exit_code, result.stdout) == (0, "quoted.csv: valid, 2 rows\n")
+
+
 def test_header_errors_do_not_claim_zero_rows_and_name_the_separator(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     semicolons = write(tmp_path / "semi.csv", [order("O1").replace(",", ";")], header=HEADER.replace(",", ";"))
     result = cli("validate", str(semicolons))

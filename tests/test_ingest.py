@@ -20,15 +20,32 @@ from tests.conftest import order
         (b"abc\rdef\n", True),  # a bare CR inside a chunk
         (b"abcd\refgh", True),  # a bare CR at the end of a chunk
         (b"abc\r", True),
-        (b'a"b', True),
         (b"ab\x00c", True),
         (b"plain,text\n", False),
+        # Quotes where Polars and Python's csv read alike: the fast path's
+        (b'"a","b"\r\n"c","d"\r\n', False),
+        (b'\xef\xbb\xbf"a",b\n', False),
+        (b'"a""b","",""""\n', False),  # doubled quotes, an empty field, a lone quote
+        (b'"a,b","c\nd"\n"e"', False),  # a comma and a line break inside quotes
+        (b'x,"y"\n"z",w', False),
+        # Quotes where they part: the exact validator's
+        (b'a"b', True),  # inside an unquoted field
+        (b'ab,c"\n', True),
+        (b'"a"b,c\n', True),  # text after a closing quote
+        (b'"a" ,b\n', True),
+        (b' "a",b\n', True),  # white space before an opening quote
+        (b'"a","b\n', True),  # left open
+        (b'"a\r\nb",c\r\n', True),  # a CRLF inside quotes: Python reads LF
+        (b'"a",b\rc\n', True),  # a bare CR, a NUL, a CR as the last byte, beside quotes
+        (b'"a",\x00\n', True),
+        (b'"a","b"\r', True),
     ],
 )
-def test_fingerprint_flags_quotes_nuls_and_bare_crs_across_chunks(
-    data: bytes, needs_exact: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("chunk", [1, 2, 3, 4, 7, 1 << 20])
+def test_fingerprint_flags_nuls_bare_crs_and_stray_quotes_across_chunks(
+    data: bytes, needs_exact: bool, chunk: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(ingest, "CHUNK", 4)
+    monkeypatch.setattr(ingest, "CHUNK", chunk)
     path = tmp_path / "f.csv"
     path.write_bytes(data)
     fingerprint = ingest.fingerprint(path)

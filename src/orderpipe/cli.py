@@ -29,13 +29,12 @@ import click
 from orderpipe.atomic import write_atomic
 from orderpipe.bootstrap import open_pipeline, open_reader, require_home
 from orderpipe.config import CONFIG_FILE, Settings, load_settings
-from orderpipe.core.catalog import validate_catalog
 from orderpipe.core.kpis import KPIS
 from orderpipe.core.names import REPORT_SUFFIX
 from orderpipe.core.report import ValidationReport
-from orderpipe.core.shape_validate import validate_shaped
-from orderpipe.core.validate import validate_stream
+from orderpipe.core.validate import validate as validate_exact
 from orderpipe.errors import ConfigError, DatabaseDamaged, OrderpipeError, UsageError
+from orderpipe.ingest import validate_file
 from orderpipe.logs import LOG_FORMATS, configure_logging, log_event
 from orderpipe.output import FORMATS, printable, render, render_kpis
 from orderpipe.presets import PRESETS
@@ -696,27 +695,20 @@ def validate(ctx: click.Context, file: Path, fmt: str) -> None:
     """
     with _faults():
         settings = _settings(ctx)
-        categories = frozenset(settings.categories)
-        shape = settings.shape
-
-        def check(stream: BinaryIO, name: str) -> ValidationReport:
-            if shape.is_catalog_file(name):  # a products file: a catalog batch
-                return validate_catalog(stream, name, shape, categories)
-            if shape.is_seed:
-                return validate_stream(stream, name, categories)
-            return validate_shaped(stream, name, shape, categories)  # the configured [input] shape
-
         if str(file) != STDIN and file.is_dir():
             raise UsageError(f"{file} is a directory: give one file")
         if str(file) != STDIN and not file.exists():
             raise UsageError(f"no such file: {file}")
         with _bar(_quiet(ctx)) as bar, bar.file() as progress:
-            if str(file) == STDIN:
-                report = check(_stdin(bar, progress), "stdin")
-            else:
-                size = file.stat().st_size
-                with counted(file, lambda done: progress("validating", done, size)) as stream:
-                    report = check(stream, file.name)
+            if str(file) != STDIN and file.is_file():  # as `run` reads it
+                report = validate_file(file, file.name, settings.categories, settings.shape, progress)
+            else:  # a stream (standard input, a pipe) can be read once: by the exact validator
+                categories = frozenset(settings.categories)
+                if str(file) == STDIN:
+                    report = validate_exact(_stdin(bar, progress), "stdin", settings.shape, categories)
+                else:
+                    with file.open("rb") as stream:
+                        report = validate_exact(stream, file.name, settings.shape, categories)
     if fmt == "json":
         click.echo(json.dumps(report.to_dict(), indent=2))
     elif not (report.valid and _quiet(ctx)):

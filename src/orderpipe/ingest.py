@@ -4,8 +4,9 @@ An order file is read through the configured shape (the seed's 8 columns by defa
 file (recognised by its name) through its own; either way the file is read twice at most: once by
 the fast path (`shaped.screen_file`: a streaming Polars pass, typed rows cut into the stage as they
 are read) while a thread hashes the bytes, and — only when the screen flags anything, or the bytes
-hold quotes, bare CRs or NULs — once more by the exact validator (`core/validate.py`) for a
-located report, whose rows are staged the same way. The stage is the batch's facts files
+hold what Polars and Python's `csv` read differently (NULs, bare CRs, stray quotes:
+`core/quoting.py`) — once more by the exact validator (`core/validate.py`) for a located report,
+whose rows are staged the same way. The stage is the batch's facts files
 (`FactSlices`) or a catalog's one file of products (`CatalogStage`), in the scratch folder:
 committing a valid batch only names them under warehouse/.
 """
@@ -20,11 +21,12 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import polars as pl
 
 from orderpipe.core.header import plain_header
+from orderpipe.core.quoting import ByteScan
 from orderpipe.core.report import ValidationReport
 from orderpipe.core.rules import COLUMNS
 from orderpipe.core.screen import CATALOG_COLUMNS, FACT_SCHEMA, screen_columns
@@ -45,7 +47,7 @@ from orderpipe.facts import (
     write_compacted,
 )
 from orderpipe.progress import Progress, Reading, counted, no_progress
-from orderpipe.shaped import screen_file
+from orderpipe.shaped import Stage, screen_file
 
 __all__ = [
     "BUNDLE",
@@ -58,6 +60,7 @@ __all__ = [
     "Inspection",
     "StagedCatalog",
     "StagedFacts",
+    "Unstaged",
     "bundle_of",
     "fact_key",
     "fingerprint",
@@ -65,6 +68,7 @@ __all__ = [
     "load_facts",
     "publish_facts",
     "staged_facts",
+    "validate_file",
     "write_compacted",
 ]
 
@@ -77,7 +81,7 @@ BUNDLE_ROW_GROUP = 20_000
 @dataclass(frozen=True, slots=True)
 class Fingerprint:
     sha256: str
-    needs_exact: bool  # quotes, bare CR or NUL: let the exact validator decide
+    needs_exact: bool  # a NUL, a bare CR or a quote Polars reads otherwise: the exact validator decides
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +96,18 @@ class Inspection:
 
 
 T = TypeVar("T")
+S = TypeVar("S", covariant=True)
+
+
+class _Staging(Stage, Protocol[S]):
+    """Where the fast path's rows go (`FactSlices`, `CatalogStage`, `Unstaged`): `finish` gives
+    what was staged."""
+
+    def __enter__(self) -> object: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+    def finish(self) -> S: ...
 
 
 class Beside(Generic[T]):
@@ -119,27 +135,23 @@ class Beside(Generic[T]):
         return self._value[0]
 
 
-def fingerprint(path: Path, on_bytes: Callable[[int], None] | None = None) -> Fingerprint:
-    """`on_bytes` is told each chunk's size: the progress bar's count of the bytes read."""
+def fingerprint(path: Path, hashed: bool = True, on_bytes: Callable[[int], None] | None = None) -> Fingerprint:
+    """The file's SHA-256 (empty unless `hashed`), and whether Polars could read it otherwise
+    than Python's `csv` (`ByteScan`: a NUL, a bare CR, a quote where the two part). `on_bytes`
+    is told each chunk's size: the progress bar's count of the bytes read."""
     digest = hashlib.sha256()
-    suspicious = False
-    pending_cr = False  # the previous chunk ended in CR: its LF must open this one
+    scan = ByteScan()
     with path.open("rb") as stream:
         while chunk := stream.read(CHUNK):
-            digest.update(chunk)
+            if hashed:
+                digest.update(chunk)
             if on_bytes is not None:
                 on_bytes(len(chunk))
-            if not suspicious:
-                lone_cr = False
-                if b"\r" in chunk:  # most files have none: the two counts are the slow part
-                    crs = chunk.count(b"\r") - chunk.endswith(b"\r")
-                    lone_cr = crs != chunk.count(b"\r\n")
-                suspicious = (
-                    (pending_cr and not chunk.startswith(b"\n")) or b'"' in chunk or b"\x00" in chunk or lone_cr
-                )
-                pending_cr = chunk.endswith(b"\r")
-    suspicious = suspicious or pending_cr
-    return Fingerprint(digest.hexdigest(), bool(suspicious))
+            if scan.agree:
+                scan.feed(chunk)
+            elif not hashed:
+                break
+    return Fingerprint(digest.hexdigest() if hashed else "", not scan.finish())
 
 
 def inspect_file(
@@ -164,10 +176,12 @@ def inspect_file(
     catalog_file = shape.is_catalog_file(name)
     if shape.catalog and not catalog_file:  # order files carry no category: the catalog gives it
         categories = (*categories, UNKNOWN)
-    hashing = Beside(lambda: fingerprint(path, reading.on_bytes))
-    fast = _screened(
-        path, name, shape, categories, lambda: _stage(workdir, rows_per_part, catalog_file), reading.on_rows
-    )
+
+    def new_stage() -> _Staging[StagedFacts | StagedCatalog]:
+        return _stage(workdir, rows_per_part, catalog_file)
+
+    hashing = Beside(lambda: fingerprint(path, on_bytes=reading.on_bytes))
+    fast = _screened(path, name, shape, categories, new_stage, catalog_file, reading.on_rows)
     reading.screen_done()
     fp = hashing.result(name)
     if fast is not None:
@@ -180,14 +194,38 @@ def inspect_file(
     return exact.inspection(fp.sha256, report)
 
 
+def validate_file(
+    path: Path,
+    name: str,
+    categories: Sequence[str],
+    shape: InputShape = SEED_SHAPE,
+    progress: Progress = no_progress,
+) -> ValidationReport:
+    """The report `inspect_file` gives `path`, with nothing staged: `orderpipe validate`. The
+    fast path's when it decides, else the exact validator's."""
+    size = path.stat().st_size
+    reading = Reading(path, size, progress)
+    catalog_file = shape.is_catalog_file(name)
+    if shape.catalog and not catalog_file:
+        categories = (*categories, UNKNOWN)
+    scanning = Beside(lambda: fingerprint(path, hashed=False, on_bytes=reading.on_bytes))
+    fast = _screened(path, name, shape, categories, Unstaged, catalog_file, reading.on_rows)
+    reading.screen_done()
+    if fast is not None and not scanning.result(name).needs_exact:
+        return fast[0]
+    with counted(path, lambda done: progress("validating", done, size)) as stream:
+        return validate(stream, name, shape, frozenset(categories))
+
+
 def _screened(
     path: Path,
     name: str,
     shape: InputShape,
     categories: Sequence[str],
-    new_stage: Callable[[], FactSlices | CatalogStage],
+    new_stage: Callable[[], _Staging[S]],
+    catalog_file: bool,
     on_rows: Callable[[int], None] = lambda rows: None,
-) -> tuple[ValidationReport, StagedFacts | StagedCatalog] | None:
+) -> tuple[ValidationReport, S] | None:
     """The fast path's verdict and stage, when it can give them; None leaves the file to the
     exact validator (and nothing staged)."""
     rules = row_rules(shape, name, frozenset(categories))  # the exact validator's, for its header and words
@@ -195,24 +233,24 @@ def _screened(
         header = plain_header(stream, rules.layout)
     if header is None:
         return None
-    with new_stage() as stage:
+    stage = new_stage()
+    with stage:
         try:
-            counting = _Counting(stage, on_rows)
-            rows = screen_file(path, header, shape, categories, counting, isinstance(stage, CatalogStage))
+            rows = screen_file(path, header, shape, categories, _Counting(stage, on_rows), catalog_file)
         except pl.exceptions.PolarsError:  # unreadable to Polars: the exact validator will say where and why
             stage.discard()
             return None
         if rows is None:
             return None
         staged = stage.finish()
-    dates = staged.dates if isinstance(staged, StagedFacts) else ()
+    dates = staged.dates if isinstance(staged, StagedFacts | Unstaged) else ()
     return ValidationReport(name, True, rows, warnings=header.warnings, dates=dates, shape=rules.explained), staged
 
 
 class _Counting:
     """A stage that tells how many rows it was given (since it was last discarded)."""
 
-    def __init__(self, stage: FactSlices | CatalogStage, on_rows: Callable[[int], None]) -> None:
+    def __init__(self, stage: Stage, on_rows: Callable[[int], None]) -> None:
         self.stage = stage
         self.on_rows = on_rows
         self.rows = 0
@@ -226,6 +264,33 @@ class _Counting:
         self.stage.discard()
         self.rows = 0
         self.on_rows(0)
+
+
+class Unstaged:
+    """A stage that keeps nothing but the dates (`validate_file`): a report, no rows."""
+
+    def __init__(self) -> None:
+        self._dates: set[str] = set()
+
+    def __enter__(self) -> Unstaged:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+    def add(self, rows: pl.DataFrame) -> None:
+        if "order_date" in rows.columns:
+            self._dates.update(day.isoformat() for day in rows.get_column("order_date").unique())
+
+    def discard(self) -> None:
+        self._dates = set()
+
+    def finish(self) -> Unstaged:
+        return self
+
+    @property
+    def dates(self) -> tuple[str, ...]:
+        return tuple(sorted(self._dates))
 
 
 def _stage(workdir: Path, rows_per_part: int, catalog_file: bool) -> FactSlices | CatalogStage:

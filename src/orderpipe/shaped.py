@@ -18,6 +18,7 @@ from typing import Protocol
 import polars as pl
 
 from orderpipe.core.header import PlainHeader
+from orderpipe.core.quoting import LF, ByteScan
 from orderpipe.core.screen import Screen, screen
 from orderpipe.core.shape import InputShape
 
@@ -113,14 +114,14 @@ def _distinct(hashes: list[pl.Series]) -> bool:
 
 def _fields_counted(path: Path, width: int) -> bool:
     """Whether every line has `width` fields, when some row's last field is empty: Polars pads a
-    short row with empty fields, so only a count tells. Without quotes (a file with any goes to
-    the exact validator) every comma separates two fields, and Polars refuses a row with too
-    many: so the total of commas against lines tells whether any row has too few."""
-    commas = lines = 0
-    last = b"\n"
+    short row with empty fields, so only a count tells. Every comma outside quotes separates two
+    fields, every LF outside quotes ends a row, and Polars refuses a row with too many: so the
+    total of separating commas against rows tells whether any row has too few. (The file's
+    quotes are where both readers agree, or the exact validator has it.)"""
+    scan = ByteScan(count=True)
+    last = LF
     with path.open("rb") as stream:
         while chunk := stream.read(CHUNK):
-            commas += chunk.count(b",")
-            lines += chunk.count(b"\n")
-            last = chunk[-1:]
-    return commas == (width - 1) * (lines + (last != b"\n"))
+            scan.feed(chunk)
+            last = chunk[-1]
+    return scan.finish() and scan.commas == (width - 1) * (scan.line_ends + (last != LF))

@@ -1,7 +1,7 @@
 """Catalog files, both paths: a products file goes through the same entry as an order file
 (`ingest.inspect_file`: the screen, with the exact validator as its fallback), and gives the
-report `validate_catalog` gives, with the same staged rows; a plain valid file is decided by the
-screen alone. Every catalog rule is broken, beside files that break none."""
+report `validate_catalog` gives, with the same staged rows; a valid file, in any spelling
+(`tests/spelling.py`), is decided by the screen alone. Every catalog rule is broken, beside files that break none."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from orderpipe.core.catalog import validate_catalog
 from orderpipe.core.rules import DEFAULT_CATEGORIES
 from orderpipe.core.shape import InputShape
 from tests.conftest import examples
+from tests.spelling import spelled
 
 CATS = list(DEFAULT_CATEGORIES)
 RULES = [
@@ -75,14 +76,11 @@ def draw_case(draw: st.DrawFn, rule: str | None) -> Case:
     text_rows = [[r.get(h, "t") for h in header] for r in rows]
     if rule == "wrong-field-count":
         text_rows[at] = text_rows[at][:-1] if draw(st.booleans()) else [*text_rows[at], "z"]
-    quoted = draw(st.integers(0, 4)) == 0
-    if not quoted:
-        text_rows = [[draw(st.sampled_from(PADS)) + v + draw(st.sampled_from(PADS)) for v in row] for row in text_rows]
-    lines = [",".join(f'"{v}"' if quoted else v for v in line) for line in [header, *text_rows]]
-    data = ("\n".join(lines) + draw(st.sampled_from(["\n", ""]))).encode()
+    text_rows = [[draw(st.sampled_from(PADS)) + v + draw(st.sampled_from(PADS)) for v in row] for row in text_rows]
+    data = draw(spelled([header, *text_rows]))
     if rule == "no-rows" and draw(st.booleans()):
         data = b""
-    return Case(shape, data, {rule} if rule else set(), plain=not quoted)
+    return Case(shape, data, {rule} if rule else set(), plain=True)
 
 
 def check(case: Case, tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:

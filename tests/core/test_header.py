@@ -78,7 +78,10 @@ def test_catalog_files_report_a_doubled_column_once_with_its_field() -> None:
         (b"\xef\xbb\xbfa, b ,c\r\nx\n", ["a", "b", "c"]),
         (b"a,b\n", ["a", "b"]),
         (b"a,b", ["a", "b"]),
-        (b'"a",b\n', None),  # quoted: CSV would read it otherwise than a split
+        (b'"a", " b,c" ,"d""e"\r\nx\n', ["a", '" b', 'c"', 'd"e']),  # read as CSV reads it
+        (b'\xef\xbb\xbf"a",b\n', ["a", "b"]),
+        (b'"a\nb",c\n', None),  # a name running onto the next line: the exact validator's
+        (b'"a"b,c\n', None),  # text after a closing quote: a csv-error, the exact validator's
         (b"a\rb,c\n", None),
         (b"a,\xff\n", None),
     ],

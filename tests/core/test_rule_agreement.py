@@ -8,7 +8,7 @@ validator (`validate_shaped`) and through `inspect_file` (the screen, with its f
 both are held to a reference built from `rules.py`:
 
 - the reports of both paths are the same, and their row count and error codes the reference's;
-- a plain file (no quotes or blank lines) that is valid must be decided by
+- a plain file (no blank lines nor broken CSV; quoted or not) that is valid must be decided by
   the screen alone — the screen may not be stricter on it than the rules;
 - a valid file's staged facts equal the reference's typed values, value for value.
 """
@@ -40,6 +40,7 @@ from orderpipe.core.rules import (
 from orderpipe.core.shape import SEED_SHAPE, InputShape
 from orderpipe.core.shape_validate import validate_shaped
 from tests.conftest import examples
+from tests.spelling import quoted
 
 CATS = list(DEFAULT_CATEGORIES)
 # White space a plain file can hold inside a line (CR and LF end lines).
@@ -264,9 +265,11 @@ def draw_file(draw: st.DrawFn, rule: str | None) -> Case:
     if rule == "no-rows" and draw(st.booleans()):
         text_lines += ["", draw(st.sampled_from(["", " ", "\t"]))]
         plain = False
-    if draw(st.integers(0, 4)) == 0 and plain:  # now and then: quoted, the exact path's case
-        text_lines = [",".join('"' + v + '"' for v in line.split(",")) for line in text_lines]
-        plain = False
+    if draw(st.integers(0, 2)) == 0 and plain:  # now and then quoted, every field or some: still plain
+        every = draw(st.booleans())
+        text_lines = [
+            ",".join(quoted(v) if every or draw(st.booleans()) else v for v in t.split(",")) for t in text_lines
+        ]
     data = bom + (end.join(text_lines) + draw(st.sampled_from([end, ""]))).encode()
     rows_expected = 0 if not header_ok else len(lines)
     if rule in ("encoding-error", "csv-error"):

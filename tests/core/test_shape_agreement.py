@@ -1,6 +1,7 @@
 """Every order shape, both paths: the fast Polars reading (`ingest.inspect_file`) and the exact
-validator (`core/shape_validate.py`) give the same report and staged rows, and a plain valid
-file is decided by the fast path alone (values padded with white space: by its trimmed screen).
+validator (`core/shape_validate.py`) give the same report and staged rows, and a valid file, in
+any spelling (`tests/spelling.py`), is decided by the fast path alone (values padded with white
+space: by its trimmed screen).
 Shapes are drawn from the seed's (nothing configured) to line items with renamed columns,
 timestamps in a zone, a status and a line id, with or without the product catalog. Each new
 error code comes with files that break it and files that do not."""
@@ -24,6 +25,7 @@ import orderpipe.ingest as ingest
 from orderpipe.core.rules import COLUMNS, DEFAULT_CATEGORIES
 from orderpipe.core.shape import InputShape
 from orderpipe.core.shape_validate import validate_shaped
+from tests.spelling import spelled
 
 CATS = list(DEFAULT_CATEGORIES)
 RULES = [
@@ -95,12 +97,8 @@ def draw_case(draw: st.DrawFn, rule: str | None) -> Case:
     text_rows = [[r[sources.get(name, name)] for name in header] for r in rows]
     if rule == "wrong-field-count":
         text_rows[at] = text_rows[at][:-1]
-    quoted = draw(st.integers(0, 4)) == 0
-    if not quoted:  # a quoted file goes to the exact validator anyway
-        text_rows = [[draw(st.sampled_from(PADS)) + v + draw(st.sampled_from(PADS)) for v in row] for row in text_rows]
-    lines_out = [header, *text_rows]
-    text = "\n".join(",".join(f'"{v}"' if quoted else v for v in line) for line in lines_out) + "\n"
-    return Case(shape, text.encode(), codes, plain=not quoted)
+    text_rows = [[draw(st.sampled_from(PADS)) + v + draw(st.sampled_from(PADS)) for v in row] for row in text_rows]
+    return Case(shape, draw(spelled([header, *text_rows])), codes, plain=True)
 
 
 @st.composite
@@ -239,6 +237,26 @@ def test_a_row_short_of_an_unused_last_column_is_refused(tmp_path: Path) -> None
     assert [(i.code, i.samples[0].line) for i in report.errors] == [("wrong-field-count", 3)]
 
 
+def read(tmp: Path, shape: InputShape, fast: bool, date: str, day: str, returned: str, value: str) -> list[Path]:
+    """The staged facts of one order, read as `inspect_file` reads it or (`fast=False`) by the exact
+    validator alone."""
+    path = tmp / f"{fast}.csv"
+    path.write_text(
+        f"order_id,customer_id,{date},category,product_id,quantity,unit_price,{returned}\n"
+        f"O1,C1,{day},Books,P1,1,2.50,{value}\n"
+    )
+    calls: list[int] = []
+    real = ingest.validate
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(ingest, "validate", lambda *a, **k: calls.append(1) or real(*a, **k))
+        if not fast:
+            patch.setattr(ingest, "_screened", lambda *a, **k: None)
+        inspection = ingest.inspect_file(path, path.name, CATS, tmp, ingest.ROWS_PER_PART, shape)
+    assert inspection.report.valid and inspection.facts is not None, inspection.report.to_dict()
+    assert fast or calls == [1]
+    return list(inspection.facts.paths)
+
+
 @pytest.mark.parametrize(
     ("zone", "stamp"),
     [
@@ -250,23 +268,13 @@ def test_a_row_short_of_an_unused_last_column_is_refused(tmp_path: Path) -> None
 def test_a_timestamp_has_one_date_on_both_paths(
     zone: str, stamp: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A file with a quote goes through the exact validator: it must stage an order on the date
-    the fast path gives the same row, or a correction lands on another date and is counted twice."""
+    """The exact validator must stage an order on the date the fast path gives the same row, or a
+    correction lands on another date and is counted twice."""
     shape = InputShape(columns=(("order_timestamp", "Created at"),), timezone=zone)
-    calls: list[int] = []
-    real = ingest.validate
-    monkeypatch.setattr(ingest, "validate", lambda *a, **k: calls.append(1) or real(*a, **k))
     staged = []
-    for order_id in ("O1", '"O1"'):
-        path = tmp_path / f"{len(calls)}.csv"
-        path.write_text(
-            f"order_id,customer_id,Created at,category,product_id,quantity,unit_price,returned\n"
-            f"{order_id},C1,{stamp},Books,P1,1,2.50,false\n"
-        )
-        inspection = ingest.inspect_file(path, path.name, CATS, tmp_path, ingest.ROWS_PER_PART, shape)
-        assert inspection.report.valid and inspection.facts is not None, inspection.report.to_dict()
-        staged.append(staged_rows(inspection.facts.paths)[0]["order_date"])
-    assert calls == [1], "the plain file is read by the fast path, the quoted one by the exact validator"
+    for fast in (True, False):
+        facts = read(tmp_path, shape, fast, "Created at", stamp, "returned", "false")
+        staged.append(staged_rows(facts)[0]["order_date"])
     moment = dt.datetime.fromisoformat(stamp).astimezone(ZoneInfo(zone))
     assert staged == [moment.date(), moment.date()]
 
@@ -280,17 +288,11 @@ def test_a_timestamp_has_one_date_on_both_paths(
     ],
 )
 def test_a_status_has_one_meaning_on_both_paths(status: str, values: tuple[str, ...], tmp_path: Path) -> None:
-    """The status column's "any case" is Python's: a file read by the fast path and the same
-    file quoted, read by the exact validator, stage the same `returned`."""
+    """The status column's "any case" is Python's: the fast path and the exact validator stage
+    the same `returned`."""
     shape = InputShape(returned_column="Status", returned_values=values)
     staged = []
-    for order_id in ("O1", '"O1"'):
-        path = tmp_path / f"{len(staged)}.csv"
-        path.write_text(
-            f"order_id,customer_id,order_date,category,product_id,quantity,unit_price,Status\n"
-            f"{order_id},C1,2025-01-01,Books,P1,1,2.50,{status}\n"
-        )
-        inspection = ingest.inspect_file(path, path.name, CATS, tmp_path, ingest.ROWS_PER_PART, shape)
-        assert inspection.report.valid and inspection.facts is not None, inspection.report.to_dict()
-        staged.append(staged_rows(inspection.facts.paths)[0]["returned"])
+    for fast in (True, False):
+        facts = read(tmp_path, shape, fast, "order_date", "2025-01-01", "Status", status)
+        staged.append(staged_rows(facts)[0]["returned"])
     assert staged == [shape.is_returned(status)] * 2

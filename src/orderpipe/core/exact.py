@@ -4,7 +4,7 @@ It defines the verdict, for every kind of file: the seed's format and every conf
 (`shape_validate.OrderRows`) and catalog files (`catalog.CatalogRows`) differ only in the rules of
 a row; decoding, the CSV dialect, the header, blank lines, field counts and the report are read
 here, once. It runs when the fast path (`screen.py`) finds anything suspicious, and for
-`orderpipe validate`; it holds one row at a time plus what the file-wide rules need.
+`orderpipe validate -` (a stream); it holds one row at a time plus what the file-wide rules need.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ reads a file only when the same check finds nothing to report (its warnings are 
 
 from __future__ import annotations
 
+import csv
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -72,9 +73,9 @@ def catalog_layout(shape: InputShape) -> Layout:
 
 
 def read_plain_header(stream: BinaryIO) -> list[str] | None:
-    """The header's names, trimmed, when a plain split by commas reads them as CSV would (no
-    quotes, no CR, UTF-8, one line within HEADER_LIMIT); None leaves the file to the exact
-    validator. The stream is left after the header line."""
+    """The header's names, trimmed, as the exact validator reads them, when its line is plain to
+    read (UTF-8, one line within HEADER_LIMIT, no CR, quoted names closed on it); None leaves the
+    file to the exact validator. The stream is left after the header line."""
     first = stream.readline(HEADER_LIMIT)
     if not first.endswith(b"\n") and stream.read(1):
         return None
@@ -83,9 +84,15 @@ def read_plain_header(stream: BinaryIO) -> list[str] | None:
         text = first.decode("utf-8")
     except UnicodeDecodeError:
         return None
-    if '"' in text or "\r" in text:
+    if "\r" in text or text.count('"') % 2:  # an odd count: a quoted name runs onto the next line
         return None
-    return [name.strip(WHITESPACE) for name in text.split(",")]
+    if '"' not in text:
+        return [name.strip(WHITESPACE) for name in text.split(",")]
+    try:
+        names = next(csv.reader([text + "\n"], strict=True))
+    except csv.Error:
+        return None
+    return [name.strip(WHITESPACE) for name in names]
 
 
 @dataclass(frozen=True, slots=True)
