@@ -19,7 +19,7 @@ import polars as pl
 
 from orderpipe.core.header import PlainHeader
 from orderpipe.core.quoting import LF, ByteScan
-from orderpipe.core.screen import Screen, screen
+from orderpipe.core.screen import Screen, inherit, screen
 from orderpipe.core.shape import InputShape
 
 __all__ = ["CHUNK", "SCREEN_ROWS", "Stage", "screen_file"]
@@ -86,7 +86,10 @@ def _screen_pass(read: Screen, stage: Stage) -> tuple[_Pass, int, bool]:
     rows, complete = 0, True
     ids: list[pl.Series] = []
     starts: list[pl.Series] = []  # line grain: the order hash of each run of an order's lines
+    above = None  # line grain: the last line read
     for batch in batches:  # returning drops the scan: it stops
+        if read.level is not None:
+            batch, above = inherit(batch, above, read.level)
         if not batch["__ok"].all():
             return _Pass.ROW, rows, complete
         if read.lines:

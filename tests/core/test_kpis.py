@@ -13,13 +13,13 @@ from hypothesis import strategies as st
 from orderpipe.core.kpis import (
     CUSTOMER_QUERY_ROWS,
     DateKpis,
-    _date_kpis,
     adjusted,
     compute_kpis,
     current_orders,
     customer_queries,
     half_even,
     kpi_sums,
+    kpis_from_categories,
     kpis_from_sums,
     unique_customers,
 )
@@ -231,7 +231,7 @@ def test_kpis_at_the_bounds_equal_the_decimal_reference() -> None:
     # multiplied as such, returned x 10**6 would wrap around past 4,294 returned orders.
     schema = {"order_date": pl.Date, "category": pl.String, "revenue": pl.Decimal(38, 4), "orders": pl.UInt32}
     by_category = pl.DataFrame(sums, schema={**schema, "returned_orders": pl.UInt32, "items": pl.Int64})
-    (day,) = _date_kpis(by_category, {"2025-07-06": 2}, ["2025-07-06"]).values()
+    (day,) = kpis_from_categories(by_category, {"2025-07-06": 2}, ["2025-07-06"]).values()
     cents, six = Decimal("0.01"), Decimal("0.000001")
     for kpi, exact, orders, returned in zip(
         day.categories, sums["revenue"], sums["orders"], sums["returned_orders"], strict=True

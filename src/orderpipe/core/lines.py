@@ -15,7 +15,7 @@ from collections.abc import Collection
 
 import polars as pl
 
-from orderpipe.core.kpis import DateKpis, date_kpis, unique_customers
+from orderpipe.core.kpis import DateKpis, category_sums, kpis_from_categories, unique_customers
 
 __all__ = ["compute_line_kpis", "current_lines"]
 
@@ -32,34 +32,24 @@ def current_lines(facts: pl.LazyFrame, multi_batch_dates: Collection[str]) -> pl
 
 def compute_line_kpis(lines: pl.LazyFrame, dates: Collection[str], customer_queries: int = 1) -> dict[str, DateKpis]:
     """KPIs for each of `dates` from the current lines (columns of the facts schema).
-    `customer_queries`: see `unique_customers`."""
-    revenue = (pl.col("quantity").cast(pl.Decimal(38, 4)) * pl.col("unit_price")).sum()
-    per_category = (
-        lines.group_by("order_date", "order_id", "category")
-        .agg(
-            revenue.alias("revenue"),
-            pl.col("returned").any().alias("returned"),
-            pl.col("quantity").sum().alias("items"),
-        )
-        .collect(engine="streaming")
+    `customer_queries`: see `unique_customers`.
+
+    The order-grain queries with orders counted as distinct order ids, each streamed over the
+    lines: per (date, category) (`category_sums`), and per date, since an order whose lines
+    span categories is one order of the day. Revenue and items are sums over lines, so a day's
+    are its categories'. Counting distinct ids per small group costs a third of grouping every
+    line by its order and then the orders again (measured on 4.5 M lines).
+    """
+    order = pl.col("order_id")
+    returned = order.filter(pl.col("returned"))  # the orders with a returned line
+    # Collected together: 15 % less CPU than one after the other, for the same peak memory.
+    by_category, by_date = pl.collect_all(
+        [
+            category_sums(lines, order.n_unique(), returned.n_unique()),
+            lines.group_by("order_date").agg(
+                order.n_unique().alias("orders"), returned.n_unique().alias("returned_orders")
+            ),
+        ],
+        engine="streaming",
     )
-    customers = unique_customers(lines, customer_queries)
-    by_category = per_category.group_by("order_date", "category").agg(
-        pl.col("revenue").sum(), pl.len().alias("orders"), pl.col("returned").sum().alias("returned_orders")
-    )
-    by_date = (
-        per_category.group_by("order_date", "order_id")
-        .agg(
-            pl.col("revenue").sum(),
-            pl.col("items").sum(),
-            pl.col("returned").any(),
-        )
-        .group_by("order_date")
-        .agg(
-            pl.col("revenue").sum(),
-            pl.len().alias("orders"),
-            pl.col("items").sum(),
-            pl.col("returned").sum().alias("returned_orders"),
-        )
-    )
-    return date_kpis(by_category, by_date, customers, dates)
+    return kpis_from_categories(by_category, unique_customers(lines, customer_queries), dates, by_date)

@@ -36,6 +36,7 @@ __all__ = [
     "FACT_SCHEMA",
     "Screen",
     "field_rules",
+    "inherit",
     "returned_from_status",
     "screen",
     "screen_columns",
@@ -165,14 +166,19 @@ class Screen:
     `rows` holds per row the `outputs` (typed: the facts' columns, or a catalog's two), `__ok`
     (every rule a row decides alone holds), `__complete` (the last field is not empty: a short
     row leaves it so) and `__id` (a hash of what must be unique: the order, the line or the
-    product). At line grain (`lines`) it also holds `__inconsistent` (an order-level field
-    differs from the line above of the same order) and `__start` (the order id's hash on the
-    first line of each run of an order's lines, else null).
+    product). At line grain (`level`: the order-level fields) each batch of `rows`, in file
+    order, is then read by `inherit`, which sets `__ok` and adds `__inconsistent` (an
+    order-level field differs from the line above of the same order) and `__start` (the order
+    id's hash on the first line of each run of an order's lines, else null).
     """
 
     rows: pl.LazyFrame
     outputs: tuple[str, ...]
-    lines: bool = False
+    level: tuple[str, ...] | None = None
+
+    @property
+    def lines(self) -> bool:
+        return self.level is not None
 
 
 def screen(
@@ -209,7 +215,8 @@ def screen(
         columns = [value.alias(f) for f, (value, _) in typed.items()]
         return Screen(frame.select(*columns, *_flags(ok, c("order_id").hash(seed=0))), tuple(FACT_SCHEMA))
     key = "line_id" if "line_id" in positions else "product_id"
-    return Screen(_line_grain(frame, shape, typed, key), tuple(FACT_SCHEMA), lines=True)
+    level = tuple("order_date" if f == "order_timestamp" else f for f in shape.order_level())
+    return Screen(_line_grain(frame, shape, typed, key, level), tuple(FACT_SCHEMA), level)
 
 
 def _flags(ok: pl.Expr, identity: pl.Expr) -> list[pl.Expr]:
@@ -231,35 +238,51 @@ def _order_fields(shape: InputShape, categories: Sequence[str], trimmed: bool) -
 
 
 def _line_grain(
-    frame: pl.LazyFrame, shape: InputShape, typed: dict[str, tuple[pl.Expr, pl.Expr]], key: str
+    frame: pl.LazyFrame,
+    shape: InputShape,
+    typed: dict[str, tuple[pl.Expr, pl.Expr]],
+    key: str,
+    level: tuple[str, ...],
 ) -> pl.LazyFrame:
-    """Line grain: a blank order-level field on a later line of an order takes its first line's
-    value, and its validity. Exports write an order's lines together, so the value comes from
-    the row above within the same order; a file whose orders are not contiguous is caught by
-    the caller (more runs of an order id than order ids), as is a line above that disagrees.
-    Streamed in file order (`shift` and `forward_fill` keep no more than a batch)."""
+    """Line grain, what each line holds alone: its typed fields and their validity, whether each
+    order-level field is empty, and the hashes of its order and of its line (a collision can only
+    send a valid file to the exact path). What it inherits from the line above is `inherit`'s."""
     c = pl.col
-    level = tuple("order_date" if f == "order_timestamp" else f for f in shape.order_level())
     read_as = {"order_date": shape.date_field}  # the column a field's blank is seen in
-    same = (c("order_id") == c("order_id").shift(1)).fill_null(False)
     order = c("order_id").hash(seed=0)
-    # A line's identity as one hash (a collision can only send a valid file to the exact path).
-    identity = order + c(key).hash(seed=1)
-    rows = frame.select(
+    return frame.select(
         *(value.alias(f) for f, (value, _) in typed.items()),
         *(valid.alias(f"__valid_{f}") for f, (_, valid) in typed.items()),
         *((c(read_as.get(f, f)) == "").alias(f"__empty_{f}") for f in level),
-        *_flags(pl.lit(True), identity),
-        same.alias("__same"),
-        pl.when(same).then(None).otherwise(order).alias("__start"),
+        *_flags(pl.lit(True), order + c(key).hash(seed=1)),
+        order.alias("__order"),
     )
-    rows = rows.with_columns(
+
+
+def inherit(rows: pl.DataFrame, above: pl.DataFrame | None, level: Sequence[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Line grain, on one batch of a screen's rows (`Screen.level`), in file order: a blank
+    order-level field on a later line of an order takes its first line's value, and its
+    validity. Exports write an order's lines together, so the value comes from the row above
+    within the same order; a file whose orders are not contiguous is caught by the caller (more
+    runs of an order id than order ids), as is a line above that disagrees.
+
+    `above`: the previous batch's last row as this returned it (None for the first batch), so a
+    batch reads as if the file were one frame. Returns the batch read, and its last row for the
+    next. Eager, per batch: in the streaming query, shifts and fills cost a third more CPU, and
+    memory to hold the branches they split the query into.
+    """
+    c = pl.col
+    frame = rows if above is None else pl.concat([above, rows], how="vertical")
+    same = (c("order_id") == c("order_id").shift(1)).fill_null(False)
+    read = frame.with_columns(same.alias("__same"), pl.when(same).then(None).otherwise(c("__order")).alias("__start"))
+    read = read.with_columns(
         pl.when(c(f"__empty_{f}") & c("__same")).then(None).otherwise(c(name)).forward_fill().alias(name)
         for f in level
         for name in (f, f"__valid_{f}")
     )
     differs = pl.any_horizontal(c(f) != c(f).shift(1) for f in level)
-    return rows.with_columns(
-        pl.all_horizontal(c(f"__valid_{f}") for f in typed).alias("__ok"),
+    read = read.with_columns(
+        pl.all_horizontal(c(f"__valid_{f}") for f in FACT_SCHEMA).alias("__ok"),
         (c("__same") & differs).fill_null(False).alias("__inconsistent"),
     )
+    return (read if above is None else read.slice(1)), read.tail(1).select(rows.columns)

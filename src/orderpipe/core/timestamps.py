@@ -346,9 +346,10 @@ def _in_zone(moments: pl.LazyFrame, zone: str, alias: str) -> pl.LazyFrame:
     position = folded.fill_null(0).map_batches(
         lambda moments: starts.search_sorted(moments, side="right"), pl.get_index_type(), is_elementwise=True
     )
-    index = position.cast(pl.Int64) - 1
-    local = utc + offsets.gather(index)
-    in_range = utc.is_between(FIRST_SECOND, LAST_SECOND) & local.is_between(FIRST_SECOND, LAST_SECOND)
-    converted = (local // DAY).cast(pl.Int32).cast(pl.Date)
+    # The local time is a column of its own: used twice, it would be looked up twice (the
+    # streaming engine does not share a subexpression with a Python function in it).
+    local = moments.with_columns((utc + offsets.gather(position.cast(pl.Int64) - 1)).alias("__local"))
+    in_range = utc.is_between(FIRST_SECOND, LAST_SECOND) & c("__local").is_between(FIRST_SECOND, LAST_SECOND)
+    converted = (c("__local") // DAY).cast(pl.Int32).cast(pl.Date)
     date = pl.when(c("__local_time")).then(c("__day")).when(in_range).then(converted)
-    return moments.with_columns(pl.when(c("__ok")).then(date).alias(alias))
+    return local.with_columns(pl.when(c("__ok")).then(date).alias(alias)).drop("__local")
