@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -83,6 +84,39 @@ def test_the_bytes_archived_are_the_bytes_processed(archive: Archive, tmp_path: 
     assert archive.store.get_bytes(key) == b"a new upload, replacing it meanwhile"  # left for its own run
 
 
+def test_archiving_bytes_whose_upload_left_input_is_logged(
+    archive: Archive, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    logged: list[str] = []
+    monkeypatch.setattr("orderpipe.archive.log_event", lambda event, level, **fields: logged.append(event))
+    for name in ("kept.csv", "gone.csv"):
+        key = archive.submit(local(tmp_path, name, name))
+        with archive.store.snapshot(key) as path:
+            snapshot = Snapshot(path, archive.store.stat(key))
+            if name == "gone.csv":
+                archive.store.delete(key)  # by hand, while it was processed
+            assert archive.to_processed(key, name, batch_of(name), snapshot) == f"processed/{name}"
+        assert archive.store.get_bytes(f"processed/{name}") == name.encode()
+    assert logged == ["archive.input_gone"]  # the second only
+
+
+def test_the_same_rejected_bytes_replaced_in_input_meanwhile_keep_their_quarantined_name(
+    archive: Archive, tmp_path: Path
+) -> None:
+    """Already in rejected/ (quarantined before), read again, and replaced in input/ by a new
+    upload of another size before the quarantine: the bytes read are the copy already there."""
+    text = "order_id\nO1\n"
+    report = ValidationReport("bad.csv", valid=False, rows=1)
+    archive.store.put_bytes("rejected/bad.csv", text.encode())
+    key = archive.submit(local(tmp_path, "bad.csv", text))
+    with archive.store.snapshot(key) as path:
+        snapshot = Snapshot(path, archive.store.stat(key))
+        archive.store.put_bytes(key, b"a new upload of another size")
+        assert archive.reject(key, "bad.csv", report, batch_of(text), snapshot) == "rejected/bad.csv"
+    assert sorted(archive.store.list("rejected/")) == ["rejected/bad.csv", "rejected/bad.csv.report.json"]
+    assert archive.store.get_bytes(key) == b"a new upload of another size"  # left for its own run
+
+
 def test_a_rejected_file_is_quarantined_with_its_report_and_found_again(archive: Archive, tmp_path: Path) -> None:
     text = "order_id\nO1\n"
     key = archive.submit(local(tmp_path, "bad.csv", text))
@@ -138,3 +172,60 @@ def test_a_batch_id_is_the_sha256_of_the_bytes(tmp_path: Path) -> None:
     path = tmp_path / "x.csv"
     path.write_bytes(b"x" * (9 << 20))  # more than one read of 8 MB
     assert sha256(path) == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_earlier_uploads_are_the_names_family_only_in_the_order_they_landed(archive: Archive, tmp_path: Path) -> None:
+    first = archive.submit(local(tmp_path, "x.csv", "first"))
+    second = archive.submit(local(tmp_path, "x.csv", "second"))
+    latest = archive.submit(local(tmp_path, "x.csv", "latest"))
+    assert (first, second, latest) == ("input/x.csv", "input/x.2.csv", "input/x.3.csv")
+    # Landed in that order (mtimes apart), which is not the order of their names.
+    for n, key in enumerate((first, second, latest)):
+        os.utime(archive.store.path(key), (1_000_000 + n, 1_000_000 + n))  # type: ignore[attr-defined]
+    # Not of the family: `x.02.csv` (listed before them), and a file in a folder under input/.
+    archive.store.put_bytes("input/x.02.csv", b"not an upload of x.csv")
+    archive.store.put_bytes("input/x.old/x.csv", b"in a folder")
+    assert [key for key, _ in archive.earlier_uploads(latest)] == [first, second]
+    # Landed in the same second: then by name.
+    for key in (first, second):
+        os.utime(archive.store.path(key), (1_000_000, 1_000_000))  # type: ignore[attr-defined]
+    assert [key for key, _ in archive.earlier_uploads(latest)] == [second, first]
+
+
+def test_only_a_file_with_its_report_is_quarantined_and_a_damaged_report_is_logged_once(
+    archive: Archive, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    logged: list[str] = []
+    monkeypatch.setattr("orderpipe.archive.log_event", lambda event, level, **fields: logged.append(event))
+    archive.store.put_bytes("rejected/a.csv.report.json", b'{"batch_id": "aaaa"}')  # its file is gone
+    archive.store.put_bytes("rejected/b.csv", b"unknown bytes")  # failed before they were read
+    archive.store.put_bytes("rejected/b.csv.report.json", json.dumps({"file": "b.csv", "batch_id": ""}).encode())
+    archive.store.put_bytes("rejected/c.csv", b"no report beside it")  # put there by hand
+    archive.store.put_bytes("rejected/d.csv", b"damaged")
+    archive.store.put_bytes("rejected/d.csv.report.json", b"{ damaged")
+    assert list(archive.quarantined_batches()) == [("rejected/b.csv", ""), ("rejected/d.csv", batch_of("damaged"))]
+    assert logged == []  # only `quarantined`, what `replay` lists, warns of a damaged report
+    assert archive.quarantined() == ["rejected/b.csv", "rejected/d.csv"]
+    assert archive.quarantined(batch_of("damaged")[:8]) == ["rejected/d.csv"]
+    assert logged == ["replay.damaged_report"] * 2  # once a listing
+
+
+def test_only_reports_left_alone_by_a_finished_replay_are_removed(archive: Archive) -> None:
+    done = []
+    for name in ("b", "c", "d"):
+        record = archive.ledger.commit(batch_of(name), f"{name}.csv", 1, {"2025-07-06": [0]})
+        archive.ledger.mark_done(record.batch_id)
+        done.append(record.batch_id)
+    # a: still quarantined (listed first); b: quarantined too, although its batch is done (the
+    # same bytes counted under another name); c and d: their replays were interrupted as they tidied up.
+    for name in ("a", "b"):
+        archive.store.put_bytes(f"rejected/{name}.csv", name.encode())
+    for name, batch_id in zip("abcd", [batch_of("a"), *done], strict=True):
+        archive.store.put_bytes(f"rejected/{name}.csv.report.json", json.dumps({"batch_id": batch_id}).encode())
+    assert archive.remove_settled_reports() == 2
+    assert sorted(archive.store.list("rejected/")) == [
+        "rejected/a.csv",
+        "rejected/a.csv.report.json",
+        "rejected/b.csv",
+        "rejected/b.csv.report.json",
+    ]

@@ -14,6 +14,8 @@ import pytest
 from orderpipe import kpi_engine
 from orderpipe.adapters.folder import FolderStore
 from orderpipe.adapters.sqlite import SqliteDatabase, SqliteKpiStore, SqliteLedger
+from orderpipe.catalogs import CATALOG, catalog_key, product_index
+from orderpipe.config import load_settings
 from orderpipe.core.shape import SEED_SHAPE
 from orderpipe.errors import InfrastructureError
 from orderpipe.facts import fact_key, publish_facts
@@ -22,7 +24,7 @@ from orderpipe.kpi_engine import KpiEngine, versioned
 from orderpipe.ports import BatchRecord, FactEntry, KpiStore, Ledger, ObjectStore
 from tests.conftest import order, write
 
-PREFIX = "warehouse/orders/"
+PREFIX = "facts/daily/"  # not the default: every key must be read under the engine's own prefix
 DATES = ["2025-07-01", "2025-07-02", "2025-07-03"]
 CATEGORIES = ["Books", "Toys", "Home", "Electronics"]
 
@@ -145,3 +147,29 @@ def test_a_dates_version_is_the_highest_seq_read_for_it_the_catalogs_included() 
     assert versioned(read, results) == {"d1": (7, "KPIs of d1"), "d2": (2, "KPIs of d2")}
     read["catalog"] = [FactEntry("catalog", "p", 5, (0,))]  # read with them: it counts too
     assert versioned(read, results) == {"d1": (7, "KPIs of d1"), "d2": (5, "KPIs of d2")}
+
+
+def test_with_a_catalog_a_lines_category_is_its_products_in_the_catalog_read(home: Home, tmp_path: Path) -> None:
+    shape = load_settings(tmp_path / "settings", environ={"ORDERPIPE_INPUT_CATALOG": "true"}).shape
+
+    def commit(name: str, text: str) -> BatchRecord:
+        path = tmp_path / name
+        path.write_text(text)
+        inspection = inspect_file(path, name, CATEGORIES, home.scratch, shape=shape)
+        if inspection.catalog is not None:
+            home.store.put_file(inspection.catalog, catalog_key(inspection.batch_id, PREFIX))
+            return home.ledger.commit(inspection.batch_id, name, inspection.report.rows, {CATALOG: [0]})
+        assert inspection.facts is not None
+        home.ledger.index_products(product_index(inspection.facts.paths))
+        parts = publish_facts(inspection.facts, inspection.batch_id, home.store, prefix=PREFIX)
+        return home.ledger.commit(inspection.batch_id, name, inspection.report.rows, parts)
+
+    header = "order_id,customer_id,order_date,product_id,quantity,unit_price,returned\n"
+    commit("o.csv", header + "O1,C1,2025-07-01,P1,1,10.00,false\nO2,C1,2025-07-02,P2,1,3.00,false\n")
+    kpis = home.kpi_store("kpis")
+    engine = KpiEngine(home.store, home.ledger, kpis, shape, PREFIX)
+    catalog = commit("products.csv", "product_id,category\nP1,Toys\n")
+    assert engine.dates_of(catalog) == ["2025-07-01"]  # where the products it changed sold
+    assert engine.recompute(DATES[:2]) == []
+    categories = [(c["order_date"], c["category"], str(c["daily_revenue"])) for c in stored(kpis)[1]]
+    assert categories == [("2025-07-01", "Toys", "10.00"), ("2025-07-02", "Unknown", "3.00")]

@@ -184,6 +184,20 @@ def test_a_file_failed_before_its_commit(
     assert pipeline.store.get_bytes("rejected/odd.csv.report.json").startswith(b'{\n  "file": "odd.csv",\n')
 
 
+def test_a_submitted_file_whose_original_went_fails_before_it_was_read_under_no_batch(
+    pipeline: Pipeline, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its bytes cannot be hashed from the user's file any more: as a file dropped into input/."""
+    break_inspection_of("odd.csv", monkeypatch)
+    path = write(tmp_path / "odd.csv", [order("O1")])
+    key = pipeline.submit(path)
+    path.unlink()
+    outcome = pipeline.process(key)
+    assert (outcome.status, outcome.batch_id, outcome.archived_as) == ("failed", "", "rejected/odd.csv")
+    report = json.loads(pipeline.store.get_bytes("rejected/odd.csv.report.json"))
+    assert report["batch_id"] == "" and report["hint"].endswith("`orderpipe replay --rejected` runs it again")
+
+
 def test_the_same_failing_bytes_twice_are_quarantined_once(
     pipeline: Pipeline, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -672,4 +686,65 @@ def test_two_files_quarantined_under_one_long_name_leave_room_for_their_reports(
     assert second.archived_as == "rejected/" + "r" * (255 - len(".report.json") - len(f".{tag}.csv")) + f".{tag}.csv"
     assert sorted(pipeline.store.list("rejected/")) == sorted(
         [first.archived_as, first.archived_as + ".report.json", second.archived_as, second.archived_as + ".report.json"]
+    )
+
+
+def test_an_invalid_file_another_run_quarantined_while_this_one_read_it_keeps_its_problems(
+    pipeline: Pipeline, home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import orderpipe.workflow as workflow
+    from orderpipe.bootstrap import open_pipeline
+    from orderpipe.config import load_settings
+
+    other = open_pipeline(load_settings(home, environ={}))
+    key = pipeline.submit(write(tmp_path / "bad.csv", [order("O1", quantity="x")]))
+    checkpoint = workflow.checkpoint
+    overtaken: list[str] = []
+
+    def other_run_finishes_first(name: str) -> None:
+        if name == "after-inspect" and not overtaken:
+            overtaken.append(name)
+            assert other.process(key).status == "rejected"
+        checkpoint(name)
+
+    monkeypatch.setattr(workflow, "checkpoint", other_run_finishes_first)
+    outcome = pipeline.process(key)
+    assert overtaken
+    assert (outcome.status, outcome.elsewhere, outcome.archived_as) == ("rejected", True, "")
+    # What `run` shows its user: the problems of the report this run read.
+    assert outcome.report is not None and [i.code for i in outcome.report.errors] == ["invalid-integer"]
+    assert [r.status for r in pipeline.ledger.runs()] == ["rejected"]
+
+
+def test_the_words_of_outcomes_the_workflow_rarely_reaches() -> None:
+    from orderpipe import outcomes
+    from orderpipe.core.report import ValidationReport
+    from orderpipe.ports import BatchRecord
+
+    # A catalog batch recovery finished: no date had a changed product sold.
+    batch = BatchRecord("ab" * 32, 3, "products.csv", 2, ("catalog",), done=True)
+    late = outcomes.finished_late(batch, [])
+    assert (late.message, late.dates) == ("products.csv: accepted (finished after an interruption), 2 rows", ())
+    # No run of the batch recorded yet: nothing to report as another process's.
+    assert outcomes.taken_elsewhere("x.csv", "ab" * 32, None, []) is None
+    # A catalog batch as the container task reports it (`won` false): under another name, the
+    # same bytes; under its own, or finished under the caller's lock, accepted.
+    report = ValidationReport("copy.csv", valid=True, rows=2)
+    copy = outcomes.accepted("copy.csv", batch, report, "processed/copy.csv", dates=["2025-07-01"])
+    assert (copy.status, copy.dates, copy.report, copy.archived_as) == (
+        "duplicate",
+        ("2025-07-01",),
+        report,
+        "processed/copy.csv",
+    )
+    assert copy.message == f"copy.csv: same bytes as products.csv (batch {'ab' * 6}), counted once"
+    own = "products.csv: accepted, catalog of 2 products; recomputed 1 date(s) 2025-07-01…2025-07-01"
+    assert outcomes.accepted("products.csv", batch, None, "", dates=["2025-07-01"]).message == own
+    won = outcomes.accepted("copy.csv", batch, report, "processed/copy.csv", won=True, dates=["2025-07-01"])
+    assert (won.status, won.message) == ("accepted", own.replace("products.csv", "copy.csv"))
+    assert (won.report, won.archived_as) == (report, "processed/copy.csv")
+    # One product, sold on no date yet: nothing to recompute.
+    single = BatchRecord("cd" * 32, 4, "one.csv", 1, ("catalog",), done=True)
+    assert outcomes.accepted("one.csv", single, None, "", won=True).message == (
+        "one.csv: accepted, catalog of 1 product; recomputed 0 date(s)"
     )

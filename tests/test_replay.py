@@ -48,6 +48,7 @@ def test_a_replay_stopped_after_counting_is_settled_without_a_second_record(home
     assert counted.status == "accepted"
     outcome = relaxed.replay(key)
     assert (outcome.status, outcome.batch_id) == ("accepted", counted.batch_id)
+    assert outcome.archived_as == "processed/garden.csv"
     assert sorted(relaxed.store.list("rejected/")) == []
     assert sorted(relaxed.store.list("processed/")) == ["processed/garden.csv"]
     statuses = [r.status for r in relaxed.ledger.runs()]

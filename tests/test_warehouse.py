@@ -5,23 +5,27 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
 
 import polars as pl
 import pytest
 
+from orderpipe import warehouse as warehouse_module
 from orderpipe.adapters.folder import FolderStore
 from orderpipe.adapters.sqlite import SqliteDatabase, SqliteLedger
 from orderpipe.adapters.workspace import Workspace
+from orderpipe.catalogs import CATALOG, current_catalog
+from orderpipe.config import load_settings
 from orderpipe.core.shape import SEED_SHAPE
-from orderpipe.facts import fact_key, load_facts
+from orderpipe.facts import BUNDLE, fact_key, load_facts
 from orderpipe.ingest import inspect_file
 from orderpipe.ports import FactEntry
 from orderpipe.warehouse import Warehouse, merge_start, merged_id
 from tests.conftest import order, write
 
-PREFIX = "warehouse/orders/"
+PREFIX = "facts/daily/"  # not the default: every key must be made under the warehouse's own prefix
 DATE = "2025-07-06"
 
 
@@ -153,3 +157,148 @@ def test_a_failed_compaction_is_logged_never_raised(
     warehouse.compact_quietly([DATE])  # the batch just counted is not failed by it
     assert [(event, fields["error"]) for event, fields in logged] == [("compact.skipped", "RuntimeError: a bug")]
     assert len(warehouse.ledger.fact_entries([DATE])[DATE]) == 3
+
+
+def test_the_oldest_finished_catalog_batches_become_one_entry_under_the_warehouse_prefix(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    shape = load_settings(home, environ={"ORDERPIPE_INPUT_CATALOG": "true"}).shape
+    ledger = SqliteLedger(SqliteDatabase(home / "orderpipe.db"))
+    prefix = "facts/daily/"  # not the default: every key is made under the warehouse's own prefix
+    warehouse = Warehouse(FolderStore(home), ledger, shape, prefix, Workspace(home / ".work"), 1_000_000, 2)
+
+    def add_catalog(name: str, text: str) -> FactEntry:
+        path = tmp_path / name
+        path.write_text("product_id,category\n" + text)
+        inspection = inspect_file(path, name, ["Books", "Toys"], warehouse.scratch, shape=shape)
+        assert inspection.catalog is not None
+        warehouse.publish_catalog(inspection.batch_id, inspection.catalog)
+        record = ledger.commit(inspection.batch_id, name, inspection.report.rows, {CATALOG: [0]})
+        ledger.mark_done(record.batch_id)
+        return FactEntry(CATALOG, record.batch_id, record.seq or 0, (0,))
+
+    add_catalog("products-1.csv", "P1,Books\nP2,Books\n")
+    add_catalog("products-2.csv", "P1,Toys\n")
+    assert warehouse.compact([CATALOG]) == []  # 2 entries: not more than compact_after
+    third = add_catalog("products-3.csv", "P3,Toys\n")
+    assert keys_under(warehouse, prefix) == sorted(f"catalog/batch-{b}.parquet" for b in batch_ids(ledger))
+    assert warehouse.compact([CATALOG]) == [CATALOG]
+    merged = f"compact-{third.seq:012d}"
+    assert ledger.fact_entries([CATALOG])[CATALOG] == [FactEntry(CATALOG, merged, third.seq, (0,))]
+    assert keys_under(warehouse, prefix) == [f"catalog/batch-{merged}.parquet"]
+    with ExitStack() as stack:
+        rows = current_catalog(warehouse.store, ledger.fact_entries([CATALOG])[CATALOG], stack, prefix)
+    assert sorted(rows.iter_rows()) == [("P1", "Toys"), ("P2", "Books"), ("P3", "Toys")]
+
+
+def keys_under(warehouse: Warehouse, prefix: str) -> list[str]:
+    return sorted(k.removeprefix(prefix) for k in warehouse.store.list(prefix))
+
+
+def batch_ids(ledger: SqliteLedger) -> list[str]:
+    return [e.batch_id for e in ledger.fact_entries([CATALOG])[CATALOG]]
+
+
+def commit_file(warehouse: Warehouse, path: Path) -> str:
+    """Stage, store and commit a file of any dates; its batch id."""
+    inspection = inspect_file(path, path.name, ["Electronics", "Books"], warehouse.scratch)
+    assert inspection.facts is not None
+    parts = warehouse.publish(inspection.facts, inspection.batch_id, on_file=lambda done, total: None)
+    return warehouse.ledger.commit(inspection.batch_id, path.name, inspection.report.rows, parts).batch_id
+
+
+def test_a_bundle_goes_once_no_entry_names_it_and_old_strays_go_with_the_first_compaction(
+    warehouse: Warehouse, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    d1, d2 = "2025-07-01", "2025-07-02"
+    first = commit_file(warehouse, write(tmp_path / "a.csv", [order("X1", date=d1), order("Y1", date=d2)]))
+    bundle = fact_key("", first, BUNDLE, PREFIX)
+    assert list(warehouse.store.list(PREFIX)) == [bundle]  # two small dates: one file
+    # Left in the bundles' folder: a file that is no bundle (listed first), a young stray (a
+    # batch about to commit), an old one (a batch that never did), each no entry names.
+    strays = {name: PREFIX + "bundles/" + name for name in ("README", f"batch-{'a' * 64}-0000.parquet")}
+    old_stray = fact_key("", "e" * 64, BUNDLE, PREFIX)
+    for key in [*strays.values(), old_stray]:
+        warehouse.store.put_bytes(key, b"x")
+    for key in (strays["README"], old_stray):
+        os.utime(warehouse.store.path(key), (time.time() - 7 * 3600,) * 2)  # type: ignore[attr-defined]
+    listed: list[str] = []
+    real_list = warehouse.store.list
+
+    def listing(prefix: str) -> Iterator[str]:
+        listed.append(prefix)
+        return real_list(prefix)
+
+    monkeypatch.setattr(warehouse.store, "list", listing)
+    for n in (2, 3):
+        commit_file(warehouse, write(tmp_path / f"{n}.csv", [order(f"X{n}", date=d1)]))
+    assert warehouse.compact([d1]) == [d1]
+    # Only the folders compaction sweeps are listed, never the whole warehouse.
+    assert sorted(set(listed)) == [PREFIX + "bundles/", f"{PREFIX}order_date={d1}/"]
+    assert warehouse.store.exists(bundle)  # d2 still names it
+    assert not warehouse.store.exists(old_stray)
+    assert all(warehouse.store.exists(key) for key in strays.values())
+    for n in (4, 5):
+        commit_file(warehouse, write(tmp_path / f"{n}.csv", [order(f"Y{n}", date=d2)]))
+    assert warehouse.compact([d2]) == [d2]
+    assert not warehouse.store.exists(bundle)  # released by the last date that named it
+    assert rows_of(warehouse, d1) == [("X1", "10.0000"), ("X2", "10.0000"), ("X3", "10.0000")]
+    assert rows_of(warehouse, d2) == [("Y1", "10.0000"), ("Y4", "10.0000"), ("Y5", "10.0000")]
+
+
+def test_at_line_grain_a_merge_keeps_every_line_of_each_orders_latest_batch(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    shape = load_settings(home, environ={"ORDERPIPE_INPUT_GRAIN": "line"}).shape
+    ledger = SqliteLedger(SqliteDatabase(home / "orderpipe.db"))
+    warehouse = Warehouse(FolderStore(home), ledger, shape, PREFIX, Workspace(home / ".work"), 1_000_000, 2)
+
+    def commit(name: str, rows: list[str]) -> None:
+        inspection = inspect_file(
+            write(tmp_path / name, rows), name, ["Electronics", "Books"], warehouse.scratch, shape=shape
+        )
+        assert inspection.facts is not None
+        parts = warehouse.publish(inspection.facts, inspection.batch_id, on_file=lambda done, total: None)
+        ledger.commit(inspection.batch_id, name, inspection.report.rows, parts)
+
+    commit("a.csv", [order("O1", product="P1", price="1.00"), order("O2", product="P1", price="2.00")])
+    commit("b.csv", [order("O1", product="P1", price="3.00"), order("O1", product="P2", price="4.00")])
+    commit("c.csv", [order("O3", product="P3", price="5.00")])
+    assert warehouse.compact([DATE]) == [DATE]
+    assert len(ledger.fact_entries([DATE])[DATE]) == 1
+    assert rows_of(warehouse) == [("O1", "3.0000"), ("O1", "4.0000"), ("O2", "2.0000"), ("O3", "5.0000")]
+
+
+def test_a_read_that_fails_is_raised_unless_another_process_compacted_the_date_first(
+    warehouse: Warehouse, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As on S3, where a facts object another process deleted cannot be read: the merge is then
+    skipped; the same failure with the date's entries unchanged is a real one (a full disk)."""
+    for n in range(3):
+        add(warehouse, write(tmp_path / f"f{n}.csv", [order(f"O{n}")]))
+    other = Warehouse(
+        warehouse.store, warehouse.ledger, SEED_SHAPE, PREFIX, Workspace(tmp_path / "other"), 1_000_000, 2
+    )
+    real_load = warehouse_module.load_facts
+    failures: list[str] = []
+
+    def load(*args: object) -> pl.LazyFrame:
+        if failures:
+            return real_load(*args)  # type: ignore[arg-type]
+        failures.append("read")
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(warehouse_module, "load_facts", load)
+    with pytest.raises(OSError, match="No space left"):
+        warehouse.compact([DATE])
+    assert len(warehouse.ledger.fact_entries([DATE])[DATE]) == 3
+
+    def beaten(*args: object) -> pl.LazyFrame:
+        if not failures[1:]:
+            failures.append("beaten")
+            assert other.compact([DATE]) == [DATE]
+            raise FileNotFoundError("gone: compacted by the other process")
+        return real_load(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(warehouse_module, "load_facts", beaten)
+    assert warehouse.compact([DATE]) == []  # not this process's compaction
+    assert [e.batch_id for e in warehouse.ledger.fact_entries([DATE])[DATE]] == ["compact-000000000003"]
+    assert rows_of(warehouse) == [("O0", "10.0000"), ("O1", "10.0000"), ("O2", "10.0000")]

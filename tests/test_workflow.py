@@ -284,3 +284,94 @@ def test_the_garbage_collector_is_back_on_after_a_recompute_even_a_failed_one(
     with pytest.raises(OSError):
         pipeline.recompute(["2025-07-06"])
     assert gc.isenabled()
+
+
+def test_the_container_task_names_where_a_file_will_be_archived(pipeline: Pipeline, tmp_path: Path) -> None:
+    """`orderpipe task validate` (the state machine moves the file): the name `processed/` or
+    `rejected/` gives it, as the workflow itself would."""
+    from orderpipe.tasks import validate
+
+    for folder in ("1", "2", "3"):
+        (tmp_path / folder).mkdir()
+    counted = run_file(pipeline, write(tmp_path / "1" / "daily.csv", [order("O1")]))
+    again = validate(pipeline, pipeline.submit(write(tmp_path / "2" / "daily.csv", [order("O1")])), "results/a.json")
+    assert (again["verdict"], again["archive_key"]) == ("duplicate", "processed/daily.csv")  # the same bytes
+    pipeline.store.delete("input/daily.csv")
+    other = validate(pipeline, pipeline.submit(write(tmp_path / "3" / "daily.csv", [order("O2")])), "results/b.json")
+    assert other["archive_key"] == f"processed/daily.{other['batch_id'][:12]}.csv" != counted.archived_as
+    invalid = write(tmp_path / "bad.csv", [order("O3", quantity="x")])
+    bad = validate(pipeline, pipeline.submit(invalid), "results/c.json")
+    assert (bad["verdict"], bad["archive_key"]) == ("invalid", "rejected/bad.csv")
+
+
+# -- replay and finish: the outcomes of the rarer paths -------------------------------------------
+def test_a_quarantined_copy_of_bytes_counted_under_another_name_is_settled_under_its_own(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same bytes counted as `g2.csv` by a run killed before it recorded its run: replaying
+    the quarantined `garden.csv` settles it, and the history says `garden.csv` was accepted."""
+    from tests.test_replay import rejected_garden
+
+    relaxed = rejected_garden(home, tmp_path)
+    (key,) = relaxed.quarantined()
+    (tmp_path / "2").mkdir()
+    monkeypatch.setattr(relaxed.ledger, "record_run", lambda run: None)
+    counted = run_file(relaxed, write(tmp_path / "2" / "g2.csv", [order("G1", category="Garden", price="5.00")]))
+    monkeypatch.undo()
+    outcome = relaxed.replay(key)
+    assert (outcome.status, outcome.file, outcome.batch_id) == ("accepted", "garden.csv", counted.batch_id)
+    assert outcome.message == "garden.csv: accepted, 1 rows over 1 date(s) 2025-07-06…2025-07-06"
+    runs = [(r.status, r.file) for r in relaxed.ledger.runs()]
+    assert runs == [("rejected", "garden.csv"), ("accepted", "garden.csv")]
+    assert keys(relaxed, "processed/") == ["g2.csv", "garden.csv"]
+    assert daily(relaxed) == {"2025-07-06": (1, Decimal("5.00"), 0)}
+
+
+def test_a_replay_runs_under_the_users_name_and_tells_its_progress(home: Path, tmp_path: Path) -> None:
+    """A second `garden.csv` was quarantined under a tagged name: replayed, it is `garden.csv`
+    again, in input/ and in the history."""
+    import hashlib
+
+    from orderpipe.bootstrap import open_pipeline
+    from orderpipe.config import load_settings
+    from tests.test_replay import rejected_garden
+
+    strict = open_pipeline(load_settings(home, environ={}))
+    (tmp_path / "2").mkdir()
+    second = write(tmp_path / "2" / "garden.csv", [order("G2", category="Garden", price="7.00")])
+    other = rejected_garden(home, tmp_path)
+    tagged = run_file(strict, second).archived_as
+    assert tagged == f"rejected/garden.{hashlib.sha256(second.read_bytes()).hexdigest()[:12]}.csv"
+    assert other.requeue(tagged, "mine.csv") == "input/mine.csv"  # the name asked for
+    other.store.delete("input/mine.csv")
+    steps: list[str] = []
+    outcome = other.replay(tagged, lambda step, done, total: steps.append(step))
+    assert (outcome.status, outcome.file, outcome.archived_as) == ("accepted", "garden.csv", "processed/garden.csv")
+    assert steps[0] == "reading" and steps[-1] == "recomputing KPIs"
+    assert [r.file for r in other.ledger.runs()] == ["garden.csv"] * 3
+    assert daily(other) == {"2025-07-06": (1, Decimal("7.00"), 0)}
+
+
+def test_a_catalog_batch_finished_after_a_failure_names_the_dates_it_recomputed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from orderpipe.bootstrap import open_pipeline
+    from orderpipe.config import load_settings
+    from tests.test_catalog import DAYS, LINES, Line, drop_catalog, drop_orders
+
+    pipeline = open_pipeline(load_settings(tmp_path / "home", environ=LINES))
+    drop_orders(pipeline, tmp_path / "o.csv", [Line("O1", "C1", DAYS[0], "", "P1", 1, Decimal("1.00"), False)])
+
+    def failing(dates: object, staged: object = None) -> list[str]:
+        raise ValueError("a bug in the KPI maths")
+
+    monkeypatch.setattr(pipeline, "recompute", failing)
+    failed = drop_catalog(pipeline, tmp_path / "products.csv", {"P1": "Books", "P2": "Toys"})
+    assert failed.status == "failed"
+    monkeypatch.undo()
+    record = pipeline.ledger.get(failed.batch_id)
+    assert record is not None and record.failed
+    outcome = pipeline.finish(record)
+    assert (outcome.status, outcome.dates) == ("accepted", (DAYS[0],))
+    assert outcome.message == f"products.csv: accepted, catalog of 2 products; recomputed 1 date(s) {DAYS[0]}…{DAYS[0]}"
+    assert [c["category"] for c in snapshot(pipeline)[1]] == ["Books"]
