@@ -280,6 +280,7 @@ class OrderpipeStack(cdk.Stack):
             definition_body=sfn.DefinitionBody.from_file(str(ROOT / "step_functions" / "MainStepFn.json")),
             definition_substitutions={
                 "Partition": self.partition,
+                "EphemeralPrefix": self.ephemeral_prefix,
                 "ImageUri": image.image_uri,
                 "ExecutionRoleArn": execution_role.role_arn,
                 "TaskRoleArn": task_role.role_arn,
@@ -351,7 +352,10 @@ class OrderpipeStack(cdk.Stack):
             handler="orderpipe.aws.sweep",
             code=code,
             timeout=cdk.Duration.minutes(5),
-            environment={"STATE_MACHINE_ARN": machine.state_machine_arn},
+            environment={
+                "STATE_MACHINE_ARN": machine.state_machine_arn,
+                "ORDERPIPE_EPHEMERAL_PREFIX": self.ephemeral_prefix,
+            },
             log_group=logs.LogGroup(
                 self, "SweeperLogs", retention=logs.RetentionDays.ONE_MONTH, removal_policy=cdk.RemovalPolicy.DESTROY
             ),
@@ -590,6 +594,13 @@ class OrderpipeStack(cdk.Stack):
         for helper in helpers:
             helper.add_property_override("LoggingConfig.LogGroup", group.log_group_name)
 
+    @property
+    def ephemeral_prefix(self) -> str:
+        """What the names of the clusters and task definitions the state machine makes per
+        execution start with: the stack's name and `_`, which no stack name holds, so a policy
+        on `<stack>_*` never reaches another stack's (`Orderpipe-Staging_…` for `Orderpipe_*`)."""
+        return f"{self.stack_name}_"
+
     def _arn(self, service: str, resource: str) -> str:
         return f"arn:{self.partition}:{service}:{self.region}:{self.account}:{resource}"
 
@@ -617,7 +628,7 @@ class OrderpipeStack(cdk.Stack):
             task_role.add_to_policy(iam.PolicyStatement(actions=actions_, resources=resources))
 
     def _grant_sweeper(self, sweeper: lambda_.Function, machine: sfn.StateMachine) -> None:
-        cluster_arn = self._arn("ecs", "cluster/orderpipe-*")
+        cluster_arn = self._arn("ecs", f"cluster/{self.ephemeral_prefix}*")
         for statement in (
             iam.PolicyStatement(
                 # List calls and task-definition calls accept no resource ARN.
@@ -634,7 +645,9 @@ class OrderpipeStack(cdk.Stack):
                 actions=["ecs:ListTasks"], resources=["*"], conditions={"ArnLike": {"ecs:cluster": cluster_arn}}
             ),
             iam.PolicyStatement(actions=["ecs:DeleteCluster"], resources=[cluster_arn]),
-            iam.PolicyStatement(actions=["ecs:StopTask"], resources=[self._arn("ecs", "task/orderpipe-*/*")]),
+            iam.PolicyStatement(
+                actions=["ecs:StopTask"], resources=[self._arn("ecs", f"task/{self.ephemeral_prefix}*/*")]
+            ),
             iam.PolicyStatement(
                 actions=["states:DescribeExecution"],
                 resources=[self._arn("states", f"execution:{machine.state_machine_name}:*")],
@@ -653,7 +666,7 @@ class OrderpipeStack(cdk.Stack):
         failure: sns.Topic,
     ) -> None:
         """Least privilege for the states of MainStepFn.json."""
-        cluster_arn = self._arn("ecs", "cluster/orderpipe-*")
+        cluster_arn = self._arn("ecs", f"cluster/{self.ephemeral_prefix}*")
         machine.add_to_role_policy(
             iam.PolicyStatement(
                 actions=["ecs:CreateCluster"],
@@ -683,14 +696,14 @@ class OrderpipeStack(cdk.Stack):
         machine.add_to_role_policy(
             iam.PolicyStatement(
                 actions=["ecs:RunTask"],
-                resources=[self._arn("ecs", "task-definition/orderpipe-*")],
+                resources=[self._arn("ecs", f"task-definition/{self.ephemeral_prefix}*")],
                 conditions={"ArnLike": {"ecs:cluster": cluster_arn}},
             )
         )
         machine.add_to_role_policy(
             iam.PolicyStatement(
                 actions=["ecs:StopTask", "ecs:DescribeTasks"],
-                resources=[self._arn("ecs", "task/orderpipe-*/*")],
+                resources=[self._arn("ecs", f"task/{self.ephemeral_prefix}*/*")],
             )
         )
         machine.add_to_role_policy(
@@ -756,7 +769,7 @@ class OrderpipeStack(cdk.Stack):
         basic_execution = "Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
         ephemeral = (
             "Clusters, task definitions and tasks the state machine creates per execution, "
-            "all named orderpipe-<execution>."
+            f"all named {self.ephemeral_prefix}<execution> (this stack's own)."
         )
 
         ack(execution_role, "AwsSolutions-IAM5[Resource::*]", "ecr:GetAuthorizationToken accepts no resource ARN.")
@@ -774,7 +787,7 @@ class OrderpipeStack(cdk.Stack):
             "log delivery and X-Ray accept no resource ARN.",
         )
         for kind, rest in (("cluster", ""), ("task-definition", ""), ("task", "/*")):
-            ack(machine, f"AwsSolutions-IAM5[Resource::{ecs_arn}:{kind}/orderpipe-*{rest}]", ephemeral)
+            ack(machine, f"AwsSolutions-IAM5[Resource::{ecs_arn}:{kind}/{self.ephemeral_prefix}*{rest}]", ephemeral)
         for prefix in (RESULT_PREFIX, s.input_prefix, s.processed_prefix, s.rejected_prefix):
             ack(
                 machine,
@@ -799,10 +812,10 @@ class OrderpipeStack(cdk.Stack):
             sweeper,
             "AwsSolutions-IAM5[Resource::*]",
             "ecs:List*, DeregisterTaskDefinition and DeleteTaskDefinitions accept no resource ARN; "
-            "ListTasks is limited to orderpipe-* clusters by condition.",
+            f"ListTasks is limited to {self.ephemeral_prefix}* clusters by condition.",
         )
         for kind, rest in (("cluster", ""), ("task", "/*")):
-            ack(sweeper, f"AwsSolutions-IAM5[Resource::{ecs_arn}:{kind}/orderpipe-*{rest}]", ephemeral)
+            ack(sweeper, f"AwsSolutions-IAM5[Resource::{ecs_arn}:{kind}/{self.ephemeral_prefix}*{rest}]", ephemeral)
         ack(
             sweeper,
             f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:<{self.get_logical_id(machine.node.default_child)}.Name>:*]",  # type: ignore[arg-type]

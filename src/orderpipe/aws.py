@@ -29,8 +29,9 @@ from orderpipe.logs import configure_logging, log_event
 __all__ = ["ObjectCreated", "execution_name", "handler", "parse_event", "sweep"]
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
-CLUSTER_PREFIX = "orderpipe-"  # the state machine names its cluster orderpipe-<execution>
-FAMILY_PREFIXES = ("orderpipe-validator-", "orderpipe-transformer-")  # and its task definitions
+#: The state machine names its cluster <prefix><execution> and its task definitions
+#: <prefix>validator-<execution> and <prefix>transformer-<execution>; the stack gives the prefix.
+FAMILIES = ("validator-", "transformer-")
 ENDED = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
 
 
@@ -116,6 +117,7 @@ def sweep(event: Any = None, context: Any = None, ecs: Any = None, sfn: Any = No
     A cluster whose tasks are still stopping is left for the next sweep."""
     configure_logging(os.environ.get("ORDERPIPE_LOG_LEVEL", "INFO"))
     machine = os.environ["STATE_MACHINE_ARN"]
+    prefix = os.environ["ORDERPIPE_EPHEMERAL_PREFIX"]
     if ecs is None or sfn is None:
         import boto3
 
@@ -124,7 +126,7 @@ def sweep(event: Any = None, context: Any = None, ecs: Any = None, sfn: Any = No
     for page in ecs.get_paginator("list_clusters").paginate():
         for cluster in page["clusterArns"]:
             name = cluster.rsplit("/", 1)[-1]
-            if not name.startswith(CLUSTER_PREFIX) or not _ended(sfn, machine, name.removeprefix(CLUSTER_PREFIX)):
+            if not name.startswith(prefix) or not _ended(sfn, machine, name.removeprefix(prefix)):
                 continue
             for tasks in ecs.get_paginator("list_tasks").paginate(cluster=cluster):
                 for task in tasks["taskArns"]:
@@ -135,11 +137,11 @@ def sweep(event: Any = None, context: Any = None, ecs: Any = None, sfn: Any = No
             except (ecs.exceptions.ClusterContainsTasksException, ecs.exceptions.UpdateInProgressException):
                 waiting.append(name)
     families: list[str] = []
-    for page in ecs.get_paginator("list_task_definition_families").paginate(familyPrefix="orderpipe-", status="ALL"):
+    for page in ecs.get_paginator("list_task_definition_families").paginate(familyPrefix=prefix, status="ALL"):
         families += [f for f in page["families"] if f not in families]
     for family in families:
-        prefix = next((p for p in FAMILY_PREFIXES if family.startswith(p)), None)
-        if prefix is None or not _ended(sfn, machine, family.removeprefix(prefix)):
+        kind = next((prefix + k for k in FAMILIES if family.startswith(prefix + k)), None)
+        if kind is None or not _ended(sfn, machine, family.removeprefix(kind)):
             continue
         revisions: list[str] = []  # deregistered ones are listed again as INACTIVE
         for status in ("ACTIVE", "INACTIVE"):

@@ -97,6 +97,7 @@ class Stack:
         boto3.client("logs").create_log_group(logGroupName=f"/ecs/ephemeral-pipeline-{suffix}")
         substitutions = {
             "Partition": "aws",
+            "EphemeralPrefix": "Orderpipe_",
             "ImageUri": "orderpipe:test",
             "ExecutionRoleArn": "arn:aws:iam::123456789012:role/orderpipe-execution",
             "TaskRoleArn": "arn:aws:iam::123456789012:role/orderpipe-task",

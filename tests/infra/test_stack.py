@@ -304,6 +304,32 @@ def test_an_hourly_sweeper_deletes_what_unfinished_executions_left(synthesized: 
     assert {"ecs:DeleteCluster", "ecs:DeleteTaskDefinitions", "states:DescribeExecution"} <= actions
 
 
+def test_ephemeral_ecs_names_and_their_policies_carry_the_stack_name(synthesized: tuple[Template, Path]) -> None:
+    """Two stacks in one account never reach each other's clusters, tasks or task definitions:
+    every ECS resource the state machine and the sweeper may act on is `<stack>_*`, and the
+    definition and the sweeper name and look for exactly that."""
+    template, _ = synthesized
+    prefix = "Orderpipe_"
+    (machine,) = template.find_resources("AWS::StepFunctions::StateMachine").values()
+    assert machine["Properties"]["DefinitionSubstitutions"]["EphemeralPrefix"] == prefix
+    (sweeper,) = [
+        f
+        for f in template.find_resources("AWS::Lambda::Function").values()
+        if f["Properties"].get("Handler") == "orderpipe.aws.sweep"
+    ]
+    assert sweeper["Properties"]["Environment"]["Variables"]["ORDERPIPE_EPHEMERAL_PREFIX"] == prefix
+    ecs_resources = []
+    for part in ("MainStepFn", "Sweeper"):
+        for statement in statements(template, part):
+            ecs_resources += [json.dumps(r) for r in as_list(statement["Resource"]) if ":ecs:" in json.dumps(r)]
+            ecs_resources += (
+                [json.dumps(statement.get("Condition", {}))] if "ecs:cluster" in json.dumps(statement) else []
+            )
+    assert len(ecs_resources) >= 6
+    for resource in ecs_resources:
+        assert f"/{prefix}*" in resource and "orderpipe-" not in resource, resource
+
+
 # -- least privilege, acknowledged finding by finding ------------------------------------------------
 def test_tasks_touch_only_their_prefixes_and_delete_only_merged_facts(synthesized: tuple[Template, Path]) -> None:
     template, _ = synthesized
