@@ -1,0 +1,155 @@
+"""Invalid files, located: `ingest.inspect_file` gives an invalid file the report the exact
+validator's full read gives (`report.to_dict()`: codes, counts, samples with lines, columns and
+messages, hints, warnings), while the exact rules read only the suspect rows (`locate.py`); the
+full read runs only where locating is not proved the same (a row with too many fields: Polars
+refuses it; a line break inside quotes). Files break several rules at once, in few rows or
+most, at the edges of the screen's batches, with blank lines, orders whose lines are not
+together, in every shape (order and line grain, timestamps, a status, the catalog) and catalog
+files, in any spelling (`tests/spelling.py`: quotes, CRLF, a BOM, padding)."""
+
+from __future__ import annotations
+
+import io
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+import orderpipe.ingest as ingest
+import orderpipe.shaped as shaped
+from orderpipe.core.catalog import validate_catalog
+from orderpipe.core.shape import InputShape
+from orderpipe.core.shape_validate import validate_shaped
+from tests.core.test_catalog_agreement import SHAPES as CATALOG_SHAPES
+from tests.core.test_catalog_agreement import categories, products
+from tests.core.test_shape_agreement import CATS, PADS, break_rule, draw_orders, draw_shape
+from tests.spelling import spelled
+
+#: The rules an order file's rows break here (each in a shape that has it, or harmlessly not).
+ORDER_RULES = [
+    "blank-value",
+    "invalid-integer",
+    "invalid-timestamp",
+    "duplicate-order-id",
+    "duplicate-line",
+    "inconsistent-order",
+    "short",
+    "long",
+    "blank-line",
+]
+
+
+@dataclass
+class Case:
+    shape: InputShape
+    name: str
+    data: bytes
+    located: bool  # the full read must not run: nothing here stops locating
+
+
+def _edges(draw: st.DrawFn, rows: int) -> int:
+    """A row to break: often the first or the last (the edges of the screen's batches)."""
+    return draw(st.sampled_from([0, rows - 1]) | st.integers(0, rows - 1))
+
+
+@st.composite
+def order_case(draw: st.DrawFn) -> Case:
+    shape, header = draw(draw_shape(None))
+    rows = []
+    for group in range(draw(st.integers(1, 3))):  # up to 36 rows, in orders #1000…, #2000…, #3000…
+        for row in draw(draw_orders(shape, None)):
+            rows.append(row | {"order_id": row["order_id"].replace("#1", f"#{group + 1}", 1)})
+    breaks = draw(st.lists(st.sampled_from(ORDER_RULES), min_size=1, max_size=max(2, len(rows))))
+    for rule in breaks:
+        if rule not in ("short", "long", "blank-line"):
+            draw(break_rule(rows, _edges(draw, len(rows)), shape, rule))
+    if draw(st.integers(0, 4)) == 0:  # an order's lines apart, ids repeated out of order
+        rows = draw(st.permutations(rows))
+    sources = {shape.source(f): f for f in (*shape.required(), "line_id")}
+    text_rows = [[r[sources.get(name, name)] for name in header] for r in rows]
+    for rule in breaks:
+        at = _edges(draw, len(text_rows))
+        if rule == "short":
+            text_rows[at] = text_rows[at][:-1]
+        elif rule == "long":
+            text_rows[at] = [*text_rows[at], "z"]
+        elif rule == "blank-line":
+            text_rows.insert(at, [draw(st.sampled_from(["", "  "]))])
+    text_rows = [[draw(st.sampled_from(PADS)) + v + draw(st.sampled_from(PADS)) for v in row] for row in text_rows]
+    broken_line = draw(st.integers(0, 9)) == 0  # a line break inside a quoted value
+    if broken_line:
+        row = text_rows[_edges(draw, len(text_rows))]
+        row[0] = row[0] + "\n"
+    data = draw(spelled([header, *text_rows]))
+    return Case(shape, "orders.csv", data, located="long" not in breaks and not broken_line)
+
+
+@st.composite
+def catalog_case(draw: st.DrawFn) -> Case:
+    shape = draw(st.sampled_from(CATALOG_SHAPES))
+    product, category = shape.catalog_product_id, shape.catalog_category
+    header = draw(st.permutations([product, category, *draw(st.sampled_from([[], ["Title"]]))]))
+    names = draw(st.lists(products, min_size=1, max_size=12, unique=True))
+    rows = [{product: p, category: draw(categories), "Title": "t"} for p in names]
+    rules = ["blank-value", "unknown-category", "duplicate-product", "short", "blank-line"]
+    breaks = draw(st.lists(st.sampled_from(rules), min_size=1, max_size=max(2, len(rows))))
+    for rule in breaks:
+        at = _edges(draw, len(rows))
+        if rule == "blank-value":
+            rows[at][draw(st.sampled_from([product, category]))] = draw(st.sampled_from(["", " ", "\u200b"]))
+        elif rule == "unknown-category":
+            rows[at][category] = draw(st.sampled_from(["books", "Gadgets", "unknown"]))
+        elif rule == "duplicate-product":
+            rows.insert(draw(st.integers(0, len(rows))), dict(rows[at]) | {category: draw(categories)})
+    text_rows = [[r.get(h, "t") for h in header] for r in rows]
+    for rule in breaks:
+        at = _edges(draw, len(text_rows))
+        if rule == "short":
+            text_rows[at] = text_rows[at][:-1]
+        elif rule == "blank-line":
+            text_rows.insert(at, [draw(st.sampled_from(["", "  "]))])
+    text_rows = [[draw(st.sampled_from(PADS)) + v + draw(st.sampled_from(PADS)) for v in row] for row in text_rows]
+    return Case(shape, "products.csv", draw(spelled([header, *text_rows])), located=True)
+
+
+def check(case: Case, tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    stream = io.BytesIO(case.data)
+    if case.shape.is_catalog_file(case.name):
+        exact = validate_catalog(stream, case.name, case.shape, frozenset(CATS))
+    else:
+        exact = validate_shaped(stream, case.name, case.shape, frozenset(CATS))
+    assume(not exact.valid)
+    calls: list[int] = []
+    real = ingest.validate
+    monkeypatch.setattr(ingest, "validate", lambda *a, **k: calls.append(1) or real(*a, **k))
+    path = tmp / case.name
+    path.write_bytes(case.data)
+    inspection = ingest.inspect_file(path, case.name, CATS, tmp, ingest.ROWS_PER_PART, case.shape)
+    assert inspection.report.to_dict() == exact.to_dict()
+    assert inspection.facts is None and inspection.catalog is None
+    if case.located:
+        assert not calls, "an invalid file whose rows are one line each is located, not read whole"
+    assert ingest.validate_file(path, case.name, CATS, case.shape).to_dict() == exact.to_dict()
+
+
+SETTINGS = settings(
+    derandomize=True,
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture, HealthCheck.filter_too_much],
+)
+
+
+@pytest.mark.parametrize("kind", ["orders", "catalog"])
+@SETTINGS
+@given(data=st.data())
+def test_a_located_report_is_the_full_reads(kind: str, data: st.DataObject, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Batches of any size: a suspect row and the rows related to it fall in different batches.
+    monkeypatch.setattr(shaped, "SCREEN_ROWS", data.draw(st.sampled_from([1, 2, 3, 7, shaped.SCREEN_ROWS])))
+    # Now and then the untrimmed screen gives up at once (many rows fail): the trimmed one locates.
+    monkeypatch.setattr(shaped, "LOCATE_FLOOR", data.draw(st.sampled_from([1, shaped.LOCATE_FLOOR])))
+    with tempfile.TemporaryDirectory() as tmp:
+        check(data.draw(order_case() if kind == "orders" else catalog_case()), Path(tmp), monkeypatch)
