@@ -64,8 +64,11 @@ def order_case(draw: st.DrawFn) -> Case:
             rows.append(row | {"order_id": row["order_id"].replace("#1", f"#{group + 1}", 1)})
     breaks = draw(st.lists(st.sampled_from(ORDER_RULES), min_size=1, max_size=max(2, len(rows))))
     for rule in breaks:
-        if rule not in ("short", "long", "blank-line"):
-            draw(break_rule(rows, _edges(draw, len(rows)), shape, rule))
+        at = _edges(draw, len(rows))
+        if rule == "duplicate-line":  # often right below its first: the order's lines stay together
+            rows.insert(draw(st.sampled_from([at + 1, len(rows)])), dict(rows[at]))
+        elif rule not in ("short", "long", "blank-line"):
+            draw(break_rule(rows, at, shape, rule))
     if draw(st.integers(0, 4)) == 0:  # an order's lines apart, ids repeated out of order
         rows = draw(st.permutations(rows))
     sources = {shape.source(f): f for f in (*shape.required(), "line_id")}
