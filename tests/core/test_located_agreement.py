@@ -56,6 +56,15 @@ def _edges(draw: st.DrawFn, rows: int) -> int:
 
 
 @st.composite
+def padded(draw: st.DrawFn, rows: list[list[str]]) -> list[list[str]]:
+    """The rows with their values padded with white space: any value, or only in a few rows (a
+    padded id then has its unpadded twin in a row the untrimmed screen passes)."""
+    few = draw(st.sets(st.integers(0, len(rows) - 1), max_size=2)) if draw(st.booleans()) else None
+    pad = st.sampled_from(PADS)
+    return [[draw(pad) + v + draw(pad) for v in row] if few is None or i in few else row for i, row in enumerate(rows)]
+
+
+@st.composite
 def order_case(draw: st.DrawFn) -> Case:
     shape, header = draw(draw_shape(None))
     rows = []
@@ -81,7 +90,7 @@ def order_case(draw: st.DrawFn) -> Case:
             text_rows[at] = [*text_rows[at], "z"]
         elif rule == "blank-line":
             text_rows.insert(at, [draw(st.sampled_from(["", "  "]))])
-    text_rows = [[draw(st.sampled_from(PADS)) + v + draw(st.sampled_from(PADS)) for v in row] for row in text_rows]
+    text_rows = draw(padded(text_rows))
     broken_line = draw(st.integers(0, 9)) == 0  # a line break inside a quoted value
     if broken_line:
         row = text_rows[_edges(draw, len(text_rows))]
@@ -114,7 +123,7 @@ def catalog_case(draw: st.DrawFn) -> Case:
             text_rows[at] = text_rows[at][:-1]
         elif rule == "blank-line":
             text_rows.insert(at, [draw(st.sampled_from(["", "  "]))])
-    text_rows = [[draw(st.sampled_from(PADS)) + v + draw(st.sampled_from(PADS)) for v in row] for row in text_rows]
+    text_rows = draw(padded(text_rows))
     return Case(shape, "products.csv", draw(spelled([header, *text_rows])), located=True)
 
 
@@ -156,3 +165,33 @@ def test_a_located_report_is_the_full_reads(kind: str, data: st.DataObject, monk
     monkeypatch.setattr(shaped, "LOCATE_FLOOR", data.draw(st.sampled_from([1, shaped.LOCATE_FLOOR])))
     with tempfile.TemporaryDirectory() as tmp:
         check(data.draw(order_case() if kind == "orders" else catalog_case()), Path(tmp), monkeypatch)
+
+
+HEADER = "order_id,customer_id,order_date,category,product_id,quantity,unit_price,returned\n"
+
+
+@pytest.mark.parametrize(
+    ("shape", "rows"),
+    [
+        # the padded copy fails the untrimmed screen; its trimmed id repeats the clean first row's
+        (
+            InputShape(),
+            "O1,C1,2025-01-01,Books,P1,1,2.5,false\nO2,C1,2025-01-01,Books,P1,x,2.5,false\n"
+            " O1,C1,2025-01-01,Books,P1,1,2.5,false\n",
+        ),
+        # a later line, padded, inherits its order's fields from a first line the screen passes
+        (
+            InputShape(grain="line"),
+            "O1,C1,2025-01-01,Books,P1,1,2.5,false\n O1,,,Books,P2,1,2.5,\nO2,C1,2025-01-01,Books,P1,0,2.5,false\n",
+        ),
+    ],
+    ids=["order-grain", "line-grain"],
+)
+def test_a_padded_id_relates_its_row_to_the_trimmed_ids_rows(shape: InputShape, rows: str, tmp_path: Path) -> None:
+    """A row is related by its id as the exact rules trim it: a row whose padded id fails the
+    screen is read with every row of the same trimmed id."""
+    path = tmp_path / "f.csv"
+    path.write_text(HEADER + rows)
+    exact = validate_shaped(io.BytesIO(path.read_bytes()), "f.csv", shape, frozenset(CATS))
+    report = ingest.inspect_file(path, "f.csv", CATS, tmp_path, ingest.ROWS_PER_PART, shape).report
+    assert not exact.valid and report.to_dict() == exact.to_dict()
