@@ -195,3 +195,39 @@ def test_a_padded_id_relates_its_row_to_the_trimmed_ids_rows(shape: InputShape, 
     exact = validate_shaped(io.BytesIO(path.read_bytes()), "f.csv", shape, frozenset(CATS))
     report = ingest.inspect_file(path, "f.csv", CATS, tmp_path, ingest.ROWS_PER_PART, shape).report
     assert not exact.valid and report.to_dict() == exact.to_dict()
+
+
+@pytest.mark.parametrize(
+    ("shape", "rows", "located"),
+    [
+        # an order's lines together, the later one disagreeing: only the screen's flag names it
+        (
+            InputShape(grain="line"),
+            "O1,C1,2025-01-01,Books,P1,1,2.5,false\nO2,C1,2025-01-01,Books,P1,x,2.5,false\n"
+            "O3,C1,2025-01-01,Books,P1,1,2.5,false\nO3,C2,2025-01-01,Books,P2,1,2.5,false\n",
+            True,
+        ),
+        # a line break inside quotes: row k is no longer line k + 2, the full read reports
+        (
+            InputShape(),
+            'O1,"C\n1",2025-01-01,Books,P1,1,2.5,false\nO2,C1,2025-01-01,Books,P1,1,2.5,false\n'
+            "O3,C1,2025-01-01,Books,P1,x,2.5,false\nO4,C1,2025-01-01,Books,P1,0,2.5,false\n",
+            False,
+        ),
+    ],
+    ids=["inconsistent-order", "line-break-in-quotes"],
+)
+def test_what_only_the_file_shows_is_located_or_read_whole(
+    shape: InputShape, rows: str, located: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A rule broken between rows the screen passes one by one is still located; lines that are
+    not one row each are read whole."""
+    path = tmp_path / "f.csv"
+    path.write_text(HEADER + rows)
+    calls: list[int] = []
+    real = ingest.validate
+    monkeypatch.setattr(ingest, "validate", lambda *a, **k: calls.append(1) or real(*a, **k))
+    exact = validate_shaped(io.BytesIO(path.read_bytes()), "f.csv", shape, frozenset(CATS))
+    report = ingest.inspect_file(path, "f.csv", CATS, tmp_path, ingest.ROWS_PER_PART, shape).report
+    assert not exact.valid and report.to_dict() == exact.to_dict()
+    assert bool(calls) is not located
