@@ -3,10 +3,12 @@
 An order file is read through the configured shape (the seed's 8 columns by default), a catalog
 file (recognised by its name) through its own; either way the file is read twice at most: once by
 the fast path (`shaped.screen_file`: a streaming Polars pass, typed rows cut into the stage as they
-are read) while a thread hashes the bytes, and — only when the screen flags anything, or the bytes
-hold what Polars and Python's `csv` read differently (NULs, bare CRs, stray quotes:
-`core/quoting.py`) — once more by the exact validator (`core/validate.py`) for a located report,
-whose rows are staged the same way. The stage is the batch's facts files
+are read) while a thread hashes the bytes. When the screen fails rows of a file whose bytes both
+readers read alike, the exact rules read only those rows and the rows related to them
+(`locate.py`): the located report of an invalid file. Otherwise — the bytes hold what Polars and
+Python's `csv` read differently (NULs, bare CRs, stray quotes: `core/quoting.py`), or locating
+cannot be proved the same — the exact validator (`core/validate.py`) reads the file once more,
+and a valid file's rows are staged from its reading. The stage is the batch's facts files
 (`FactSlices`) or a catalog's one file of products (`CatalogStage`), in the scratch folder:
 committing a valid batch only names them under warehouse/.
 """

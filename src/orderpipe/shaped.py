@@ -2,10 +2,12 @@
 
 The scan reads every column by position and the screen (`core/screen.py`) types and checks each
 row through the file's shape; each batch of rows is checked and handed to the stage (the batch's
-facts files, or a catalog's rows) while the next is read. The first failing batch ends the pass
-and the stage is discarded: the caller then lets the exact validator decide. Values are first
-taken as read, untrimmed (trimming every value was most of the cost, and machine-written files
-have nothing to trim); only when some row fails is the file screened again, trimmed.
+facts files, or a catalog's rows) while the next is read. The first failing batch ends the
+staging (the stage is discarded) but not the pass: it reads on to name the rows the exact rules
+must read (`Suspects`, for `locate.py`), so an invalid file is located without a Python reading
+of every row. Values are first taken as read, untrimmed (trimming every value was most of the
+cost, and machine-written files have nothing to trim); when many rows fail, or the rows named
+break no rule, the file is screened again, trimmed.
 """
 
 from __future__ import annotations
