@@ -279,7 +279,7 @@ def _screened(
     with stage:
         try:
             counting = _Counting(stage, on_rows)
-            rows = screen_file(path, header, shape, categories, counting, catalog_file, passes)
+            rows = screen_file(path, header, shape, categories, counting, catalog_file, passes, counting.read_on)
         except pl.exceptions.PolarsError:  # unreadable to Polars: the exact validator will say where and why
             stage.discard()
             return None
@@ -301,6 +301,11 @@ class _Counting:
     def add(self, rows: pl.DataFrame) -> None:
         self.stage.add(rows)
         self.rows += rows.height
+        self.on_rows(self.rows)
+
+    def read_on(self, rows: int) -> None:
+        """Rows read but not staged: the screen reads on past a failing batch to locate."""
+        self.rows += rows
         self.on_rows(self.rows)
 
     def discard(self) -> None:

@@ -12,7 +12,7 @@ break no rule, the file is screened again, trimmed.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -61,14 +61,16 @@ def screen_file(
     stage: Stage,
     catalog_file: bool = False,
     passes: tuple[bool, ...] = (False, True),
+    read_on: Callable[[int], None] | None = None,
 ) -> int | Suspects | None:
     """Screen `path` into `stage`; its rows when every row is certainly valid, its `Suspects`
     when some row fails or relates to another (the stage is then discarded), else None (the
     exact validator decides). `header` is the file's, checked (`header.plain_header`);
-    `passes` say which screens read it (untrimmed, then trimmed)."""
+    `passes` say which screens read it (untrimmed, then trimmed); `read_on` hears of each batch
+    read past a failing one, unstaged (a progress bar's rows)."""
     for trimmed in passes:
         read = screen(_scan(path, header), header.positions, header.width, shape, categories, trimmed, catalog_file)
-        outcome = _screen_pass(read, stage, trimmed)
+        outcome = _screen_pass(read, stage, trimmed, read_on or (lambda rows: None))
         if isinstance(outcome, Suspects):
             stage.discard()
             return outcome
@@ -92,7 +94,9 @@ def _scan(path: Path, header: PlainHeader) -> pl.LazyFrame:
     )
 
 
-def _screen_pass(read: Screen, stage: Stage, trimmed: bool) -> tuple[_Pass, int, bool] | Suspects:
+def _screen_pass(
+    read: Screen, stage: Stage, trimmed: bool, read_on: Callable[[int], None]
+) -> tuple[_Pass, int, bool] | Suspects:
     """One pass: each batch of rows is checked, then staged, until a batch fails; from there it
     reads on unstaged, to locate (`_Evidence`), unless the untrimmed screen finds too many
     failing rows (then the trimmed one reads). Returns (outcome, rows, whether every row's last
@@ -116,6 +120,8 @@ def _screen_pass(read: Screen, stage: Stage, trimmed: bool) -> tuple[_Pass, int,
         rows += batch.height
         if not failed:
             stage.add(batch.select(read.outputs))
+        else:
+            read_on(batch.height)
     if rows == 0:
         return _Pass.FILE, rows, complete
     if not failed and evidence.distinct():

@@ -231,3 +231,16 @@ def test_what_only_the_file_shows_is_located_or_read_whole(
     report = ingest.inspect_file(path, "f.csv", CATS, tmp_path, ingest.ROWS_PER_PART, shape).report
     assert not exact.valid and report.to_dict() == exact.to_dict()
     assert bool(calls) is not located
+
+
+def test_the_progress_bar_reads_on_past_a_failing_row(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The screen reads every row of an invalid file to locate: a bar counting its rows must
+    not stop at the first failing batch."""
+    monkeypatch.setattr(shaped, "SCREEN_ROWS", 2)
+    path = tmp_path / "f.csv"
+    rows = [f"O{n},C1,2025-01-01,Books,P1,{'x' if n == 1 else 1},2.5,false\n" for n in range(9)]
+    path.write_text(HEADER + "".join(rows))
+    counts: list[int] = []
+    fast = ingest._screened(path, "f.csv", InputShape(), CATS, ingest.Unstaged, False, counts.append)
+    assert isinstance(fast, shaped.Suspects) and fast.read.to_list() == [1]
+    assert max(counts) == len(rows)
