@@ -22,6 +22,9 @@
    ratio of the wall times, against 1.25× (2× for a line break inside quotes in 1 row of 100),
    and of the CPU times (user + system: less swayed by other work on the machine);
    and `orderpipe validate` of each against the validation part of a run (`quoted.py inspect`).
+8. invalid — the 1 GB file with one bad row 1,000 rows before its end, and with every tenth row
+   bad (`invalid.py`), each run in turn with the valid file (median of 3): wall and CPU time,
+   against 2× and 3× the valid file's wall time; each must be rejected (exit 1).
 
 Files are generated once (deterministic) and cached in benchmarks/.data. `--quick` runs smaller
 versions of each (1,000 files, 50 latency samples, no 1 GB) for development; `--only` picks
@@ -48,7 +51,7 @@ import scale  # noqa: E402
 import watch_latency  # noqa: E402
 
 DATA = HERE / ".data"
-SECTIONS = ["files", "scale", "drain", "latency", "api", "lines", "quoted"]
+SECTIONS = ["files", "scale", "drain", "latency", "api", "lines", "quoted", "invalid"]
 #: A shop export's line items may take this much longer than the same lines in the seed format.
 LINES_RATIO = 1.25
 #: A file in any spelling the contract accepts may take this much longer than the same rows with
@@ -57,6 +60,10 @@ QUOTED_RATIO = 1.25
 VALIDATE_RATIO = 1.25
 #: A file with line breaks inside quoted values may take this much longer.
 BREAKS_RATIO = 2.0
+#: An invalid file is rejected, with its located report, within this many times the valid
+#: file's time: (label, how it is spoiled: `invalid.py --near-end` or `--every N`, ratio).
+INVALID = [("near-end", None, 2.0), ("10pct", 10, 3.0)]
+INVALID_RUNS = 3
 
 
 @dataclass(frozen=True)
@@ -98,14 +105,16 @@ class Measure:
     cpu: float = 0.0  # user + system seconds, every thread
 
 
-def measure(cmd: list[str]) -> Measure:
+def measure(cmd: list[str], expected: int = 0) -> Measure:
+    """One run of `cmd`: its wall time, peak RSS, exit code and CPU time; its stderr is shown
+    when it exits otherwise than `expected`."""
     start = time.perf_counter()
     process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     assert process.stderr is not None
     _, status, usage = os.wait4(process.pid, 0)
     elapsed = time.perf_counter() - start
     code = os.waitstatus_to_exitcode(status)
-    if code != 0:
+    if code != expected:
         sys.stderr.write(process.stderr.read().decode(errors="replace")[-2000:])
     return Measure(elapsed, usage.ru_maxrss / 1024, code, usage.ru_utime + usage.ru_stime)
 
@@ -318,6 +327,49 @@ def quoted_files(orderpipe: str, quick: bool) -> None:
             )
 
 
+def invalid_files(orderpipe: str, quick: bool) -> None:
+    """The valid file, then the same with one bad row near its end and with 10 % bad rows,
+    each run in turn (median of `INVALID_RUNS`); a rejected run exits 1."""
+    spec = next(f for f in FILES if f.label == ("100MB" if quick else "1GB"))
+    plain = ensure_file(spec)
+    paths = {"valid": plain} | {label: _spoiled(plain, label, every) for label, every, _ in INVALID}
+    home = DATA / "home-invalid"
+    runs: dict[str, list[Measure]] = {label: [] for label in paths}
+    for _ in range(INVALID_RUNS):
+        for label, path in paths.items():
+            shutil.rmtree(home, ignore_errors=True)
+            command = [orderpipe, "--home", str(home), "run", str(path)]
+            runs[label].append(measure(command, 0 if label == "valid" else 1))
+    shutil.rmtree(home, ignore_errors=True)
+    print(f"\n## Invalid files: `orderpipe run` of each beside the valid {spec.label} file, in turn", end="")
+    print(f" (median of {INVALID_RUNS})\n")
+    print("| file | exit | wall s | CPU s | ratio (wall, CPU) | target |")
+    print("|---|---:|---:|---:|---:|---|")
+    base, base_cpu = _median([m.seconds for m in runs["valid"]]), _median([m.cpu for m in runs["valid"]])
+    bounds = {label: ratio for label, _, ratio in INVALID}
+    for label, measured in runs.items():
+        wall, cpu = _median([m.seconds for m in measured]), _median([m.cpu for m in measured])
+        codes = sorted({m.code for m in measured})
+        expected = [0] if label == "valid" else [1]
+        bound = bounds.get(label)
+        met = codes == expected and (bound is None or wall / base <= bound)
+        goal = "(valid)" if bound is None else f"≤ {bound}×: {verdict(met)}"
+        print(
+            f"| {paths[label].name} | {codes} | {wall:.2f} | {cpu:.2f} | {wall / base:.2f}×, {cpu / base_cpu:.2f}× "
+            f"| {goal} |",
+            flush=True,
+        )
+
+
+def _spoiled(plain: Path, label: str, every: int | None) -> Path:
+    """`plain` with bad rows (`invalid.py`), made once."""
+    path = plain.with_name(f"{plain.stem}-invalid-{label}.csv")
+    if not path.exists():
+        how = ["--near-end"] if every is None else ["--every", str(every)]
+        subprocess.run([sys.executable, str(HERE / "invalid.py"), str(plain), str(path), *how], check=True)
+    return path
+
+
 def _spelled(plain: Path, variant: str) -> Path:
     """`plain` rewritten in `variant`'s spelling (`quoted.py`), made once."""
     path = plain.with_name(f"{plain.stem}-{variant}.csv")
@@ -411,6 +463,8 @@ def main() -> None:
         line_items(orderpipe, args.quick)
     if "quoted" in args.only:
         quoted_files(orderpipe, args.quick)
+    if "invalid" in args.only:
+        invalid_files(orderpipe, args.quick)
     print(f"\nbenchmark wall time: {(time.monotonic() - began) / 60:.1f} min")
 
 

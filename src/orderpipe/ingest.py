@@ -3,10 +3,12 @@
 An order file is read through the configured shape (the seed's 8 columns by default), a catalog
 file (recognised by its name) through its own; either way the file is read twice at most: once by
 the fast path (`shaped.screen_file`: a streaming Polars pass, typed rows cut into the stage as they
-are read) while a thread hashes the bytes, and — only when the screen flags anything, or the bytes
-hold what Polars and Python's `csv` read differently (NULs, bare CRs, stray quotes:
-`core/quoting.py`) — once more by the exact validator (`core/validate.py`) for a located report,
-whose rows are staged the same way. The stage is the batch's facts files
+are read) while a thread hashes the bytes. When the screen fails rows of a file whose bytes both
+readers read alike, the exact rules read only those rows and the rows related to them
+(`locate.py`): the located report of an invalid file. Otherwise — the bytes hold what Polars and
+Python's `csv` read differently (NULs, bare CRs, stray quotes: `core/quoting.py`), or locating
+cannot be proved the same — the exact validator (`core/validate.py`) reads the file once more,
+and a valid file's rows are staged from its reading. The stage is the batch's facts files
 (`FactSlices`) or a catalog's one file of products (`CatalogStage`), in the scratch folder:
 committing a valid batch only names them under warehouse/.
 """
@@ -46,8 +48,9 @@ from orderpipe.facts import (
     staged_facts,
     write_compacted,
 )
+from orderpipe.locate import locate
 from orderpipe.progress import Progress, Reading, counted, no_progress
-from orderpipe.shaped import Stage, screen_file
+from orderpipe.shaped import Stage, Suspects, screen_file
 
 __all__ = [
     "BUNDLE",
@@ -181,9 +184,15 @@ def inspect_file(
         return _stage(workdir, rows_per_part, catalog_file)
 
     hashing = Beside(lambda: fingerprint(path, on_bytes=reading.on_bytes))
-    fast = _screened(path, name, shape, categories, new_stage, catalog_file, reading.on_rows)
+
+    def plain() -> bool:
+        return not hashing.result(name).needs_exact
+
+    fast = _fast(path, name, shape, categories, new_stage, catalog_file, plain, reading.on_rows)
     reading.screen_done()
     fp = hashing.result(name)
+    if isinstance(fast, ValidationReport):  # invalid, located: a rejected file stages nothing
+        return Inspection(fp.sha256, fast, None)
     if fast is not None:
         if not fp.needs_exact:
             return _inspection(fp.sha256, *fast)
@@ -209,12 +218,44 @@ def validate_file(
     if shape.catalog and not catalog_file:
         categories = (*categories, UNKNOWN)
     scanning = Beside(lambda: fingerprint(path, hashed=False, on_bytes=reading.on_bytes))
-    fast = _screened(path, name, shape, categories, Unstaged, catalog_file, reading.on_rows)
+
+    def plain() -> bool:
+        return not scanning.result(name).needs_exact
+
+    fast = _fast(path, name, shape, categories, Unstaged, catalog_file, plain, reading.on_rows)
     reading.screen_done()
-    if fast is not None and not scanning.result(name).needs_exact:
+    if isinstance(fast, ValidationReport):
+        return fast
+    if fast is not None and plain():
         return fast[0]
     with counted(path, lambda done: progress("validating", done, size)) as stream:
         return validate(stream, name, shape, frozenset(categories))
+
+
+def _fast(
+    path: Path,
+    name: str,
+    shape: InputShape,
+    categories: Sequence[str],
+    new_stage: Callable[[], _Staging[S]],
+    catalog_file: bool,
+    plain: Callable[[], bool],
+    on_rows: Callable[[int], None] = lambda rows: None,
+) -> tuple[ValidationReport, S] | ValidationReport | None:
+    """The fast path's verdict and stage, or an invalid file's located report (`locate.py`,
+    when `plain()`: Polars and Python's `csv` read the bytes alike); None leaves the file to the
+    exact validator. Suspects of the untrimmed screen that break no rule were only padded with
+    white space: the trimmed screen then reads the file."""
+    for passes in ((False, True), (True,)):
+        fast = _screened(path, name, shape, categories, new_stage, catalog_file, on_rows, passes)
+        if not isinstance(fast, Suspects):
+            return fast
+        if not plain():
+            return None
+        located = locate(path, name, row_rules(shape, name, frozenset(categories)), fast)
+        if located is not None or fast.trimmed:
+            return located
+    return None
 
 
 def _screened(
@@ -225,9 +266,10 @@ def _screened(
     new_stage: Callable[[], _Staging[S]],
     catalog_file: bool,
     on_rows: Callable[[int], None] = lambda rows: None,
-) -> tuple[ValidationReport, S] | None:
-    """The fast path's verdict and stage, when it can give them; None leaves the file to the
-    exact validator (and nothing staged)."""
+    passes: tuple[bool, ...] = (False, True),
+) -> tuple[ValidationReport, S] | Suspects | None:
+    """The fast path's verdict and stage, when it can give them, or the suspect rows of a file
+    it cannot accept (nothing staged); None leaves the file to the exact validator."""
     rules = row_rules(shape, name, frozenset(categories))  # the exact validator's, for its header and words
     with path.open("rb") as stream:
         header = plain_header(stream, rules.layout)
@@ -236,12 +278,13 @@ def _screened(
     stage = new_stage()
     with stage:
         try:
-            rows = screen_file(path, header, shape, categories, _Counting(stage, on_rows), catalog_file)
+            counting = _Counting(stage, on_rows)
+            rows = screen_file(path, header, shape, categories, counting, catalog_file, passes, counting.read_on)
         except pl.exceptions.PolarsError:  # unreadable to Polars: the exact validator will say where and why
             stage.discard()
             return None
-        if rows is None:
-            return None
+        if not isinstance(rows, int):
+            return rows
         staged = stage.finish()
     dates = staged.dates if isinstance(staged, StagedFacts | Unstaged) else ()
     return ValidationReport(name, True, rows, warnings=header.warnings, dates=dates, shape=rules.explained), staged
@@ -258,6 +301,11 @@ class _Counting:
     def add(self, rows: pl.DataFrame) -> None:
         self.stage.add(rows)
         self.rows += rows.height
+        self.on_rows(self.rows)
+
+    def read_on(self, rows: int) -> None:
+        """Rows read but not staged: the screen reads on past a failing batch to locate."""
+        self.rows += rows
         self.on_rows(self.rows)
 
     def discard(self) -> None:
