@@ -13,6 +13,7 @@ committing a valid batch only names them under warehouse/.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import threading
 import uuid
@@ -32,6 +33,7 @@ from orderpipe.core.rules import COLUMNS
 from orderpipe.core.screen import CATALOG_COLUMNS, FACT_SCHEMA, screen_columns
 from orderpipe.core.shape import SEED_SHAPE, UNKNOWN, InputShape
 from orderpipe.core.validate import row_rules, validate
+from orderpipe.core.window import DateWindow
 from orderpipe.errors import InfrastructureError
 from orderpipe.facts import (
     BUNDLE,
@@ -87,12 +89,14 @@ class Fingerprint:
 @dataclass(frozen=True, slots=True)
 class Inspection:
     """The verdict on one file: a valid order batch's `facts`, a valid catalog batch's rows
-    (products and their categories) in `catalog`."""
+    (products and their categories) in `catalog`; `window` the order dates it was checked
+    against, as evaluated when it was read (None: any date, or a catalog file)."""
 
     batch_id: str
     report: ValidationReport
     facts: StagedFacts | None
     catalog: Path | None = None
+    window: DateWindow | None = None
 
 
 T = TypeVar("T")
@@ -162,6 +166,7 @@ def inspect_file(
     rows_per_part: int = ROWS_PER_PART,
     shape: InputShape = SEED_SHAPE,
     progress: Progress = no_progress,
+    now: dt.datetime | None = None,
 ) -> Inspection:
     """Hash, screen and — when needed — exactly validate one file, whatever it is: an order file
     read through `shape` (the seed's 8 columns by default), or a catalog file when its name
@@ -170,27 +175,30 @@ def inspect_file(
     The fast path stages what Polars read. Whenever the exact validator decides, the rows are
     staged from the exact validator's own parse, so what is staged is always what was validated.
     `progress` hears of the bytes read: `reading` (the fast path), then `validating` (the exact).
+    The window of order dates is evaluated once, on the clock's `now` (the current time when
+    None), and both validators check the file against it.
     """
     size = path.stat().st_size
     reading = Reading(path, size, progress)
     catalog_file = shape.is_catalog_file(name)
     if shape.catalog and not catalog_file:  # order files carry no category: the catalog gives it
         categories = (*categories, UNKNOWN)
+    window = None if catalog_file else shape.date_window(now)
 
     def new_stage() -> _Staging[StagedFacts | StagedCatalog]:
         return _stage(workdir, rows_per_part, catalog_file)
 
     hashing = Beside(lambda: fingerprint(path, on_bytes=reading.on_bytes))
-    fast = _screened(path, name, shape, categories, new_stage, catalog_file, reading.on_rows)
+    fast = _screened(path, name, shape, categories, new_stage, catalog_file, window, reading.on_rows)
     reading.screen_done()
     fp = hashing.result(name)
     if fast is not None:
         if not fp.needs_exact:
-            return _inspection(fp.sha256, *fast)
+            return _inspection(fp.sha256, *fast, window)
         fast[1].discard()
-    exact = ExactStage(_stage(workdir, rows_per_part, catalog_file), _typing(categories, catalog_file))
+    exact = ExactStage(_stage(workdir, rows_per_part, catalog_file), _typing(categories, catalog_file), window)
     with exact, counted(path, lambda done: progress("validating", done, size)) as stream:
-        report = validate(stream, name, shape, frozenset(categories), exact.add)
+        report = validate(stream, name, shape, frozenset(categories), exact.add, window)
     return exact.inspection(fp.sha256, report)
 
 
@@ -200,6 +208,7 @@ def validate_file(
     categories: Sequence[str],
     shape: InputShape = SEED_SHAPE,
     progress: Progress = no_progress,
+    now: dt.datetime | None = None,
 ) -> ValidationReport:
     """The report `inspect_file` gives `path`, with nothing staged: `orderpipe validate`. The
     fast path's when it decides, else the exact validator's."""
@@ -208,13 +217,14 @@ def validate_file(
     catalog_file = shape.is_catalog_file(name)
     if shape.catalog and not catalog_file:
         categories = (*categories, UNKNOWN)
+    window = None if catalog_file else shape.date_window(now)
     scanning = Beside(lambda: fingerprint(path, hashed=False, on_bytes=reading.on_bytes))
-    fast = _screened(path, name, shape, categories, Unstaged, catalog_file, reading.on_rows)
+    fast = _screened(path, name, shape, categories, Unstaged, catalog_file, window, reading.on_rows)
     reading.screen_done()
     if fast is not None and not scanning.result(name).needs_exact:
         return fast[0]
     with counted(path, lambda done: progress("validating", done, size)) as stream:
-        return validate(stream, name, shape, frozenset(categories))
+        return validate(stream, name, shape, frozenset(categories), window=window)
 
 
 def _screened(
@@ -224,6 +234,7 @@ def _screened(
     categories: Sequence[str],
     new_stage: Callable[[], _Staging[S]],
     catalog_file: bool,
+    window: DateWindow | None = None,
     on_rows: Callable[[int], None] = lambda rows: None,
 ) -> tuple[ValidationReport, S] | None:
     """The fast path's verdict and stage, when it can give them; None leaves the file to the
@@ -236,7 +247,7 @@ def _screened(
     stage = new_stage()
     with stage:
         try:
-            rows = screen_file(path, header, shape, categories, _Counting(stage, on_rows), catalog_file)
+            rows = screen_file(path, header, shape, categories, _Counting(stage, on_rows), catalog_file, window)
         except pl.exceptions.PolarsError:  # unreadable to Polars: the exact validator will say where and why
             stage.discard()
             return None
@@ -297,10 +308,12 @@ def _stage(workdir: Path, rows_per_part: int, catalog_file: bool) -> FactSlices 
     return CatalogStage(workdir) if catalog_file else FactSlices(workdir, rows_per_part)
 
 
-def _inspection(batch_id: str, report: ValidationReport, staged: StagedFacts | StagedCatalog) -> Inspection:
+def _inspection(
+    batch_id: str, report: ValidationReport, staged: StagedFacts | StagedCatalog, window: DateWindow | None = None
+) -> Inspection:
     if isinstance(staged, StagedCatalog):
         return Inspection(batch_id, report, None, catalog=staged.path)
-    return Inspection(batch_id, report, staged)
+    return Inspection(batch_id, report, staged, window=window)
 
 
 class FactSlices:
@@ -454,9 +467,15 @@ class ExactStage:
 
     CHUNK_ROWS = 250_000
 
-    def __init__(self, stage: FactSlices | CatalogStage, typed: Callable[[list[list[str]]], pl.DataFrame]) -> None:
+    def __init__(
+        self,
+        stage: FactSlices | CatalogStage,
+        typed: Callable[[list[list[str]]], pl.DataFrame],
+        window: DateWindow | None = None,
+    ) -> None:
         self.stage = stage
         self.typed = typed
+        self.window = window  # the one the file was checked against, for its Inspection
         self.buffer: list[list[str]] = []
 
     def __enter__(self) -> ExactStage:
@@ -481,7 +500,7 @@ class ExactStage:
         with self.stage:
             if not report.valid:
                 self.stage.discard()
-                return Inspection(batch_id, report, None)
+                return Inspection(batch_id, report, None, window=self.window)
             self._flush()
             staged = self.stage.finish()
         if staged.rows != report.rows:

@@ -21,6 +21,7 @@ from orderpipe.core.header import PlainHeader
 from orderpipe.core.quoting import LF, ByteScan
 from orderpipe.core.screen import Screen, inherit, screen
 from orderpipe.core.shape import InputShape
+from orderpipe.core.window import DateWindow
 
 __all__ = ["CHUNK", "SCREEN_ROWS", "Stage", "screen_file"]
 
@@ -50,11 +51,14 @@ def screen_file(
     categories: Sequence[str],
     stage: Stage,
     catalog_file: bool = False,
+    window: DateWindow | None = None,
 ) -> int | None:
     """Screen `path` into `stage`; its rows when every row is certainly valid, else None (and
-    the stage is discarded). `header` is the file's, checked (`header.plain_header`)."""
+    the stage is discarded). `header` is the file's, checked (`header.plain_header`); `window`
+    the order dates allowed (None: any)."""
     for trimmed in (False, True):
-        read = screen(_scan(path, header), header.positions, header.width, shape, categories, trimmed, catalog_file)
+        scan = _scan(path, header)
+        read = screen(scan, header.positions, header.width, shape, categories, trimmed, catalog_file, window)
         outcome, rows, complete = _screen_pass(read, stage)
         if outcome is _Pass.CLEAN and (complete or _fields_counted(path, header.width)):
             return rows
