@@ -26,6 +26,7 @@ __all__ = [
     "IMPLAUSIBLE",
     "TOMORROW",
     "DateWindow",
+    "clock",
     "evaluate",
     "moving_bound",
     "parse_bound",
@@ -97,6 +98,11 @@ class DateWindow:
         return None
 
 
+def clock() -> dt.datetime:
+    """The current time, as the window reads it (one place, so tests can set the clock)."""
+    return dt.datetime.now(dt.UTC)
+
+
 def evaluate(dates: str, earliest: str, latest: str, zone: str | None, now: dt.datetime | None) -> DateWindow | None:
     """The window of these settings on the clock's `now` (the current time when None); None
     when order dates are not checked (`dates = "any"`)."""
@@ -109,7 +115,7 @@ def evaluate(dates: str, earliest: str, latest: str, zone: str | None, now: dt.d
         assert last is not None
         return DateWindow(first, last)
     place = zone or "UTC"
-    moment = dt.datetime.now(dt.UTC) if now is None else now
+    moment = clock() if now is None else now
     today = moment.astimezone(ZoneInfo(place)).date()
     return DateWindow(first, today + dt.timedelta(days=1), moves=True, zone=place)
 
