@@ -263,3 +263,11 @@ def test_the_window_is_not_part_of_what_stored_facts_mean(cli: Invoke, home: Pat
     assert cli("run", str(write(tmp_path / "a.csv", [order("O1", date="2025-07-06")]))).exit_code == 0
     configure(home, '[input]\nearliest_date = 2020-01-01\nlatest_date = "2030-12-31"\n')
     assert cli("run", str(write(tmp_path / "b.csv", [order("O2", date="2029-07-06")]))).exit_code == 0
+
+
+def test_a_window_alone_is_no_shape_to_explain(cli: Invoke, home: Path, tmp_path: Path) -> None:
+    """Files in the seed's format are still read as such: a report lists no shape for a window."""
+    configure(home, '[input]\nlatest_date = "2060-12-31"\n')
+    result = cli("validate", str(write(tmp_path / "f.csv", [order("O1", date="2052-07-06")])), "--format", "json")
+    assert result.exit_code == 0, result.output
+    assert "shape" not in json.loads(result.output)

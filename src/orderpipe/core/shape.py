@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import fnmatch
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from orderpipe.core.rules import COLUMNS, shown
 from orderpipe.core.window import DEFAULT_EARLIEST, TOMORROW, DateWindow, evaluate, window_problems
@@ -49,8 +49,9 @@ class InputShape:
 
     @property
     def is_seed(self) -> bool:
-        """Nothing configured: the seed's format (its reports explain no shape)."""
-        return self == SEED_SHAPE
+        """Nothing configured about how files are read: the seed's format (its reports explain no
+        shape). The window of plausible dates is not part of it: it decides only what passes."""
+        return replace(self, dates="window", earliest_date=DEFAULT_EARLIEST, latest_date=TOMORROW) == SEED_SHAPE
 
     @property
     def lines(self) -> bool:
