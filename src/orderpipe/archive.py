@@ -30,8 +30,10 @@ from typing import Any
 
 from orderpipe import outcomes
 from orderpipe.adapters.workspace import BatchLocks, Workspace
+from orderpipe.core.meaning import Verdicts
 from orderpipe.core.names import REPORT_SUFFIX, display_name, fit_name, tagged_name, upload_family
 from orderpipe.core.report import ValidationReport
+from orderpipe.core.window import DateWindow
 from orderpipe.errors import InfrastructureError
 from orderpipe.faults import checkpoint
 from orderpipe.logs import log_event
@@ -63,8 +65,8 @@ class Archive:
         self.prefixes = prefixes
         self._workspace = workspace
         self._locks = locks  # of archive names; never waited for under it: no cycle
-        #: the settings a verdict depends on (`core.meaning.checked_with`), kept in each report
-        self.checked_with = ""
+        #: the settings a verdict depends on (`core.meaning.Verdicts`), kept in each report
+        self.verdicts: Verdicts | None = None
         # input key -> (the user's name, the hash of their bytes, computed when first asked)
         self._submitted: dict[str, tuple[str, Digest]] = {}
 
@@ -213,10 +215,26 @@ class Archive:
             self.store.put_file(snapshot.path, target)
 
     # -- quarantine ---------------------------------------------------------------------------
-    def reject(self, key: str, name: str, report: ValidationReport, batch_id: str, snapshot: Snapshot | None) -> str:
-        """Quarantine an invalid file in rejected/, its report (with its batch id) beside it."""
+    @property
+    def checked_with(self) -> str:
+        """The digest of the settings a verdict depends on (`core.meaning.checked_with`)."""
+        return self.verdicts.checked_with() if self.verdicts else ""
+
+    def reject(
+        self,
+        key: str,
+        name: str,
+        report: ValidationReport,
+        batch_id: str,
+        snapshot: Snapshot | None,
+        window: DateWindow | None = None,
+    ) -> str:
+        """Quarantine an invalid file in rejected/, its report (with its batch id and the digest
+        of what its verdict was reached with: the settings, and `window` as evaluated) beside it."""
         size = snapshot.path.stat().st_size if snapshot else self._size(key)
-        body = json.dumps({**report.to_dict(), "batch_id": batch_id, "checked_with": self.checked_with}, indent=2)
+        codes = [issue.code for issue in report.errors]
+        digest = self.verdicts.checked_with(codes, window) if self.verdicts else ""
+        body = json.dumps({**report.to_dict(), "batch_id": batch_id, "checked_with": digest}, indent=2)
         return self._archive_as(key, self.prefixes.rejected, name, batch_id, snapshot, size, body.encode())
 
     def unchanged_since_rejected(self, key: str) -> bool:
@@ -225,8 +243,9 @@ class Archive:
         report = self.report_of(key) or {}
         if report.get("verdict") != "invalid":  # a failed file's report says why it failed, not what is wrong
             return False
-        if not self.checked_with or report.get("checked_with") != self.checked_with:
-            return False
+        codes = [str(issue.get("code")) for issue in report.get("errors") or () if isinstance(issue, dict)]
+        if self.verdicts is None or report.get("checked_with") != self.verdicts.checked_now(codes):
+            return False  # a date window that moved with the clock changes it as a setting would
         return report.get("batch_id") == self._hash_of(key)
 
     def batch_id_of(self, key: str) -> str:

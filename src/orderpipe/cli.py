@@ -703,12 +703,12 @@ def validate(ctx: click.Context, file: Path, fmt: str) -> None:
             if str(file) != STDIN and file.is_file():  # as `run` reads it
                 report = validate_file(file, file.name, settings.categories, settings.shape, progress)
             else:  # a stream (standard input, a pipe) can be read once: by the exact validator
-                categories = frozenset(settings.categories)
+                categories, window = frozenset(settings.categories), settings.shape.date_window()
                 if str(file) == STDIN:
-                    report = validate_exact(_stdin(bar, progress), "stdin", settings.shape, categories)
+                    report = validate_exact(_stdin(bar, progress), "stdin", settings.shape, categories, window=window)
                 else:
                     with file.open("rb") as stream:
-                        report = validate_exact(stream, file.name, settings.shape, categories)
+                        report = validate_exact(stream, file.name, settings.shape, categories, window=window)
     if fmt == "json":
         click.echo(json.dumps(report.to_dict(), indent=2))
     elif not (report.valid and _quiet(ctx)):

@@ -7,6 +7,7 @@ never silently falls back to a default.
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 import json
 import math
@@ -23,6 +24,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 from orderpipe.core.meaning import MEANING_FILE
 from orderpipe.core.rules import DEFAULT_CATEGORIES
 from orderpipe.core.shape import FIELDS, GRAINS, SEED_SHAPE, InputShape
+from orderpipe.core.window import DATES, TOMORROW, parse_bound
 from orderpipe.errors import ConfigError
 
 __all__ = [
@@ -66,6 +68,9 @@ _KNOWN = {
     "input.catalog_files": "input:catalog_files",
     "input.catalog_columns.product_id": "input:catalog_product_id",
     "input.catalog_columns.category": "input:catalog_category",
+    "input.dates": "input:dates",
+    "input.earliest_date": "input:earliest_date",
+    "input.latest_date": "input:latest_date",
     **{f"input.columns.{field}": f"column:{field}" for field in FIELDS},
 }
 #: ORDERPIPE_* variables read outside the settings: the home, the container task's object
@@ -344,6 +349,21 @@ def _statuses(v: _Value) -> tuple[str, ...]:
     return tuple(names)
 
 
+def _dates(v: _Value) -> str:
+    if v.value not in DATES:
+        raise ValueError(f"must be 'window' (order dates are checked) or 'any' (they are not), not {v.value!r}")
+    return str(v.value)
+
+
+def _date(v: _Value, also: str = "") -> str:
+    """A date, as TOML writes it (2000-01-01) or as a string; `also` a word allowed besides."""
+    text = v.value.isoformat() if isinstance(v.value, dt.date) and not isinstance(v.value, dt.datetime) else v.value
+    if not isinstance(text, str) or (text != also and parse_bound(text) is None):
+        words = f"{also!r} or " if also else ""
+        raise ValueError(f"must be {words}a date like '2000-01-01' (YYYY-MM-DD, a real day), not {v.value!r}")
+    return text
+
+
 def _settle_time(v: _Value) -> float:
     return _seconds(v, SETTLE_RANGE)
 
@@ -476,6 +496,9 @@ _CHECKS: dict[str, Callable[[_Value], object]] = {
     "input.catalog_files": _file_pattern,
     "input.catalog_columns.product_id": _header_name,
     "input.catalog_columns.category": _header_name,
+    "input.dates": _dates,
+    "input.earliest_date": _date,
+    "input.latest_date": lambda v: _date(v, TOMORROW),
     **{f"input.columns.{field}": _header_name for field in FIELDS},
 }
 assert set(_CHECKS) == set(_KNOWN)

@@ -15,6 +15,7 @@ committing a valid batch only names them under warehouse/.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import threading
 import uuid
@@ -34,6 +35,7 @@ from orderpipe.core.rules import COLUMNS
 from orderpipe.core.screen import CATALOG_COLUMNS, FACT_SCHEMA, screen_columns
 from orderpipe.core.shape import SEED_SHAPE, UNKNOWN, InputShape
 from orderpipe.core.validate import row_rules, validate
+from orderpipe.core.window import DateWindow
 from orderpipe.errors import InfrastructureError
 from orderpipe.facts import (
     BUNDLE,
@@ -90,12 +92,14 @@ class Fingerprint:
 @dataclass(frozen=True, slots=True)
 class Inspection:
     """The verdict on one file: a valid order batch's `facts`, a valid catalog batch's rows
-    (products and their categories) in `catalog`."""
+    (products and their categories) in `catalog`; `window` the order dates it was checked
+    against, as evaluated when it was read (None: any date, or a catalog file)."""
 
     batch_id: str
     report: ValidationReport
     facts: StagedFacts | None
     catalog: Path | None = None
+    window: DateWindow | None = None
 
 
 T = TypeVar("T")
@@ -165,6 +169,7 @@ def inspect_file(
     rows_per_part: int = ROWS_PER_PART,
     shape: InputShape = SEED_SHAPE,
     progress: Progress = no_progress,
+    now: dt.datetime | None = None,
 ) -> Inspection:
     """Hash, screen and — when needed — exactly validate one file, whatever it is: an order file
     read through `shape` (the seed's 8 columns by default), or a catalog file when its name
@@ -173,12 +178,15 @@ def inspect_file(
     The fast path stages what Polars read. Whenever the exact validator decides, the rows are
     staged from the exact validator's own parse, so what is staged is always what was validated.
     `progress` hears of the bytes read: `reading` (the fast path), then `validating` (the exact).
+    The window of order dates is evaluated once, on the clock's `now` (the current time when
+    None), and both validators check the file against it.
     """
     size = path.stat().st_size
     reading = Reading(path, size, progress)
     catalog_file = shape.is_catalog_file(name)
     if shape.catalog and not catalog_file:  # order files carry no category: the catalog gives it
         categories = (*categories, UNKNOWN)
+    window = None if catalog_file else shape.date_window(now)
 
     def new_stage() -> _Staging[StagedFacts | StagedCatalog]:
         return _stage(workdir, rows_per_part, catalog_file)
@@ -188,18 +196,18 @@ def inspect_file(
     def plain() -> bool:
         return not hashing.result(name).needs_exact
 
-    fast = _fast(path, name, shape, categories, new_stage, catalog_file, plain, reading.on_rows)
+    fast = _fast(path, name, shape, categories, new_stage, catalog_file, plain, window, reading.on_rows)
     reading.screen_done()
     fp = hashing.result(name)
     if isinstance(fast, ValidationReport):  # invalid, located: a rejected file stages nothing
-        return Inspection(fp.sha256, fast, None)
+        return Inspection(fp.sha256, fast, None, window=window)
     if fast is not None:
         if not fp.needs_exact:
-            return _inspection(fp.sha256, *fast)
+            return _inspection(fp.sha256, *fast, window)
         fast[1].discard()
-    exact = ExactStage(_stage(workdir, rows_per_part, catalog_file), _typing(categories, catalog_file))
+    exact = ExactStage(_stage(workdir, rows_per_part, catalog_file), _typing(categories, catalog_file), window)
     with exact, counted(path, lambda done: progress("validating", done, size)) as stream:
-        report = validate(stream, name, shape, frozenset(categories), exact.add)
+        report = validate(stream, name, shape, frozenset(categories), exact.add, window)
     return exact.inspection(fp.sha256, report)
 
 
@@ -209,6 +217,7 @@ def validate_file(
     categories: Sequence[str],
     shape: InputShape = SEED_SHAPE,
     progress: Progress = no_progress,
+    now: dt.datetime | None = None,
 ) -> ValidationReport:
     """The report `inspect_file` gives `path`, with nothing staged: `orderpipe validate`. The
     fast path's when it decides, else the exact validator's."""
@@ -217,19 +226,20 @@ def validate_file(
     catalog_file = shape.is_catalog_file(name)
     if shape.catalog and not catalog_file:
         categories = (*categories, UNKNOWN)
+    window = None if catalog_file else shape.date_window(now)
     scanning = Beside(lambda: fingerprint(path, hashed=False, on_bytes=reading.on_bytes))
 
     def plain() -> bool:
         return not scanning.result(name).needs_exact
 
-    fast = _fast(path, name, shape, categories, Unstaged, catalog_file, plain, reading.on_rows)
+    fast = _fast(path, name, shape, categories, Unstaged, catalog_file, plain, window, reading.on_rows)
     reading.screen_done()
     if isinstance(fast, ValidationReport):
         return fast
     if fast is not None and plain():
         return fast[0]
     with counted(path, lambda done: progress("validating", done, size)) as stream:
-        return validate(stream, name, shape, frozenset(categories))
+        return validate(stream, name, shape, frozenset(categories), window=window)
 
 
 def _fast(
@@ -240,6 +250,7 @@ def _fast(
     new_stage: Callable[[], _Staging[S]],
     catalog_file: bool,
     plain: Callable[[], bool],
+    window: DateWindow | None = None,
     on_rows: Callable[[int], None] = lambda rows: None,
 ) -> tuple[ValidationReport, S] | ValidationReport | None:
     """The fast path's verdict and stage, or an invalid file's located report (`locate.py`,
@@ -247,12 +258,12 @@ def _fast(
     exact validator. Suspects of the untrimmed screen that break no rule were only padded with
     white space: the trimmed screen then reads the file."""
     for passes in ((False, True), (True,)):
-        fast = _screened(path, name, shape, categories, new_stage, catalog_file, on_rows, passes)
+        fast = _screened(path, name, shape, categories, new_stage, catalog_file, window, on_rows, passes)
         if not isinstance(fast, Suspects):
             return fast
         if not plain():
             return None
-        located = locate(path, name, row_rules(shape, name, frozenset(categories)), fast)
+        located = locate(path, name, row_rules(shape, name, frozenset(categories), window), fast)
         if located is not None or fast.trimmed:
             return located
     return None
@@ -265,6 +276,7 @@ def _screened(
     categories: Sequence[str],
     new_stage: Callable[[], _Staging[S]],
     catalog_file: bool,
+    window: DateWindow | None = None,
     on_rows: Callable[[int], None] = lambda rows: None,
     passes: tuple[bool, ...] = (False, True),
 ) -> tuple[ValidationReport, S] | Suspects | None:
@@ -279,7 +291,9 @@ def _screened(
     with stage:
         try:
             counting = _Counting(stage, on_rows)
-            rows = screen_file(path, header, shape, categories, counting, catalog_file, passes, counting.read_on)
+            rows = screen_file(
+                path, header, shape, categories, counting, catalog_file, window, passes, counting.read_on
+            )
         except pl.exceptions.PolarsError:  # unreadable to Polars: the exact validator will say where and why
             stage.discard()
             return None
@@ -345,10 +359,12 @@ def _stage(workdir: Path, rows_per_part: int, catalog_file: bool) -> FactSlices 
     return CatalogStage(workdir) if catalog_file else FactSlices(workdir, rows_per_part)
 
 
-def _inspection(batch_id: str, report: ValidationReport, staged: StagedFacts | StagedCatalog) -> Inspection:
+def _inspection(
+    batch_id: str, report: ValidationReport, staged: StagedFacts | StagedCatalog, window: DateWindow | None = None
+) -> Inspection:
     if isinstance(staged, StagedCatalog):
         return Inspection(batch_id, report, None, catalog=staged.path)
-    return Inspection(batch_id, report, staged)
+    return Inspection(batch_id, report, staged, window=window)
 
 
 class FactSlices:
@@ -502,9 +518,15 @@ class ExactStage:
 
     CHUNK_ROWS = 250_000
 
-    def __init__(self, stage: FactSlices | CatalogStage, typed: Callable[[list[list[str]]], pl.DataFrame]) -> None:
+    def __init__(
+        self,
+        stage: FactSlices | CatalogStage,
+        typed: Callable[[list[list[str]]], pl.DataFrame],
+        window: DateWindow | None = None,
+    ) -> None:
         self.stage = stage
         self.typed = typed
+        self.window = window  # the one the file was checked against, for its Inspection
         self.buffer: list[list[str]] = []
 
     def __enter__(self) -> ExactStage:
@@ -529,7 +551,7 @@ class ExactStage:
         with self.stage:
             if not report.valid:
                 self.stage.discard()
-                return Inspection(batch_id, report, None)
+                return Inspection(batch_id, report, None, window=self.window)
             self._flush()
             staged = self.stage.finish()
         if staged.rows != report.rows:

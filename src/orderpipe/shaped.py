@@ -25,6 +25,7 @@ from orderpipe.core.quoting import LF, ByteScan
 from orderpipe.core.rules import WHITESPACE
 from orderpipe.core.screen import CATALOG_COLUMNS, Screen, inherit, screen
 from orderpipe.core.shape import InputShape
+from orderpipe.core.window import DateWindow
 
 __all__ = ["CHUNK", "LOCATE_FLOOR", "LOCATE_SHARE", "SCREEN_ROWS", "Stage", "Suspects", "screen_file"]
 
@@ -60,16 +61,19 @@ def screen_file(
     categories: Sequence[str],
     stage: Stage,
     catalog_file: bool = False,
+    window: DateWindow | None = None,
     passes: tuple[bool, ...] = (False, True),
     read_on: Callable[[int], None] | None = None,
 ) -> int | Suspects | None:
     """Screen `path` into `stage`; its rows when every row is certainly valid, its `Suspects`
     when some row fails or relates to another (the stage is then discarded), else None (the
-    exact validator decides). `header` is the file's, checked (`header.plain_header`);
-    `passes` say which screens read it (untrimmed, then trimmed); `read_on` hears of each batch
-    read past a failing one, unstaged (a progress bar's rows)."""
+    exact validator decides). `header` is the file's, checked (`header.plain_header`); `window`
+    the order dates allowed (None: any); `passes` say which screens read it (untrimmed, then
+    trimmed); `read_on` hears of each batch read past a failing one, unstaged (a progress
+    bar's rows)."""
     for trimmed in passes:
-        read = screen(_scan(path, header), header.positions, header.width, shape, categories, trimmed, catalog_file)
+        scan = _scan(path, header)
+        read = screen(scan, header.positions, header.width, shape, categories, trimmed, catalog_file, window)
         outcome = _screen_pass(read, stage, trimmed, read_on or (lambda rows: None))
         if isinstance(outcome, Suspects):
             stage.discard()

@@ -32,7 +32,7 @@ from orderpipe import outcomes
 from orderpipe.adapters.workspace import BatchLocks, Workspace, sweep
 from orderpipe.archive import Archive, Snapshot
 from orderpipe.catalogs import CATALOG, product_index
-from orderpipe.core.meaning import checked_with
+from orderpipe.core.meaning import Verdicts
 from orderpipe.core.names import display_name, is_upload_of
 from orderpipe.core.report import ValidationReport
 from orderpipe.core.shape import SEED_SHAPE, InputShape
@@ -90,7 +90,7 @@ class Pipeline:
         )
         self.archive = Archive(store, ledger, prefixes, self._workspace, BatchLocks(workdir / LOCKS / "archive"))
         self.settings_record = SettingsRecord(store, shape, prefixes.warehouse, workdir)
-        self.archive.checked_with = checked_with(self.categories, shape)
+        self.archive.verdicts = Verdicts(self.categories, shape)
 
     @property
     def scratch(self) -> Path:
@@ -277,7 +277,7 @@ class Pipeline:
 
     def _reject(self, key: str, name: str, inspection: Inspection, snapshot: Snapshot, started: str) -> Outcome:
         report, batch_id = inspection.report, inspection.batch_id
-        target = self.archive.reject(key, name, report, batch_id, snapshot)
+        target = self.archive.reject(key, name, report, batch_id, snapshot, inspection.window)
         checkpoint("after-quarantine")
         return self._finish(outcomes.rejected(name, batch_id, report, target), started)
 

@@ -298,6 +298,22 @@ def test_a_catalog_reaches_the_containers(agent: EcsAgent, tmp_path: Path) -> No
     assert "processed/products.csv" in stack.keys("processed/")
 
 
+def test_the_date_window_reaches_the_containers(agent: EcsAgent, tmp_path: Path) -> None:
+    """The window of plausible order dates travels in $ORDERPIPE_INPUT with the rest of [input]:
+    a file dated 2052 is rejected by the default window, and accepted by a stack whose [input]
+    widens it."""
+    path = write(tmp_path / "future.csv", [order("O1", date="2052-07-06")])
+    strict = Stack(agent.ecs.meta.endpoint_url, "window", tmp_path)
+    (name,) = strict.trigger(strict.upload(path, "input/future.csv"))["started"]
+    assert strict.wait(name)["status"] == "FAILED"
+    (message,) = strict.messages("failure")
+    assert "implausible-date" in message and "input.latest_date" in message
+    wide = Stack(agent.ecs.meta.endpoint_url, "wide", tmp_path, input_shape=json.dumps({"latest_date": "2052-12-31"}))
+    (name,) = wide.trigger(wide.upload(path, "input/future.csv"))["started"]
+    assert wide.wait(name)["status"] == "SUCCEEDED", (wide.messages("failure"), agent.commands)
+    assert [d["order_date"] for d in wide.kpis()[0]] == ["2052-07-06"]
+
+
 def test_an_invalid_file_is_quarantined_with_its_report(agent: EcsAgent, tmp_path: Path) -> None:
     stack = Stack(agent.ecs.meta.endpoint_url, "invalid", tmp_path)
     path = write(tmp_path / "bad.csv", [order("O1"), order("O2", date="2025-02-30")])

@@ -241,6 +241,6 @@ def test_the_progress_bar_reads_on_past_a_failing_row(tmp_path: Path, monkeypatc
     rows = [f"O{n},C1,2025-01-01,Books,P1,{'x' if n == 1 else 1},2.5,false\n" for n in range(9)]
     path.write_text(HEADER + "".join(rows))
     counts: list[int] = []
-    fast = ingest._screened(path, "f.csv", InputShape(), CATS, ingest.Unstaged, False, counts.append)
+    fast = ingest._screened(path, "f.csv", InputShape(), CATS, ingest.Unstaged, False, on_rows=counts.append)
     assert isinstance(fast, shaped.Suspects) and fast.read.to_list() == [1]
     assert max(counts) == len(rows)

@@ -39,6 +39,7 @@ from orderpipe.core.rules import (
 )
 from orderpipe.core.shape import SEED_SHAPE, InputShape
 from orderpipe.core.shape_validate import validate_shaped
+from orderpipe.core.window import DateWindow
 from tests.conftest import examples
 from tests.spelling import quoted
 
@@ -68,6 +69,18 @@ def digits(n: int, zeros: int = 0) -> st.SearchStrategy[str]:
 
 
 dates = st.dates(dt.date(1, 1, 1), dt.date(9999, 12, 31))
+#: The clock the date window is read on, by both paths: tomorrow is 2026-01-01 (in UTC).
+NOW = dt.datetime(2025, 12, 31, 23, 30, tzinfo=dt.UTC)
+
+
+def window_dates(window: DateWindow | None) -> st.SearchStrategy[str]:
+    """Order dates the window allows: now and then exactly a bound."""
+    if window is None:
+        return dates.map(dt.date.isoformat)
+    edges = st.sampled_from([window.earliest, window.latest])
+    return st.one_of(edges, st.dates(window.earliest, window.latest)).map(dt.date.isoformat)
+
+
 quantities = st.integers(1, 9).flatmap(lambda n: digits(n, zeros=15))
 prices = st.tuples(
     st.integers(1, 12).flatmap(lambda n: digits(n, zeros=3)) | st.just("0"),
@@ -83,15 +96,17 @@ VALID: dict[str, st.SearchStrategy[str]] = {
     "customer_id": text,
     "product_id": text,
     "category": st.sampled_from(CATS),
-    "order_date": dates.map(dt.date.isoformat),
+    "order_date": window_dates(None),  # within the file's window: `valid_row`
     "quantity": quantities,
     "unit_price": prices.filter(lambda p: Decimal(p) > 0),
     "returned": booleans,
 }
 
 
-def code_of(column: str, value: str) -> str | None:
+def code_of(column: str, value: str, window: DateWindow | None = None) -> str | None:
     error = check_value(column, value, frozenset(CATS))
+    if error is None and column == "order_date" and window is not None:
+        return "implausible-date" if window.error(dt.date.fromisoformat(value)) else None
     return error.code if error else None
 
 
@@ -108,6 +123,16 @@ VIOLATING: dict[str, list[tuple[str, st.SearchStrategy[str]]]] = {
                 st.sampled_from(["2025-04-31", "+2025-01-01", "2025/07/06", "06-07-2025", "２０２５-07-06"]),
                 dates.map(lambda d: d.isoformat() + "T00:00"),
                 st.text(alphabet="0123456789-/T:+ ", min_size=1, max_size=11),
+            ),
+        )
+    ],
+    # a day beyond each bound of the shapes' windows (`SHAPES`), and any other day (most are)
+    "implausible-date": [
+        (
+            "order_date",
+            st.one_of(
+                st.sampled_from(["1999-12-31", "2026-01-02", "2010-02-28", "2030-07-01", "0001-01-01", "9999-12-31"]),
+                dates.map(dt.date.isoformat),
             ),
         )
     ],
@@ -203,9 +228,10 @@ def typed(values: dict[str, str]) -> dict[str, object]:
 
 
 def reference(
-    header: list[str], rows: list[list[str]], categories: list[str]
+    header: list[str], rows: list[list[str]], categories: list[str], window: DateWindow | None
 ) -> tuple[set[str], list[dict[str, object]]]:
-    """Error codes and typed rows per the rules: field count, `check_value`, unique order ids."""
+    """Error codes and typed rows per the rules: field count, `check_value`, a valid date within
+    `window`, unique order ids."""
     codes: set[str] = set()
     good: list[dict[str, object]] = []
     seen: set[str] = set()
@@ -215,6 +241,9 @@ def reference(
             continue
         values = {c: v.strip(WHITESPACE) for c, v in zip(header, row, strict=True) if c in COLUMNS}
         errors = {e.code for c, v in values.items() if (e := check_value(c, v, frozenset(categories)))}
+        checked = not errors & {"blank-value", "invalid-date"} and window is not None
+        if checked and window.error(dt.date.fromisoformat(values["order_date"])):  # type: ignore[union-attr]
+            errors.add("implausible-date")
         order_id = values["order_id"]
         if not is_blank(order_id):
             if order_id in seen:
@@ -227,14 +256,20 @@ def reference(
 
 
 @st.composite
-def valid_row(draw: st.DrawFn, index: int) -> dict[str, str]:
-    row = {c: draw(padded(VALID[c])) for c in COLUMNS}
+def valid_row(draw: st.DrawFn, index: int, window: DateWindow | None) -> dict[str, str]:
+    row = {c: draw(padded(VALID[c] if c != "order_date" else window_dates(window))) for c in COLUMNS}
     row["order_id"] = draw(padded(st.just(f"O{index}") | text.map(lambda t, i=index: f"{t}#{i}")))
     return row
 
 
-#: The seed's shape, and one that renames columns: the same rules, read under other names.
-SHAPES = [SEED_SHAPE, InputShape(columns=(("customer_id", "Email"), ("order_id", "Name"), ("unit_price", "Price")))]
+#: The seed's shape, and one that renames columns: the same rules, read under other names; the
+#: date window as it comes (2000-01-01 to tomorrow), fixed, or off.
+SHAPES = [
+    SEED_SHAPE,
+    InputShape(columns=(("customer_id", "Email"), ("order_id", "Name"), ("unit_price", "Price"))),
+    InputShape(columns=(("order_id", "Name"),), earliest_date="2010-03-01", latest_date="2030-06-30"),
+    InputShape(dates="any"),
+]
 
 
 def renamed(header: list[str], shape: InputShape) -> list[str]:
@@ -248,18 +283,19 @@ def renamed(header: list[str], shape: InputShape) -> list[str]:
 @st.composite
 def draw_file(draw: st.DrawFn, rule: str | None) -> Case:
     """A file breaking `rule` (None: breaking nothing) around a few valid rows, in a shape."""
+    shape = draw(st.sampled_from(SHAPES if rule != "implausible-date" else SHAPES[:-1]))
+    window = shape.date_window(NOW)
     columns = list(COLUMNS)
     if draw(st.booleans()):
         columns = draw(st.permutations(columns))
     extra = draw(st.sampled_from([[], ["note"], ["note", "memo"]]))
-    rows = [draw(valid_row(i)) for i in range(draw(st.integers(1, 3)))]
+    rows = [draw(valid_row(i, window)) for i in range(draw(st.integers(1, 3)))]
     lines = [[r[c] for c in columns] + ["x"] * len(extra) for r in rows]
-    header, lines = draw(broken(rule, columns, extra, rows, lines))
-    shape = draw(st.sampled_from(SHAPES))
+    header, lines = draw(broken(rule, columns, extra, rows, lines, window))
     end = draw(st.sampled_from(["\n", "\r\n"]))
     bom = draw(st.sampled_from([b"", b"\xef\xbb\xbf"]))
     header_ok = rule not in ("missing-column", "duplicate-column")
-    codes, good = reference(header, lines, CATS) if header_ok else ({rule}, [])
+    codes, good = reference(header, lines, CATS, window) if header_ok else ({rule}, [])
     text_lines = [",".join(renamed(header, shape)), *(",".join(line) for line in lines)]
     plain = rule not in ("encoding-error", "csv-error")
     if rule == "no-rows" and draw(st.booleans()):
@@ -275,7 +311,7 @@ def draw_file(draw: st.DrawFn, rule: str | None) -> Case:
     if rule in ("encoding-error", "csv-error"):
         first_row = len(bom) + len((text_lines[0] + end).encode())
         data, last_read = draw(corrupted(rule, data, first_row))
-        codes, good = reference(header, lines[:-1], CATS) if last_read else (set(), [])
+        codes, good = reference(header, lines[:-1], CATS, window) if last_read else (set(), [])
         rows_expected = len(lines) - 1 if last_read else 0
         codes.add(rule)
     elif not header_ok:
@@ -295,13 +331,15 @@ def broken(
     extra: list[str],
     rows: list[dict[str, str]],
     lines: list[list[str]],
+    window: DateWindow | None,
 ) -> tuple[list[str], list[list[str]]]:
     """(header, lines) breaking `rule`: a value, the header, a row's fields, a repeated id, no rows."""
     header = [*columns, *extra]
     at = draw(st.integers(0, len(lines) - 1))
     if rule in VIOLATING:
         column, values = draw(st.sampled_from(VIOLATING[rule]))
-        lines[at][columns.index(column)] = draw(padded(values.filter(lambda v, c=column: code_of(c, v) == rule)))
+        breaks = values.filter(lambda v, c=column: code_of(c, v, window) == rule)
+        lines[at][columns.index(column)] = draw(padded(breaks))
     elif rule == "missing-column":
         gone = draw(st.sampled_from(COLUMNS))
         keep = [i for i, c in enumerate(header) if c != gone]
@@ -344,7 +382,8 @@ def corrupted(draw: st.DrawFn, rule: str, data: bytes, first_row: int) -> tuple[
 
 def check(case: Case, tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Both paths against the reference."""
-    exact = validate_shaped(io.BytesIO(case.data), "f.csv", case.shape, frozenset(case.categories))
+    window = case.shape.date_window(NOW)
+    exact = validate_shaped(io.BytesIO(case.data), "f.csv", case.shape, frozenset(case.categories), window=window)
     assert {i.code for i in exact.errors} == case.codes, exact.to_dict()
     assert exact.rows == case.rows
     calls: list[int] = []
@@ -352,7 +391,7 @@ def check(case: Case, tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(ingest, "validate", lambda *a, **k: calls.append(1) or real(*a, **k))
     path = tmp / "f.csv"
     path.write_bytes(case.data)
-    inspection = ingest.inspect_file(path, "f.csv", case.categories, tmp, ingest.ROWS_PER_PART, case.shape)
+    inspection = ingest.inspect_file(path, "f.csv", case.categories, tmp, ingest.ROWS_PER_PART, case.shape, now=NOW)
     report = inspection.report
     assert report.to_dict() == exact.to_dict()
     if case.plain and exact.valid:
@@ -402,7 +441,7 @@ HEADER = ",".join(COLUMNS)
 def _file(*rows: str, header: str = HEADER, categories: list[str] = CATS) -> Case:
     names = header.split(",")
     lines = [r.split(",") for r in rows]
-    codes, good = reference(names, lines, categories)
+    codes, good = reference(names, lines, categories, SEED_SHAPE.date_window(NOW))
     return Case("\n".join([header, *rows, ""]).encode(), codes, len(rows), good if not codes else [], True, categories)
 
 
@@ -432,6 +471,9 @@ KNOWN_SURVIVORS = {
     "zero-padded-quantity": _file(_row(quantity="0000000000001"), _row("O2", quantity="0" * 40 + "999999999")),
     "invisible-configured-category": _file(_row(category="\u200b"), categories=[*CATS, "\u200b"]),
     "invisible-order-id": _file(_row("\u2060\u200b")),
+    "the-window-s-own-bounds": _file(_row(order_date="2000-01-01"), _row("O2", order_date="2026-01-01")),
+    "a-day-past-tomorrow": _file(_row(order_date="2026-01-02"), _row("O2")),
+    "a-day-before-the-earliest": _file(_row(order_date="1999-12-31"), _row("O2")),
 }
 
 

@@ -11,6 +11,7 @@ an accepted file's staged facts must hold every row.
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import tempfile
 from pathlib import Path
@@ -30,7 +31,11 @@ from tests.spelling import STRAY, spelled
 VALUES = {
     "order_id": ["O1", "O2", "O3", " O4 ", "", "O\u00e9", "O1\x1f", "\x1f", "O2\u3000"],
     "customer_id": ["C1", "C2", "", "  "],
-    "order_date": ["2025-07-06", "2024-02-29", "2025-02-30", "0000-01-01", "2025-7-6", " 2025-07-07 ", "9999-12-31"],
+    # the date window's edges at NOW, the last four: 2025-07-08 is tomorrow in Berlin, a day past it in UTC
+    "order_date": [
+        *["2025-07-06", "2024-02-29", "2025-02-30", "0000-01-01", "2025-7-6", " 2025-07-07 ", "9999-12-31"],
+        *["2000-01-01", "1999-12-31", "2025-07-08", "2025-07-09"],
+    ],
     "category": ["Books", "Toys", "books", "Gadgets", " Home ", ""],
     "product_id": ["P1", "P,2", "P\n3", 'P"4', ""],
     "quantity": ["1", "007", "0", "-1", "2.0", "1e3", "1234567890", "999999999", " 3 ", "2\x1f", "\xa04"],
@@ -52,7 +57,7 @@ VALUES = {
 VALID = {
     "order_id": None,  # unique per row in the valid mode
     "customer_id": ["C1", " C2 ", "C3\x1c"],
-    "order_date": ["2025-07-06", "2024-02-29", " 2025-07-07 "],
+    "order_date": ["2025-07-06", "2024-02-29", " 2025-07-07 ", "2000-01-01"],
     "category": ["Books", " Home "],
     "product_id": ["P1", "P,2", "P\n3", 'P"4'],
     "quantity": ["1", "007", " 3 ", "999999999"],
@@ -60,6 +65,8 @@ VALID = {
     "returned": ["true", "FALSE"],
 }
 CATS = list(DEFAULT_CATEGORIES)
+#: The clock both paths read the date window on: 22:30 in UTC, already the next day in Berlin.
+NOW = dt.datetime(2025, 7, 6, 22, 30, tzinfo=dt.UTC)
 #: Shapes that read these files: the `order_date` column as a timestamp, `returned` as a status
 #: (`true` in any case means returned), renamed columns, line items, the catalog's categories.
 SHAPES = [
@@ -131,7 +138,7 @@ def renamed(data: bytes, shape: InputShape) -> bytes:
 @given(files(), st.sampled_from(SHAPES))
 def test_screen_and_exact_validator_agree(drawn: tuple[bytes, bool], shape: InputShape) -> None:
     data, fast = renamed(drawn[0], shape), drawn[1]
-    exact = validate_shaped(io.BytesIO(data), "f.csv", shape, frozenset(CATS))
+    exact = validate_shaped(io.BytesIO(data), "f.csv", shape, frozenset(CATS), window=shape.date_window(NOW))
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "f.csv"
         path.write_bytes(data)
@@ -139,8 +146,8 @@ def test_screen_and_exact_validator_agree(drawn: tuple[bytes, bool], shape: Inpu
         real = ingest.validate
         with pytest.MonkeyPatch.context() as patch:
             patch.setattr(ingest, "validate", lambda *a, **k: calls.append(1) or real(*a, **k))
-            inspection = ingest.inspect_file(path, "f.csv", CATS, Path(tmp), ingest.ROWS_PER_PART, shape)
-            checked = ingest.validate_file(path, "f.csv", CATS, shape)  # `orderpipe validate`
+            inspection = ingest.inspect_file(path, "f.csv", CATS, Path(tmp), ingest.ROWS_PER_PART, shape, now=NOW)
+            checked = ingest.validate_file(path, "f.csv", CATS, shape, now=NOW)  # `orderpipe validate`
         assert inspection.report.to_dict() == exact.to_dict()
         assert checked.to_dict() == exact.to_dict()
         assert inspection.report.dates == exact.dates == checked.dates
@@ -154,7 +161,7 @@ def test_screen_and_exact_validator_agree(drawn: tuple[bytes, bool], shape: Inpu
             assert sorted(staged["order_date"].cast(pl.String).unique().to_list()) == list(exact.dates)
             with pytest.MonkeyPatch.context() as patch:  # the exact validator's own rows, value for value
                 patch.setattr(ingest, "_screened", lambda *a, **k: None)
-                alone = ingest.inspect_file(path, "f.csv", CATS, Path(tmp), ingest.ROWS_PER_PART, shape)
+                alone = ingest.inspect_file(path, "f.csv", CATS, Path(tmp), ingest.ROWS_PER_PART, shape, now=NOW)
             assert alone.facts is not None
             assert sorted(staged.rows(), key=repr) == sorted(pl.read_parquet(alone.facts.paths).rows(), key=repr)
 

@@ -26,6 +26,8 @@ import orderpipe.shaped as shaped
 from orderpipe.core.rules import COLUMNS, DEFAULT_CATEGORIES
 from orderpipe.core.shape import InputShape
 from orderpipe.core.shape_validate import validate_shaped
+from orderpipe.core.timestamps import local_date
+from orderpipe.core.window import DateWindow
 from tests.spelling import spelled
 
 CATS = list(DEFAULT_CATEGORIES)
@@ -38,6 +40,7 @@ RULES = [
     "blank-value",
     "invalid-integer",
     "wrong-field-count",
+    "implausible-date",
 ]
 
 
@@ -53,6 +56,14 @@ class Case:
 #: one Polars does not know: timestamps are read in one of them, over the years 2-9998.
 ZONES = ["America/New_York", "Australia/Lord_Howe", "Asia/Kathmandu", "Pacific/Kiritimati", "Europe/Dublin", "Factory"]
 DAYS = st.dates(dt.date(2024, 1, 1), dt.date(2026, 12, 31)) | st.dates(dt.date(2, 1, 1), dt.date(9998, 12, 31))
+#: The clock both paths read the date window on: 23:30 in UTC, 18:30 in New York, already the
+#: next day in Kathmandu, Kiritimati and Lord Howe: "tomorrow" is 2026-01-01 or 2026-01-02.
+NOW = dt.datetime(2025, 12, 31, 23, 30, tzinfo=dt.UTC)
+#: The date window as it comes (2000-01-01 to tomorrow in the zone), fixed, or off.
+WINDOWS: list[dict[str, str]] = [{}, {"earliest_date": "2010-03-01", "latest_date": "2030-06-30"}, {"dates": "any"}]
+#: The date an inconsistent line is given: inside every window.
+OTHER_DAY = "2011-11-11"
+ONE_DAY = dt.timedelta(days=1)
 
 
 def shape_of(
@@ -63,6 +74,7 @@ def shape_of(
     line_id: bool,
     zone: str = "America/New_York",
     catalog: bool = False,
+    window: dict[str, str] | None = None,
 ) -> InputShape:
     columns = {}
     if renamed:
@@ -79,6 +91,7 @@ def shape_of(
         returned_column="Financial Status" if status else None,
         returned_values=("refunded", "voided") if status else (),
         catalog=catalog,
+        **(window or {}),
     )
 
 
@@ -112,7 +125,8 @@ def draw_shape(draw: st.DrawFn, rule: str | None) -> tuple[InputShape, list[str]
     status, catalog = draw(st.booleans()), draw(st.integers(0, 3)) == 0
     zone = draw(st.sampled_from(ZONES))
     line_id = lines and draw(st.booleans())
-    shape = shape_of(lines, timestamps, status, draw(st.booleans()), line_id, zone, catalog)
+    window = draw(st.sampled_from(WINDOWS if rule != "implausible-date" else WINDOWS[:-1]))
+    shape = shape_of(lines, timestamps, status, draw(st.booleans()), line_id, zone, catalog, window)
     fields = [*shape.required(), *(["line_id"] if line_id else [])]
     header = [shape.source(f) for f in fields] + ["Note"] + (["category"] if catalog and draw(st.booleans()) else [])
     header = draw(st.permutations(header))
@@ -126,8 +140,8 @@ def draw_orders(draw: st.DrawFn, shape: InputShape, rule: str | None) -> list[di
     """Valid rows of one to four orders, of one to three lines each at line grain."""
     rows: list[dict[str, str]] = []
     for n in range(draw(st.integers(1, 4))):
-        day = draw(DAYS)
-        assume(day.year != 1999)  # the date an inconsistent line is given
+        day = draw(days_in(shape.date_window(NOW), shape.timestamped))
+        assume(day.year != 2011)  # the date an inconsistent line is given
         order = {
             "order_id": f"#{1000 + n}",
             "customer_id": draw(st.sampled_from(["a@x.com", "b@x.com"])),
@@ -155,6 +169,38 @@ def draw_orders(draw: st.DrawFn, shape: InputShape, rule: str | None) -> list[di
     return rows
 
 
+def days_in(window: DateWindow | None, timestamped: bool) -> st.SearchStrategy[dt.date]:
+    """Days the window allows, now and then a bound; a timestamp's a day inside them (its offset
+    may move its local date by a day: the edges are `break_rule`'s and the tests' below)."""
+    if window is None:
+        return DAYS
+    first, last = (
+        (window.earliest + ONE_DAY, window.latest - ONE_DAY) if timestamped else (window.earliest, window.latest)
+    )
+    return st.sampled_from([first, last]) | st.dates(first, last)
+
+
+@st.composite
+def beyond(draw: st.DrawFn, shape: InputShape) -> str:
+    """An order date (or timestamp) outside the shape's window: a day beyond a bound, or far; a
+    timestamp near midnight, with or without an offset, whose local date in the zone is outside."""
+    window = shape.date_window(NOW)
+    assert window is not None
+    bound = draw(st.sampled_from([window.earliest, window.latest]))
+    day = draw(
+        st.sampled_from([bound - ONE_DAY, bound, bound + ONE_DAY]) | st.dates(dt.date(2, 1, 1), dt.date(1999, 1, 1))
+    )
+    if not shape.timestamped:
+        assume(window.error(day) is not None)
+        return day.isoformat()
+    stamp = f"{day} {draw(st.sampled_from(['00:10', '23:50', '12:00']))}:00" + draw(
+        st.sampled_from(["", " +0200", " -0500", "Z", "+14:00", "-11:00"])
+    )
+    local = local_date(stamp, shape.timezone or "UTC")
+    assume(local is not None and window.error(local) is not None)
+    return stamp
+
+
 @st.composite
 def break_rule(draw: st.DrawFn, rows: list[dict[str, str]], at: int, shape: InputShape, rule: str | None) -> None:
     """Make the rows break `rule`, in place."""
@@ -165,7 +211,7 @@ def break_rule(draw: st.DrawFn, rows: list[dict[str, str]], at: int, shape: Inpu
     elif rule == "inconsistent-order":
         extra = dict(rows[at]) | {"product_id": "OTHER", "line_id": "99"}
         field = draw(st.sampled_from(["customer_id", shape.date_field]))
-        extra[field] = {"customer_id": "z@x.com", "order_date": "1999-01-01", "order_timestamp": "1999-01-01"}[field]
+        extra[field] = {"customer_id": "z@x.com", "order_date": OTHER_DAY, "order_timestamp": OTHER_DAY}[field]
         rows.append(extra)
     elif rule == "duplicate-order-id":
         rows.append(dict(rows[at]) | {"product_id": "OTHER"})
@@ -173,6 +219,11 @@ def break_rule(draw: st.DrawFn, rows: list[dict[str, str]], at: int, shape: Inpu
         rows[at][draw(st.sampled_from(["quantity"] if shape.catalog else ["category", "quantity"]))] = ""
     elif rule == "invalid-integer":
         rows[at]["quantity"] = "2.0"
+    elif rule == "implausible-date":  # every line of the order that gives its date: it stays consistent
+        value, order_id = draw(beyond(shape)), rows[at]["order_id"]
+        for row in rows:
+            if row["order_id"] == order_id and (row is rows[at] or row[shape.date_field] != ""):
+                row[shape.date_field] = value
 
 
 def staged_rows(paths: list[Path]) -> list[dict[str, object]]:
@@ -183,14 +234,15 @@ def staged_rows(paths: list[Path]) -> list[dict[str, object]]:
 
 
 def check(case: Case, tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    exact = validate_shaped(io.BytesIO(case.data), "f.csv", case.shape, frozenset(CATS))
+    window = case.shape.date_window(NOW)
+    exact = validate_shaped(io.BytesIO(case.data), "f.csv", case.shape, frozenset(CATS), window=window)
     assert {i.code for i in exact.errors} == case.codes, exact.to_dict()
     calls: list[int] = []
     real = ingest.validate
     monkeypatch.setattr(ingest, "validate", lambda *a, **k: calls.append(1) or real(*a, **k))
     path = tmp / "f.csv"
     path.write_bytes(case.data)
-    inspection = ingest.inspect_file(path, "f.csv", CATS, tmp, ingest.ROWS_PER_PART, case.shape)
+    inspection = ingest.inspect_file(path, "f.csv", CATS, tmp, ingest.ROWS_PER_PART, case.shape, now=NOW)
     report = inspection.report
     assert report.to_dict() == exact.to_dict()  # verdict, rows, codes, lines, messages, warnings, shape
     assert report.dates == exact.dates
@@ -199,7 +251,7 @@ def check(case: Case, tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         assert inspection.facts is not None
         fast = sorted(staged_rows(inspection.facts.paths), key=repr)
         collected: list[list[str]] = []
-        validate_shaped(io.BytesIO(case.data), "f.csv", case.shape, frozenset(CATS), collected.append)
+        validate_shaped(io.BytesIO(case.data), "f.csv", case.shape, frozenset(CATS), collected.append, window)
         want = [
             dict(zip(COLUMNS, row, strict=True))
             | {
@@ -273,7 +325,7 @@ def test_a_timestamp_has_one_date_on_both_paths(
 ) -> None:
     """The exact validator must stage an order on the date the fast path gives the same row, or a
     correction lands on another date and is counted twice."""
-    shape = InputShape(columns=(("order_timestamp", "Created at"),), timezone=zone)
+    shape = InputShape(columns=(("order_timestamp", "Created at"),), timezone=zone, dates="any")  # far years
     staged = []
     for fast in (True, False):
         facts = read(tmp_path, shape, fast, "Created at", stamp, "returned", "false")

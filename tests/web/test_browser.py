@@ -330,6 +330,8 @@ def far(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
         order(f"F{i}", f"C{i}", day, category[i % 2], "P1", str(i + 1), f"{i + 1}.25", returned[i % 3 == 0])
         for i, day in enumerate(dates)
     ]
+    home.mkdir()
+    (home / "orderpipe.toml").write_text('[input]\ndates = "any"\n')  # years 1 and 9999 are the point here
     run(home, write(folder / "far.csv", rows))
     with serving(home) as url:
         yield url, home

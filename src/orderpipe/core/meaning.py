@@ -8,20 +8,25 @@ line items read at order grain counts every line as an order). So a home records
 settings with its first batch, and a command that would count with others is refused.
 
 Settings that only decide what is accepted from now on (the allowed categories, which files are
-catalog batches), where new files arrive or go, and how the program logs or notifies are not
-part of the meaning: changing them is safe. Pure: no I/O.
+catalog batches, the window of plausible order dates), where new files arrive or go, and how the
+program logs or notifies are not part of the meaning: changing them is safe. (The date window
+changes no stored row: a file is accepted whole or not at all, and an accepted order's date is
+read the same way whatever the window.) Pure: no I/O.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
 
 from orderpipe.core.shape import FIELDS, InputShape
+from orderpipe.core.window import DateWindow, moving_bound
 
-__all__ = ["MEANING_FILE", "checked_with", "input_meaning", "meaning_changes", "refusal"]
+__all__ = ["MEANING_FILE", "Verdicts", "checked_with", "input_meaning", "meaning_changes", "refusal"]
 
 #: At the top of the home (the bucket's root on AWS), beside the folders it describes.
 MEANING_FILE = "input-settings.json"
@@ -66,12 +71,32 @@ def refusal(changes: list[str], home: str) -> str:
     )
 
 
-def checked_with(categories: Sequence[str], shape: InputShape) -> str:
+def checked_with(categories: Sequence[str], shape: InputShape, latest: str = "") -> str:
     """A digest of every setting a file's verdict depends on (the allowed categories and the
-    whole input shape): a rejected file whose bytes and these settings are unchanged would be
-    rejected again, so a replay leaves it alone."""
-    settings = {"categories": sorted(categories), "input": dataclasses.asdict(shape)}
+    whole input shape, the date window's settings among them) and, when the verdict depends on
+    the clock, of the latest date as evaluated (`window.moving_bound`): a rejected file whose
+    bytes and these are unchanged would be rejected again, so a replay leaves it alone."""
+    settings: dict[str, object] = {"categories": sorted(categories), "input": dataclasses.asdict(shape)}
+    if latest:
+        settings["latest_date_evaluated"] = latest
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True, slots=True)
+class Verdicts:
+    """What a rejected file's verdict was reached with, besides its bytes (`checked_with`)."""
+
+    categories: tuple[str, ...]
+    shape: InputShape
+
+    def checked_with(self, codes: Collection[str] = (), window: DateWindow | None = None) -> str:
+        """The digest of a file whose report has these error codes, checked against `window`
+        (as evaluated when it was read)."""
+        return checked_with(self.categories, self.shape, moving_bound(codes, window))
+
+    def checked_now(self, codes: Collection[str], now: dt.datetime | None = None) -> str:
+        """The digest the same file would be given if it were read now (on the clock's `now`)."""
+        return self.checked_with(codes, self.shape.date_window(now))
 
 
 def _shown(value: object) -> str:

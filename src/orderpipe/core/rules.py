@@ -128,6 +128,10 @@ ERROR_CODES: dict[str, str] = {
     "wrong-field-count": "give the row exactly as many fields as the header",
     "blank-value": "fill in the value",
     "invalid-date": "write the date as YYYY-MM-DD with a real calendar day",
+    "implausible-date": (
+        "check the year; if the date is right, widen the window with input.earliest_date or input.latest_date"
+        ' in orderpipe.toml, or set input.dates = "any"'
+    ),
     "invalid-integer": "write the quantity as whole digits, e.g. 3",
     "invalid-decimal": "write the price as digits with at most 4 decimals, e.g. 19.99",
     "not-positive": "use a value greater than zero",

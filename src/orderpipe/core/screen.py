@@ -30,6 +30,7 @@ from orderpipe.core.rules import (
 )
 from orderpipe.core.shape import UNKNOWN, InputShape
 from orderpipe.core.timestamps import with_local_date
+from orderpipe.core.window import DateWindow
 
 __all__ = [
     "CATALOG_COLUMNS",
@@ -189,9 +190,11 @@ def screen(
     categories: Sequence[str],
     trimmed: bool,
     catalog_file: bool = False,
+    window: DateWindow | None = None,
 ) -> Screen:
     """The screen of one file, from its columns read as strings by position (`c0`, `c1`, …):
-    `positions` gives each field's column (`header.check_header`), `width` the header's."""
+    `positions` gives each field's column (`header.check_header`), `width` the header's;
+    `window` the order dates allowed (None: any; a catalog file holds none)."""
     c = pl.col
     read = [c(f"c{index}").alias(field) for field, index in positions.items()]
     frame = raw.select(
@@ -206,7 +209,7 @@ def screen(
     if shape.timestamped:
         assert shape.timezone is not None
         frame = with_local_date(frame, "order_timestamp", shape.timezone, "__date")
-    typed = _order_fields(shape, categories, trimmed)
+    typed = _order_fields(shape, categories, trimmed, window)
     if "line_id" in positions:
         valid = ~c("line_id").str.contains(BLANK_PATTERN if trimmed else EDGE_PATTERN)
         typed["order_id"] = (typed["order_id"][0], typed["order_id"][1] & valid)
@@ -223,8 +226,11 @@ def _flags(ok: pl.Expr, identity: pl.Expr) -> list[pl.Expr]:
     return [ok.alias("__ok"), (pl.col("__last") != "").alias("__complete"), identity.alias("__id")]
 
 
-def _order_fields(shape: InputShape, categories: Sequence[str], trimmed: bool) -> dict[str, tuple[pl.Expr, pl.Expr]]:
-    """The facts' columns in their order, each (typed, valid), read through `shape`."""
+def _order_fields(
+    shape: InputShape, categories: Sequence[str], trimmed: bool, window: DateWindow | None
+) -> dict[str, tuple[pl.Expr, pl.Expr]]:
+    """The facts' columns in their order, each (typed, valid), read through `shape`; the order
+    date, as read (a timestamp's in its zone), within `window`: one comparison on the parsed date."""
     c = pl.col
     rules = field_rules(categories, trimmed)
     if shape.catalog:  # order files carry no category: it is resolved from the catalog
@@ -234,6 +240,10 @@ def _order_fields(shape: InputShape, categories: Sequence[str], trimmed: bool) -
     if shape.returned_column:
         mapped = returned_from_status(c("returned"), shape.returned_values, trimmed)
         rules["returned"] = (mapped == "true", mapped != "")
+    if window is not None:
+        date, valid = rules["order_date"]
+        inside = date.is_between(pl.lit(window.earliest), pl.lit(window.latest), closed="both")
+        rules["order_date"] = (date, (valid & inside).fill_null(False))
     return {name: rules[name] for name in FACT_SCHEMA}
 
 

@@ -10,10 +10,12 @@ two columns. Pure: no I/O.
 
 from __future__ import annotations
 
+import datetime as dt
 import fnmatch
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from orderpipe.core.rules import COLUMNS, shown
+from orderpipe.core.window import DEFAULT_EARLIEST, TOMORROW, DateWindow, evaluate, window_problems
 
 __all__ = ["CATALOG_FILES", "FIELDS", "GRAINS", "SEED_SHAPE", "UNKNOWN", "InputShape"]
 
@@ -41,11 +43,15 @@ class InputShape:
     catalog_files: str = CATALOG_FILES
     catalog_product_id: str = "product_id"  # the catalog file's header for each of our two fields
     catalog_category: str = "category"
+    dates: str = "window"  # order dates are checked against the window (`core.window`), or "any"
+    earliest_date: str = DEFAULT_EARLIEST
+    latest_date: str = TOMORROW
 
     @property
     def is_seed(self) -> bool:
-        """Nothing configured: the seed's format (its reports explain no shape)."""
-        return self == SEED_SHAPE
+        """Nothing configured about how files are read: the seed's format (its reports explain no
+        shape). The window of plausible dates is not part of it: it decides only what passes."""
+        return replace(self, dates="window", earliest_date=DEFAULT_EARLIEST, latest_date=TOMORROW) == SEED_SHAPE
 
     @property
     def lines(self) -> bool:
@@ -82,9 +88,14 @@ class InputShape:
         fields = ("customer_id", self.date_field)
         return (*fields, "returned") if self.returned_column else fields
 
+    def date_window(self, now: dt.datetime | None = None) -> DateWindow | None:
+        """The order dates a file may hold, evaluated on the clock's `now` (the current time when
+        None): once per file, when it is read. None when dates are not checked."""
+        return evaluate(self.dates, self.earliest_date, self.latest_date, self.timezone, now)
+
     def problems(self) -> list[str]:
         """What makes this shape unusable, one sentence each (empty when it is fine)."""
-        found = []
+        found = window_problems(self.dates, self.earliest_date, self.latest_date)
         ours = dict(self.columns)
         if self.grain not in GRAINS:
             found.append(f"input.grain must be 'order' or 'line', not {self.grain!r}")

@@ -9,6 +9,7 @@ what was validated.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from typing import BinaryIO
 
@@ -18,6 +19,7 @@ from orderpipe.core.report import ReportBuilder, ValidationReport
 from orderpipe.core.rules import COLUMNS, WHITESPACE, check_value, is_blank, shown
 from orderpipe.core.shape import UNKNOWN, InputShape
 from orderpipe.core.timestamps import beyond_the_years, local_date
+from orderpipe.core.window import IMPLAUSIBLE, DateWindow
 
 __all__ = ["OrderRows", "validate_shaped"]
 
@@ -28,9 +30,11 @@ def validate_shaped(
     shape: InputShape,
     categories: frozenset[str],
     on_row: Callable[[list[str]], None] | None = None,
+    window: DateWindow | None = None,
 ) -> ValidationReport:
-    """Validate one order file read through `shape`; never raises for bad data."""
-    return read_rows(stream, file, OrderRows(shape, categories), on_row)
+    """Validate one order file read through `shape`; never raises for bad data. `window`: the
+    order dates allowed (`InputShape.date_window`), None for any."""
+    return read_rows(stream, file, OrderRows(shape, categories, window), on_row)
 
 
 def _canonical(field: str) -> str:
@@ -40,11 +44,13 @@ def _canonical(field: str) -> str:
 class OrderRows:
     """Checks order rows one at a time; remembers what the file-wide rules need (ids, orders,
     dates). Fields with rules of their own (a line id, a timestamp, a status) are the shape's;
-    every other value is checked by `rules.check_value`, as in the seed's format."""
+    every other value is checked by `rules.check_value`, as in the seed's format; a valid order
+    date, then, against `window` (the file's, evaluated once when it is read; None: any date)."""
 
-    def __init__(self, shape: InputShape, categories: frozenset[str]) -> None:
+    def __init__(self, shape: InputShape, categories: frozenset[str], window: DateWindow | None = None) -> None:
         self.shape = shape
         self.categories = categories
+        self.window = window
         self.layout = order_layout(shape)
         self.explained = shape.explain()
         self.zone = shape.timezone
@@ -53,6 +59,7 @@ class OrderRows:
         self._columns: tuple[tuple[str, int, bool], ...] = ()
         self._canon: tuple[str, ...] = ()  # the fields as staged (a timestamp feeds order_date)
         self._order_at = 0
+        self._date_at = 0  # the date field's place in reading order
         self._level: tuple[tuple[int, str], ...] = ()
         self._plain = False  # the fields are the 8 columns in their order: values are canonical
         self._dates: set[str] = set()
@@ -70,6 +77,7 @@ class OrderRows:
         self._columns = tuple((field, index, field in special) for field, index in positions.items())
         self._canon = tuple(_canonical(f) for f in positions)
         self._order_at = positions["order_id"]
+        self._date_at = list(positions).index(self.shape.date_field)
         levels = self.shape.order_level() if self.shape.lines else ()
         self._level = tuple((positions[f], f) for f in levels)  # (column, field) of order-level fields
         self._plain = tuple(positions) == COLUMNS
@@ -101,6 +109,9 @@ class OrderRows:
             else:
                 self._error(error.code, line, field, value, error.message)
                 values.append(None)
+        day = values[self._date_at] if self.window is not None else None
+        if day is not None:
+            values[self._date_at] = self._plausible(record, day, line)
         clean = None not in values
         order_id = record[self._order_at].strip(WHITESPACE)
         if self._level:
@@ -115,6 +126,18 @@ class OrderRows:
         row[7] = row[7].lower()
         self._dates.add(row[2])
         return row
+
+    def _plausible(self, record: list[str], day: str, line: int) -> str | None:
+        """The order date `day` (ISO) when the window allows it, else None (the report says why)."""
+        assert self.window is not None
+        why = self.window.error(dt.date.fromisoformat(day))
+        if why is None:
+            return day
+        field, index, _ = self._columns[self._date_at]
+        value = record[index].strip(WHITESPACE)
+        read = f" (the order date {day} in {self.zone})" if field == "order_timestamp" else ""
+        self._error(IMPLAUSIBLE, line, field, value, f"{shown(value)}{read} {why}")
+        return None
 
     def _inherit(self, record: list[str]) -> list[str]:
         """The record with each blank order-level field taken from its order's first line."""

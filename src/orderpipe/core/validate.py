@@ -15,15 +15,17 @@ from orderpipe.core.exact import RowRules, UnreadableFile, read_rows
 from orderpipe.core.report import ValidationReport
 from orderpipe.core.shape import SEED_SHAPE, InputShape
 from orderpipe.core.shape_validate import OrderRows
+from orderpipe.core.window import DateWindow
 
 __all__ = ["UnreadableFile", "row_rules", "validate", "validate_stream"]
 
 
-def row_rules(shape: InputShape, file: str, categories: frozenset[str]) -> RowRules:
-    """The rules a file's rows follow: a catalog file's (by its name), else an order file's."""
+def row_rules(shape: InputShape, file: str, categories: frozenset[str], window: DateWindow | None = None) -> RowRules:
+    """The rules a file's rows follow: a catalog file's (by its name; it holds no dates), else
+    an order file's, its dates in `window` (None: any date)."""
     if shape.is_catalog_file(file):
         return CatalogRows(shape, categories)
-    return OrderRows(shape, categories)
+    return OrderRows(shape, categories, window)
 
 
 def validate(
@@ -32,11 +34,13 @@ def validate(
     shape: InputShape,
     categories: frozenset[str],
     on_row: Callable[[list[str]], None] | None = None,
+    window: DateWindow | None = None,
 ) -> ValidationReport:
     """Validate one CSV file, whatever it is; never raises for bad data, every problem lands in
     the report. `on_row` receives the values of every clean row (an order's 8 columns, or a
-    catalog row's product and category), so a caller can stage exactly what was validated."""
-    return read_rows(stream, file, row_rules(shape, file, categories), on_row)
+    catalog row's product and category), so a caller can stage exactly what was validated.
+    `window`: the order dates allowed, as evaluated for this file (`InputShape.date_window`)."""
+    return read_rows(stream, file, row_rules(shape, file, categories, window), on_row)
 
 
 def validate_stream(
