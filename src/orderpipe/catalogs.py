@@ -16,7 +16,7 @@ from pathlib import Path
 import polars as pl
 
 from orderpipe.core.catalog import changed_products, latest_catalog
-from orderpipe.facts import FACTS_PREFIX
+from orderpipe.facts import FACTS_PREFIX, is_marker
 from orderpipe.ports import FactEntry, ObjectStore
 
 __all__ = [
@@ -58,6 +58,7 @@ def load_catalog(
             pl.lit(e.seq, pl.Int64).alias("seq")
         )
         for e in entries
+        if not is_marker(e)  # a retraction's mark: no rows
     ]
     if not frames:
         return pl.DataFrame(schema={**_SCHEMA, "seq": pl.Int64()})
