@@ -242,6 +242,26 @@ def test_a_process_that_kept_a_dates_orders_reads_them_again_after_a_retract(hom
     assert (day["total_orders"], day["total_revenue"]) == (2, Decimal("50.00"))
 
 
+def test_a_retraction_stays_visible_to_a_process_that_kept_orders_after_another_compacts(
+    home: Path, tmp_path: Path
+) -> None:
+    """The marker must outlive compaction: a third process merging the date's entries after the
+    retraction leaves the watcher's next file still reading the date again."""
+    watcher = open_pipeline(load_settings(home, environ={}))
+    files = [write(tmp_path / f"{n}.csv", [order(f"O{n}", f"C{n}", price=f"{10 * 2**n}.00")]) for n in range(4)]
+    watcher.process(watcher.submit(files[0]))
+    batch = watcher.process(watcher.submit(files[1])).batch_id
+    retract(open_pipeline(load_settings(home, environ={})), batch[:12])
+    compacting = open_pipeline(load_settings(home, environ={}))
+    compacting.compact_after = 1
+    compacting.process(compacting.submit(files[2]))
+    entries = [e.batch_id for e in compacting.ledger.fact_entries([DAYS[0]])[DAYS[0]]]
+    assert entries == [f"retracted-{batch}", "compact-000000000004"]  # merged around the marker
+    watcher.process(watcher.submit(files[3]))
+    [day] = watcher.kpis.daily(None, None)
+    assert (day["total_orders"], day["total_revenue"]) == (3, Decimal("130.00"))  # 10 + 40 + 80
+
+
 def test_retracting_a_batch_merged_into_a_compacted_entry(any_pipeline: Pipeline, tmp_path: Path) -> None:
     """The corrected order's earlier row is restored from the merged entry's history (folder +
     SQLite, S3 + DynamoDB)."""
