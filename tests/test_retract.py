@@ -339,3 +339,27 @@ def test_rows_merged_without_a_history_are_refused_before_anything_changes(home:
     assert (snapshot(pipeline), pipeline.ledger.fact_entries(DAYS)) == before
     record = pipeline.ledger.get(batch)
     assert record is not None and record.retracted == ""
+
+
+def test_retracting_a_catalog_batch_merged_into_the_compacted_catalog(tmp_path: Path) -> None:
+    """The merged catalog keeps its history too: the products take the categories the other
+    catalog batches give them, the dates where they sold are recomputed."""
+    pipeline = open_pipeline(load_settings(tmp_path / "home", environ=LINES))
+    pipeline.compact_after = 1
+    lines = [
+        Line("O1", "C1", DAYS[0], "", "P1", 2, Decimal("10.00"), False),
+        Line("O2", "C2", DAYS[1], "", "P2", 1, Decimal("5.00"), True),
+    ]
+    first = drop_catalog(pipeline, tmp_path / "products-1.csv", {"P1": "Books", "P2": "Home"})
+    assert drop_orders(pipeline, tmp_path / "orders.csv", lines).status == "accepted"
+    second = drop_catalog(pipeline, tmp_path / "products-2.csv", {"P1": "Toys"})
+    drop_catalog(pipeline, tmp_path / "products-3.csv", {"P3": "Books"})  # merges the first two
+    entries = pipeline.ledger.fact_entries(["catalog"])["catalog"]
+    assert [e.batch_id[:8] for e in entries][:1] == ["compact-"]  # the first two catalog batches merged
+    assert second.batch_id not in [e.batch_id for e in entries]
+    assert comparable(snapshot(pipeline)) == comparable(reference(categorized([lines], {"P1": "Toys", "P2": "Home"})))
+    done = retract(pipeline, second.batch_id[:12])
+    assert done.dates == (DAYS[0],)  # where P1 sold
+    assert comparable(snapshot(pipeline)) == comparable(reference(categorized([lines], {"P1": "Books", "P2": "Home"})))
+    retract(pipeline, first.batch_id[:12])
+    assert comparable(snapshot(pipeline)) == comparable(reference(categorized([lines], {})))

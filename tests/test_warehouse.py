@@ -186,8 +186,8 @@ def test_the_oldest_finished_catalog_batches_become_one_entry_under_the_warehous
     assert keys_under(warehouse, prefix) == sorted(f"catalog/batch-{b}.parquet" for b in batch_ids(ledger))
     assert warehouse.compact([CATALOG]) == [CATALOG]
     merged = f"compact-{third.seq:012d}"
-    assert ledger.fact_entries([CATALOG])[CATALOG] == [FactEntry(CATALOG, merged, third.seq, (0,))]
-    assert keys_under(warehouse, prefix) == [f"catalog/batch-{merged}.parquet"]
+    assert ledger.fact_entries([CATALOG])[CATALOG] == [FactEntry(CATALOG, merged, third.seq, (0, HISTORY))]
+    assert keys_under(warehouse, prefix) == [f"catalog/batch-{merged}.parquet", f"catalog/history-{merged}.parquet"]
     with ExitStack() as stack:
         rows = current_catalog(warehouse.store, ledger.fact_entries([CATALOG])[CATALOG], stack, prefix)
     assert sorted(rows.iter_rows()) == [("P1", "Toys"), ("P2", "Books"), ("P3", "Toys")]

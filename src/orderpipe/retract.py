@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 import polars as pl
 
 from orderpipe import outcomes
-from orderpipe.catalogs import CATALOG, catalog_key
+from orderpipe.catalogs import CATALOG, catalog_history, catalog_key, write_catalog, write_catalog_merge
 from orderpipe.core.kpis import DateKpis
 from orderpipe.errors import InfrastructureError, OrderpipeError, UsageError
 from orderpipe.facts import HISTORY, RETRACTED, history_rows
@@ -119,12 +119,12 @@ class Retraction:
             began = self.ledger.begin_retract(batch.batch_id)
             assert began is not None
             checkpoint("retract-begun")
-            dates = self.dates_of(batch)
             released: set[tuple[str, int]] = set()
             for key in keys:
                 self._switch(key, batch, released)
             if released:
                 self.pipeline.warehouse.free_bundles(released)
+            dates = self.dates_of(batch)  # (a merged catalog batch's file is restored by its switch)
             self.pipeline.recompute(dates)
             checkpoint("retract-recomputed")
             run = RunRecord(
@@ -153,8 +153,10 @@ class Retraction:
             covered, added = self._replacement(key, entries, batch)
             if self.ledger.retract_entries(key, covered, added, marker):
                 checkpoint("retract-switched")
-                if key != CATALOG:  # a catalog batch's file stays: a rerun reads its products
+                if key != CATALOG:
                     self.pipeline.warehouse.delete_replaced(key, covered, released)
+                else:  # a catalog batch's own file stays: a rerun reads its products from it
+                    self.pipeline.warehouse.delete_catalog_files([e for e in covered if e.batch_id != batch.batch_id])
                 return
         raise InfrastructureError(f"{key} kept changing while batch {batch.batch_id[:12]} was retracted; run it again")
 
@@ -169,6 +171,8 @@ class Retraction:
         holder = self._holder(key, entries, batch)
         if holder is None:
             return [], []  # none of its rows here (none were left): only the marker
+        if key == CATALOG:
+            return [holder], [self._rewritten_catalog(holder, batch)]
         return [holder], [self._rewritten(key, holder, batch)]
 
     def _holder(self, key: str, entries: Sequence[FactEntry], batch: BatchRecord) -> FactEntry | None:
@@ -177,42 +181,56 @@ class Retraction:
         if any(e.batch_id in (batch.batch_id, marker_of(batch.batch_id)) for e in entries):
             return None
         holders = [e for e in entries if e.batch_id.startswith("compact-") and _holds(e, batch.seq)]
-        if holders and (key == CATALOG or not any(p >= HISTORY for p in holders[0].parts)):
+        if holders and not any(p >= HISTORY for p in holders[0].parts):
             where = "the catalog" if key == CATALOG else key
             raise OrderpipeError(
                 f"batch {batch.batch_id[:12]} ({batch.file}) cannot be retracted: its rows of {where} were merged"
                 " with other batches' without a history of which rows were whose (a compaction by an older"
-                " orderpipe, or of the catalog); nothing was changed: send a file that corrects its orders instead"
+                " orderpipe); nothing was changed: send a file that corrects its orders instead"
             )
         return holders[0] if holders else None
 
     def _rewritten(self, key: str, holder: FactEntry, batch: BatchRecord) -> FactEntry:
         """`holder` without the batch's rows, stored under a name derived from both (a retry
         overwrites its own files); the rows the batch had replaced are current again."""
-        first, top = merged_range(holder)
-        if holder.batch_id == f"compact-{top:012d}":
-            name = f"compact-{first:012d}-{top:012d}-x{batch.seq:012d}"
-        else:
-            name = f"{holder.batch_id}-x{batch.seq:012d}"
+        name = _without(holder, batch)
         with ExitStack() as stack:
             rows = history_rows(self.store, key, [holder], stack, self.prefix)
             parts = self.pipeline.warehouse.write_merged(rows.filter(pl.col("seq") != batch.seq), key, name)
         checkpoint("retract-rewritten")
         return FactEntry(key, name, holder.seq, tuple(parts))
 
+    def _rewritten_catalog(self, holder: FactEntry, batch: BatchRecord) -> FactEntry:
+        """A merged catalog entry without the catalog batch's rows; the batch's own file is
+        written again from the history first, so that its products (the dates to recompute)
+        are known, now and to a rerun."""
+        name = _without(holder, batch)
+        with ExitStack() as stack:
+            history = catalog_history(self.store, [holder], stack, self.prefix)
+        own = catalog_key(batch.batch_id, self.prefix)
+        if not self.store.exists(own):
+            mine = history.filter(pl.col("seq") == batch.seq)
+            write_catalog(mine, own, self.store, self.pipeline.warehouse.scratch)
+        parts = write_catalog_merge(
+            history.filter(pl.col("seq") != batch.seq), name, self.store, self.pipeline.warehouse.scratch, self.prefix
+        )
+        checkpoint("retract-rewritten")
+        return FactEntry(CATALOG, name, holder.seq, parts)
+
     # -- --dry-run --------------------------------------------------------------------------------
     def preview(self, batch: BatchRecord) -> dict[str, tuple[DateKpis | None, DateKpis]]:
         """Each date retracting `batch` would recompute: its KPIs now (None when none are
         stored) and after. Changes no entry and no KPI (a merged entry's rewrite is stored,
         unnamed by the ledger, under the name a retraction would give it)."""
-        dates = self.dates_of(batch)
-        keys = ([CATALOG] if self.pipeline.shape.catalog else []) + dates
-        read = self.ledger.fact_entries(keys)
-        for key in [CATALOG] if CATALOG in batch.dates else sorted(batch.dates):
-            entries = read.get(key) or self.ledger.fact_entries([key])[key]
-            if any(e.batch_id == marker_of(batch.batch_id) for e in entries):
-                continue
-            covered, added = self._replacement(key, entries, batch)
+        keys = [CATALOG] if CATALOG in batch.dates else sorted(batch.dates)
+        swaps = {
+            key: self._replacement(key, entries, batch)
+            for key, entries in self.ledger.fact_entries(keys).items()
+            if not any(e.batch_id == marker_of(batch.batch_id) for e in entries)
+        }
+        dates = self.dates_of(batch)  # after: a merged catalog batch's file is written again
+        read = self.ledger.fact_entries(([CATALOG] if self.pipeline.shape.catalog else []) + dates)
+        for key, (covered, added) in swaps.items():
             if key in read:
                 read[key] = sorted([e for e in read[key] if e not in covered] + added, key=lambda e: e.seq)
         after = self.pipeline.engine.preview(read)
@@ -226,6 +244,15 @@ class Retraction:
         categories = self.pipeline.kpis.category(None, order_date, order_date)
         order = OrderKpi(**daily[0]) if daily else None  # type: ignore[arg-type]
         return DateKpis(order_date, order, tuple(CategoryKpi(**c) for c in categories))  # type: ignore[arg-type]
+
+
+def _without(holder: FactEntry, batch: BatchRecord) -> str:
+    """The name of a merged entry rewritten without a batch's rows: `compact-<first>-<top>-x<seq>`
+    (`compact-<top>` holds every seq from 0: `<first>` is 0)."""
+    first, top = merged_range(holder)
+    if holder.batch_id == f"compact-{top:012d}":
+        return f"compact-{first:012d}-{top:012d}-x{batch.seq:012d}"
+    return f"{holder.batch_id}-x{batch.seq:012d}"
 
 
 def _holds(entry: FactEntry, seq: int) -> bool:

@@ -4,7 +4,8 @@ Layout under the warehouse prefix (names from `facts.fact_key` and `catalogs.cat
 - `order_date=D/batch-<id>-<part>.parquet`: a date's own file of one slice of a batch;
 - `bundles/batch-<id>-<slice>.parquet`: the small dates of a slice in one file (the ledger
   names it for each of its dates by a part number from `BUNDLE` on);
-- `catalog/batch-<id>.parquet`: a catalog batch's rows;
+- `catalog/batch-<id>.parquet`: a catalog batch's rows (or a merged catalog entry's current
+  ones, its history beside them in `catalog/history-<id>.parquet`);
 - `batch-compact-<top>-…` / `batch-compact-<first>-<top>-…`: merged entries, named by the
   seqs whose rows they hold (`merged_id`); a retraction's rewrite of one
   adds `-x<seq>` (without that seq's rows): `compact-<first>-<top>-x<seq>`;
@@ -29,7 +30,7 @@ from pathlib import Path
 import polars as pl
 
 from orderpipe.adapters.workspace import Workspace
-from orderpipe.catalogs import CATALOG, catalog_key, current_catalog, write_catalog
+from orderpipe.catalogs import CATALOG, catalog_history, catalog_history_key, catalog_key, write_catalog_merge
 from orderpipe.core.shape import InputShape
 from orderpipe.errors import InfrastructureError
 from orderpipe.facts import (
@@ -273,16 +274,22 @@ class Warehouse:
         top = covered[-1].seq
         merged = f"compact-{top:012d}"
         with ExitStack() as stack:
-            rows = current_catalog(self.store, covered, stack, self.prefix)
-        write_catalog(rows, catalog_key(merged, self.prefix), self.store, self.scratch)
+            history = catalog_history(self.store, covered, stack, self.prefix)
+        parts = write_catalog_merge(history, merged, self.store, self.scratch, self.prefix)
         checkpoint("compact-written")
-        if not self.ledger.compact(CATALOG, covered, FactEntry(CATALOG, merged, top, (0,))):
+        if not self.ledger.compact(CATALOG, covered, FactEntry(CATALOG, merged, top, parts)):
             return []  # another process compacted the catalog first
         checkpoint("compact-switched")
-        for entry in covered:
-            self.store.delete(catalog_key(entry.batch_id, self.prefix))
+        self.delete_catalog_files(covered)
         checkpoint("compact-cleaned")
         return [CATALOG]
+
+    def delete_catalog_files(self, replaced: Sequence[FactEntry]) -> None:
+        """Delete the files of catalog entries a switch replaced (a merge's history too)."""
+        for entry in replaced:
+            self.store.delete(catalog_key(entry.batch_id, self.prefix))
+            if HISTORY in entry.parts:
+                self.store.delete(catalog_history_key(entry.batch_id, self.prefix))
 
     # -- files no entry names -------------------------------------------------------------------
     def _named(self, batch_id: str) -> set[int]:
