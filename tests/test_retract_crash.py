@@ -36,10 +36,10 @@ POINTS = [
 ]
 
 
-def prepared(home: Path, folder: Path) -> str:
+def prepared(home: Path, folder: Path, env: dict[str, str] | None = None) -> str:
     """a.csv on 07-01; b.csv corrects a's O1 and adds orders on both dates; 07-01's two entries
     are merged into one. Returns b's batch id."""
-    pipeline = open_pipeline(load_settings(home, environ={}))
+    pipeline = open_pipeline(load_settings(home, environ=env or {}))
     pipeline.compact_after = 1
     a = write(folder / "a.csv", [order("O1", "C1", DAYS[0], price="10.00"), order("O2", "C2", DAYS[0])])
     b = write(
@@ -55,11 +55,12 @@ def prepared(home: Path, folder: Path) -> str:
     return str(batch)
 
 
-def state(home: Path) -> tuple[str, str, list[str], dict[str, list[str]]]:
-    daily = orderpipe(home, "kpis", "daily", "--format", "json").stdout
-    category = orderpipe(home, "kpis", "category", "--format", "json").stdout
-    runs = [json.loads(line) for line in orderpipe(home, "batches", "--format", "jsonl").stdout.splitlines()]
-    ledger = open_pipeline(load_settings(home, environ={})).ledger
+def state(home: Path, env: dict[str, str] | None = None) -> tuple[str, str, list[str], dict[str, list[str]]]:
+    daily = orderpipe(home, "kpis", "daily", "--format", "json", extra=env).stdout
+    category = orderpipe(home, "kpis", "category", "--format", "json", extra=env).stdout
+    listing = orderpipe(home, "batches", "--format", "jsonl", extra=env).stdout
+    runs = [json.loads(line) for line in listing.splitlines()]
+    ledger = open_pipeline(load_settings(home, environ=env or {})).ledger
     entries = {d: [e.batch_id for e in es] for d, es in ledger.fact_entries(DAYS).items()}
     return daily, category, [f"{r['status']} {r['file']}" for r in runs], entries
 
@@ -100,3 +101,24 @@ def test_two_retractions_at_once_retract_once(
         assert process.returncode == 0, err
     assert state(home) == reference
     assert [run for run in state(home)[2] if run.startswith("retracted")] == ["retracted b.csv"]
+
+
+@pytest.mark.parametrize(
+    "crash", ["retract-rewritten", "retract-switch-inside#2", "retract-switched#1", "retract-recomputed"]
+)
+def test_a_retract_on_s3_and_dynamodb_killed_finishes_when_run_again(
+    crash: str,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+    reference: tuple[str, str, list[str], dict[str, list[str]]],
+) -> None:
+    """The same steps on S3 + DynamoDB (moto): the same KPIs, history and entries as the
+    uninterrupted retraction on a folder + SQLite."""
+    env = request.getfixturevalue("aws_env")
+    home = tmp_path / "home"
+    batch = prepared(home, tmp_path, env)
+    killed = orderpipe(home, "batches", "retract", batch[:12], crash=crash, extra=env)
+    assert killed.returncode == -9, (crash, killed.stderr)
+    rerun = orderpipe(home, "batches", "retract", batch[:12], extra=env)
+    assert rerun.returncode == 0, rerun.stderr
+    assert state(home, env) == reference
