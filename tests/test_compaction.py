@@ -281,12 +281,14 @@ def test_a_recompute_whose_files_a_compaction_removed_reads_again(
             pipeline.compact_after = 10_000
         return real(store, entries, stack, prefix)
 
-    def counted(store, entries, stack, prefix):  # type: ignore[no-untyped-def]
+    real_history = warehouse.history_rows
+
+    def counted(store, order_date, entries, stack, prefix):  # type: ignore[no-untyped-def]
         calls.append(1)  # the compaction's own reads
-        return real(store, entries, stack, prefix)
+        return real_history(store, order_date, entries, stack, prefix)
 
     monkeypatch.setattr(kpi_engine, "load_facts", compaction_in_between)
-    monkeypatch.setattr(warehouse, "load_facts", counted)
+    monkeypatch.setattr(warehouse, "history_rows", counted)
     pipeline.engine.known.clear()  # as another process, which has not read these dates yet
     pipeline.recompute(["2025-07-01", "2025-07-02", "2025-07-03"])
     assert len(calls) > 2  # the first read, the compaction's own, then the read again
@@ -319,16 +321,16 @@ def test_a_compaction_beaten_to_its_date_skips_it(
     for path in batches(4, 6, tmp_path / "files"):
         run_file(pipeline, path)
     expected = snapshot(pipeline)
-    real = warehouse.load_facts
+    real = warehouse.history_rows
     calls = []
 
-    def beaten(store, entries, stack, prefix):  # type: ignore[no-untyped-def]
+    def beaten(store, order_date, entries, stack, prefix):  # type: ignore[no-untyped-def]
         calls.append(1)
         if len(calls) == 1:  # the other worker compacts the same entries first
-            assert pipeline.compact(list(entries)) == list(entries)
-        return real(store, entries, stack, prefix)
+            assert pipeline.compact([order_date]) == [order_date]
+        return real(store, order_date, entries, stack, prefix)
 
-    monkeypatch.setattr(warehouse, "load_facts", beaten)
+    monkeypatch.setattr(warehouse, "history_rows", beaten)
     pipeline.compact_after = 1
     assert pipeline.compact(["2025-07-01"]) == []
     monkeypatch.undo()
@@ -444,7 +446,8 @@ def test_a_bundle_is_deleted_when_the_last_date_it_holds_is_compacted(any_pipeli
     # 07-01 is compacted into a file of its own; 07-02 still reads the bundle, so it stays.
     assert bundle in facts_files(pipeline)
     assert [k for k in facts_files(pipeline) if k.startswith("order_date=2025-07-01/")] == [
-        "order_date=2025-07-01/batch-compact-000000000002-0000.parquet"
+        "order_date=2025-07-01/batch-compact-000000000002-0000.parquet",
+        "order_date=2025-07-01/history-compact-000000000002-0000.parquet",  # what a retraction reads
     ]
     run_file(pipeline, write(tmp_path / "c.csv", [order("Y1", date="2025-07-02", price="3.00")]))
     assert bundle not in facts_files(pipeline)  # no entry names it any more
@@ -519,7 +522,12 @@ def test_a_compaction_merges_the_oldest_entries_and_deletes_what_it_replaced(
     ]
     # (the last batch's two small dates share one bundle file, outside the date's folder)
     assert sorted(p.name for p in folder.iterdir()) == sorted(
-        [young.name, "batch-compact-000000000004-0000.parquet", facts_file(fifth.batch_id).name]
+        [
+            young.name,
+            "batch-compact-000000000004-0000.parquet",
+            "history-compact-000000000004-0000.parquet",
+            facts_file(fifth.batch_id).name,
+        ]
     )
     assert [e.seq for e in pipeline.ledger.fact_entries([other])[other]] == [2, 6]
     assert facts_file(other_day.batch_id, other).exists()
@@ -542,16 +550,16 @@ def test_a_date_another_worker_compacted_first_does_not_stop_the_next_dates(
     expected = snapshot(pipeline)
     first, later = "2025-07-01", ["2025-07-02", "2025-07-03"]
     if lost == "files":
-        real_load = warehouse.load_facts
+        real_load = warehouse.history_rows
 
-        def beaten(store, entries, stack, prefix):  # type: ignore[no-untyped-def]
-            if first in entries and not beaten.done:  # type: ignore[attr-defined]
+        def beaten(store, order_date, entries, stack, prefix):  # type: ignore[no-untyped-def]
+            if order_date == first and not beaten.done:  # type: ignore[attr-defined]
                 beaten.done = True  # type: ignore[attr-defined]
                 assert pipeline.compact([first]) == [first]
-            return real_load(store, entries, stack, prefix)
+            return real_load(store, order_date, entries, stack, prefix)
 
         beaten.done = False  # type: ignore[attr-defined]
-        monkeypatch.setattr(warehouse, "load_facts", beaten)
+        monkeypatch.setattr(warehouse, "history_rows", beaten)
     else:
         real_switch = pipeline.ledger.compact
         monkeypatch.setattr(

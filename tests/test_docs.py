@@ -91,6 +91,8 @@ def _leaf_commands(group: click.Group, prefix: str = "") -> list[str]:
     names: list[str] = []
     for name, command in group.commands.items():
         if isinstance(command, click.Group):
+            if command.invoke_without_command:  # a command of its own too (`batches`)
+                names.append(prefix + name)
             names += _leaf_commands(command, f"{prefix}{name} ")
         else:
             names.append(prefix + name)
@@ -145,6 +147,7 @@ FIRST_RUN = {
     "init": ["--preset", "seed"],
     "serve": ["--port", "0"],
     "batches": [],
+    "batches retract": ["deadbeef00"],
     "status": [],
     "dismiss": ["deadbeef00"],
     "kpis daily": [],

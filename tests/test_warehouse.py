@@ -19,7 +19,7 @@ from orderpipe.adapters.workspace import Workspace
 from orderpipe.catalogs import CATALOG, current_catalog
 from orderpipe.config import load_settings
 from orderpipe.core.shape import SEED_SHAPE
-from orderpipe.facts import BUNDLE, fact_key, load_facts
+from orderpipe.facts import BUNDLE, HISTORY, fact_key, load_facts
 from orderpipe.ingest import inspect_file
 from orderpipe.ports import FactEntry
 from orderpipe.warehouse import Warehouse, merge_start, merged_id
@@ -99,8 +99,11 @@ def test_a_date_past_compact_after_becomes_one_entry_with_the_latest_row_of_each
     assert warehouse.compact([DATE]) == [DATE]
     (merged,) = warehouse.ledger.fact_entries([DATE])[DATE]
     assert (merged.batch_id, merged.seq) == ("compact-000000000003", third.seq)
-    # The replaced files and the old stray are gone; only the merged file is left.
-    assert list(warehouse.store.list(PREFIX)) == [fact_key(DATE, merged.batch_id, 0, PREFIX)]
+    # The replaced files and the old stray are gone; only the merged file and its history are left.
+    assert list(warehouse.store.list(PREFIX)) == [
+        fact_key(DATE, merged.batch_id, 0, PREFIX),
+        fact_key(DATE, merged.batch_id, HISTORY, PREFIX),
+    ]
     assert rows_of(warehouse) == [("O1", "5.0000"), ("O2", "2.0000"), ("O3", "7.0000")]
 
 
@@ -183,8 +186,8 @@ def test_the_oldest_finished_catalog_batches_become_one_entry_under_the_warehous
     assert keys_under(warehouse, prefix) == sorted(f"catalog/batch-{b}.parquet" for b in batch_ids(ledger))
     assert warehouse.compact([CATALOG]) == [CATALOG]
     merged = f"compact-{third.seq:012d}"
-    assert ledger.fact_entries([CATALOG])[CATALOG] == [FactEntry(CATALOG, merged, third.seq, (0,))]
-    assert keys_under(warehouse, prefix) == [f"catalog/batch-{merged}.parquet"]
+    assert ledger.fact_entries([CATALOG])[CATALOG] == [FactEntry(CATALOG, merged, third.seq, (0, HISTORY))]
+    assert keys_under(warehouse, prefix) == [f"catalog/batch-{merged}.parquet", f"catalog/history-{merged}.parquet"]
     with ExitStack() as stack:
         rows = current_catalog(warehouse.store, ledger.fact_entries([CATALOG])[CATALOG], stack, prefix)
     assert sorted(rows.iter_rows()) == [("P1", "Toys"), ("P2", "Books"), ("P3", "Toys")]
@@ -277,7 +280,7 @@ def test_a_read_that_fails_is_raised_unless_another_process_compacted_the_date_f
     other = Warehouse(
         warehouse.store, warehouse.ledger, SEED_SHAPE, PREFIX, Workspace(tmp_path / "other"), 1_000_000, 2
     )
-    real_load = warehouse_module.load_facts
+    real_load = warehouse_module.history_rows
     failures: list[str] = []
 
     def load(*args: object) -> pl.LazyFrame:
@@ -286,7 +289,7 @@ def test_a_read_that_fails_is_raised_unless_another_process_compacted_the_date_f
         failures.append("read")
         raise OSError("No space left on device")
 
-    monkeypatch.setattr(warehouse_module, "load_facts", load)
+    monkeypatch.setattr(warehouse_module, "history_rows", load)
     with pytest.raises(OSError, match="No space left"):
         warehouse.compact([DATE])
     assert len(warehouse.ledger.fact_entries([DATE])[DATE]) == 3
@@ -298,7 +301,7 @@ def test_a_read_that_fails_is_raised_unless_another_process_compacted_the_date_f
             raise FileNotFoundError("gone: compacted by the other process")
         return real_load(*args)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(warehouse_module, "load_facts", beaten)
+    monkeypatch.setattr(warehouse_module, "history_rows", beaten)
     assert warehouse.compact([DATE]) == []  # not this process's compaction
     assert [e.batch_id for e in warehouse.ledger.fact_entries([DATE])[DATE]] == ["compact-000000000003"]
     assert rows_of(warehouse) == [("O0", "10.0000"), ("O1", "10.0000"), ("O2", "10.0000")]

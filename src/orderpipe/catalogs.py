@@ -16,17 +16,20 @@ from pathlib import Path
 import polars as pl
 
 from orderpipe.core.catalog import changed_products, latest_catalog
-from orderpipe.facts import FACTS_PREFIX
+from orderpipe.facts import FACTS_PREFIX, HISTORY, is_marker
 from orderpipe.ports import FactEntry, ObjectStore
 
 __all__ = [
     "CATALOG",
     "catalog_changes",
+    "catalog_history",
+    "catalog_history_key",
     "catalog_key",
     "current_catalog",
     "load_catalog",
     "product_index",
     "write_catalog",
+    "write_catalog_merge",
 ]
 
 #: The ledger key under which catalog batches are entries, beside the order dates.
@@ -37,6 +40,43 @@ _SCHEMA = {"product_id": pl.String(), "category": pl.String()}
 def catalog_key(batch_id: str, prefix: str = FACTS_PREFIX) -> str:
     """Derived from the batch, so a retry overwrites its own file and never adds a copy."""
     return f"{prefix}{CATALOG}/batch-{batch_id}.parquet"
+
+
+def catalog_history_key(batch_id: str, prefix: str = FACTS_PREFIX) -> str:
+    """Where a merged catalog entry keeps every row of the batches it merged, with their seqs."""
+    return f"{prefix}{CATALOG}/history-{batch_id}.parquet"
+
+
+def catalog_history(
+    store: ObjectStore, entries: Sequence[FactEntry], stack: ExitStack, prefix: str = FACTS_PREFIX
+) -> pl.DataFrame:
+    """Every row of the catalog batches these entries hold, each with its batch's seq: a batch's
+    own, or a merged entry's history (a merge written before histories: its rows, its seq)."""
+    frames = []
+    for entry in entries:
+        if HISTORY in entry.parts:
+            path = stack.enter_context(store.local_copy(catalog_history_key(entry.batch_id, prefix)))
+            frames.append(pl.read_parquet(path).select("product_id", "category", "seq"))
+        elif not is_marker(entry):
+            frames.append(load_catalog(store, [entry], stack, prefix))
+    if not frames:
+        return pl.DataFrame(schema={**_SCHEMA, "seq": pl.Int64()})
+    return pl.concat(frames, how="vertical")
+
+
+def write_catalog_merge(
+    history: pl.DataFrame, merged: str, store: ObjectStore, workdir: Path, prefix: str = FACTS_PREFIX
+) -> tuple[int, ...]:
+    """Store the merged catalog entry `merged` of these rows (with their seqs): its current
+    rows, and its history for a retraction to come. Returns its parts."""
+    write_catalog(latest_catalog(history.lazy()).collect(), catalog_key(merged, prefix), store, workdir)
+    local = workdir / f"catalog-history-{uuid.uuid4().hex}.parquet"
+    history.select("product_id", "category", "seq").sort("seq", "product_id").write_parquet(local, compression="zstd")
+    try:
+        store.put_file(local, catalog_history_key(merged, prefix))
+    finally:
+        local.unlink(missing_ok=True)
+    return (0, HISTORY)
 
 
 def write_catalog(frame: pl.DataFrame, key: str, store: ObjectStore, workdir: Path) -> None:
@@ -58,6 +98,7 @@ def load_catalog(
             pl.lit(e.seq, pl.Int64).alias("seq")
         )
         for e in entries
+        if not is_marker(e)  # a retraction's mark: no rows
     ]
     if not frames:
         return pl.DataFrame(schema={**_SCHEMA, "seq": pl.Int64()})

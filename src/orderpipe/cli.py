@@ -6,6 +6,7 @@ configuration error, 3 infrastructure failure.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import difflib
 import json
@@ -18,8 +19,9 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from decimal import Decimal
 from pathlib import Path
 from stat import S_ISREG
 from typing import Any, BinaryIO, NoReturn
@@ -29,7 +31,7 @@ import click
 from orderpipe.atomic import write_atomic
 from orderpipe.bootstrap import open_pipeline, open_reader, require_home
 from orderpipe.config import CONFIG_FILE, Settings, load_settings
-from orderpipe.core.kpis import KPIS
+from orderpipe.core.kpis import KPIS, DateKpis
 from orderpipe.core.names import REPORT_SUFFIX
 from orderpipe.core.report import ValidationReport
 from orderpipe.core.validate import validate as validate_exact
@@ -236,7 +238,9 @@ class FileResults:
         if outcome.status == "accepted":
             parts += [_plural(outcome.rows, "row"), _span(outcome.dates)]
         elif outcome.status == "duplicate":
-            parts += [_plural(outcome.rows, "row"), detail.split("), ")[0] + ")" if "), " in detail else detail]
+            short = detail.split("), ")[0] + ")" if "), " in detail else detail
+            retracted = "), which was retracted" in detail  # then the line says how to count it again
+            parts += [_plural(outcome.rows, "row"), detail if retracted else short]
         elif outcome.status == "rejected":
             parts += [_plural(outcome.rows, "row") if outcome.rows else "", _problems(outcome)]
         elif outcome.status == "dismissed":
@@ -416,14 +420,19 @@ class _Command(click.Command):
     """Every command of a _Group: tells the Ctrl-C handling which one runs."""
 
     def invoke(self, ctx: click.Context) -> Any:
-        interrupts: _Interrupts | None = ctx.meta.get("orderpipe.interrupts")
-        if interrupts is not None:
-            names, at = [], ctx
-            while at.parent is not None:  # the root's name is the program's, however it was started
-                names.append(at.info_name or "")
-                at = at.parent
-            interrupts.command = " ".join(reversed(names))
+        _name_running(ctx)
         return super().invoke(ctx)
+
+
+def _name_running(ctx: click.Context) -> None:
+    """Tell the Ctrl-C handling which command runs (`batches`, then `batches retract`)."""
+    interrupts: _Interrupts | None = ctx.meta.get("orderpipe.interrupts")
+    if interrupts is not None:
+        names, at = [], ctx
+        while at.parent is not None:  # the root's name is the program's, however it was started
+            names.append(at.info_name or "")
+            at = at.parent
+        interrupts.command = " ".join(reversed(names))
 
 
 class _Group(click.Group):
@@ -439,6 +448,7 @@ class _Group(click.Group):
 
     def invoke(self, ctx: click.Context) -> Any:
         if ctx.parent is not None:
+            _name_running(ctx)  # a group that runs on its own too (`batches`)
             return super().invoke(ctx)
         with _Interrupts() as interrupts:
             ctx.meta["orderpipe.interrupts"] = interrupts
@@ -952,7 +962,7 @@ def _fit(rows: list[dict[str, Any]], columns: Sequence[str], column: str) -> str
     return render([r | {column: _clip_middle(str(r[column]), width)} for r in rows], columns, "table")
 
 
-@main.command()
+@main.group(cls=_Group, invoke_without_command=True)
 @_format_option
 @_wide_option
 @click.pass_context
@@ -960,13 +970,17 @@ def batches(ctx: click.Context, fmt: str, wide: bool) -> None:
     """Run history: batch id, file, status, rows, dates touched, when (local time).
 
     The table shows the first 8 characters of each batch id (enough for `replay`); --wide
-    adds the commit order and the start time.
+    adds the commit order and the start time. `orderpipe batches retract BATCH_ID` takes an
+    accepted batch's rows out of the KPIs.
 
     \b
     Examples:
       orderpipe batches
       orderpipe batches --format jsonl | grep rejected
+      orderpipe batches retract 03189e47 --dry-run
     """
+    if ctx.invoked_subcommand is not None:
+        return
     with _faults():
         runs = open_reader(_settings(ctx)).ledger.runs()
     if fmt == "table" and not wide:
@@ -1026,6 +1040,95 @@ def status(ctx: click.Context, fmt: str) -> None:
         click.echo(printable(line))  # file names and settings: the user's text
 
 
+@batches.command()
+@click.argument("batch_id")
+@click.option("--dry-run", is_flag=True, help="Print the dates and KPI changes it would make; change nothing.")
+@click.pass_context
+def retract(ctx: click.Context, batch_id: str, dry_run: bool) -> None:
+    """Retract an accepted batch: its rows stop counting and every date it touched is
+    recomputed (an order it corrected counts again as the batch before it had it; a catalog
+    batch's products take their earlier categories again). The history shows it retracted;
+    its archived file stays, and the same bytes sent again are a duplicate unless replayed
+    (`orderpipe replay BATCH_ID`). Running it again finishes an interrupted one.
+
+    \b
+    Examples:
+      orderpipe batches retract 03189e47 --dry-run
+      orderpipe batches retract 03189e47
+    """
+    from orderpipe.retract import Retraction
+
+    with _faults():
+        if len(batch_id) < 8:
+            raise UsageError("a batch id prefix needs at least 8 characters")
+        settings = _settings(ctx)
+        if settings.backend != "aws":
+            require_home(settings)
+        pipeline = open_pipeline(settings)
+        retraction = Retraction(pipeline)
+        batch = retraction.find(batch_id)
+        if batch.retracted == "retracted":
+            click.echo(
+                printable(
+                    f"orderpipe: batch {batch.batch_id[:12]} ({batch.file}) was retracted at"
+                    f" {_local_minute(batch.retracted_at)}; nothing to do"
+                ),
+                err=True,
+            )
+            sys.exit(0)
+        if dry_run:
+            for line in _retract_preview(retraction.preview(batch)):
+                click.echo(printable(line))
+            sys.exit(0)
+        done = retraction.retract(batch)
+        if done.already:
+            said = f"retracted {batch.file}  batch {batch.batch_id[:12]}: another process retracted it meanwhile"
+        else:
+            said = (
+                f"retracted {batch.file}  batch {batch.batch_id[:12]}: its rows no longer count;"
+                f" KPIs recomputed for {len(done.dates)} date(s)"
+            )
+        click.echo(printable(said))
+    sys.exit(0)
+
+
+def _retract_preview(changes: Mapping[str, tuple[DateKpis | None, DateKpis]]) -> list[str]:
+    """A line per date a retraction would change: each order KPI before → after (the change),
+    and the categories that would change."""
+    lines = []
+    for order_date, (before, after) in sorted(changes.items()):
+        old, new = _kpi_values(before), _kpi_values(after)
+        changed = [
+            f"{name} {old.get(name, '-')} → {new.get(name, '-')}{_delta(old.get(name), new.get(name))}"
+            for name in dict.fromkeys([*old, *new])
+            if old.get(name) != new.get(name)
+        ]
+        lines.append(f"{order_date}  " + ("  ".join(changed) if changed else "unchanged"))
+    return lines or ["no date would change"]
+
+
+def _kpi_values(kpis: DateKpis | None) -> dict[str, object]:
+    """A date's KPIs by name: the day's, then each category's as `category.name`."""
+    if kpis is None:
+        return {}
+    values: dict[str, object] = {}
+    if kpis.order is not None:
+        values |= {k: v for k, v in dataclasses.asdict(kpis.order).items() if k != "order_date"}
+    for c in kpis.categories:
+        values |= {
+            f"{c.category}.{k}": v for k, v in dataclasses.asdict(c).items() if k not in ("order_date", "category")
+        }
+    return values
+
+
+def _delta(before: object, after: object) -> str:
+    """` (+2)`, ` (-10.50)`: the change of a number; nothing when one side is missing."""
+    if isinstance(before, (int, Decimal)) and isinstance(after, (int, Decimal)):
+        change = after - before
+        return f" ({'+' if change >= 0 else ''}{change})"
+    return ""
+
+
 def _say_unchanged(pipeline: Pipeline, keys: list[str], quiet: bool) -> None:
     """One line per rejected file a replay leaves alone: checked again, it would be rejected again."""
     for key in keys if not quiet else ():
@@ -1070,13 +1173,17 @@ def dismiss(ctx: click.Context, batch_id: str, fmt: str) -> None:
 
 
 def _already_accepted(pipeline: Pipeline, batch_prefix: str) -> str | None:
-    """The file of an accepted batch with this id prefix (as it is printed): replaying it has
-    nothing to do."""
+    """What replaying an accepted batch with this id prefix would do: nothing (as it is printed)."""
     for run in pipeline.ledger.runs():
         if run.batch_id.startswith(batch_prefix) and run.status == "accepted":
             batch = pipeline.ledger.get(run.batch_id)
+            if batch is not None and batch.retracted:
+                return printable(
+                    f"batch {batch_prefix} ({run.file}) was retracted; a replay does not count it again:"
+                    " send its orders in a new file (other bytes: its rows in another order will do)"
+                )
             if batch is not None and batch.done:
-                return printable(run.file)
+                return printable(f"batch {batch_prefix} ({run.file}) is already accepted; nothing to replay")
     return None
 
 
@@ -1117,9 +1224,7 @@ def replay(ctx: click.Context, batch_id: str | None, all_rejected: bool, fmt: st
             accepted = _already_accepted(pipeline, batch_id) if batch_id else None
             if accepted is not None:
                 if not _quiet(ctx):
-                    click.echo(
-                        f"orderpipe: batch {batch_id} ({accepted}) is already accepted; nothing to replay", err=True
-                    )
+                    click.echo(f"orderpipe: {accepted}", err=True)
                 sys.exit(0)
             raise UsageError(
                 f"no quarantined file{' for batch ' + batch_id if batch_id else 's'} in rejected/"

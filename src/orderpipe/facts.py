@@ -11,7 +11,7 @@ import datetime as dt
 import os
 import shutil
 import uuid
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -25,15 +25,21 @@ from orderpipe.ports import FactEntry, ObjectStore
 __all__ = [
     "BUNDLE",
     "FACTS_PREFIX",
+    "HISTORY",
+    "RETRACTED",
     "ROWS_PER_PART",
     "WRITERS",
     "StagedFacts",
     "bundle_of",
     "fact_key",
+    "history_rows",
+    "is_marker",
+    "latest_of",
     "load_facts",
     "publish_facts",
     "staged_facts",
     "write_compacted",
+    "write_history",
 ]
 
 FACTS_PREFIX = "warehouse/orders/"
@@ -48,10 +54,23 @@ WRITERS = 4
 #: files, not one per date. A reader takes its date's row groups only.
 BUNDLE = 1_000_000
 BUNDLES = "bundles/"
+#: Part numbers from here on name a merged entry's history: every row of the batches it merged,
+#: each with its batch's seq (`write_history`), so that a retraction can take one batch's rows
+#: out again and restore the rows they replaced. Readers of the current orders skip them.
+HISTORY = 2_000_000
+#: A date entry named so marks a retraction: no parts, a seq of its own (`Ledger.retract_entries`).
+RETRACTED = "retracted-"
+
+
+def is_marker(entry: FactEntry) -> bool:
+    """A retraction's mark among a date's entries (it holds no rows)."""
+    return entry.batch_id.startswith(RETRACTED)
 
 
 def fact_key(order_date: str, batch_id: str, part: int, prefix: str = FACTS_PREFIX) -> str:
     """Derived from the batch, so a retry overwrites its own files and never adds copies."""
+    if part >= HISTORY:
+        return f"{prefix}order_date={order_date}/history-{batch_id}-{part - HISTORY:04d}.parquet"
     if part >= BUNDLE:
         return f"{prefix}{BUNDLES}batch-{batch_id}-{part - BUNDLE:04d}.parquet"
     return f"{prefix}order_date={order_date}/batch-{batch_id}-{part:04d}.parquet"
@@ -147,7 +166,7 @@ def load_facts(
     for order_date, date_entries in entries.items():
         for entry in date_entries:
             paths = []
-            for part in entry.parts:
+            for part in (p for p in entry.parts if p < HISTORY):
                 path = local(fact_key(order_date, entry.batch_id, part, prefix))
                 if part >= BUNDLE:
                     bundles.setdefault(path, (entry.seq, set()))[1].add(order_date)
@@ -194,6 +213,55 @@ def staged_facts(facts: StagedFacts, dates: Collection[str]) -> pl.LazyFrame:
     if wanted != set(facts.parts):
         rows = rows.filter(pl.col("order_date").is_in(_days(dates)))
     return rows.with_columns(pl.lit(0, pl.Int64).alias("seq"))
+
+
+def history_rows(
+    store: ObjectStore, order_date: str, entries: Sequence[FactEntry], stack: ExitStack, prefix: str = FACTS_PREFIX
+) -> pl.LazyFrame:
+    """Every row of the batches these entries of one date hold, each with its batch's seq: a
+    batch's own rows, or a merged entry's history. A merged entry written before histories
+    existed gives its current rows, all under its own seq."""
+    frames = []
+    for entry in entries:
+        history = [p for p in entry.parts if p >= HISTORY]
+        if history:
+            paths = [
+                str(stack.enter_context(store.local_copy(fact_key(order_date, entry.batch_id, p, prefix))))
+                for p in history
+            ]
+            frames.append(pl.scan_parquet(paths, schema={**FACT_SCHEMA, "seq": pl.Int64()}, hive_partitioning=False))
+        else:
+            own = load_facts(store, {order_date: [entry]}, stack, prefix)
+            frames.append(own.with_columns(pl.lit(entry.seq, pl.Int64).alias("seq")))
+    if not frames:
+        return pl.LazyFrame(schema={**FACT_SCHEMA, "seq": pl.Int64()})
+    return pl.concat([f.select(*FACT_SCHEMA, "seq") for f in frames], how="vertical")
+
+
+def latest_of() -> pl.Expr:
+    """True for the rows of the latest seq of their order (every line of it, at line grain)."""
+    return pl.col("seq") == pl.col("seq").max().over("order_date", "order_id")
+
+
+def write_history(
+    rows: pl.LazyFrame,
+    order_date: str,
+    merged_id: str,
+    store: ObjectStore,
+    workdir: Path,
+    rows_per_part: int = ROWS_PER_PART,
+    prefix: str = FACTS_PREFIX,
+) -> list[int]:
+    """Write the rows (with their seq) of the batches merged as `merged_id`; returns the parts
+    (from `HISTORY` on). Sorted, so that a retry writes identical files."""
+    frame = rows.select(*FACT_SCHEMA, "seq").sort("seq", *FACT_SCHEMA).collect()
+    parts: list[int] = []
+    for n, offset in enumerate(range(0, max(frame.height, 1), rows_per_part)):
+        local = workdir / f"history-{uuid.uuid4().hex}.parquet"
+        frame.slice(offset, rows_per_part).write_parquet(local, compression="zstd", statistics=False)
+        store.put_file(local, fact_key(order_date, merged_id, HISTORY + n, prefix))
+        parts.append(HISTORY + n)
+    return parts
 
 
 def write_compacted(

@@ -44,7 +44,7 @@ from orderpipe.core.kpis import (
 from orderpipe.core.lines import compute_line_kpis, current_lines
 from orderpipe.core.shape import InputShape
 from orderpipe.errors import InfrastructureError
-from orderpipe.facts import load_facts, staged_facts
+from orderpipe.facts import is_marker, load_facts, staged_facts
 from orderpipe.faults import checkpoint
 from orderpipe.ingest import Inspection
 from orderpipe.ports import BatchRecord, FactEntry, KpiStore, Ledger, ObjectStore
@@ -246,6 +246,15 @@ class KpiEngine:
             self._remember(selected, entries)
         return results
 
+    def preview(self, read: Entries) -> dict[str, DateKpis]:
+        """The KPIs of the dates of `read`, a ledger read as it would be (a retraction's
+        `--dry-run`): stored nowhere, and nothing of it is kept for later recomputes."""
+        kept, self.known = self.known, OrderedDict()
+        try:
+            return self._kpis_of(read, None)
+        finally:
+            self.known = kept
+
     def _known_and_newer(self, entries: Entries, own: set[str]) -> tuple[dict[str, KnownOrders], Entries]:
         """The dates whose current orders this process knows as of an earlier seq, with the
         entries of higher seqs. A merged entry among them may also hold batches already known:
@@ -256,6 +265,9 @@ class KpiEngine:
             state = self.known.get(order_date)
             if state is None or order_date in own:
                 continue
+            if any(is_marker(e) and e.seq > state.upto for e in date_entries):
+                continue  # a batch was retracted since: its rows may be among the known ones
+
             known[order_date] = state
             newer[order_date] = [e for e in date_entries if e.seq > state.upto]
         return known, newer

@@ -105,6 +105,12 @@ def duplicate(name: str, existing: BatchRecord, report: ValidationReport | None,
     message = (
         f"{name}: same bytes as {existing.file} (batch {existing.batch_id[:12]}), already counted; nothing changed"
     )
+    if existing.retracted:
+        message = (
+            f"{name}: same bytes as {existing.file} (batch {existing.batch_id[:12]}), which was retracted"
+            " (`orderpipe batches retract`): not counted, nothing changed; to count these orders again, send them"
+            " in a new file (other bytes: its rows in another order will do)"
+        )
     dates = tuple(d for d in existing.dates if d != CATALOG)
     return Outcome("duplicate", name, existing.batch_id, existing.rows, dates, message, report, archived)
 

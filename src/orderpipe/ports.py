@@ -100,7 +100,8 @@ class FactEntry:
 @dataclass(frozen=True, slots=True)
 class BatchRecord:
     """An accepted batch: committed (facts visible) and, once its KPIs and archive are done, done.
-    `failed`: it could not be finished; start-up recovery leaves it alone until a replay."""
+    `failed`: it could not be finished; start-up recovery leaves it alone until a replay.
+    A retracted batch stays done: the same bytes again are a duplicate."""
 
     batch_id: str
     seq: int
@@ -109,6 +110,10 @@ class BatchRecord:
     dates: tuple[str, ...]
     done: bool
     failed: bool = False
+    #: "" counted; "retracting" a retraction began (`orderpipe batches retract`); "retracted" its
+    #: rows count no more, since `retracted_at`.
+    retracted: str = ""
+    retracted_at: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +122,7 @@ class RunRecord:
 
     batch_id: str
     file: str
-    status: str  # accepted | rejected | duplicate | failed
+    status: str  # accepted | rejected | duplicate | failed | dismissed | retracted
     rows: int
     dates: tuple[str, ...]
     started_at: str
@@ -144,6 +149,21 @@ class Ledger(Protocol):
     def compact(self, order_date: str, covered: Sequence[FactEntry], merged: FactEntry) -> bool:
         """Atomically replace the `covered` entries of a date by `merged` (their facts merged);
         False, changing nothing, when any of them is gone (another process compacted first)."""
+
+    def begin_retract(self, batch_id: str) -> BatchRecord | None:
+        """Mark a committed batch "retracting" (with the time) unless a retraction of it already
+        began; returns its record, None when it is not committed."""
+
+    def retract_entries(
+        self, order_date: str, covered: Sequence[FactEntry], added: Sequence[FactEntry], marker: str
+    ) -> bool:
+        """Atomically replace the `covered` entries of a date by `added`, plus an entry named
+        `marker` with no parts and the next seq of the commit sequence (so the date's KPI version
+        rises); False, changing nothing, when any covered entry is gone or `marker` is there."""
+
+    def finish_retract(self, batch_id: str, run: RunRecord) -> bool:
+        """Atomically mark a retracting batch "retracted" and record `run`; False, changing
+        nothing, when it is not retracting (another process finished it)."""
 
     def failed(self) -> list[BatchRecord]:
         """Committed batches marked failed, in seq order."""

@@ -4,9 +4,14 @@ Layout under the warehouse prefix (names from `facts.fact_key` and `catalogs.cat
 - `order_date=D/batch-<id>-<part>.parquet`: a date's own file of one slice of a batch;
 - `bundles/batch-<id>-<slice>.parquet`: the small dates of a slice in one file (the ledger
   names it for each of its dates by a part number from `BUNDLE` on);
-- `catalog/batch-<id>.parquet`: a catalog batch's rows;
+- `catalog/batch-<id>.parquet`: a catalog batch's rows (or a merged catalog entry's current
+  ones, its history beside them in `catalog/history-<id>.parquet`);
 - `batch-compact-<top>-…` / `batch-compact-<first>-<top>-…`: merged entries, named by the
-  seqs whose rows they hold (`merged_id`).
+  seqs whose rows they hold (`merged_id`); a retraction's rewrite of one
+  adds `-x<seq>` (without that seq's rows): `compact-<first>-<top>-x<seq>`;
+- `order_date=D/history-<merged id>-<part>.parquet`: every row of the batches a merged entry
+  holds, with their seqs (parts from `facts.HISTORY` on): what a retraction rewrites it from.
+A date's entries may also hold a retraction's marker (`retracted-<id>`, no files), never merged.
 
 Compaction is decided here: `Warehouse.compact` picks the dates (one read from more than
 `compact_after` entries, and then the batch's others with more than half as many),
@@ -25,18 +30,28 @@ from pathlib import Path
 import polars as pl
 
 from orderpipe.adapters.workspace import Workspace
-from orderpipe.catalogs import CATALOG, catalog_key, current_catalog, write_catalog
-from orderpipe.core.kpis import current_orders
-from orderpipe.core.lines import current_lines
+from orderpipe.catalogs import CATALOG, catalog_history, catalog_history_key, catalog_key, write_catalog_merge
 from orderpipe.core.shape import InputShape
 from orderpipe.errors import InfrastructureError
-from orderpipe.facts import BUNDLE, StagedFacts, bundle_of, fact_key, load_facts, publish_facts, write_compacted
+from orderpipe.facts import (
+    BUNDLE,
+    HISTORY,
+    StagedFacts,
+    bundle_of,
+    fact_key,
+    history_rows,
+    is_marker,
+    latest_of,
+    publish_facts,
+    write_compacted,
+    write_history,
+)
 from orderpipe.faults import checkpoint
 from orderpipe.logs import log_event
 from orderpipe.outcomes import reason_of
 from orderpipe.ports import FactEntry, Ledger, ObjectStore
 
-__all__ = ["COMPACT_AFTER", "Warehouse", "merge_start", "merged_id"]
+__all__ = ["COMPACT_AFTER", "Warehouse", "merge_start", "merged_id", "merged_range"]
 
 #: A date read from more facts entries than this is compacted: its oldest entries become one.
 COMPACT_AFTER = 8
@@ -82,6 +97,11 @@ def _first_seq(entry: FactEntry) -> int:
         return entry.seq
     first, dash, _ = entry.batch_id.removeprefix("compact-").partition("-")
     return int(first) if dash else 0
+
+
+def merged_range(entry: FactEntry) -> tuple[int, int]:
+    """The lowest and highest seq whose rows a merged entry holds (the lowest from its name)."""
+    return _first_seq(entry), entry.seq
 
 
 class Warehouse:
@@ -152,7 +172,10 @@ class Warehouse:
         if CATALOG in dates:
             compacted += self._compact_catalog()
             dates = [d for d in dates if d != CATALOG]
-        read = self.ledger.fact_entries(sorted(set(dates)))
+        # A retraction's marks hold no rows: they are never merged, and count for nothing here.
+        read = {
+            d: [e for e in es if not is_marker(e)] for d, es in self.ledger.fact_entries(sorted(set(dates))).items()
+        }
         # Once one date is due, the others with half as many entries are merged too: the
         # dates a stream of batches shares stay in step, and merging is one event every few
         # batches instead of one date or another at nearly every batch.
@@ -183,11 +206,8 @@ class Warehouse:
         merged = merged_id(covered, entries)
         try:
             with ExitStack() as stack:
-                facts = load_facts(self.store, {order_date: covered}, stack, self.prefix)
-                latest = current_lines if self.shape.lines else current_orders
-                current = latest(facts, {order_date} if len(covered) > 1 else set())
-                parts = write_compacted(
-                    current, order_date, merged, self.store, self.scratch, self.rows_per_part, self.prefix
+                parts = self.write_merged(
+                    history_rows(self.store, order_date, covered, stack, self.prefix), order_date, merged
                 )
         except (InfrastructureError, OSError, pl.exceptions.PolarsError):
             now = {e.batch_id for e in self.ledger.fact_entries([order_date])[order_date]}
@@ -198,15 +218,31 @@ class Warehouse:
         if not self.ledger.compact(order_date, covered, FactEntry(order_date, merged, covered[-1].seq, tuple(parts))):
             return False  # another process compacted this date first
         checkpoint("compact-switched")
-        for entry in covered:
-            for part in entry.parts:
-                if part >= BUNDLE:  # it holds other dates too: freed once none names it
-                    released.add((entry.batch_id, part))
-                else:
-                    self.store.delete(fact_key(order_date, entry.batch_id, part, self.prefix))
+        self.delete_replaced(order_date, covered, released)
         checkpoint("compact-cleaned")
         self._delete_strays(order_date)
         return True
+
+    def write_merged(self, rows: pl.LazyFrame, order_date: str, merged: str) -> list[int]:
+        """Store `rows` (every row of some batches of a date, with their seqs) as the merged entry
+        `merged`: the current ones (the latest seq's per order) and, for a retraction to come,
+        all of them with their seqs (`facts.HISTORY`). Returns its parts."""
+        history = rows.collect()
+        current = history.lazy().filter(latest_of())
+        parts = write_compacted(current, order_date, merged, self.store, self.scratch, self.rows_per_part, self.prefix)
+        return parts + write_history(
+            history.lazy(), order_date, merged, self.store, self.scratch, self.rows_per_part, self.prefix
+        )
+
+    def delete_replaced(self, order_date: str, replaced: Sequence[FactEntry], released: set[tuple[str, int]]) -> None:
+        """Delete the files of entries a switch replaced; a bundle holds other dates too, so it
+        is added to `released` and freed once no entry names it."""
+        for entry in replaced:
+            for part in entry.parts:
+                if BUNDLE <= part < HISTORY:
+                    released.add((entry.batch_id, part))
+                else:
+                    self.store.delete(fact_key(order_date, entry.batch_id, part, self.prefix))
 
     @property
     def scratch(self) -> Path:
@@ -215,7 +251,7 @@ class Warehouse:
 
     def _bytes(self, order_date: str, entries: Sequence[FactEntry]) -> int:
         """The size of the entries' facts files (a bundle counts whole; a gone file as 0)."""
-        keys = {fact_key(order_date, e.batch_id, part, self.prefix) for e in entries for part in e.parts}
+        keys = {fact_key(order_date, e.batch_id, p, self.prefix) for e in entries for p in e.parts if p < HISTORY}
         return sum(stat.size for stat in map(self.store.stat, keys) if stat is not None)
 
     def _compact_catalog(self) -> list[str]:
@@ -224,7 +260,7 @@ class Warehouse:
         of finished batches are merged: an unfinished one still needs its own rows to find
         what it changed. Crash-safe as `compact`: a name derived from what it replaces, one
         ledger switch, deletion last."""
-        entries = self.ledger.fact_entries([CATALOG])[CATALOG]
+        entries = [e for e in self.ledger.fact_entries([CATALOG])[CATALOG] if not is_marker(e)]
         if len(entries) <= self.compact_after:
             return []
         covered: list[FactEntry] = []
@@ -238,16 +274,22 @@ class Warehouse:
         top = covered[-1].seq
         merged = f"compact-{top:012d}"
         with ExitStack() as stack:
-            rows = current_catalog(self.store, covered, stack, self.prefix)
-        write_catalog(rows, catalog_key(merged, self.prefix), self.store, self.scratch)
+            history = catalog_history(self.store, covered, stack, self.prefix)
+        parts = write_catalog_merge(history, merged, self.store, self.scratch, self.prefix)
         checkpoint("compact-written")
-        if not self.ledger.compact(CATALOG, covered, FactEntry(CATALOG, merged, top, (0,))):
+        if not self.ledger.compact(CATALOG, covered, FactEntry(CATALOG, merged, top, parts)):
             return []  # another process compacted the catalog first
         checkpoint("compact-switched")
-        for entry in covered:
-            self.store.delete(catalog_key(entry.batch_id, self.prefix))
+        self.delete_catalog_files(covered)
         checkpoint("compact-cleaned")
         return [CATALOG]
+
+    def delete_catalog_files(self, replaced: Sequence[FactEntry]) -> None:
+        """Delete the files of catalog entries a switch replaced (a merge's history too)."""
+        for entry in replaced:
+            self.store.delete(catalog_key(entry.batch_id, self.prefix))
+            if HISTORY in entry.parts:
+                self.store.delete(catalog_history_key(entry.batch_id, self.prefix))
 
     # -- files no entry names -------------------------------------------------------------------
     def _named(self, batch_id: str) -> set[int]:
@@ -257,6 +299,10 @@ class Warehouse:
             return set()
         entries = self.ledger.fact_entries(list(record.dates))
         return {p for es in entries.values() for e in es if e.batch_id == batch_id for p in e.parts}
+
+    def free_bundles(self, bundles: set[tuple[str, int]]) -> None:
+        """Delete the bundles among `bundles` that no entry names any more."""
+        self._delete_unnamed_bundles(bundles)
 
     def _delete_unnamed_bundles(self, bundles: set[tuple[str, int]]) -> None:
         """Delete the bundles no entry names any more. Checked after this process's own switch,

@@ -113,3 +113,43 @@ def test_the_runs_of_exactly_one_batch(any_pipeline: Pipeline) -> None:
     assert [r.file for r in ledger.runs_of(ids[1])] == ["f1.csv"]
     assert ledger.runs_of("abc1") == []  # not a prefix lookup
     assert ledger.runs_of(ids[0]) == [r for r in ledger.runs() if r.batch_id == ids[0]]  # the same records
+
+
+# -- retracting a batch ----------------------------------------------------------------------------
+def test_a_retraction_begins_once_and_finishes_once_with_its_run(any_pipeline: Pipeline) -> None:
+    ledger = any_pipeline.ledger
+    assert ledger.begin_retract("never-committed") is None
+    ledger.commit("batch-a", "a.csv", 2, {"2025-07-01": [0]})
+    began = ledger.begin_retract("batch-a")
+    assert began is not None and began.retracted == "retracting" and began.retracted_at
+    again = ledger.begin_retract("batch-a")
+    assert again is not None and again.retracted_at == began.retracted_at  # the first time stays
+    run = RunRecord("batch-a", "a.csv", "retracted", 2, ("2025-07-01",), began.retracted_at, began.retracted_at, "m")
+    assert ledger.finish_retract("batch-a", run)
+    assert not ledger.finish_retract("batch-a", run)  # finished: the second one changes nothing
+    record = ledger.get("batch-a")
+    assert record is not None and record.retracted == "retracted" and record.retracted_at == began.retracted_at
+    assert [r.status for r in ledger.runs_of("batch-a")] == ["retracted"]
+
+
+def test_a_retractions_switch_replaces_entries_and_takes_the_next_seq(any_pipeline: Pipeline) -> None:
+    ledger = any_pipeline.ledger
+    day = "2025-07-01"
+    a = ledger.commit("batch-a", "a.csv", 1, {day: [0]})
+    b = ledger.commit("batch-b", "b.csv", 1, {day: [0], "2025-07-02": [1]})
+    [_, own] = ledger.fact_entries([day])[day]
+    rewritten = FactEntry(day, "compact-x", a.seq, (0, 2_000_000))
+    assert ledger.retract_entries(day, [own], [rewritten], "retracted-batch-b")
+    entries = ledger.fact_entries([day])[day]
+    assert [e.batch_id for e in entries] == ["batch-a", "compact-x", "retracted-batch-b"]
+    assert entries[1] == rewritten
+    marker = entries[2]
+    assert marker.parts == () and marker.seq == b.seq + 1  # past every seq so far
+    # The same switch again: the covered entry is gone and the marker there: nothing changes.
+    assert not ledger.retract_entries(day, [own], [], "retracted-batch-b")
+    assert not ledger.retract_entries(day, [], [], "retracted-batch-b")
+    assert ledger.fact_entries([day])[day] == entries
+    c = ledger.commit("batch-c", "c.csv", 1, {day: [0]})
+    assert c.seq == marker.seq + 1  # commits and retractions take from one sequence
+    assert ledger.retract_entries("2025-07-02", [], [], "retracted-batch-b")
+    assert ledger.fact_entries(["2025-07-02"])["2025-07-02"][-1].seq == c.seq + 1

@@ -1,8 +1,9 @@
 """DynamoDB as the ledger (the KPI store is `dynamodb_kpis.py`).
 
 Ledger table (pk, sk):
-  BATCH#<id> / BATCH        the commit record: seq, file, rows, dates, done
+  BATCH#<id> / BATCH        the commit record: seq, file, rows, dates, done, retracted (and when)
   DATE#<date> / BATCH#<id>  which parts of a batch hold the date's facts (written before the commit)
+  DATE#<date> / BATCH#retracted-<id>  a retraction's marker: its own seq, no parts (`dynamodb_retract.py`)
   PENDING / <id>            committed, not yet done (a Query, never a Scan, finds them)
   COUNTER / seq             the sequence counter
   PRODUCT#<id> / <date>     a product sold on that date (with the catalog on; written before the commit)
@@ -20,12 +21,12 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
-import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from orderpipe.adapters.dynamodb_retract import Retractions, run_items
 from orderpipe.errors import InfrastructureError, OrderpipeError
 from orderpipe.faults import checkpoint
 from orderpipe.ports import BatchRecord, FactEntry, RunRecord
@@ -127,7 +128,7 @@ def _n(item: dict[str, Any], name: str) -> int:
     return int(item[name]["N"])
 
 
-class DynamoLedger:
+class DynamoLedger(Retractions):
     def __init__(self, table: str, client: Any = None) -> None:
         self.table = table
         self.db = _Table(client)
@@ -142,6 +143,8 @@ class DynamoLedger:
             tuple(v["S"] for v in item["dates"]["L"]),
             item["done"]["BOOL"],
             not item["done"]["BOOL"] and item.get("failed", {}).get("BOOL", False),
+            item.get("retracted", {}).get("S", ""),
+            item.get("retracted_at", {}).get("S", ""),
         )
 
     def get(self, batch_id: str) -> BatchRecord | None:
@@ -371,24 +374,10 @@ class DynamoLedger:
         return sorted(found)
 
     def record_run(self, run: RunRecord) -> None:
-        item = {
-            "pk": {"S": "RUN"},
-            "sk": {"S": f"{run.started_at}#{uuid.uuid4().hex[:8]}"},
-            "batch_id": {"S": run.batch_id},
-            "file": {"S": run.file},
-            "status": {"S": run.status},
-            "rows": {"N": str(run.rows)},
-            "dates": {"L": [{"S": d} for d in run.dates]},
-            "started_at": {"S": run.started_at},
-            "finished_at": {"S": run.finished_at},
-            "message": {"S": run.message},
-            "report": {"S": run.report},
-        }
-        under_batch = item | {"pk": {"S": f"RUNS#{run.batch_id}"}}
         self.db.call(
             "write of the run history",
             "transact_write_items",
-            TransactItems=[{"Put": {"TableName": self.table, "Item": i}} for i in (item, under_batch)],
+            TransactItems=[{"Put": {"TableName": self.table, "Item": i}} for i in run_items(run)],
         )
 
     def runs_of(self, batch_id: str) -> list[RunRecord]:

@@ -28,7 +28,8 @@ __all__ = ["SqliteDatabase", "SqliteKpiStore", "SqliteLedger", "column_name", "d
 LEDGER_SCHEMA = """
 CREATE TABLE IF NOT EXISTS batches (
     batch_id TEXT PRIMARY KEY, seq INTEGER NOT NULL UNIQUE, file TEXT NOT NULL, rows INTEGER NOT NULL,
-    dates TEXT NOT NULL, done INTEGER NOT NULL DEFAULT 0, committed_at TEXT NOT NULL, done_at TEXT);
+    dates TEXT NOT NULL, done INTEGER NOT NULL DEFAULT 0, committed_at TEXT NOT NULL, done_at TEXT,
+    retracted TEXT NOT NULL DEFAULT '', retracted_at TEXT NOT NULL DEFAULT '');
 CREATE TABLE IF NOT EXISTS batch_dates (
     order_date TEXT NOT NULL, batch_id TEXT NOT NULL, seq INTEGER NOT NULL, parts TEXT NOT NULL,
     PRIMARY KEY (order_date, batch_id));
@@ -39,9 +40,12 @@ CREATE TABLE IF NOT EXISTS runs (
 CREATE INDEX IF NOT EXISTS runs_by_batch ON runs (batch_id);
 CREATE TABLE IF NOT EXISTS product_dates (
     product_id TEXT NOT NULL, order_date TEXT NOT NULL, PRIMARY KEY (product_id, order_date)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS retract_seqs (seq INTEGER PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS kpi_versions (order_date TEXT PRIMARY KEY, version INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS kpi_generation (id INTEGER PRIMARY KEY CHECK (id = 1), value INTEGER NOT NULL);
 """
+# retract_seqs: the seqs a retraction took for its date entries (`SqliteLedger.retract_entries`),
+# from the one sequence of commits: the next seq is past both tables' highest.
 # kpi_generation: one number raised by every KPI write, so a reader can tell cheaply whether
 # anything changed (the API's version and ETag).
 # Money is exact decimal TEXT (a TEXT-affinity column keeps the string as written; INTEGER cents
@@ -200,11 +204,11 @@ class SqliteDatabase:
         db = self.connection
         runs = [r[1] for r in db.execute("PRAGMA table_info(runs)").fetchall()]
         if runs and "report" not in runs:
-            try:
-                db.execute("ALTER TABLE runs ADD COLUMN report TEXT NOT NULL DEFAULT ''")
-            except sqlite3.OperationalError as exc:  # another process added it first
-                if "duplicate column" not in str(exc):
-                    raise
+            self._add_column("runs", "report TEXT NOT NULL DEFAULT ''")
+        batches = [r[1] for r in db.execute("PRAGMA table_info(batches)").fetchall()]
+        for column in ("retracted", "retracted_at"):
+            if batches and column not in batches:
+                self._add_column("batches", f"{column} TEXT NOT NULL DEFAULT ''")
         if not self._stale():
             return
         db.execute("BEGIN IMMEDIATE")
@@ -221,6 +225,14 @@ class SqliteDatabase:
             db.execute("ROLLBACK")
             raise
         db.execute("COMMIT")
+
+    def _add_column(self, table: str, definition: str) -> None:
+        """A column an older home's table lacks (another process may add it first)."""
+        try:
+            self.connection.execute(f"ALTER TABLE {table} ADD COLUMN {definition}")
+        except sqlite3.OperationalError as exc:
+            if "duplicate column" not in str(exc):
+                raise
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -250,6 +262,14 @@ class SqliteDatabase:
         self.connection.close()
 
 
+def _next_seq(db: sqlite3.Connection) -> int:
+    """The next seq of the one sequence that commits and retractions take from."""
+    (seq,) = db.execute(
+        "SELECT MAX(COALESCE((SELECT MAX(seq) FROM batches), 0), COALESCE((SELECT MAX(seq) FROM retract_seqs), 0)) + 1"
+    ).fetchone()
+    return int(seq)
+
+
 class SqliteLedger:
     def __init__(self, db: SqliteDatabase) -> None:
         self.db = db
@@ -265,6 +285,8 @@ class SqliteLedger:
             tuple(json.loads(row["dates"])),
             row["done"] == 1,
             row["done"] == -1,
+            row["retracted"],
+            row["retracted_at"],
         )
 
     def get(self, batch_id: str) -> BatchRecord | None:
@@ -275,7 +297,7 @@ class SqliteLedger:
         with self.db.transaction() as db:
             existing = db.execute("SELECT 1 FROM batches WHERE batch_id = ?", (batch_id,)).fetchone()
             if existing is None:
-                (seq,) = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM batches").fetchone()
+                seq = _next_seq(db)
                 dates = sorted(parts)
                 db.execute(
                     "INSERT INTO batches (batch_id, seq, file, rows, dates, committed_at) VALUES (?, ?, ?, ?, ?, ?)",
@@ -314,6 +336,49 @@ class SqliteLedger:
             )
             checkpoint("compact-switch-inside")
         return True
+
+    def begin_retract(self, batch_id: str) -> BatchRecord | None:
+        with self.db.transaction() as db:
+            db.execute(
+                "UPDATE batches SET retracted = 'retracting', retracted_at = ? WHERE batch_id = ? AND retracted = ''",
+                (_now(), batch_id),
+            )
+        return self.get(batch_id)
+
+    def retract_entries(
+        self, order_date: str, covered: Sequence[FactEntry], added: Sequence[FactEntry], marker: str
+    ) -> bool:
+        ids = json.dumps([e.batch_id for e in covered])
+        wanted = "SELECT value FROM json_each(?)"
+        with self.db.transaction() as db:
+            (present,) = db.execute(
+                f"SELECT COUNT(*) FROM batch_dates WHERE order_date = ? AND batch_id IN ({wanted})", (order_date, ids)
+            ).fetchone()
+            marked = db.execute(
+                "SELECT 1 FROM batch_dates WHERE order_date = ? AND batch_id = ?", (order_date, marker)
+            ).fetchone()
+            if present != len(covered) or marked is not None:
+                return False  # a covered entry is gone (compacted), or the marker is there already
+            seq = _next_seq(db)
+            db.execute(f"DELETE FROM batch_dates WHERE order_date = ? AND batch_id IN ({wanted})", (order_date, ids))
+            db.executemany(
+                "INSERT INTO batch_dates (order_date, batch_id, seq, parts) VALUES (?, ?, ?, ?)",
+                [(order_date, e.batch_id, e.seq, json.dumps(list(e.parts))) for e in added]
+                + [(order_date, marker, seq, "[]")],
+            )
+            db.execute("INSERT INTO retract_seqs (seq) VALUES (?)", (seq,))
+            checkpoint("retract-switch-inside")
+        return True
+
+    def finish_retract(self, batch_id: str, run: RunRecord) -> bool:
+        with self.db.transaction() as db:
+            changed = db.execute(
+                "UPDATE batches SET retracted = 'retracted' WHERE batch_id = ? AND retracted = 'retracting'",
+                (batch_id,),
+            ).rowcount
+            if changed:
+                self._insert_run(db, run)
+        return bool(changed)
 
     def failed(self) -> list[BatchRecord]:
         return [self._batch(r) for r in self.db.query("SELECT * FROM batches WHERE done = -1 ORDER BY seq")]
@@ -355,21 +420,25 @@ class SqliteLedger:
 
     def record_run(self, run: RunRecord) -> None:
         with self.db.transaction() as db:
-            db.execute(
-                "INSERT INTO runs (batch_id, file, status, rows, dates, started_at, finished_at, message, report)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    run.batch_id,
-                    run.file,
-                    run.status,
-                    run.rows,
-                    json.dumps(list(run.dates)),
-                    run.started_at,
-                    run.finished_at,
-                    run.message,
-                    run.report,
-                ),
-            )
+            self._insert_run(db, run)
+
+    @staticmethod
+    def _insert_run(db: sqlite3.Connection, run: RunRecord) -> None:
+        db.execute(
+            "INSERT INTO runs (batch_id, file, status, rows, dates, started_at, finished_at, message, report)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                run.batch_id,
+                run.file,
+                run.status,
+                run.rows,
+                json.dumps(list(run.dates)),
+                run.started_at,
+                run.finished_at,
+                run.message,
+                run.report,
+            ),
+        )
 
     def runs_of(self, batch_id: str) -> list[RunRecord]:
         return [run for run in self.runs(batch_id=batch_id) if run.batch_id == batch_id]

@@ -523,7 +523,7 @@
   const DOT = 10;
   const ROW = 12;
   const LANE_ROWS = 4;
-  const WORST_FIRST = { failed: 0, rejected: 0, duplicate: 1, dismissed: 1, accepted: 2 };
+  const WORST_FIRST = { failed: 0, rejected: 0, retracted: 1, duplicate: 1, dismissed: 1, accepted: 2 };
 
   function lane(chart, marks) {
     const strip = document.createElement("div");
