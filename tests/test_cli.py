@@ -463,9 +463,11 @@ def test_watch_stops_cleanly_after_one_ctrl_c(home: Path) -> None:
 
 
 def test_serve_says_it_stopped_and_a_reading_command_that_it_changed_nothing(home: Path, tmp_path: Path) -> None:
-    """Neither has anything to finish: neither tells the user to run it again."""
+    """Neither has anything to finish: neither tells the user to run it again. The stop comes
+    right after the announcement, before the server runs (three times each: it once printed a
+    never-awaited warning or an event loop's half-made teardown about one time in three)."""
     home.mkdir()
-    for sig, code in ((signal.SIGINT, 130), (signal.SIGTERM, 143)):
+    for sig, code in ((signal.SIGINT, 130), (signal.SIGTERM, 143)) * 3:
         process = start(home, "serve", "--port", "0")
         assert process.stdout is not None
         assert process.stdout.readline().startswith("serving the dashboard of")

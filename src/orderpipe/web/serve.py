@@ -17,9 +17,11 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+import signal
 import socket
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -261,6 +263,50 @@ def where(sock: socket.socket, host: str, guard: Guard) -> tuple[str, list[str]]
     return _url("127.0.0.1" if ipv4 else "::1", port), [_url(a, port) for a in dict.fromkeys(others)]
 
 
+#: The signals that stop `serve` (uvicorn's own handlers take both).
+STOPS = (signal.SIGINT, signal.SIGTERM)
+
+
+@dataclass
+class HeldStops:
+    """Stops that came before the server could take them, and the handlers they were kept from."""
+
+    previous: dict[signal.Signals, Any]
+    held: list[int]
+
+
+def hold_stops() -> HeldStops:
+    """From here on a Ctrl-C or SIGTERM is noted, not acted on, until the server runs: one in the
+    instant before the event loop runs would end Python half-way through making it (a traceback
+    and a never-awaited warning beside "stopped serving")."""
+    held: list[int] = []
+    previous = {sig: signal.signal(sig, lambda sig, frame: held.append(sig)) for sig in STOPS}
+    return HeldStops(previous, held)
+
+
+def _run_until_stopped(config: Any, sock: socket.socket, stops: HeldStops) -> None:
+    """uvicorn's server on `sock`; a stop held back while it started is handed to it once its
+    handlers are in place (it shuts down cleanly, then raises the stop again, as uvicorn does)."""
+    import uvicorn
+
+    class StoppableServer(uvicorn.Server):
+        @contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            for sig, handler in stops.previous.items():
+                signal.signal(sig, handler)  # what the server puts back when it ends
+            with super().capture_signals():
+                for held in stops.held:
+                    self.handle_exit(held, None)
+                yield
+
+    try:
+        StoppableServer(config).run(sockets=[sock])
+    finally:
+        for sig, handler in stops.previous.items():
+            if signal.getsignal(sig) is not handler:
+                signal.signal(sig, handler)
+
+
 def serve(
     settings: Settings,
     host: str,
@@ -270,7 +316,6 @@ def serve(
     access_log: bool,
 ) -> None:
     """Bind first (port 0 picks a free one), say the URLs, then serve until Ctrl-C or SIGTERM."""
-    import uvicorn
 
     first = open_reader(settings)  # refuses a local home that is not there, before binding
     if settings.backend == "aws":
@@ -284,6 +329,7 @@ def serve(
             return open_reader(settings)  # a fresh read-only connection per request: never stale
 
     app = create_app(source, guard=guard)
+    stops = hold_stops()
     bounds = limits()
     sock = listen(host, port, bounds.backlog)
     url, others = where(sock, host, guard)
@@ -294,4 +340,4 @@ def serve(
                  "also needs --allow-host NAME (addresses need none)")  # fmt: skip
     else:
         announce(f"serving the dashboard of {settings.home} at {url} (Ctrl-C stops)")
-    uvicorn.Server(server_config(app, access_log, bounds)).run(sockets=[sock])
+    _run_until_stopped(server_config(app, access_log, bounds), sock, stops)
