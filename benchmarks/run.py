@@ -34,6 +34,7 @@ sections. Each tool runs in its own subprocess, so figures include the interpret
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import os
 import platform
 import shutil
@@ -124,10 +125,12 @@ def ensure_file(spec: BigFile) -> Path:
     path = DATA / f"orders-{spec.label}.csv"
     if not path.exists():
         print(f"generating {path.name} ({spec.rows:,} rows over {spec.days} dates)…", flush=True)
-        subprocess.run(
-            [sys.executable, str(HERE / "generate.py"), str(path), "--rows", str(spec.rows), "--days", str(spec.days)],
-            check=True,
-        )
+        # A year from 2025-01-01, or more years ending 2025-12-31: a later date is one a run
+        # refuses as implausible (after tomorrow).
+        last = dt.date(2025, 12, 31)
+        start = dt.date(2025, 1, 1) if spec.days <= 365 else last - dt.timedelta(days=spec.days - 1)
+        command = [sys.executable, str(HERE / "generate.py"), str(path), "--rows", str(spec.rows)]
+        subprocess.run([*command, "--days", str(spec.days), "--start", start.isoformat()], check=True)
     return path
 
 

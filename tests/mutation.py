@@ -29,6 +29,8 @@ MUTATED = [
     "src/orderpipe/warehouse.py",
     "src/orderpipe/archive.py",
     "src/orderpipe/outcomes.py",
+    "src/orderpipe/retract.py",
+    "src/orderpipe/locate.py",
 ]
 #: The fast tests that exercise those files (the slow crash tests start real processes, which
 #: import the original code, not the mutants, so they could not kill anything anyway).
@@ -90,6 +92,17 @@ TESTS = [
     "tests/test_user_names.py::test_the_names_an_upload_waits_under",
     "tests/test_user_names.py::test_a_long_names_uploads_are_found_too",
     "tests/adapters/test_notify.py::test_pipeline_posts_success_and_failure",
+    # Rejected files that settle, set aside, retracted batches and the date window, through the
+    # command in this process (not the kill -9 tests: they start `orderpipe`).
+    "tests/test_rejected_files_settle.py::test_a_replay_leaves_an_unchanged_rejected_file_alone",
+    "tests/test_rejected_files_settle.py::test_new_settings_replay_it",
+    "tests/test_rejected_files_settle.py::test_new_bytes_replay_it",
+    "tests/test_rejected_files_settle.py::test_a_report_from_before_is_replayed",
+    "tests/test_rejected_files_settle.py::test_a_failed_file_is_always_replayed",
+    "tests/test_rejected_files_settle.py::test_dismiss_sets_a_rejected_file_aside",
+    "tests/test_rejected_files_settle.py::test_two_files_of_one_name_dismissed_keep_both",
+    "tests/test_retract.py",
+    "tests/test_date_window.py",
 ]
 SETTINGS: dict[str, Any] = {
     "source_paths": ["src"],
