@@ -84,6 +84,7 @@ OTHER_VARIABLES = (
     "ORDERPIPE_TASK_VERSION",
     "ORDERPIPE_CRASH_AT",
     "ORDERPIPE_INPUT",
+    "ORDERPIPE_EPHEMERAL_PREFIX",  # the sweeper's: what its stack's per-execution ECS names start with
 )
 #: The whole [input] table as one JSON object (how the AWS stack passes it to the containers);
 #: ORDERPIPE_INPUT_* variables still override single keys of it.
