@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -209,24 +210,29 @@ def test_kill_from_outside_at_a_timed_instant(
     """Killed at a fraction of an uninterrupted run's work, so the kill lands mid-run on a slow
     machine as on a fast one; a kill of a run that had already ended would prove nothing."""
     reference, seconds = clean_run
-    delay = seconds * fraction
-    for attempt in range(4):
-        home = tmp_path / f"home-{attempt}"
-        process = start_run(home, files)
-        time.sleep(delay)
-        if process.poll() is None:
-            process.send_signal(signal.SIGKILL)
-            if process.wait() == -signal.SIGKILL:
-                break  # a kill of a live run: the only kind that counts
-        process.wait()
-        delay /= 2  # this run was faster than the reference one: aim earlier
-    else:
-        pytest.fail(f"every run ended before its kill (last aimed at {delay * 2:.2f} s): nothing was tested")
+    home = kill_a_live_run(lambda attempt: tmp_path / f"home-{attempt}", files, seconds * fraction)
     rerun = orderpipe(home, "run", *map(str, files))
     assert rerun.returncode == 1, rerun.stderr
     assert state(home) == reference
     assert scratch_left(home) == []
     check_history(home, set())
+
+
+def kill_a_live_run(new_home: Callable[[int], Path], files: list[Path], delay: float) -> Path:
+    """Start `orderpipe run` on a new home, SIGKILL it after `delay` s, and return the home. A
+    run that ended first (the machine got quicker than when the reference ran) is tried again,
+    aimed twice as early: only a kill of a live run counts."""
+    for attempt in range(4):
+        home = new_home(attempt)
+        process = start_run(home, files)
+        time.sleep(delay)
+        if process.poll() is None:
+            process.send_signal(signal.SIGKILL)
+            if process.wait() == -signal.SIGKILL:
+                return home
+        process.wait()
+        delay /= 2
+    pytest.fail(f"every run ended before its kill (last aimed at {delay * 2:.2f} s): nothing was tested")
 
 
 AWS_POINTS = [

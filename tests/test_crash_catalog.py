@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_crash import orderpipe, scratch_left, start_run, state, unfinished
+from tests.test_crash import kill_a_live_run, orderpipe, scratch_left, start_run, state, unfinished
 from tests.test_watch import stop_when_drained
 
 pytestmark = pytest.mark.slow
@@ -147,19 +147,7 @@ def test_kill_from_outside_at_a_timed_instant(
     fraction: float, files: list[Path], clean_run: tuple[tuple, float], tmp_path: Path
 ) -> None:
     reference, seconds = clean_run
-    delay = seconds * fraction
-    for attempt in range(4):
-        home = new_home(tmp_path / f"try-{attempt}")
-        process = start_run(home, files)
-        time.sleep(delay)
-        if process.poll() is None:
-            process.send_signal(signal.SIGKILL)
-            if process.wait() == -signal.SIGKILL:
-                break
-        process.wait()
-        delay /= 2
-    else:
-        pytest.fail("every run ended before its kill: nothing was tested")
+    home = kill_a_live_run(lambda attempt: new_home(tmp_path / f"try-{attempt}"), files, seconds * fraction)
     rerun = orderpipe(home, "run", *map(str, files))
     assert rerun.returncode == 1, rerun.stderr
     assert state(home) == reference

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_crash import check_history, orderpipe, scratch_left, start_run, state, unfinished
+from tests.test_crash import check_history, kill_a_live_run, orderpipe, scratch_left, start_run, state, unfinished
 from tests.test_watch import stop_when_drained
 
 pytestmark = pytest.mark.slow
@@ -129,12 +129,7 @@ def test_kill_from_outside_at_a_timed_instant(
     fraction: float, files: list[Path], clean_run: tuple[tuple, float], tmp_path: Path
 ) -> None:
     reference, seconds = clean_run
-    home = new_home(tmp_path)
-    process = start_run(home, files)
-    time.sleep(seconds * fraction)
-    assert process.poll() is None, f"the run ended within {seconds * fraction:.2f} s: nothing was killed"
-    process.send_signal(signal.SIGKILL)
-    assert process.wait() == -signal.SIGKILL
+    home = kill_a_live_run(lambda attempt: new_home(tmp_path / f"attempt-{attempt}"), files, seconds * fraction)
     rerun = orderpipe(home, "run", *map(str, files))
     assert rerun.returncode == 1, rerun.stderr
     assert state(home) == reference
