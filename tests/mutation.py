@@ -3,6 +3,7 @@
     python tests/mutation.py run            # mutmut run with the settings below
     python tests/mutation.py run show NAME  # any other mutmut command: results, show, browse…
     python tests/mutation.py report         # score per file and every survivor, from mutants/
+    python tests/mutation.py changed [BASE] # only the functions changed since BASE (default main)
 
 Run it as a script, not with `-m tests.mutation`: the tests must be imported from the copy in
 mutants/, so this process must not have imported the `tests` package.
@@ -14,10 +15,19 @@ than in pyproject.toml so that the mutation run cannot change how the ordinary s
 
 from __future__ import annotations
 
+import ast
+import contextlib
+import fnmatch
+import heapq
 import json
 import os
+import re
+import signal
+import subprocess
 import sys
-from collections.abc import Callable, Sequence
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -132,14 +142,68 @@ SETTINGS: dict[str, Any] = {
     ],
 }
 KILLED = {"killed", "timeout", "segfault", "caught by type check"}
+#: What mutmut records when pytest could not run a mutant's tests at all (a test id it cannot
+#: find, an error in its own code). mutmut calls it a timeout, which would count as killed.
+COULD_NOT_RUN = {255, -1}
+
+
+def _status(code: int | None, by_exit_code: dict[int | None, str]) -> str:
+    return "tests could not run" if code in COULD_NOT_RUN else by_exit_code[code]
 
 
 def _settings_reader() -> Callable[[str, Any], Any]:
     return lambda key, default: SETTINGS.get(key, default)
 
 
+def _start_time(pid: int) -> str | None:
+    """The kernel's start time of a process: with its id, it names one process, never a later one."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+class _SameProcessTimeouts:
+    """mutmut's wall-clock limit, signalling only the process it was set for.
+
+    mutmut 3.8.1 sends SIGXCPU to a test run's process id when its time is up, also when that
+    run has long ended; by then the id may belong to any other process on the machine (a CI
+    run beside it died of "CPU time limit exceeded"). This sends it only while the id still
+    names the process it was registered for.
+    """
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, str | None]] = []
+        self._lock = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def register(self, pid: int, timeout_s: float) -> None:
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._expire, name="mutation-timeouts", daemon=True)
+                self._thread.start()
+            heapq.heappush(self._heap, (time.time() + timeout_s, pid, _start_time(pid)))
+            self._lock.notify()
+
+    def _expire(self) -> None:
+        with self._lock:
+            while True:
+                while not self._heap:
+                    self._lock.wait()
+                now = time.time()
+                while self._heap and self._heap[0][0] <= now:
+                    _, pid, started = heapq.heappop(self._heap)
+                    if started is not None and _start_time(pid) == started:
+                        with contextlib.suppress(ProcessLookupError):
+                            os.kill(pid, signal.SIGXCPU)
+                if self._heap:
+                    self._lock.wait(timeout=max(0.0, self._heap[0][0] - now))
+
+
 def run(args: Sequence[str]) -> int:
     import mutmut.configuration
+    import mutmut.workers.isolation
     from mutmut.__main__ import cli
 
     # Seen by tests/conftest.py in every process mutmut starts (they inherit the environment):
@@ -150,6 +214,8 @@ def run(args: Sequence[str]) -> int:
         return 2
     mutmut.configuration._config_reader = _settings_reader
     mutmut.configuration.reset_config()
+    # The fork server is forked from this process, so it inherits the replacement.
+    mutmut.workers.isolation.register_timeout = _SameProcessTimeouts().register  # type: ignore[assignment]
     try:
         cli.main(list(args), prog_name="mutmut", standalone_mode=False)
     except SystemExit as exc:
@@ -157,8 +223,11 @@ def run(args: Sequence[str]) -> int:
     return 0
 
 
-def report(root: Path = Path("mutants")) -> int:
-    """Print killed/checked/total per mutated file, then every checked mutant not killed."""
+def report(root: Path = Path("mutants"), only: Sequence[str] = ()) -> int:
+    """Print killed/checked/total per mutated file, then every checked mutant not killed.
+
+    With `only` (mutant name patterns), just those mutants count.
+    """
     from mutmut.stats import status_by_exit_code
 
     metas = sorted(root.glob("src/**/*.py.meta"))
@@ -170,7 +239,9 @@ def report(root: Path = Path("mutants")) -> int:
     for meta in metas:
         source = meta.relative_to(root / "src" / "orderpipe").as_posix().removesuffix(".meta")
         codes = json.loads(meta.read_text())["exit_code_by_key"]
-        statuses = {name: status_by_exit_code[code] for name, code in codes.items()}
+        if only:
+            codes = {name: code for name, code in codes.items() if any(fnmatch.fnmatchcase(name, p) for p in only)}
+        statuses = {name: _status(code, status_by_exit_code) for name, code in codes.items()}
         checked = [name for name, status in statuses.items() if status != "not checked"]
         if not codes:
             continue
@@ -185,9 +256,65 @@ def report(root: Path = Path("mutants")) -> int:
     return 0
 
 
+def _changed_lines(base: str, path: str) -> set[int]:
+    """Lines of the working copy of `path` that differ from `base` (committed or not)."""
+    diff = subprocess.run(
+        ["git", "diff", "--unified=0", base, "--", path], capture_output=True, text=True, check=True
+    ).stdout
+    lines: set[int] = set()
+    for start, count in re.findall(r"^@@ -\S+ \+(\d+)(?:,(\d+))? @@", diff, flags=re.MULTILINE):
+        first, n = int(start), 1 if count == "" else int(count)
+        # A pure deletion (n == 0) changes the function around the line it left.
+        lines.update(range(first, first + max(n, 1)))
+    return lines
+
+
+def changed_functions(path: str, lines: Iterable[int]) -> list[str]:
+    """mutmut's name patterns for the functions and methods of `path` holding any of `lines`."""
+    wanted = set(lines)
+    module = path.removeprefix("src/").removesuffix(".py").replace("/", ".").removesuffix(".__init__")
+    tree = ast.parse(Path(path).read_text())
+    found: list[str] = []
+
+    def touched(node: ast.AST) -> bool:
+        first = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])  # type: ignore[attr-defined]
+        return any(first <= line <= (node.end_lineno or node.lineno) for line in wanted)  # type: ignore[attr-defined]
+
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and touched(node):
+            found.append(f"{module}.x_{node.name}__mutmut_*")
+        elif isinstance(node, ast.ClassDef):
+            for item in node.body:
+                if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) and touched(item):
+                    # mutmut names a method x<U+01C1>Class<U+01C1>method.
+                    found.append(f"{module}.x\u01c1{node.name}\u01c1{item.name}__mutmut_*")
+    return found
+
+
+def changed(base: str) -> int:
+    """Mutate only what changed since `base`: the changed functions of the mutated files."""
+    listed = subprocess.run(
+        ["git", "diff", "--name-only", base, "--", "src"], capture_output=True, text=True, check=True
+    ).stdout.split()
+    files = [f for f in listed if Path(f).exists() and any(fnmatch.fnmatchcase(f, g) for g in MUTATED)]
+    patterns = [p for f in files for p in changed_functions(f, _changed_lines(base, f))]
+    if not patterns:
+        print(f"no function of a mutated file changed since {base}")
+        return 0
+    print(f"mutating {len(patterns)} changed functions of {len(files)} files since {base}:")
+    for pattern in patterns:
+        print(f"  {pattern}")
+    SETTINGS["only_mutate"] = files
+    subprocess.run(["rm", "-rf", "mutants"], check=True)
+    status = run(["run", *patterns])
+    return report(only=patterns) or status
+
+
 def main(argv: Sequence[str]) -> int:
     if argv and argv[0] == "report":
         return report()
+    if argv and argv[0] == "changed":
+        return changed(argv[1] if len(argv) > 1 else "main")
     if argv and argv[0] == "run":
         return run(argv[1:] or ["run"])
     print(__doc__, file=sys.stderr)

@@ -26,7 +26,7 @@ from orderpipe.core.rules import COLUMNS, DEFAULT_CATEGORIES
 from orderpipe.core.shape import SEED_SHAPE, InputShape
 from orderpipe.core.shape_validate import validate_shaped
 from tests.conftest import examples
-from tests.spelling import STRAY, spelled
+from tests.spelling import STRAY, STRAY_IDS, spelled
 
 VALUES = {
     "order_id": ["O1", "O2", "O3", " O4 ", "", "O\u00e9", "O1\x1f", "\x1f", "O2\u3000"],
@@ -166,7 +166,7 @@ def test_screen_and_exact_validator_agree(drawn: tuple[bytes, bool], shape: Inpu
             assert sorted(staged.rows(), key=repr) == sorted(pl.read_parquet(alone.facts.paths).rows(), key=repr)
 
 
-@pytest.mark.parametrize("stray", STRAY, ids=repr)
+@pytest.mark.parametrize("stray", STRAY, ids=STRAY_IDS)
 @pytest.mark.parametrize("end", ["\n", "\r\n"], ids=["LF", "CRLF"])
 def test_each_stray_quote_is_read_as_the_exact_validator_reads_it(stray: str, end: str, tmp_path: Path) -> None:
     """Each spelling the two readers part on, in an otherwise valid file: the same report and
