@@ -459,3 +459,92 @@ def test_a_catalog_commit_between_the_ledger_reads_is_read_again(tmp_path: Path)
     assert pipeline.recompute([DAYS[0]]) == []  # written: the same version as stored
     assert [(c["category"], c["orders"]) for c in snapshot(pipeline)[1]] == [("Books", 2)]
     assert calls == [["catalog", DAYS[0]], ["catalog"], ["catalog", DAYS[0]], ["catalog"]]
+
+
+def test_a_second_compaction_beside_an_unfinished_catalog_batch_keeps_the_merged_file(tmp_path: Path) -> None:
+    """While a catalog batch is unfinished, only the entries before it may be merged. Once they
+    are one merged entry, a second worker's compaction finds a single entry to merge: merging it
+    would give it its own name again, and deleting what it replaced would delete the file the
+    ledger still names. A single entry is left as it is, and the unfinished batch still finishes."""
+    home = tmp_path / "home"
+    pipeline = open_pipeline(load_settings(home, environ=LINES))
+    pipeline.compact_after = 1
+    drop_orders(pipeline, tmp_path / "o.csv", [Line("O1", "C1", DAYS[0], "", "P1", 1, Decimal("1.00"), False)])
+    drop_catalog(pipeline, tmp_path / "products-1.csv", {"P1": "Books"})
+    drop_catalog(pipeline, tmp_path / "products-2.csv", {"P2": "Books"})
+    path = tmp_path / "products-3.csv"
+    path.write_text("product_id,category\nP1,Toys\n")
+    key = pipeline.submit(path)
+    with pipeline.inspected(key) as (inspection, _scratch, _snapshot):
+        record = pipeline.commit("products-3.csv", inspection)  # committed, then "killed"
+    assert pipeline.compact(["catalog"]) == ["catalog"]
+    merged, unfinished = pipeline.ledger.fact_entries(["catalog"])["catalog"]
+    assert merged.batch_id.startswith("compact-") and unfinished.batch_id == record.batch_id
+    files = keys(pipeline, "warehouse/orders/catalog/")
+    assert files == sorted(
+        [f"batch-{merged.batch_id}.parquet", f"batch-{record.batch_id}.parquet", f"history-{merged.batch_id}.parquet"]
+    )
+
+    second = open_pipeline(load_settings(home, environ=LINES))  # another worker on the same home
+    second.compact_after = 1
+    assert second.compact(["catalog"]) == []
+    assert second.ledger.fact_entries(["catalog"])["catalog"] == [merged, unfinished]
+    assert keys(second, "warehouse/orders/catalog/") == files
+    outcome = second.process(key)
+    assert outcome.status == "accepted" and outcome.dates == (DAYS[0],), outcome.message
+    assert [(c["category"], c["order_date"]) for c in snapshot(second)[1]] == [("Toys", DAYS[0])]
+
+
+def test_recovery_of_a_committed_catalog_batch_recomputes_the_dates_it_changed(tmp_path: Path) -> None:
+    """A catalog batch whose run died after its commit and its archiving is finished by the
+    next start-up: the dates on which the products it changed sold are recomputed (not its
+    `catalog` key), and the run history says so."""
+    home = tmp_path / "home"
+    pipeline = open_pipeline(load_settings(home, environ=LINES))
+    lines = [
+        Line("O1", "C1", DAYS[0], "", "P1", 1, Decimal("1.00"), False),
+        Line("O2", "C2", DAYS[1], "", "P2", 1, Decimal("2.00"), False),
+    ]
+    assert drop_orders(pipeline, tmp_path / "o.csv", lines).status == "accepted"
+    path = tmp_path / "products.csv"
+    path.write_text("product_id,category\nP1,Books\n")
+    key = pipeline.submit(path)
+    with pipeline.inspected(key) as (inspection, _scratch, snapshot_):
+        record = pipeline.commit("products.csv", inspection)
+        pipeline.archive.to_processed(key, "products.csv", record.batch_id, snapshot_)  # then "killed"
+    assert [(c["category"], c["order_date"]) for c in snapshot(pipeline)[1]] == [
+        ("Unknown", DAYS[0]),
+        ("Unknown", DAYS[1]),
+    ]
+
+    restarted = open_pipeline(load_settings(home, environ=LINES))
+    assert restarted.recover() == [record.batch_id]
+    assert [(c["category"], c["order_date"]) for c in snapshot(restarted)[1]] == [
+        ("Books", DAYS[0]),
+        ("Unknown", DAYS[1]),
+    ]
+    last = restarted.ledger.runs()[-1]
+    assert (last.file, last.status, last.dates) == ("products.csv", "accepted", (DAYS[0],))
+    assert last.message == f"products.csv: accepted (finished after an interruption), 1 rows {DAYS[0]}…{DAYS[0]}"
+    assert restarted.ledger.unfinished() == []
+
+
+def test_an_older_catalog_batch_finished_after_a_newer_one_still_recomputes(tmp_path: Path) -> None:
+    """What a catalog batch changed is measured against the catalog before it, never against
+    batches committed after it: a newer batch that repeats its change finds nothing changed
+    (the older one is committed), so the older one, finishing last, must recompute the date."""
+    pipeline = open_pipeline(load_settings(tmp_path / "home", environ=LINES))
+    drop_orders(pipeline, tmp_path / "o.csv", [Line("O1", "C1", DAYS[0], "", "P1", 1, Decimal("1.00"), False)])
+    path = tmp_path / "products-1.csv"
+    path.write_text("product_id,category\nP1,Books\n")
+    older = pipeline.submit(path)
+    with pipeline.inspected(older) as (inspection, _scratch, _snapshot):
+        pipeline.commit("products-1.csv", inspection)  # committed; its run goes on later
+    newer = drop_catalog(pipeline, tmp_path / "products-2.csv", {"P1": "Books", "P2": "Toys"})
+    assert newer.status == "accepted" and newer.dates == ()  # P1 as the older batch set it; P2 sold nowhere
+    assert [c["category"] for c in snapshot(pipeline)[1]] == ["Unknown"]
+    outcome = pipeline.process(older)
+    assert outcome.status == "accepted" and outcome.dates == (DAYS[0],), outcome.message
+    assert [(c["category"], c["order_date"], c["daily_revenue"]) for c in snapshot(pipeline)[1]] == [
+        ("Books", DAYS[0], Decimal("1.00"))
+    ]
