@@ -7,17 +7,21 @@ category as the latest catalog says; on folder + SQLite and on S3 + DynamoDB (mo
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import orderpipe.ingest as ingest
 from orderpipe.bootstrap import open_pipeline
+from orderpipe.catalogs import product_index
 from orderpipe.config import ConfigError, load_settings
 from orderpipe.workflow import Pipeline
 
@@ -548,3 +552,38 @@ def test_an_older_catalog_batch_finished_after_a_newer_one_still_recomputes(tmp_
     assert [(c["category"], c["order_date"], c["daily_revenue"]) for c in snapshot(pipeline)[1]] == [
         ("Books", DAYS[0], Decimal("1.00"))
     ]
+
+
+def test_the_product_index_names_each_product_and_date_once(tmp_path: Path) -> None:
+    """What an order batch adds to the product index: each product with the dates it sold on,
+    in order, each date once however many lines (in however many facts files) sold it there: a
+    DynamoDB batch write refuses one key twice."""
+    first, second = tmp_path / "a.parquet", tmp_path / "b.parquet"
+    day = [dt.date(2025, 7, d) for d in (1, 2, 3)]
+    pl.DataFrame(
+        {"product_id": ["P1", "P1", "P2", "P1"], "order_date": [day[1], day[1], day[0], day[0]]}
+    ).write_parquet(first)
+    pl.DataFrame({"product_id": ["P1", "P2"], "order_date": [day[1], day[0]]}).write_parquet(second)
+    index = product_index([first, second])
+    assert {p: list(dates) for p, dates in index.items()} == {
+        "P1": ["2025-07-01", "2025-07-02"],
+        "P2": ["2025-07-01"],
+    }
+
+
+def test_a_catalog_row_may_set_a_product_back_to_unknown(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`Unknown` is an allowed category in a catalog whatever `categories` lists: it sets a
+    product back to unknown. The screen takes it (the exact validator is not needed), and the
+    dates the product sold on are recomputed."""
+    pipeline = open_pipeline(load_settings(tmp_path / "home", environ=LINES))
+    assert "Unknown" not in pipeline.categories
+    drop_orders(pipeline, tmp_path / "o.csv", [Line("O1", "C1", DAYS[0], "", "P1", 1, Decimal("1.00"), False)])
+    assert drop_catalog(pipeline, tmp_path / "products-1.csv", {"P1": "Books"}).status == "accepted"
+    calls: list[int] = []
+    real = ingest.validate
+    monkeypatch.setattr(ingest, "validate", lambda *a, **k: calls.append(1) or real(*a, **k))
+    outcome = drop_catalog(pipeline, tmp_path / "products-2.csv", {"P1": "Unknown", "P2": "Unknown"})
+    assert outcome.status == "accepted" and outcome.report.errors == (), outcome.message
+    assert outcome.dates == (DAYS[0],) and calls == []
+    assert [(c["category"], c["order_date"]) for c in snapshot(pipeline)[1]] == [("Unknown", DAYS[0])]
+    assert keys(pipeline, "processed/") == ["o.csv", "products-1.csv", "products-2.csv"]
