@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-#: What is mutated: every module of the core, and the workflow with its rooms.
+#: What is mutated: every module of the core, the workflow with its rooms, and catalog batches.
 MUTATED = [
     "src/orderpipe/core/*.py",
     "src/orderpipe/workflow.py",
@@ -41,6 +41,7 @@ MUTATED = [
     "src/orderpipe/outcomes.py",
     "src/orderpipe/retract.py",
     "src/orderpipe/locate.py",
+    "src/orderpipe/catalogs.py",
 ]
 #: The fast tests that exercise those files (the slow crash tests start real processes, which
 #: import the original code, not the mutants, so they could not kill anything anyway).
@@ -88,6 +89,13 @@ TESTS = [
     "tests/test_catalog.py::test_catalog_compaction_keeps_the_kpis",
     "tests/test_catalog.py::test_catalog_compaction_leaves_an_unfinished_catalog_batch_alone",
     "tests/test_catalog.py::test_a_catalog_commit_between_the_ledger_reads_is_read_again",
+    "tests/test_catalog.py::test_a_second_compaction_beside_an_unfinished_catalog_batch_keeps_the_merged_file",
+    "tests/test_catalog.py::test_recovery_of_a_committed_catalog_batch_recomputes_the_dates_it_changed",
+    "tests/test_catalog.py::test_an_older_catalog_batch_finished_after_a_newer_one_still_recomputes",
+    "tests/test_catalog.py::test_the_product_index_names_each_product_and_date_once",
+    "tests/test_catalog.py::test_a_catalog_row_may_set_a_product_back_to_unknown",
+    # The product index on DynamoDB (moto's server): one key twice in a batch write is refused.
+    "tests/adapters/test_dynamodb_ledger.py::test_a_product_sold_twice_on_one_date_is_indexed_once",
     # Replay, the landing order of one name's uploads (a watcher in threads of this process) and
     # the notification of a run: the in-process tests only (the others start `orderpipe`).
     "tests/test_replay.py::test_a_replay_stopped_after_the_requeue_is_finished_by_the_same_command",

@@ -7,17 +7,21 @@ category as the latest catalog says; on folder + SQLite and on S3 + DynamoDB (mo
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import orderpipe.ingest as ingest
 from orderpipe.bootstrap import open_pipeline
+from orderpipe.catalogs import product_index
 from orderpipe.config import ConfigError, load_settings
 from orderpipe.workflow import Pipeline
 
@@ -459,3 +463,127 @@ def test_a_catalog_commit_between_the_ledger_reads_is_read_again(tmp_path: Path)
     assert pipeline.recompute([DAYS[0]]) == []  # written: the same version as stored
     assert [(c["category"], c["orders"]) for c in snapshot(pipeline)[1]] == [("Books", 2)]
     assert calls == [["catalog", DAYS[0]], ["catalog"], ["catalog", DAYS[0]], ["catalog"]]
+
+
+def test_a_second_compaction_beside_an_unfinished_catalog_batch_keeps_the_merged_file(tmp_path: Path) -> None:
+    """While a catalog batch is unfinished, only the entries before it may be merged. Once they
+    are one merged entry, a second worker's compaction finds a single entry to merge: merging it
+    would give it its own name again, and deleting what it replaced would delete the file the
+    ledger still names. A single entry is left as it is, and the unfinished batch still finishes."""
+    home = tmp_path / "home"
+    pipeline = open_pipeline(load_settings(home, environ=LINES))
+    pipeline.compact_after = 1
+    drop_orders(pipeline, tmp_path / "o.csv", [Line("O1", "C1", DAYS[0], "", "P1", 1, Decimal("1.00"), False)])
+    drop_catalog(pipeline, tmp_path / "products-1.csv", {"P1": "Books"})
+    drop_catalog(pipeline, tmp_path / "products-2.csv", {"P2": "Books"})
+    path = tmp_path / "products-3.csv"
+    path.write_text("product_id,category\nP1,Toys\n")
+    key = pipeline.submit(path)
+    with pipeline.inspected(key) as (inspection, _scratch, _snapshot):
+        record = pipeline.commit("products-3.csv", inspection)  # committed, then "killed"
+    assert pipeline.compact(["catalog"]) == ["catalog"]
+    merged, unfinished = pipeline.ledger.fact_entries(["catalog"])["catalog"]
+    assert merged.batch_id.startswith("compact-") and unfinished.batch_id == record.batch_id
+    files = keys(pipeline, "warehouse/orders/catalog/")
+    assert files == sorted(
+        [f"batch-{merged.batch_id}.parquet", f"batch-{record.batch_id}.parquet", f"history-{merged.batch_id}.parquet"]
+    )
+
+    second = open_pipeline(load_settings(home, environ=LINES))  # another worker on the same home
+    second.compact_after = 1
+    assert second.compact(["catalog"]) == []
+    assert second.ledger.fact_entries(["catalog"])["catalog"] == [merged, unfinished]
+    assert keys(second, "warehouse/orders/catalog/") == files
+    outcome = second.process(key)
+    assert outcome.status == "accepted" and outcome.dates == (DAYS[0],), outcome.message
+    assert [(c["category"], c["order_date"]) for c in snapshot(second)[1]] == [("Toys", DAYS[0])]
+
+
+def test_recovery_of_a_committed_catalog_batch_recomputes_the_dates_it_changed(tmp_path: Path) -> None:
+    """A catalog batch whose run died after its commit and its archiving is finished by the
+    next start-up: the dates on which the products it changed sold are recomputed (not its
+    `catalog` key), and the run history says so."""
+    home = tmp_path / "home"
+    pipeline = open_pipeline(load_settings(home, environ=LINES))
+    lines = [
+        Line("O1", "C1", DAYS[0], "", "P1", 1, Decimal("1.00"), False),
+        Line("O2", "C2", DAYS[1], "", "P2", 1, Decimal("2.00"), False),
+    ]
+    assert drop_orders(pipeline, tmp_path / "o.csv", lines).status == "accepted"
+    path = tmp_path / "products.csv"
+    path.write_text("product_id,category\nP1,Books\n")
+    key = pipeline.submit(path)
+    with pipeline.inspected(key) as (inspection, _scratch, snapshot_):
+        record = pipeline.commit("products.csv", inspection)
+        pipeline.archive.to_processed(key, "products.csv", record.batch_id, snapshot_)  # then "killed"
+    assert [(c["category"], c["order_date"]) for c in snapshot(pipeline)[1]] == [
+        ("Unknown", DAYS[0]),
+        ("Unknown", DAYS[1]),
+    ]
+
+    restarted = open_pipeline(load_settings(home, environ=LINES))
+    assert restarted.recover() == [record.batch_id]
+    assert [(c["category"], c["order_date"]) for c in snapshot(restarted)[1]] == [
+        ("Books", DAYS[0]),
+        ("Unknown", DAYS[1]),
+    ]
+    last = restarted.ledger.runs()[-1]
+    assert (last.file, last.status, last.dates) == ("products.csv", "accepted", (DAYS[0],))
+    assert last.message == f"products.csv: accepted (finished after an interruption), 1 rows {DAYS[0]}…{DAYS[0]}"
+    assert restarted.ledger.unfinished() == []
+
+
+def test_an_older_catalog_batch_finished_after_a_newer_one_still_recomputes(tmp_path: Path) -> None:
+    """What a catalog batch changed is measured against the catalog before it, never against
+    batches committed after it: a newer batch that repeats its change finds nothing changed
+    (the older one is committed), so the older one, finishing last, must recompute the date."""
+    pipeline = open_pipeline(load_settings(tmp_path / "home", environ=LINES))
+    drop_orders(pipeline, tmp_path / "o.csv", [Line("O1", "C1", DAYS[0], "", "P1", 1, Decimal("1.00"), False)])
+    path = tmp_path / "products-1.csv"
+    path.write_text("product_id,category\nP1,Books\n")
+    older = pipeline.submit(path)
+    with pipeline.inspected(older) as (inspection, _scratch, _snapshot):
+        pipeline.commit("products-1.csv", inspection)  # committed; its run goes on later
+    newer = drop_catalog(pipeline, tmp_path / "products-2.csv", {"P1": "Books", "P2": "Toys"})
+    assert newer.status == "accepted" and newer.dates == ()  # P1 as the older batch set it; P2 sold nowhere
+    assert [c["category"] for c in snapshot(pipeline)[1]] == ["Unknown"]
+    outcome = pipeline.process(older)
+    assert outcome.status == "accepted" and outcome.dates == (DAYS[0],), outcome.message
+    assert [(c["category"], c["order_date"], c["daily_revenue"]) for c in snapshot(pipeline)[1]] == [
+        ("Books", DAYS[0], Decimal("1.00"))
+    ]
+
+
+def test_the_product_index_names_each_product_and_date_once(tmp_path: Path) -> None:
+    """What an order batch adds to the product index: each product with the dates it sold on,
+    in order, each date once however many lines (in however many facts files) sold it there: a
+    DynamoDB batch write refuses one key twice."""
+    first, second = tmp_path / "a.parquet", tmp_path / "b.parquet"
+    day = [dt.date(2025, 7, d) for d in (1, 2, 3)]
+    pl.DataFrame(
+        {"product_id": ["P1", "P1", "P2", "P1"], "order_date": [day[1], day[1], day[0], day[0]]}
+    ).write_parquet(first)
+    pl.DataFrame({"product_id": ["P1", "P2"], "order_date": [day[1], day[0]]}).write_parquet(second)
+    index = product_index([first, second])
+    assert {p: list(dates) for p, dates in index.items()} == {
+        "P1": ["2025-07-01", "2025-07-02"],
+        "P2": ["2025-07-01"],
+    }
+
+
+def test_a_catalog_row_may_set_a_product_back_to_unknown(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`Unknown` is an allowed category in a catalog whatever `categories` lists: it sets a
+    product back to unknown. The screen takes it (the exact validator is not needed), and the
+    dates the product sold on are recomputed."""
+    pipeline = open_pipeline(load_settings(tmp_path / "home", environ=LINES))
+    assert "Unknown" not in pipeline.categories
+    drop_orders(pipeline, tmp_path / "o.csv", [Line("O1", "C1", DAYS[0], "", "P1", 1, Decimal("1.00"), False)])
+    assert drop_catalog(pipeline, tmp_path / "products-1.csv", {"P1": "Books"}).status == "accepted"
+    calls: list[int] = []
+    real = ingest.validate
+    monkeypatch.setattr(ingest, "validate", lambda *a, **k: calls.append(1) or real(*a, **k))
+    outcome = drop_catalog(pipeline, tmp_path / "products-2.csv", {"P1": "Unknown", "P2": "Unknown"})
+    assert outcome.status == "accepted" and outcome.report.errors == (), outcome.message
+    assert outcome.dates == (DAYS[0],) and calls == []
+    assert [(c["category"], c["order_date"]) for c in snapshot(pipeline)[1]] == [("Unknown", DAYS[0])]
+    assert keys(pipeline, "processed/") == ["o.csv", "products-1.csv", "products-2.csv"]

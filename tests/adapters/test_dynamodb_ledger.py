@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from orderpipe.adapters.dynamodb import DynamoLedger
+from orderpipe.bootstrap import open_pipeline
+from orderpipe.config import load_settings
 from orderpipe.errors import OrderpipeError, TransientError
 
 
@@ -55,3 +59,29 @@ def test_a_batchs_runs_are_one_small_query_and_older_runs_are_found_too(aws_env:
     partitions.clear()
     ledger.runs_of("b" * 64)
     assert partitions == ["RUNS#" + "b" * 64]
+
+
+def test_a_product_sold_twice_on_one_date_is_indexed_once(aws_env: dict[str, str], tmp_path: Path) -> None:
+    """The product index of an order batch names each (product, date) once: DynamoDB refuses
+    a batch write holding one key twice, and the file would fail. Two orders of P1 on one
+    date, with more pairs than one batch write takes (25), are counted, and a catalog change
+    of P1 recomputes both of its dates."""
+    env = aws_env | {"ORDERPIPE_INPUT_CATALOG": "true", "ORDERPIPE_INPUT_GRAIN": "line"}
+    pipeline = open_pipeline(load_settings(tmp_path / "home", environ=env))
+    header = "order_id,customer_id,order_date,product_id,quantity,unit_price,returned"
+    rows = ["O1,C1,2025-07-01,P1,1,2.00,false", "O2,C2,2025-07-01,P1,1,3.00,false", "O3,C1,2025-07-02,P1,1,4.00,false"]
+    rows += [f"X{n},C1,2025-07-03,S{n:02d},1,1.00,false" for n in range(30)]
+    orders = tmp_path / "orders.csv"
+    orders.write_text("\n".join([header, *rows]) + "\n")
+    outcome = pipeline.process(pipeline.submit(orders))
+    assert outcome.status == "accepted", outcome.message
+    assert pipeline.ledger.product_dates(["P1"]) == ["2025-07-01", "2025-07-02"]
+    products = tmp_path / "products.csv"
+    products.write_text("product_id,category\nP1,Books\n")
+    changed = pipeline.process(pipeline.submit(products))
+    assert changed.status == "accepted" and changed.dates == ("2025-07-01", "2025-07-02"), changed.message
+    category = pipeline.kpis.category(None, None, None)
+    assert [(c["order_date"], c["category"], c["orders"]) for c in category if c["category"] == "Books"] == [
+        ("2025-07-01", "Books", 2),
+        ("2025-07-02", "Books", 1),
+    ]

@@ -121,3 +121,15 @@ SETTINGS = settings(
 def test_both_paths_agree(rule: str | None, data: st.DataObject, monkeypatch: pytest.MonkeyPatch) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         check(data.draw(draw_case(rule)), Path(tmp), monkeypatch)
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=["plain", "renamed"])
+def test_unknown_is_an_allowed_category_whatever_the_categories(
+    shape: InputShape, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`Unknown` is not among the categories, yet a catalog row may set it: both validators
+    take it, and the screen alone decides the file."""
+    assert "Unknown" not in CATS
+    header = f"{shape.catalog_product_id},{shape.catalog_category}"
+    data = f"{header}\nP1,Unknown\nP2,Books\n".encode()
+    check(Case(shape, data, set(), plain=True), tmp_path, monkeypatch)

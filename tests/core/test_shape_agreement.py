@@ -351,3 +351,82 @@ def test_a_status_has_one_meaning_on_both_paths(status: str, values: tuple[str, 
         facts = read(tmp_path, shape, fast, "order_date", "2025-01-01", "Status", status)
         staged.append(staged_rows(facts)[0]["returned"])
     assert staged == [shape.is_returned(status)] * 2
+
+
+def inspected(path: Path, shape: InputShape, fast: bool) -> tuple[ingest.Inspection, list[int]]:
+    """`path` as `inspect_file` reads it, or (`fast=False`) by the exact validator alone; with
+    the calls of the exact validator."""
+    calls: list[int] = []
+    real = ingest.validate
+    workdir = path.parent / f"stage-{fast}"
+    workdir.mkdir()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(ingest, "validate", lambda *a, **k: calls.append(1) or real(*a, **k))
+        if not fast:
+            patch.setattr(ingest, "_screened", lambda *a, **k: None)
+        return ingest.inspect_file(path, path.name, CATS, workdir, ingest.ROWS_PER_PART, shape, now=NOW), calls
+
+
+LINE_HEADER = "order_id,customer_id,order_date,category,product_id,quantity,unit_price,returned,Line"
+
+
+def test_two_lines_of_one_product_with_their_own_line_ids_are_valid_on_both_paths(tmp_path: Path) -> None:
+    """With a line id column a line is (order, line id): one product on two lines of an order
+    is two lines, staged both, by the fast path alone; the same line id twice is a duplicate."""
+    shape = shape_of(lines=True, timestamps=False, status=False, renamed=False, line_id=True)
+    path = tmp_path / "f.csv"
+    path.write_text(
+        f"{LINE_HEADER}\nO1,C1,2025-07-01,Books,P1,1,2.50,false,1\nO1,C1,2025-07-01,Books,P1,2,2.50,false,2\n"
+    )
+    for fast in (True, False):
+        inspection, calls = inspected(path, shape, fast)
+        assert inspection.report.valid and inspection.report.errors == (), inspection.report.to_dict()
+        assert calls == ([] if fast else [1])  # a plain valid file: the screen decides it
+        assert inspection.facts is not None
+        assert sorted((r["product_id"], r["quantity"]) for r in staged_rows(inspection.facts.paths)) == [
+            ("P1", 1),
+            ("P1", 2),
+        ]
+    twice = tmp_path / "twice" / "f.csv"
+    twice.parent.mkdir()
+    twice.write_text(path.read_text().replace("false,2\n", "false,1\n"))
+    for fast in (True, False):
+        report = inspected(twice, shape, fast)[0].report
+        assert [(i.code, i.samples[0].line, i.samples[0].column) for i in report.errors] == [
+            ("duplicate-line", 3, "Line")
+        ]
+
+
+@pytest.mark.parametrize("window", WINDOWS, ids=["default-window", "fixed-window", "any-date"])
+def test_an_order_whose_first_line_has_a_bad_timestamp_is_reported_as_such(
+    window: dict[str, str], tmp_path: Path
+) -> None:
+    """The first line of an order gives its date; when its timestamp is not one, a later line
+    with a good one (or none: it would inherit the bad one) neither disagrees with it nor
+    breaks anything else: the report is `invalid-timestamp`, naming the file, the line and
+    the column, on both paths, whether or not a date window also checks the date."""
+    shape = shape_of(lines=True, timestamps=True, status=False, renamed=False, line_id=False, zone="UTC", window=window)
+    header = "order_id,customer_id,Created at,category,product_id,quantity,unit_price,returned"
+    path = tmp_path / "orders.csv"
+    path.write_text(
+        f"{header}\n"
+        "O1,C1,2025-13-01 10:00:00,Books,P1,1,2.50,false\n"
+        "O1,C1,2025-10-01 10:00:00,Books,P2,1,2.50,false\n"
+        "O2,C1,2025-10-01 10:00:00,Books,P1,1,2.50,false\n"
+    )
+    message = (
+        "'2025-13-01 10:00:00' is not a timestamp: write it as ISO 8601 (2025-10-07T09:50:26+02:00) or as "
+        "2025-10-07 09:50:26 +0200 ('Created at' is read as order_timestamp)"
+    )
+    for fast in (True, False):
+        report = inspected(path, shape, fast)[0].report
+        assert (report.file, report.valid, report.rows) == ("orders.csv", False, 3)
+        assert [(i.code, [(s.line, s.column, s.message) for s in i.samples]) for i in report.errors] == [
+            ("invalid-timestamp", [(2, "Created at", message)])
+        ]
+    inherited = tmp_path / "inherited" / "orders.csv"
+    inherited.parent.mkdir()
+    inherited.write_text(path.read_text().replace("O1,C1,2025-10-01 10:00:00,", "O1,,,"))
+    for fast in (True, False):
+        report = inspected(inherited, shape, fast)[0].report
+        assert [(i.code, [s.line for s in i.samples]) for i in report.errors] == [("invalid-timestamp", [2, 3])]

@@ -8,12 +8,14 @@ import datetime as dt
 import io
 import random
 import zoneinfo
+from pathlib import Path
 
 import polars as pl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import orderpipe.ingest as ingest
 from orderpipe.core.rules import DEFAULT_CATEGORIES
 from orderpipe.core.shape import InputShape
 from orderpipe.core.shape_validate import validate_shaped
@@ -257,3 +259,67 @@ def test_a_date_beyond_the_years_1_to_9999_is_reported_with_what_to_do(stamp: st
     )
     message = f"'{stamp}' {why}: order dates run from 0001-01-01 to 9999-12-31, check its year"
     assert sample.message == f"{message} ('Created at' is read as order_timestamp)"
+
+
+#: Offsets of a whole hour and a half or three quarters, each 15 minutes either side of midnight:
+#: in the zone that uses the offset (India, Newfoundland in winter, Nepal) and in UTC. Reading the
+#: minutes with the wrong sign, or not at all, moves each by half an hour or more: a day off.
+HALF_HOURS = [
+    ("2025-01-15T23:45:00+05:30", "Asia/Kolkata", "2025-01-15"),
+    ("2025-01-16T00:15:00+05:30", "Asia/Kolkata", "2025-01-16"),
+    ("2025-01-16 05:15:00 +0530", "UTC", "2025-01-15"),
+    ("2025-01-16T05:45:00+0530", "UTC", "2025-01-16"),
+    ("2025-01-15T23:45:00-03:30", "America/St_Johns", "2025-01-15"),
+    ("2025-01-16T00:15:00-03:30", "America/St_Johns", "2025-01-16"),
+    ("2025-01-15 20:15:00 -0330", "UTC", "2025-01-15"),
+    ("2025-01-15T20:45:00-0330", "UTC", "2025-01-16"),
+    ("2025-01-15T23:45:00+05:45", "Asia/Kathmandu", "2025-01-15"),
+    ("2025-01-16T00:15:00+05:45", "Asia/Kathmandu", "2025-01-16"),
+    ("2025-01-16 06:00:00 +0545", "UTC", "2025-01-16"),
+    ("2025-01-16T05:30:00+0545", "UTC", "2025-01-15"),
+]
+
+
+@pytest.mark.parametrize(("text", "zone", "day"), HALF_HOURS)
+def test_an_offset_with_minutes_near_midnight(text: str, zone: str, day: str) -> None:
+    python = local_date(text, zone)
+    polars = with_local_date(pl.LazyFrame({"t": [text]}), "t", zone, "d").collect()["d"].item()
+    assert (python, polars) == (dt.date.fromisoformat(day), dt.date.fromisoformat(day))
+
+
+@pytest.mark.parametrize("zone", ["Asia/Kolkata", "America/St_Johns", "Asia/Kathmandu", "UTC"])
+def test_a_file_of_such_offsets_is_staged_on_the_same_dates_by_both_paths(zone: str, tmp_path: Path) -> None:
+    """A file of orders written with these offsets, read in each zone: the fast path alone
+    decides it (the exact validator is never called) and stages every order on its local date;
+    the exact validator, made to read the file, stages the same dates."""
+    shape = InputShape(grain="order", columns=(("order_timestamp", "Created at"),), timezone=zone, dates="any")
+    rows = [f"O{n},C1,{text},Books,P1,1,2.50,false" for n, (text, _, _) in enumerate(HALF_HOURS)]
+    path = tmp_path / "orders.csv"
+    path.write_text(
+        "order_id,customer_id,Created at,category,product_id,quantity,unit_price,returned\n" + "\n".join(rows)
+    )
+    want = {f"O{n}": local_date(text, zone) for n, (text, _, _) in enumerate(HALF_HOURS)}
+    for text, written_in, day in HALF_HOURS:  # the dates expected, not only the two paths agreeing
+        if written_in == zone:
+            assert local_date(text, zone) == dt.date.fromisoformat(day)
+    assert [staged_dates(path, shape, tmp_path / "fast", fast=True), staged_dates(path, shape, tmp_path / "exact")] == [
+        want,
+        want,
+    ]
+
+
+def staged_dates(path: Path, shape: InputShape, workdir: Path, fast: bool = False) -> dict[str, dt.date]:
+    """order id -> the date its row is staged on, the file read by the fast path alone (`fast`:
+    the exact validator must not be called), or by the exact validator."""
+    calls: list[int] = []
+    real = ingest.validate
+    workdir.mkdir()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(ingest, "validate", lambda *a, **k: calls.append(1) or real(*a, **k))
+        if not fast:
+            patch.setattr(ingest, "_screened", lambda *a, **k: None)
+        inspection = ingest.inspect_file(path, path.name, DEFAULT_CATEGORIES, workdir, shape=shape)
+    assert inspection.report.valid and inspection.facts is not None, inspection.report.to_dict()
+    assert calls == ([] if fast else [1])
+    frame = pl.concat([pl.read_parquet(p) for p in inspection.facts.paths])
+    return dict(frame.select("order_id", "order_date").iter_rows())
