@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 CORE := $(VENV)/.core
 DEMO_HOME ?= .demo-home
 
-.PHONY: venv demo test browser lint bench mutate synth bootstrap deploy destroy clean
+.PHONY: venv demo test browser lint bench mutate mutate-changed synth bootstrap deploy destroy clean
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION = 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION = 18,20
 CDK := npx --yes aws-cdk@2.1148.1
@@ -78,6 +78,12 @@ mutate: $(STAMP)
 	rm -rf mutants
 	$(BIN)/python tests/mutation.py run
 	$(BIN)/python tests/mutation.py report
+
+# Before a change lands: mutate only the functions it changed since BASE (committed or not).
+BASE ?= main
+mutate-changed: $(STAMP)
+	$(BIN)/pip install --quiet -e '.[mutate]'
+	$(BIN)/python tests/mutation.py changed $(BASE)
 
 # Offline: writes cdk.out/ and runs cdk-nag; no AWS account needed.
 # The CDK needs Node.js: the pinned one in the virtualenv comes first on PATH.

@@ -1,4 +1,5 @@
-"""Mutation testing of the core and the workflow: `make mutate` (see docs/testing.md).
+"""Mutation testing of every module that decides a verdict, a staged value, a date, a category
+or a KPI: `make mutate` (see docs/testing.md).
 
     python tests/mutation.py run            # mutmut run with the settings below
     python tests/mutation.py run show NAME  # any other mutmut command: results, show, browse…
@@ -42,6 +43,10 @@ MUTATED = [
     "src/orderpipe/retract.py",
     "src/orderpipe/locate.py",
     "src/orderpipe/catalogs.py",
+    # Reading a file: the screen and staging of every shape, and the facts files they write.
+    "src/orderpipe/ingest.py",
+    "src/orderpipe/shaped.py",
+    "src/orderpipe/facts.py",
 ]
 #: The fast tests that exercise those files (the slow crash tests start real processes, which
 #: import the original code, not the mutants, so they could not kill anything anyway).
@@ -52,6 +57,8 @@ TESTS = [
     "tests/test_nothing_lost.py",
     "tests/test_corpus.py",
     "tests/test_bounds.py",
+    "tests/test_ingest.py",
+    "tests/test_input_shapes.py",
     # Each room of the workflow through its own API.
     "tests/test_kpi_engine.py",
     "tests/test_warehouse.py",
