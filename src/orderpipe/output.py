@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import re
 from collections.abc import Sequence
@@ -21,7 +22,7 @@ from typing import Any
 from orderpipe.core.schema import Column
 from orderpipe.logs import printable
 
-__all__ = ["FORMATS", "csv_cell", "json_object", "printable", "render", "render_kpis", "shown_columns"]
+__all__ = ["FORMATS", "csv_cell", "csv_records", "json_object", "printable", "render", "render_kpis", "shown_columns"]
 
 FORMATS = ("table", "json", "jsonl", "csv")
 
@@ -63,11 +64,7 @@ def render(
     if fmt == "jsonl":
         return "\n".join(json_object(r, columns) for r in rows)
     if fmt == "csv":
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow([csv_cell(c) for c in columns])
-        writer.writerows([csv_cell(_text(r.get(c))) for c in columns] for r in rows)
-        return buffer.getvalue().rstrip("\n")
+        return "".join(csv_records(rows, columns)).rstrip("\n")
     if not rows:
         return "(no rows)"
     labels = [printable(label) for label in headers or columns]
@@ -81,6 +78,20 @@ def render(
         ).rstrip()
 
     return "\n".join([line(labels), line(["-" * w for w in widths]), *(line(row) for row in cells)])
+
+
+def csv_records(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> list[str]:
+    """The header, then one record per row, each ending in a newline (a quoted cell may hold
+    more): one by one, so that the API can weigh each row before it puts it in an answer."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    records: list[str] = []
+    for cells in itertools.chain([columns], ([_text(r.get(c)) for c in columns] for r in rows)):
+        writer.writerow([csv_cell(c) for c in cells])
+        records.append(buffer.getvalue())
+        buffer.seek(0)
+        buffer.truncate()
+    return records
 
 
 def shown_columns(columns: Sequence[Column]) -> list[Column]:

@@ -26,8 +26,9 @@ import httpx
 import pytest
 from benchmarks.generate import generate
 
+from orderpipe.web.app import create_app
 from tests.conftest import REPO, order, write
-from tests.web.conftest import ORDERPIPE, serving
+from tests.web.conftest import ORDERPIPE, reader_of, running, serving
 
 CHROMIUM = os.environ.get("DASHBOARD_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 DRIVER = os.environ.get("DASHBOARD_CHROMEDRIVER") or shutil.which("chromedriver") or "/usr/bin/chromedriver"
@@ -213,6 +214,51 @@ def test_a_category_click_filters_the_page(site: tuple[str, Path], browser: Any)
     assert {k: shown[k] for k in ("revenue", "orders", "aov")} == expected_tiles(rows, "daily_revenue", "orders")
     assert "Books" in browser.find_element("css selector", "#filter").text
     assert "name=Books" in browser.find_element("css selector", "#export").get_attribute("href")
+
+
+def requested(driver: Any) -> list[str]:
+    """The URLs the page asked for since the last call."""
+    urls = []
+    for entry in driver.get_log("performance"):
+        message = json.loads(entry["message"])["message"]
+        if message["method"] == "Network.requestWillBeSent":
+            urls.append(str(message["params"]["request"]["url"]))
+    return urls
+
+
+def test_a_paged_api_still_shows_and_exports_the_whole_range(
+    site: tuple[str, Path], browser: Any, tmp_path: Path
+) -> None:
+    """Answers over a small bound come in pages of whole dates: the page follows each `next` (and
+    the CSV export each `Link`), so it shows and exports every date as one answer would."""
+    url, home = site
+    daily = api_rows(url, "/api/kpis/daily")
+    categories = api_rows(url, "/api/kpis/category")
+    with running(create_app(lambda: reader_of(home, {}), answer_bytes=2_500)) as small:
+        requested(browser)  # what earlier tests left
+        open_view(browser, small + "/?range=all")
+        shown = tiles(browser)
+        assert {k: shown[k] for k in ("revenue", "orders", "aov")} == expected_tiles(
+            daily, "total_revenue", "total_orders"
+        )
+        cells = category_cells(browser)
+        assert set(cells) == {r["category"] for r in categories}
+        for name, row in cells.items():
+            own = [r for r in categories if r["category"] == name]
+            assert row[0] == expected_tiles(own, "daily_revenue", "orders")["revenue"], name
+            assert row[3] == f"{sum(r['orders'] for r in own):,}", name
+        assert len([u for u in requested(browser) if "/api/kpis/category?" in u]) > 2  # it was paged
+        assert shown_error(browser) == ""
+        open_view(browser, small + "/?range=all&cat=Books")  # its CSV: one category, in pages too
+        browser.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(tmp_path)})
+        browser.find_element("css selector", "#export").click()
+        wait_for(browser, lambda d: list(tmp_path.glob("*.csv")), "no CSV was downloaded")
+        [saved] = tmp_path.glob("*.csv")
+        lines = saved.read_text().splitlines()
+        assert lines[0].startswith("category,order_date,")
+        books = [r["order_date"] for r in categories if r["category"] == "Books"]
+        assert [line.split(",")[:2] for line in lines[1:]] == [["Books", day] for day in books]
+        assert len([u for u in requested(browser) if "/api/kpis/category?" in u and "format=csv" in u]) > 1
 
 
 def test_a_rejected_batch_opens_with_its_report(site: tuple[str, Path], browser: Any) -> None:

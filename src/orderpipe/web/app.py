@@ -16,10 +16,9 @@ import traceback
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from decimal import Decimal
-from json.encoder import encode_basestring  # C-accelerated: a JSON string
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
+from urllib.parse import urlencode
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -30,12 +29,13 @@ from starlette.staticfiles import StaticFiles
 
 from orderpipe.bootstrap import Reader
 from orderpipe.core.kpis import KPIS
-from orderpipe.core.schema import COUNT, KEY, MONEY, RATE_KIND, Column, KpiSchema
+from orderpipe.core.schema import Column, KpiSchema
 from orderpipe.errors import OrderpipeError
 from orderpipe.logs import log_event
 from orderpipe.output import render
 from orderpipe.ports import RunRecord
-from orderpipe.web import params
+from orderpipe.web import pages, params
+from orderpipe.web.pages import Page, json_object
 from orderpipe.web.params import BadParameter
 from orderpipe.web.security import ASGIApp, Guard, Receive, Scope, Send, guarded
 
@@ -45,24 +45,11 @@ STATIC = Path(__file__).resolve().parent / "static"
 BATCH_FIELDS = ("batch_id", "seq", "file", "status", "rows", "dates", "started_at", "finished_at", "message")
 KPI_PARAMS = ("from", "to", "format", "money")
 log = logging.getLogger("orderpipe.web")
+T = TypeVar("T")
 
 
 def _utc_today() -> dt.date:
     return dt.datetime.now(dt.UTC).date()
-
-
-def _json(value: Any, strings: bool) -> str:
-    """Decimals digit for digit (as numbers, or as strings when asked); lists; the rest as JSON."""
-    if isinstance(value, Decimal):
-        text = format(value, "f")
-        return json.dumps(text) if strings else text
-    if isinstance(value, (list, tuple)):
-        return "[" + ",".join(_json(v, strings) for v in value) + "]"
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-
-
-def _object(fields: Mapping[str, Any], strings: bool = False) -> str:
-    return "{" + ",".join(f"{json.dumps(k)}:{_json(v, strings)}" for k, v in fields.items()) + "}"
 
 
 def _json_response(body: str, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
@@ -76,7 +63,7 @@ def _error(status: int, message: str, parameter: str | None = None) -> Response:
     return _json_response(json.dumps(body), status)
 
 
-class _Answers:
+class _Answers(Generic[T]):
     """The latest KPI answers, keyed by what was asked and the version they were read at: a
     KPI change moves the version, so an answer is never served stale. Viewers of one dashboard
     ask the same ranges; a year of categories costs ~20 ms of CPU to read and write out."""
@@ -84,30 +71,18 @@ class _Answers:
     SIZE = 32
 
     def __init__(self) -> None:
-        self._kept: OrderedDict[tuple[object, ...], str] = OrderedDict()
+        self._kept: OrderedDict[tuple[object, ...], T] = OrderedDict()
 
-    def get(self, key: tuple[object, ...]) -> str | None:
+    def get(self, key: tuple[object, ...]) -> T | None:
         found = self._kept.get(key)
         if found is not None:
             self._kept.move_to_end(key)
         return found
 
-    def put(self, key: tuple[object, ...], answer: str) -> None:
+    def put(self, key: tuple[object, ...], answer: T) -> None:
         self._kept[key] = answer
         while len(self._kept) > self.SIZE:
             self._kept.popitem(last=False)
-
-
-def render_kpis(
-    rows: Sequence[Mapping[str, Any]], cols: Sequence[Column], span: params.DateRange, fmt: str, strings: bool
-) -> str:
-    """A KPI answer's body: CSV (formula-like text neutralised), or JSON with the range and fields."""
-    if fmt == "csv":
-        return render([dict(r) for r in rows], [c.name for c in cols], "csv") + "\n"
-    encode = _row_encoder(cols, strings)
-    body = ",".join(encode(r) for r in rows)
-    head = _object({"from": span.start, "to": span.end, "fields": [_field(c) for c in cols]})
-    return head[:-1] + f',"rows":[{body}]}}'
 
 
 def _csv(rows: Sequence[Mapping[str, Any]], fields: Sequence[str], name: str) -> Response:
@@ -135,10 +110,12 @@ def create_app(
     guard: Guard | None = None,
     schema: KpiSchema = KPIS,
     today: Callable[[], dt.date] = _utc_today,
+    answer_bytes: int | None = None,
 ) -> Any:
     """`source` gives a Reader per request (closed after it): a fresh read of SQLite each time,
-    or one long-lived DynamoDB reader on Lambda. Returns the ASGI app, behind `guard`."""
-    api = _Api(source, schema, today)
+    or one long-lived DynamoDB reader on Lambda. `answer_bytes` bounds a KPI answer (default
+    pages.MAX_ANSWER_BYTES). Returns the ASGI app, behind `guard`."""
+    api = _Api(source, schema, today, pages.MAX_ANSWER_BYTES if answer_bytes is None else answer_bytes)
     app = Starlette(
         routes=[
             Route("/", _page),
@@ -165,11 +142,15 @@ class _Api:
     """The API's endpoints: each parses its parameters, reads through a Reader of its own and
     answers; KPI answers are kept by version (`_Answers`)."""
 
-    def __init__(self, source: Callable[[], Reader], schema: KpiSchema, today: Callable[[], dt.date]) -> None:
+    def __init__(
+        self, source: Callable[[], Reader], schema: KpiSchema, today: Callable[[], dt.date], bound: int
+    ) -> None:
         self.source = source
+        self.bound = bound
         self.schema = schema
         self.today = today
-        self.answers = _Answers()
+        self.answers: _Answers[Page] = _Answers()
+        self.dates_kept: _Answers[str] = _Answers()
 
     @contextmanager
     def reading(self) -> Iterator[Reader]:
@@ -181,21 +162,31 @@ class _Api:
 
     def kpi_answer(self, request: Request, rows_of: Callable[[Reader, params.DateRange], list[dict[str, object]]],
                    cols: Sequence[Column], name: str, extra: tuple[str, ...] = ()) -> Response:  # fmt: skip
+        """One page of the range asked (pages.py): its `Link` names the next one. Its ETag is the
+        version it was read at and a digest of the question, so an unchanged page is a 304."""
         query = request.query_params
         params.known_only(query.multi_items(), (*KPI_PARAMS, *extra))
         span = params.date_range(query, self.today())
         fmt = params.choice(query, "format", ("json", "csv"), "json")
         strings = params.choice(query, "money", ("number", "string"), "number") == "string"
         with self.reading() as reader:
-            key = (request.url.path, query.get("name"), span, fmt, strings, version_of(reader))
-            answer = self.answers.get(key)
-            if answer is None:
-                answer = render_kpis(rows_of(reader, span), cols, span, fmt, strings)
-                self.answers.put(key, answer)
+            version = version_of(reader)
+            asked = (request.url.path, query.get("name"), span, fmt, strings, self.bound)
+            headers = {"etag": f'"{version}.{hashlib.sha256(repr(asked).encode()).hexdigest()[:12]}"'}
+            headers["cache-control"] = "no-cache"
+            if headers["etag"] in _tags(request):
+                return Response(status_code=304, headers=headers)
+            page = self.answers.get((*asked, version))
+            if page is None:
+                page = pages.kpi_page(rows_of(reader, span), cols, span, fmt, strings, self.bound)
+                self.answers.put((*asked, version), page)
+        if page.next is not None:
+            rest = [(k, v) for k, v in query.multi_items() if k not in ("from", "to")]
+            headers["link"] = f'<?{urlencode([("from", page.next), ("to", span.end), *rest])}>; rel="next"'
         if fmt == "csv":
-            disposition = f'attachment; filename="{name}-{span.start}-{span.end}.csv"'
-            return Response(answer, headers={"content-disposition": disposition}, media_type="text/csv; charset=utf-8")
-        return _json_response(answer)
+            headers["content-disposition"] = f'attachment; filename="{name}-{span.start}-{page.end}.csv"'
+            return Response(page.body, headers=headers, media_type="text/csv; charset=utf-8")
+        return _json_response(page.body, headers=headers)
 
     async def daily(self, request: Request) -> Response:
         return self.kpi_answer(
@@ -221,7 +212,7 @@ class _Api:
             runs = list(reversed(reader.ledger.runs(limit=limit, status=status)))  # newest first
         if fmt == "csv":
             return _csv([_run(r) for r in runs], BATCH_FIELDS, "batches")
-        return _json_response('{"runs":[' + ",".join(_object(_run(r)) for r in runs) + "]}")
+        return _json_response('{"runs":[' + ",".join(json_object(_run(r)) for r in runs) + "]}")
 
     async def batch(self, request: Request) -> Response:
         params.known_only(request.query_params.multi_items(), ())
@@ -235,7 +226,7 @@ class _Api:
             return _error(400, f"{wanted} starts {len(ids)} batch ids: give more of it", "id")
         reports = [r.report for r in runs if r.report]
         report = reports[-1] if reports else "null"  # stored as JSON already
-        body = '{"batch_id":' + json.dumps(ids[0]) + ',"runs":[' + ",".join(_object(_run(r)) for r in runs)
+        body = '{"batch_id":' + json.dumps(ids[0]) + ',"runs":[' + ",".join(json_object(_run(r)) for r in runs)
         return _json_response(body + '],"report":' + report + "}")
 
     async def version(self, request: Request) -> Response:
@@ -244,7 +235,7 @@ class _Api:
             current = version_of(reader)
         etag = f'"{current}"'
         headers = {"etag": etag, "cache-control": "no-cache"}
-        if etag in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
+        if etag in _tags(request):
             return Response(status_code=304, headers=headers)
         return _json_response(json.dumps({"version": current}), headers=headers)
 
@@ -252,11 +243,16 @@ class _Api:
         params.known_only(request.query_params.multi_items(), ())
         with self.reading() as reader:
             key = (request.url.path, version_of(reader))
-            answer = self.answers.get(key)
+            answer = self.dates_kept.get(key)
             if answer is None:
                 answer = _dates_answer([str(r["order_date"]) for r in reader.kpis.daily(None, None)])
-                self.answers.put(key, answer)
+                self.dates_kept.put(key, answer)
         return _json_response(answer)
+
+
+def _tags(request: Request) -> list[str]:
+    """The ETags of `If-None-Match`: the client holds these answers already."""
+    return [tag.strip() for tag in request.headers.get("if-none-match", "").split(",")]
 
 
 async def _page(request: Request) -> Response:
@@ -325,23 +321,3 @@ def _dates_answer(dates: Sequence[str]) -> str:
         spans.append({"from": start.isoformat(), "to": end.isoformat()})
     first, last = (dates[0], dates[-1]) if dates else (None, None)
     return json.dumps({"first": first, "last": last, "count": len(dates), "spans": spans}, separators=(",", ":"))
-
-
-def _row_encoder(cols: Sequence[Column], strings: bool) -> Callable[[Mapping[str, Any]], str]:
-    """One KPI row as JSON, conversions chosen once per column (a year of categories is ~3,000 rows)."""
-
-    def decimal(value: Any) -> str:
-        return f'"{value:f}"' if strings else f"{value:f}"
-
-    kinds: dict[str, Callable[[Any], str]] = {KEY: encode_basestring, COUNT: str, MONEY: decimal, RATE_KIND: decimal}
-    parts = [(c.name, json.dumps(c.name) + ":", kinds[c.kind]) for c in cols]
-
-    def encode(row: Mapping[str, Any]) -> str:
-        return "{" + ",".join(key + convert(row[name]) for name, key, convert in parts) + "}"
-
-    return encode
-
-
-def _field(column: Column) -> dict[str, str]:
-    """What the page needs to know of a field: its name and kind (key, count, money, rate)."""
-    return {"name": column.name, "kind": column.kind, "label": column.header if column.kind != KEY else column.name}

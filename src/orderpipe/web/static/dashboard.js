@@ -123,9 +123,25 @@
 
   const short = (from, to) => Boolean(from && to) && daysBetween(from, to) < MAX_SPAN;
 
-  async function kpiRows(path, ranges) {
-    const answers = await Promise.all(ranges.map(([a, b]) => api(`${path}?from=${a}&to=${b}&money=string`)));
-    return answers.flatMap((answer) => answer.rows);
+  /** The rows of `ranges`, each followed page by page: an answer over the API's size bound holds
+   * its first whole dates and names the rest in `next`. Every page carries the version it was
+   * read at (its ETag up to the dot); pages of different versions mean the KPIs changed while
+   * they were read, so the data is marked stale and read again at the next poll. */
+  async function kpiRows(path, ranges, versions) {
+    const chains = await Promise.all(ranges.map(async ([a, b]) => {
+      let rows = [];
+      let next = { from: a, to: b };
+      while (next) {
+        const response = await fetch(`${path}?from=${next.from}&to=${next.to}&money=string`, { headers: { Accept: "application/json" }, signal: AbortSignal.timeout(READ_TIMEOUT_MS) });
+        const body = await response.json().catch(() => ({}));
+        if (!response.ok) throw new Error(body.error || `the server answered ${response.status} ${response.statusText}`);
+        versions.add((response.headers.get("ETag") || "").split(".")[0]);
+        rows = rows.concat(body.rows);
+        next = body.next;
+      }
+      return rows;
+    }));
+    return chains.flat();
   }
 
   async function load() {
@@ -135,14 +151,15 @@
     try {
       const spans = short(lo, p.to) ? [] : (await api("/api/kpis/dates")).spans;
       const ranges = parts(lo, p.to, spans);
+      const versions = new Set();
       const [daily, categories, batches] = await Promise.all([
-        kpiRows("/api/kpis/daily", ranges),
-        kpiRows("/api/kpis/category", ranges),
+        kpiRows("/api/kpis/daily", ranges, versions),
+        kpiRows("/api/kpis/category", ranges, versions),
         api("/api/batches?limit=200"),
       ]);
       if (asked !== loads) return;
       data = { period: p, daily, categories, batches: batches.runs, spans };
-      stale = false;
+      stale = versions.size > 1;
       updated = new Date();
       $("#error").hidden = true;
       stamp();
@@ -322,13 +339,13 @@
     document.body.dataset.renders = String(renders);
   }
 
-  /** Export CSV: the API's own CSV when one answer covers the range; else its CSV asked for in
-   * parts and joined (one header) into a file made here. */
+  /** Export CSV: the API's CSV asked for in parts (spans of at most MAX_SPAN days, each followed
+   * page by page through its `Link: rel="next"`) and joined (one header) into a file made here. */
   function exportLink(from, to) {
     const link = $("#export");
     const base = view.cat ? `/api/kpis/category?format=csv&name=${encodeURIComponent(view.cat)}` : "/api/kpis/daily?format=csv";
     link.href = from ? `${base}&from=${from}&to=${to}` : base;
-    link.dataset.parts = from && !short(from, to) ? JSON.stringify(parts(from, to, data.spans)) : "";
+    link.dataset.parts = from ? JSON.stringify(short(from, to) ? [[from, to]] : parts(from, to, data.spans)) : "";
     link.dataset.name = `${view.cat ? "category" : "daily"}-kpis-${from}-${to}.csv`;
     link.dataset.base = base;
   }
@@ -340,9 +357,16 @@
     try {
       const ranges = JSON.parse(link.dataset.parts);
       const texts = await Promise.all(ranges.map(async ([a, b]) => {
-        const response = await fetch(`${link.dataset.base}&from=${a}&to=${b}`, { signal: AbortSignal.timeout(READ_TIMEOUT_MS) });
-        if (!response.ok) throw new Error(`the server answered ${response.status}`);
-        return response.text();
+        const pages = [];
+        let url = new URL(`${link.dataset.base}&from=${a}&to=${b}`, location.href);
+        while (url) {
+          const response = await fetch(url, { signal: AbortSignal.timeout(READ_TIMEOUT_MS) });
+          if (!response.ok) throw new Error(`the server answered ${response.status}`);
+          pages.push(await response.text());
+          const next = /<([^>]*)>;\s*rel="next"/.exec(response.headers.get("Link") || "");
+          url = next ? new URL(next[1], response.url) : null;
+        }
+        return pages.map((text, i) => (i === 0 ? text : text.slice(text.indexOf("\n") + 1))).join("");
       }));
       const lines = texts.map((text, i) => (i === 0 ? text : text.slice(text.indexOf("\n") + 1)));
       const url = URL.createObjectURL(new Blob(lines, { type: "text/csv" }));
