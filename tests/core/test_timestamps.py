@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import random
+import struct
 import zoneinfo
 from pathlib import Path
 
@@ -23,6 +24,10 @@ from orderpipe.core.timestamps import (
     CYCLE,
     FIRST_SECOND,
     LAST_SECOND,
+    _parse_rule,
+    _read_tzif,
+    _Rule,
+    _tzif_bytes,
     local_date,
     local_date_expr,
     with_local_date,
@@ -156,6 +161,10 @@ def test_the_offsets_are_zoneinfos_in_every_zone() -> None:
     second before, at and after every change of offset the zone's file lists, at changes drawn
     from its yearly rule's first 400 years (what the table holds) and from the cycles after
     (what it repeats), and at moments drawn from the years 1-9999."""
+    # Compiled here, not taken from what earlier tests left in the per-process cache: this test
+    # must read every zone's file itself (mutation testing counts a test as covering only the
+    # code it runs).
+    zone_offsets.cache_clear()
     rng = random.Random(2026)
     low, high = FIRST_SECOND + DAY, LAST_SECOND - DAY  # zoneinfo overflows within a day of the ends
     wrong = []
@@ -323,3 +332,50 @@ def staged_dates(path: Path, shape: InputShape, workdir: Path, fast: bool = Fals
     assert calls == ([] if fast else [1])
     frame = pl.concat([pl.read_parquet(p) for p in inspection.facts.paths])
     return dict(frame.select("order_id", "order_date").iter_rows())
+
+
+def _version_1(data: bytes) -> bytes:
+    """The 32-bit block of a TZif file alone, marked version 1 (no footer): a file as old
+    systems write it."""
+    isut, isstd, leap, timecnt, typecnt, charcnt = struct.unpack_from(">6l", data, 20)
+    end = 44 + timecnt * 5 + typecnt * 6 + charcnt + leap * 8 + isstd + isut
+    return data[:4] + b"\x00" + data[5:end]
+
+
+@pytest.mark.parametrize("key", ["Europe/Berlin", "America/St_Johns", "Asia/Kolkata", "Australia/Lord_Howe", "UTC"])
+def test_a_version_1_file_gives_the_changes_of_offset_its_32_bits_hold(key: str) -> None:
+    """The same changes as the 64-bit block where 32 bits reach (less the first, zic's mark at
+    -2**31), and no rule after them."""
+    data = _tzif_bytes(key)
+    times, kinds, types, rule = _read_tzif(_version_1(data))
+    full_times, full_kinds, full_types, _ = _read_tzif(data)
+    old = [(t, types[k]) for t, k in zip(times, kinds, strict=True) if t != -(2**31)]
+    assert old == [(t, full_types[k]) for t, k in zip(full_times, full_kinds, strict=True) if -(2**31) < t < 2**31]
+    assert rule is None
+
+
+def test_a_file_that_is_no_tzif_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"^not a TZif file$"):
+        _read_tzif(b"TZxf" + _tzif_bytes("UTC")[4:])
+
+
+@pytest.mark.parametrize(
+    ("footer", "rule"),
+    [
+        ("CET-1CEST,M3.5.0,M10.5.0/3", _Rule(3600, 7200, (3, 5, 0, 7200), (10, 5, 0, 10800))),
+        ("NST3:30NDT,M3.2.0,M11.1.0", _Rule(-12600, -9000, (3, 2, 0, 7200), (11, 1, 0, 7200))),
+        ("<+1030>-10:30<+11>-11,M10.1.0,M4.1.0", _Rule(37800, 39600, (10, 1, 0, 7200), (4, 1, 0, 7200))),
+        ("<-02>2<-01>,M3.5.0/-1,M10.5.0/0", _Rule(-7200, -3600, (3, 5, 0, -3600), (10, 5, 0, 0))),
+        ("EST5EDT,M3.2.0/2:30:15,M11.1.0/25", _Rule(-18000, -14400, (3, 2, 0, 9015), (11, 1, 0, 90000))),
+        ("IST-5:30", 19800),
+        ("<+0545>-5:45", 20700),
+        ("<-0330>3:30", -12600),
+    ],
+)
+def test_the_yearly_rules_the_tz_database_writes(footer: str, rule: object) -> None:
+    assert _parse_rule(footer) == rule
+
+
+def test_a_rule_this_version_cannot_read_says_which() -> None:
+    with pytest.raises(ValueError, match=r"^time zone rule 'EST5EDT,J60,J300' is not one this version reads$"):
+        _parse_rule("EST5EDT,J60,J300")
