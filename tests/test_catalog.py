@@ -23,6 +23,7 @@ import orderpipe.ingest as ingest
 from orderpipe.bootstrap import open_pipeline
 from orderpipe.catalogs import product_index
 from orderpipe.config import ConfigError, load_settings
+from orderpipe.ports import BatchRecord
 from orderpipe.workflow import Pipeline
 
 from .conftest import examples, keys, snapshot
@@ -418,9 +419,9 @@ def test_the_shopify_preset_offers_the_catalog(tmp_path: Path) -> None:
     assert shape.is_catalog_file("products_export_1.csv") and "category" not in shape.required()
 
 
-def test_catalog_compaction_leaves_an_unfinished_catalog_batch_alone(tmp_path: Path) -> None:
-    """A committed catalog batch not yet finished keeps its own entry, so it can still find the
-    products it changed (and so the dates to recompute) after a compaction."""
+def _an_unfinished_catalog_batch(tmp_path: Path) -> tuple[Pipeline, str, BatchRecord]:
+    """Orders, two finished catalog batches and a third committed but not finished (as if its
+    process had been killed after the commit), compacting after every entry."""
     pipeline = open_pipeline(load_settings(tmp_path / "home", environ=LINES))
     pipeline.compact_after = 1
     drop_orders(pipeline, tmp_path / "o.csv", [Line("O1", "C1", DAYS[0], "", "P1", 1, Decimal("1.00"), False)])
@@ -430,7 +431,14 @@ def test_catalog_compaction_leaves_an_unfinished_catalog_batch_alone(tmp_path: P
     path.write_text("product_id,category\nP1,Toys\n")
     key = pipeline.submit(path)
     with pipeline.inspected(key) as (inspection, _scratch, _snapshot):
-        record = pipeline.commit("products-3.csv", inspection)  # committed, then "killed"
+        record = pipeline.commit("products-3.csv", inspection)
+    return pipeline, key, record
+
+
+def test_catalog_compaction_leaves_an_unfinished_catalog_batch_alone(tmp_path: Path) -> None:
+    """A committed catalog batch not yet finished keeps its own entry, so it can still find the
+    products it changed (and so the dates to recompute) after a compaction."""
+    pipeline, key, record = _an_unfinished_catalog_batch(tmp_path)
     pipeline.compact(["catalog"])
     entries = pipeline.ledger.fact_entries(["catalog"])["catalog"]
     assert [e.batch_id for e in entries][1:] == [record.batch_id] and entries[0].batch_id.startswith("compact-")
@@ -470,17 +478,7 @@ def test_a_second_compaction_beside_an_unfinished_catalog_batch_keeps_the_merged
     are one merged entry, a second worker's compaction finds a single entry to merge: merging it
     would give it its own name again, and deleting what it replaced would delete the file the
     ledger still names. A single entry is left as it is, and the unfinished batch still finishes."""
-    home = tmp_path / "home"
-    pipeline = open_pipeline(load_settings(home, environ=LINES))
-    pipeline.compact_after = 1
-    drop_orders(pipeline, tmp_path / "o.csv", [Line("O1", "C1", DAYS[0], "", "P1", 1, Decimal("1.00"), False)])
-    drop_catalog(pipeline, tmp_path / "products-1.csv", {"P1": "Books"})
-    drop_catalog(pipeline, tmp_path / "products-2.csv", {"P2": "Books"})
-    path = tmp_path / "products-3.csv"
-    path.write_text("product_id,category\nP1,Toys\n")
-    key = pipeline.submit(path)
-    with pipeline.inspected(key) as (inspection, _scratch, _snapshot):
-        record = pipeline.commit("products-3.csv", inspection)  # committed, then "killed"
+    pipeline, key, record = _an_unfinished_catalog_batch(tmp_path)
     assert pipeline.compact(["catalog"]) == ["catalog"]
     merged, unfinished = pipeline.ledger.fact_entries(["catalog"])["catalog"]
     assert merged.batch_id.startswith("compact-") and unfinished.batch_id == record.batch_id
@@ -489,7 +487,7 @@ def test_a_second_compaction_beside_an_unfinished_catalog_batch_keeps_the_merged
         [f"batch-{merged.batch_id}.parquet", f"batch-{record.batch_id}.parquet", f"history-{merged.batch_id}.parquet"]
     )
 
-    second = open_pipeline(load_settings(home, environ=LINES))  # another worker on the same home
+    second = open_pipeline(load_settings(tmp_path / "home", environ=LINES))  # another worker on the same home
     second.compact_after = 1
     assert second.compact(["catalog"]) == []
     assert second.ledger.fact_entries(["catalog"])["catalog"] == [merged, unfinished]
