@@ -275,8 +275,14 @@ def test_each_catalog_error_rejects_and_its_fix_passes(
 
 
 # -- the bound: a catalog change reads and recomputes only the dates its products sold on -------------
-def test_a_catalog_change_reads_only_the_dates_where_changed_products_sold(tmp_path: Path) -> None:
-    pipeline = open_pipeline(load_settings(tmp_path / "home", environ=LINES))
+@pytest.mark.parametrize("warehouse", [None, "facts/daily/"], ids=["default-prefix", "own-prefix"])
+def test_a_catalog_change_reads_only_the_dates_where_changed_products_sold(
+    tmp_path: Path, warehouse: str | None
+) -> None:
+    """Also under a warehouse prefix of its own: the catalog before the change is read from
+    there, or every product would look changed."""
+    prefix = {} if warehouse is None else {"ORDERPIPE_PREFIXES_WAREHOUSE": warehouse}
+    pipeline = open_pipeline(load_settings(tmp_path / "home", environ=LINES | prefix))
     days = [f"2025-08-{d:02d}" for d in range(1, 11)]
     for n, day in enumerate(days):  # one file per date: P<n> sells on its date, P0 on the first two
         lines = [Line(f"O{n}", "C1", day, "", f"P{n}", 1, Decimal("1.00"), False)]
