@@ -187,7 +187,11 @@ class Ledger(Protocol):
     def record_run(self, run: RunRecord) -> None: ...
 
     def runs(
-        self, limit: int | None = None, status: str | None = None, batch_id: str | None = None, before: str | None = None
+        self,
+        limit: int | None = None,
+        status: str | None = None,
+        batch_id: str | None = None,
+        before: str | None = None,
     ) -> list[RunRecord]:
         """The run history, oldest first: the latest `limit` runs, of one status, of the batch
         ids that start with `batch_id`, recorded before the run at `before` (a `position`;

@@ -413,14 +413,21 @@ class DynamoLedger(Retractions):
         self._runs_by_batch = True
 
     def runs(
-        self, limit: int | None = None, status: str | None = None, batch_id: str | None = None, before: str | None = None
+        self,
+        limit: int | None = None,
+        status: str | None = None,
+        batch_id: str | None = None,
+        before: str | None = None,
     ) -> list[RunRecord]:
         """A Query of the RUN partition, newest first, filtered on the server, stopped at `limit`;
         `before` is a sort key (the start time and a random tag), so the key condition says it."""
         query: dict[str, Any] = {
             "TableName": self.table,
             "KeyConditionExpression": "pk = :p" + (" AND sk < :before" if before is not None else ""),
-            "ExpressionAttributeValues": {":p": {"S": "RUN"}, **({":before": {"S": before}} if before is not None else {})},
+            "ExpressionAttributeValues": {
+                ":p": {"S": "RUN"},
+                **({":before": {"S": before}} if before is not None else {}),
+            },
             "ScanIndexForward": False,
         }
         filters = []

@@ -445,7 +445,11 @@ class SqliteLedger:
         return [run for run in self.runs(batch_id=batch_id) if run.batch_id == batch_id]
 
     def runs(
-        self, limit: int | None = None, status: str | None = None, batch_id: str | None = None, before: str | None = None
+        self,
+        limit: int | None = None,
+        status: str | None = None,
+        batch_id: str | None = None,
+        before: str | None = None,
     ) -> list[RunRecord]:
         where: list[str] = ["1"]
         params: list[object] = []
