@@ -63,21 +63,27 @@ class WideKpis:
 
 
 class WideLedger:
-    """Runs whose every field is as wide as the run history holds: a 255-byte file name, the
-    dates of a file spanning the range, a long message."""
+    """`count` runs whose every field is as wide as the run history holds: a 255-byte file
+    name, the dates of a file spanning the range, a long message; positions 1..count."""
 
-    def __init__(self, dates: list[str]) -> None:
+    def __init__(self, dates: list[str], count: int = params.MAX_BATCH_LIMIT) -> None:
         self.dates = tuple(dates)
+        self.count = count
 
     def last_run(self) -> str:
-        return "1"
+        return str(self.count)
 
-    def runs(self, limit: int | None = None, status: str | None = None, batch_id: str | None = None) -> list[Any]:
-        return [
-            RunRecord("f" * 64, "€" * 85, "accepted", COUNT, self.dates, "2026-01-01T00:00:00.000+00:00",
-                      "2026-01-01T00:00:01.000+00:00", "m" * 400, COUNT)
-            for _ in range(limit or 1)
-        ]  # fmt: skip
+    def _record(self, n: int) -> RunRecord:
+        return RunRecord(f"{n:064x}", "€" * 85, "accepted", COUNT, self.dates, "2026-01-01T00:00:00.000+00:00",
+                         "2026-01-01T00:00:01.000+00:00", "m" * 400, COUNT, position=str(n))  # fmt: skip
+
+    def runs(
+        self, limit: int | None = None, status: str | None = None, batch_id: str | None = None, before: str | None = None
+    ) -> list[Any]:
+        """The latest `limit` of the runs before `before` (of those whose id starts with `batch_id`), oldest first."""
+        below = min(int(before), self.count + 1) if before is not None else self.count + 1
+        chosen = [n for n in range(1, below) if batch_id is None or f"{n:064x}".startswith(batch_id)]
+        return [self._record(n) for n in chosen[-limit if limit else 0 :]]
 
 
 def lambda_size(app: Any, path: str, query: str) -> tuple[int, int, str | None]:

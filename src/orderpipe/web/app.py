@@ -35,7 +35,7 @@ from orderpipe.logs import log_event
 from orderpipe.output import render
 from orderpipe.ports import RunRecord
 from orderpipe.web import pages, params
-from orderpipe.web.pages import Page, json_object
+from orderpipe.web.pages import Page
 from orderpipe.web.params import BadParameter
 from orderpipe.web.security import ASGIApp, Guard, Receive, Scope, Send, guarded
 
@@ -236,8 +236,7 @@ class _Api:
             return _error(400, f"{wanted} starts {len(ids)} batch ids: give more of it", "id")
         reports = [r.report for r in runs if r.report]
         report = reports[-1] if reports else "null"  # stored as JSON already
-        body = '{"batch_id":' + json.dumps(ids[0]) + ',"runs":[' + ",".join(json_object(_run(r)) for r in runs)
-        return _json_response(body + '],"report":' + report + "}")
+        return _json_response(pages.batch_answer(ids[0], [_run(r) for r in runs], report, self.bound))
 
     async def version(self, request: Request) -> Response:
         params.known_only(request.query_params.multi_items(), ())

@@ -40,6 +40,7 @@ __all__ = [
     "MAX_ANSWER_BYTES",
     "Page",
     "RunPage",
+    "batch_answer",
     "field_of",
     "json_object",
     "kpi_page",
@@ -142,11 +143,43 @@ def runs_page(
     `bound`, at most `limit`, as CSV or JSON with `next`; a first run over the bound alone comes
     with its dates cut (`_cut_dates`). One run past the page is read, to know whether one follows."""
     encode = _run_encoder(fields, fmt)
-    head = encode(None) if fmt == "csv" else '{"runs":['
-    tail: Callable[[str | None], str] = (
-        (lambda after: "") if fmt == "csv" else (lambda after: "]," + json_object({"next": _rest(after)})[1:])
-    )
-    room = bound - wire_size(head)
+    if fmt == "csv":
+        head = encode(None)
+        texts, after = _fit(runs, encode, bound - wire_size(head), limit, lambda after: "")
+        return RunPage(head + "".join(texts), after)
+
+    def tail(after: str | None) -> str:
+        return "]," + json_object({"next": _rest(after)})[1:]
+
+    texts, after = _fit(runs, encode, bound - wire_size('{"runs":['), limit, tail)
+    return RunPage('{"runs":[' + ",".join(texts) + tail(after), after)
+
+
+def batch_answer(batch_id: str, runs: Sequence[dict[str, Any]], report: str, bound: int = MAX_ANSWER_BYTES) -> str:
+    """One batch as JSON: its runs (oldest first) and its report. A batch gets a run each time
+    its file is dropped again (a duplicate lists the dates too), so it holds the latest runs
+    that fit and says how many older ones it leaves out (`runs_left_out`); the report is small
+    (a few samples per rule, each value clipped)."""
+    head = '{"batch_id":' + json.dumps(batch_id) + ',"runs":['
+
+    def tail(after: str | None) -> str:  # the most it can be: every run counted as left out
+        return f'],"runs_left_out":{len(runs)},"report":{report}}}'
+
+    newest = ((str(n), run) for n, run in enumerate(reversed(runs)))
+    texts, _ = _fit(newest, _run_encoder((), "json"), bound - wire_size(head), len(runs), tail)
+    left_out = f',"runs_left_out":{len(runs) - len(texts)}' if len(texts) < len(runs) else ""
+    return head + ",".join(reversed(texts)) + "]" + left_out + f',"report":{report}}}'
+
+
+def _fit(
+    runs: Iterable[tuple[str, dict[str, Any]]],
+    encode: Callable[[dict[str, Any] | None], str],
+    room: int,
+    limit: int,
+    tail: Callable[[str | None], str],
+) -> tuple[list[str], str | None]:
+    """The texts of the first runs that fit in `room` with `tail` (what follows them, given the
+    position of the last one), at most `limit`; and that position when a run is left for later."""
     texts: list[str] = []
     used = 0
     last: str | None = None
@@ -154,12 +187,12 @@ def runs_page(
         text = encode(row)
         if len(texts) == limit or used + wire_size(text) + 1 + wire_size(tail(position)) > room:
             if texts:
-                return RunPage(head + (",".join(texts) if fmt != "csv" else "".join(texts)) + tail(last), last)
+                return texts, last
             text = _cut_dates(row, encode, room - wire_size(tail(position)))
         texts.append(text)
         used += wire_size(text) + 1
         last = position
-    return RunPage(head + (",".join(texts) if fmt != "csv" else "".join(texts)) + tail(None), None)
+    return texts, None
 
 
 def _rest(after: str | None) -> dict[str, str] | None:
