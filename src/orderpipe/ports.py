@@ -130,6 +130,9 @@ class RunRecord:
     message: str = ""
     seq: int = 0  # the batch's commit order when accepted, else 0
     report: str = ""  # a rejected file's problems, JSON (ValidationReport.brief), else empty
+    #: Where the run stands in the history, as the ledger orders it (SQLite's row id, DynamoDB's
+    #: sort key): `runs(before=...)` goes on after it, however many runs were recorded since.
+    position: str = field(default="", compare=False)
 
 
 class Ledger(Protocol):
@@ -183,9 +186,16 @@ class Ledger(Protocol):
 
     def record_run(self, run: RunRecord) -> None: ...
 
-    def runs(self, limit: int | None = None, status: str | None = None, batch_id: str | None = None) -> list[RunRecord]:
+    def runs(
+        self,
+        limit: int | None = None,
+        status: str | None = None,
+        batch_id: str | None = None,
+        before: str | None = None,
+    ) -> list[RunRecord]:
         """The run history, oldest first: the latest `limit` runs, of one status, of the batch
-        ids that start with `batch_id`."""
+        ids that start with `batch_id`, recorded before the run at `before` (a `position`;
+        ValueError when it cannot be one)."""
 
     def runs_of(self, batch_id: str) -> list[RunRecord]:
         """The runs of exactly this batch, oldest first; as cheap with a long history as with

@@ -153,3 +153,19 @@ def test_a_retractions_switch_replaces_entries_and_takes_the_next_seq(any_pipeli
     assert c.seq == marker.seq + 1  # commits and retractions take from one sequence
     assert ledger.retract_entries("2025-07-02", [], [], "retracted-batch-b")
     assert ledger.fact_entries(["2025-07-02"])["2025-07-02"][-1].seq == c.seq + 1
+
+
+def test_runs_before_a_position_go_on_after_it_whatever_was_recorded_since(any_pipeline: Pipeline) -> None:
+    """The API pages the history by the position of the last run it showed: a run recorded
+    between two pages neither moves nor repeats the ones after it."""
+    ledger = any_pipeline.ledger
+    for n in range(5):
+        ledger.record_run(_run(f"{n:08x}", f"f{n}.csv", n))
+    newest = ledger.runs(limit=2)
+    assert [r.file for r in newest] == ["f3.csv", "f4.csv"]
+    ledger.record_run(_run("0000000a", "new.csv", 9))
+    rest = ledger.runs(limit=2, before=newest[0].position)
+    assert [r.file for r in rest] == ["f1.csv", "f2.csv"]
+    assert [r.file for r in ledger.runs(before=rest[0].position)] == ["f0.csv"]
+    assert ledger.runs(before=ledger.runs(limit=6)[0].position) == []
+    assert len({r.position for r in ledger.runs()}) == 6

@@ -69,7 +69,12 @@ KPI = {"from": _from_ok, "to": _to_ok, "format": _one_of("json", "csv"), "money"
 PARAMETERS: dict[str, dict[str, Callable[[str], bool]]] = {
     "/api/kpis/daily": KPI,
     "/api/kpis/category": {**KPI, "name": lambda value: True},
-    "/api/batches": {"limit": _limit_ok, "status": _one_of(*STATUSES), "format": _one_of("json", "csv")},
+    "/api/batches": {
+        "limit": _limit_ok,
+        "status": _one_of(*STATUSES),
+        "format": _one_of("json", "csv"),
+        "before": lambda value: re.fullmatch(r"[0-9]{1,18}", value, re.ASCII) is not None,  # SQLite's row ids
+    },
     "/api/version": {},
 }
 CASES = [(path, name) for path, names in PARAMETERS.items() for name in names]

@@ -561,6 +561,25 @@ def test_every_batch_of_one_day_is_seen(browser: Any, tmp_path: Path) -> None:
         browser.find_element("css selector", "#batch .close").click()
 
 
+def test_a_paged_run_history_still_marks_every_batch(browser: Any, tmp_path: Path) -> None:
+    """Over a small bound /api/batches comes in pages of a few runs: the page follows each
+    `next` and marks every run on the lane, as one answer would."""
+    home = tmp_path / "home"
+    day = TODAY.isoformat()
+    files = [write(tmp_path / f"day-{i}.csv", [order(f"S{i}", "C1", day, "Toys", "P1", "1", "2.00")]) for i in range(7)]
+    run(home, *files)
+    with running(create_app(lambda: reader_of(home, {}), answer_bytes=1_500)) as small:
+        assert "link" in httpx.get(small + "/api/batches", params={"limit": "200"}).headers  # it is paged
+        requested(browser)  # what earlier tests left
+        open_view(browser, small + "/?range=7d")
+        wait_for(browser, lambda d: lane_items(d), "no batch on the lane")
+        items = lane_items(browser)
+        shown = sum(int(i["text"].lstrip("+")) if i["cls"].startswith("more") else 1 for i in items)
+        assert shown == len(files)
+        assert len([u for u in requested(browser) if "/api/batches?" in u]) > 1
+        assert shown_error(browser) == ""
+
+
 RECORD_CANVAS_TEXT = """(() => {
   const proto = CanvasRenderingContext2D.prototype;
   const fill = proto.fillText;

@@ -412,12 +412,22 @@ class DynamoLedger(Retractions):
             self.db.call("write of the run index", "put_item", TableName=self.table, Item=marker)
         self._runs_by_batch = True
 
-    def runs(self, limit: int | None = None, status: str | None = None, batch_id: str | None = None) -> list[RunRecord]:
-        """A Query of the RUN partition, newest first, filtered on the server, stopped at `limit`."""
+    def runs(
+        self,
+        limit: int | None = None,
+        status: str | None = None,
+        batch_id: str | None = None,
+        before: str | None = None,
+    ) -> list[RunRecord]:
+        """A Query of the RUN partition, newest first, filtered on the server, stopped at `limit`;
+        `before` is a sort key (the start time and a random tag), so the key condition says it."""
         query: dict[str, Any] = {
             "TableName": self.table,
-            "KeyConditionExpression": "pk = :p",
-            "ExpressionAttributeValues": {":p": {"S": "RUN"}},
+            "KeyConditionExpression": "pk = :p" + (" AND sk < :before" if before is not None else ""),
+            "ExpressionAttributeValues": {
+                ":p": {"S": "RUN"},
+                **({":before": {"S": before}} if before is not None else {}),
+            },
             "ScanIndexForward": False,
         }
         filters = []
@@ -455,6 +465,7 @@ class DynamoLedger(Retractions):
             _s(item, "message"),
             seq,
             item.get("report", {}).get("S", ""),
+            _s(item, "sk"),
         )
 
     def last_run(self) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -443,9 +444,20 @@ class SqliteLedger:
     def runs_of(self, batch_id: str) -> list[RunRecord]:
         return [run for run in self.runs(batch_id=batch_id) if run.batch_id == batch_id]
 
-    def runs(self, limit: int | None = None, status: str | None = None, batch_id: str | None = None) -> list[RunRecord]:
+    def runs(
+        self,
+        limit: int | None = None,
+        status: str | None = None,
+        batch_id: str | None = None,
+        before: str | None = None,
+    ) -> list[RunRecord]:
         where: list[str] = ["1"]
         params: list[object] = []
+        if before is not None:  # a row id: ids only grow (no run is ever deleted)
+            if not re.fullmatch(r"[0-9]{1,18}", before):
+                raise ValueError(f"{before!r} is not a position in this run history")
+            where.append("runs.id < ?")
+            params.append(int(before))
         if status is not None:
             where.append("runs.status = ?")
             params.append(status)
@@ -470,6 +482,7 @@ class SqliteLedger:
                 r["message"],
                 r["seq"] or 0,
                 r["report"] if "report" in r.keys() else "",  # noqa: SIM118 - sqlite3.Row has no __contains__
+                str(r["id"]),
             )
             for r in reversed(newest)
         ]

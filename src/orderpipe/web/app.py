@@ -35,7 +35,7 @@ from orderpipe.logs import log_event
 from orderpipe.output import render
 from orderpipe.ports import RunRecord
 from orderpipe.web import pages, params
-from orderpipe.web.pages import Page, json_object
+from orderpipe.web.pages import Page
 from orderpipe.web.params import BadParameter
 from orderpipe.web.security import ASGIApp, Guard, Receive, Scope, Send, guarded
 
@@ -44,6 +44,7 @@ __all__ = ["BATCH_FIELDS", "STATIC", "create_app", "version_of"]
 STATIC = Path(__file__).resolve().parent / "static"
 BATCH_FIELDS = ("batch_id", "seq", "file", "status", "rows", "dates", "started_at", "finished_at", "message")
 KPI_PARAMS = ("from", "to", "format", "money")
+RUNS_READ = 100  # runs read from the ledger at a time while a page of the history fills
 log = logging.getLogger("orderpipe.web")
 T = TypeVar("T")
 
@@ -204,15 +205,24 @@ class _Api:
         )
 
     async def batches(self, request: Request) -> Response:
+        """The run history, newest first, one page (pages.runs_page) of at most `limit` runs
+        within the bound; `next` and `Link` name the position to go on before."""
         query = request.query_params
-        params.known_only(query.multi_items(), ("limit", "status", "format"))
+        params.known_only(query.multi_items(), ("limit", "status", "format", "before"))
         limit, status = params.batch_query(query)
+        before = params.position(query, "before")
         fmt = params.choice(query, "format", ("json", "csv"), "json")
         with self.reading() as reader:
-            runs = list(reversed(reader.ledger.runs(limit=limit, status=status)))  # newest first
+            newest = _newest(reader, status, before, min(RUNS_READ, limit + 1))
+            page = pages.runs_page(newest, BATCH_FIELDS if fmt == "csv" else (), fmt, limit, self.bound)
+        headers: dict[str, str] = {}
+        if page.next is not None:
+            rest = [(k, v) for k, v in query.multi_items() if k != "before"]
+            headers["link"] = f'<?{urlencode([*rest, ("before", page.next)])}>; rel="next"'
         if fmt == "csv":
-            return _csv([_run(r) for r in runs], BATCH_FIELDS, "batches")
-        return _json_response('{"runs":[' + ",".join(json_object(_run(r)) for r in runs) + "]}")
+            headers["content-disposition"] = 'attachment; filename="batches.csv"'
+            return Response(page.body, headers=headers, media_type="text/csv; charset=utf-8")
+        return _json_response(page.body, headers=headers)
 
     async def batch(self, request: Request) -> Response:
         params.known_only(request.query_params.multi_items(), ())
@@ -226,8 +236,7 @@ class _Api:
             return _error(400, f"{wanted} starts {len(ids)} batch ids: give more of it", "id")
         reports = [r.report for r in runs if r.report]
         report = reports[-1] if reports else "null"  # stored as JSON already
-        body = '{"batch_id":' + json.dumps(ids[0]) + ',"runs":[' + ",".join(json_object(_run(r)) for r in runs)
-        return _json_response(body + '],"report":' + report + "}")
+        return _json_response(pages.batch_answer(ids[0], [_run(r) for r in runs], report, self.bound))
 
     async def version(self, request: Request) -> Response:
         params.known_only(request.query_params.multi_items(), ())
@@ -248,6 +257,23 @@ class _Api:
                 answer = _dates_answer([str(r["order_date"]) for r in reader.kpis.daily(None, None)])
                 self.dates_kept.put(key, answer)
         return _json_response(answer)
+
+
+def _newest(reader: Reader, status: str | None, before: str | None, chunk: int) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(position, fields) of the runs before `before`, newest first, read `chunk` at a time as
+    the page asks for them: a page of long runs holds a few dozen, however high `limit` is."""
+    while True:
+        try:
+            read = reader.ledger.runs(limit=chunk, status=status, before=before)
+        except ValueError as exc:  # a position this history cannot have (another store's)
+            raise BadParameter(
+                "before", f"before={params.shown(before or '')}: {exc}; start again without it"
+            ) from None
+        for run in reversed(read):
+            yield run.position, _run(run)
+        if len(read) < chunk:
+            return
+        before = read[0].position
 
 
 def _tags(request: Request) -> list[str]:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from json.encoder import encode_basestring  # C-accelerated: a JSON string
@@ -35,7 +35,19 @@ from orderpipe.logs import log_event
 from orderpipe.output import csv_records
 from orderpipe.web.params import DateRange
 
-__all__ = ["MAX_ANSWER_BYTES", "Page", "field_of", "json_object", "kpi_page", "row_encoder", "wire_size"]
+__all__ = [
+    "LEFT_OUT",
+    "MAX_ANSWER_BYTES",
+    "Page",
+    "RunPage",
+    "batch_answer",
+    "field_of",
+    "json_object",
+    "kpi_page",
+    "row_encoder",
+    "runs_page",
+    "wire_size",
+]
 
 #: The most bytes of one answer, as `wire_size` weighs it: well inside Lambda's 6 MB.
 MAX_ANSWER_BYTES = 4_000_000
@@ -106,6 +118,121 @@ def _head(start: str, end: str, after: str | None, until: str, cols: Sequence[Co
     rest = {"from": after, "to": until} if after is not None else None
     head = json_object({"from": start, "to": end, "next": rest, "fields": [field_of(c) for c in cols]})
     return head[:-1] + ',"rows":['
+
+
+#: The field a run whose dates were cut gets: how many dates its `dates` leave out.
+LEFT_OUT = "dates_left_out"
+
+
+@dataclass(frozen=True, slots=True)
+class RunPage:
+    """One answer of the run history: its body and the position to go on before (None: no rest)."""
+
+    body: str
+    next: str | None
+
+
+def runs_page(
+    runs: Iterable[tuple[str, dict[str, Any]]],
+    fields: Sequence[str],
+    fmt: str,
+    limit: int,
+    bound: int = MAX_ANSWER_BYTES,
+) -> RunPage:
+    """The first whole runs of `runs` ((position, row), newest first, read lazily) that fit in
+    `bound`, at most `limit`, as CSV or JSON with `next`; a first run over the bound alone comes
+    with its dates cut (`_cut_dates`). One run past the page is read, to know whether one follows."""
+    encode = _run_encoder(fields, fmt)
+    if fmt == "csv":
+        head = encode(None)
+        texts, after = _fit(runs, encode, bound - wire_size(head), limit, lambda after: "")
+        return RunPage(head + "".join(texts), after)
+
+    def tail(after: str | None) -> str:
+        return "]," + json_object({"next": _rest(after)})[1:]
+
+    texts, after = _fit(runs, encode, bound - wire_size('{"runs":['), limit, tail)
+    return RunPage('{"runs":[' + ",".join(texts) + tail(after), after)
+
+
+def batch_answer(batch_id: str, runs: Sequence[dict[str, Any]], report: str, bound: int = MAX_ANSWER_BYTES) -> str:
+    """One batch as JSON: its runs (oldest first) and its report. A batch gets a run each time
+    its file is dropped again (a duplicate lists the dates too), so it holds the latest runs
+    that fit and says how many older ones it leaves out (`runs_left_out`); the report is small
+    (a few samples per rule, each value clipped)."""
+    head = '{"batch_id":' + json.dumps(batch_id) + ',"runs":['
+
+    def tail(after: str | None) -> str:  # the most it can be: every run counted as left out
+        return f'],"runs_left_out":{len(runs)},"report":{report}}}'
+
+    newest = ((str(n), run) for n, run in enumerate(reversed(runs)))
+    texts, _ = _fit(newest, _run_encoder((), "json"), bound - wire_size(head), len(runs), tail)
+    left_out = f',"runs_left_out":{len(runs) - len(texts)}' if len(texts) < len(runs) else ""
+    return head + ",".join(reversed(texts)) + "]" + left_out + f',"report":{report}}}'
+
+
+def _fit(
+    runs: Iterable[tuple[str, dict[str, Any]]],
+    encode: Callable[[dict[str, Any] | None], str],
+    room: int,
+    limit: int,
+    tail: Callable[[str | None], str],
+) -> tuple[list[str], str | None]:
+    """The texts of the first runs that fit in `room` with `tail` (what follows them, given the
+    position of the last one), at most `limit`; and that position when a run is left for later."""
+    texts: list[str] = []
+    used = 0
+    last: str | None = None
+    for position, row in runs:
+        text = encode(row)
+        if len(texts) == limit or used + wire_size(text) + 1 + wire_size(tail(position)) > room:
+            if texts:
+                return texts, last
+            text = _cut_dates(row, encode, room - wire_size(tail(position)))
+        texts.append(text)
+        used += wire_size(text) + 1
+        last = position
+    return texts, None
+
+
+def _rest(after: str | None) -> dict[str, str] | None:
+    return {"before": after} if after is not None else None
+
+
+def _run_encoder(fields: Sequence[str], fmt: str) -> Callable[[dict[str, Any] | None], str]:
+    """One run as a CSV record or a JSON object (None: the CSV header, the JSON head)."""
+    if fmt == "csv":
+
+        def record(row: dict[str, Any] | None) -> str:
+            if row is None:
+                return csv_records([], fields)[0]
+            cut = {"dates": [*row["dates"][:-1], f"(+{row[LEFT_OUT]})", row["dates"][-1]]} if LEFT_OUT in row else {}
+            return csv_records([row | cut], fields)[1]
+
+        return record
+    return lambda row: json_object(row or {})
+
+
+def _cut_dates(row: dict[str, Any], encode: Callable[[dict[str, Any] | None], str], room: int) -> str:
+    """A run whose row passes `room` by itself: the first of its dates that fit, and its last,
+    with `LEFT_OUT` saying how many are left out between them (bisected: a row is weighed a
+    few dozen times at most). With no date at all it still passes: it is answered alone."""
+    dates = list(row["dates"])
+
+    def cut(keep: int) -> str:
+        return encode(row | {"dates": dates[:keep] + dates[-1:], LEFT_OUT: len(dates) - keep - 1})
+
+    if wire_size(encode(row)) + 1 <= room or not dates:
+        text = encode(row)
+    else:
+        low, high = 0, len(dates) - 1  # keep `low` dates fits (or nothing does); keeping `high` does not
+        while high - low > 1:
+            middle = (low + high) // 2
+            low, high = (middle, high) if wire_size(cut(middle)) + 1 <= room else (low, middle)
+        text = cut(low)
+    if wire_size(text) + 1 > room:
+        log_event("api.oversize", level=logging.WARNING, batch_id=row.get("batch_id"), size=wire_size(text), bound=room)
+    return text
 
 
 def _json(value: Any, strings: bool) -> str:

@@ -31,6 +31,7 @@ __all__ = [
     "choice",
     "date_range",
     "known_only",
+    "position",
     "shown",
 ]
 
@@ -41,6 +42,7 @@ STATUSES = ("accepted", "rejected", "duplicate", "failed", "dismissed", "retract
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")  # [0-9] is ASCII only, unlike \d
 _LIMIT = re.compile(r"[0-9]{1,4}")  # enough digits for MAX_BATCH_LIMIT, never a huge int()
 _BATCH_ID = re.compile(r"[0-9a-f]{8,64}")
+_POSITION = re.compile(r"[0-9A-Za-z:.+#_-]{1,64}")  # a run's position: a row id, or a time and a tag
 _SHOWN = 40  # characters of a bad value repeated in its error: enough to recognise it
 
 
@@ -131,6 +133,14 @@ def batch_query(query: Mapping[str, str]) -> tuple[int, str | None]:
     if status is not None and status not in STATUSES:
         raise BadParameter("status", f"status={shown(status)}: choose one of {', '.join(STATUSES)}")
     return int(raw), status
+
+
+def position(query: Mapping[str, str], name: str) -> str | None:
+    """A run's position as a page's `next` gave it (opaque to the client), or None."""
+    value = query.get(name)
+    if value is not None and not _POSITION.fullmatch(value):
+        raise BadParameter(name, f"{name}={shown(value)} is not a position in the run history: use the one `next` gave")
+    return value
 
 
 def batch_id(value: str) -> str:

@@ -13,6 +13,7 @@
   const POLL_TIMEOUT_MS = 5000; // a poll without an answer by then has failed: the page says offline
   const READ_TIMEOUT_MS = 30000;
   const MAX_SPAN = 3660; // the most days one KPI answer of the API covers
+  const BATCHES = 200; // the latest runs the page marks on its charts and lists
   const FIRST_DAY = "0001-01-01";
   const LAST_DAY = "9999-12-31";
   const PRESETS = { "7d": 7, "30d": 30, "90d": 90 };
@@ -144,6 +145,21 @@
     return chains.flat();
   }
 
+  /** The latest `wanted` runs, newest first, page by page: an answer over the API's size bound
+   * holds the newest whole runs that fit and names where the rest begins in `next` (`before` the
+   * last run shown), so runs recorded meanwhile neither shift nor repeat the ones still to come. */
+  async function batchRuns(wanted) {
+    let runs = [];
+    let next = {};
+    while (next && runs.length < wanted) {
+      const before = next.before ? `&before=${encodeURIComponent(next.before)}` : "";
+      const body = await api(`/api/batches?limit=${wanted - runs.length}${before}`);
+      runs = runs.concat(body.runs);
+      next = body.next;
+    }
+    return runs;
+  }
+
   async function load() {
     const p = period();
     const asked = ++loads;
@@ -155,10 +171,10 @@
       const [daily, categories, batches] = await Promise.all([
         kpiRows("/api/kpis/daily", ranges, versions),
         kpiRows("/api/kpis/category", ranges, versions),
-        api("/api/batches?limit=200"),
+        batchRuns(BATCHES),
       ]);
       if (asked !== loads) return;
-      data = { period: p, daily, categories, batches: batches.runs, spans };
+      data = { period: p, daily, categories, batches, spans };
       stale = versions.size > 1;
       updated = new Date();
       $("#error").hidden = true;
