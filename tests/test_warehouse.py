@@ -16,7 +16,7 @@ from orderpipe import warehouse as warehouse_module
 from orderpipe.adapters.folder import FolderStore
 from orderpipe.adapters.sqlite import SqliteDatabase, SqliteLedger
 from orderpipe.adapters.workspace import Workspace
-from orderpipe.catalogs import CATALOG, current_catalog
+from orderpipe.catalogs import CATALOG, catalog_history, current_catalog
 from orderpipe.config import load_settings
 from orderpipe.core.shape import SEED_SHAPE
 from orderpipe.facts import BUNDLE, HISTORY, fact_key, load_facts
@@ -191,6 +191,32 @@ def test_the_oldest_finished_catalog_batches_become_one_entry_under_the_warehous
     with ExitStack() as stack:
         rows = current_catalog(warehouse.store, ledger.fact_entries([CATALOG])[CATALOG], stack, prefix)
     assert sorted(rows.iter_rows()) == [("P1", "Toys"), ("P2", "Books"), ("P3", "Toys")]
+
+    # Merged again with newer batches: its history and their own rows read together, every row
+    # under its batch's seq.
+    fourth = add_catalog("products-4.csv", "P2,Toys\n")
+    add_catalog("products-5.csv", "P4,Books\n")
+    last = add_catalog("products-6.csv", "P1,Books\n")
+    assert warehouse.compact([CATALOG]) == [CATALOG]
+    again = f"compact-{last.seq:012d}"
+    assert ledger.fact_entries([CATALOG])[CATALOG] == [FactEntry(CATALOG, again, last.seq, (0, HISTORY))]
+    assert keys_under(warehouse, prefix) == [f"catalog/batch-{again}.parquet", f"catalog/history-{again}.parquet"]
+    with ExitStack() as stack:
+        entries = ledger.fact_entries([CATALOG])[CATALOG]
+        rows = current_catalog(warehouse.store, entries, stack, prefix)
+        history = catalog_history(warehouse.store, entries, stack, prefix)
+    assert sorted(rows.iter_rows()) == [("P1", "Books"), ("P2", "Toys"), ("P3", "Toys"), ("P4", "Books")]
+    first = third.seq - 2
+    assert sorted(history.iter_rows()) == [
+        ("P1", "Books", first),
+        ("P1", "Books", last.seq),
+        ("P1", "Toys", first + 1),
+        ("P2", "Books", first),
+        ("P2", "Toys", fourth.seq),
+        ("P3", "Toys", third.seq),
+        ("P4", "Books", last.seq - 1),
+    ]
+    assert history.schema["seq"] == pl.Int64
 
 
 def keys_under(warehouse: Warehouse, prefix: str) -> list[str]:

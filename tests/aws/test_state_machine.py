@@ -102,12 +102,37 @@ def test_every_task_has_a_timeout_and_only_ecs_tasks_retry_after_30_seconds() ->
         if state["Type"] != "Task":
             continue
         assert state.get("TimeoutSeconds"), name
+        retried = [r for r in state.get("Retry", []) if r["MaxAttempts"] > 0]
         if state["Resource"].endswith("ecs:runTask.sync"):
-            assert state["Retry"] == [
+            assert retried == [
                 {"ErrorEquals": ["States.TaskFailed"], "IntervalSeconds": 30, "MaxAttempts": 3, "BackoffRate": 2.0}
             ]
         else:
-            assert all(r["IntervalSeconds"] < 30 for r in state.get("Retry", [])), name
+            assert all(r["IntervalSeconds"] < 30 for r in retried), name
+
+
+#: What no retry can fix, per integration: a missing permission, object, bucket or cluster, or a
+#: request the service refuses as malformed.
+FAIL_AT_ONCE = {
+    "aws-sdk:ecs:": {"Ecs.AccessDeniedException", "Ecs.ClientException", "Ecs.InvalidParameterException"},
+    "ecs:runTask": {"ECS.AccessDeniedException", "ECS.ClientException", "ECS.InvalidParameterException"},
+    "aws-sdk:s3:": {"S3.NoSuchKeyException", "S3.NoSuchBucketException", "S3.AccessDeniedException"},
+    "sns:publish": {"SNS.AuthorizationErrorException", "SNS.NotFoundException"},
+}
+
+
+def test_a_task_that_retries_fails_at_once_on_what_no_retry_can_fix() -> None:
+    """A denied permission or a missing object fails its step at once (its error code then
+    reaches the failure notification), instead of waiting out every retry first; retriers
+    are tried in order, so the one that never retries comes first."""
+    for name, state in all_states(states()).items():
+        if state["Type"] != "Task" or not state.get("Retry"):
+            continue
+        first, *rest = state["Retry"]
+        kind = next(k for k in FAIL_AT_ONCE if f":::{k}" in state["Resource"])
+        assert first["MaxAttempts"] == 0, name
+        assert {"States.Permissions", *FAIL_AT_ONCE[kind]} <= set(first["ErrorEquals"]), name
+        assert rest and all(r["MaxAttempts"] > 0 for r in rest), name
 
 
 def test_every_failure_goes_through_cleanup_and_cluster_deletion() -> None:
