@@ -28,6 +28,7 @@ from orderpipe.core.timestamps import (
     _read_tzif,
     _Rule,
     _tzif_bytes,
+    beyond_the_years,
     local_date,
     local_date_expr,
     with_local_date,
@@ -379,3 +380,18 @@ def test_the_yearly_rules_the_tz_database_writes(footer: str, rule: object) -> N
 def test_a_rule_this_version_cannot_read_says_which() -> None:
     with pytest.raises(ValueError, match=r"^time zone rule 'EST5EDT,J60,J300' is not one this version reads$"):
         _parse_rule("EST5EDT,J60,J300")
+
+
+@pytest.mark.parametrize(
+    ("stamp", "zone"),
+    [
+        ("0001-01-01T00:00:00Z", "UTC"),
+        ("9999-12-31T23:59:59Z", "UTC"),
+        ("0001-01-01T09:00:00+09:00", "Asia/Tokyo"),
+        ("9999-12-31T18:29:59Z", "Asia/Kolkata"),
+        ("2025-10-07T09:50:26+02:00", "Europe/Berlin"),
+        ("not a timestamp", "UTC"),
+    ],
+)
+def test_the_first_and_last_moments_of_the_years_are_not_beyond_them(stamp: str, zone: str) -> None:
+    assert beyond_the_years(stamp, zone) is None
