@@ -128,7 +128,9 @@ class Stack:
         # Test-time acceleration only: the ECS retry waits 1 s instead of 30 s (same count and backoff).
         machine = json.loads(definition)
         for state in ("RunValidator", "RunTransformer"):
-            machine["States"][state]["Retry"][0]["IntervalSeconds"] = 1
+            for retrier in machine["States"][state]["Retry"]:
+                if retrier["MaxAttempts"] > 0:  # the first never retries: it has no interval
+                    retrier["IntervalSeconds"] = 1
         self.sfn = boto3.client("stepfunctions")
         self.machine_arn = self.sfn.create_state_machine(
             name=f"orderpipe-{suffix}",
