@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Collection
-from concurrent.futures import ThreadPoolExecutor
 
 import polars as pl
 
@@ -23,8 +22,6 @@ __all__ = ["SLICE_ROWS", "compute_line_kpis", "current_lines"]
 #: Lines per slice of dates `compute_line_kpis` holds in memory (~100 bytes each, with the
 #: distinct ids of its groups).
 SLICE_ROWS = 2_000_000
-#: Slices read at once: a slice's in-memory queries keep about one core busy.
-SLICES_AT_ONCE = 2
 #: The columns the KPIs read.
 _READ = ("order_date", "order_id", "customer_id", "category", "quantity", "unit_price", "returned")
 
@@ -56,15 +53,10 @@ def compute_line_kpis(
     """
     day = pl.col("order_date")
     per_date = lines.group_by(day).len().sort(day).collect(engine="streaming")
-
-    def sums(first: dt.date, last: dt.date, rows: int) -> tuple[pl.DataFrame, pl.DataFrame]:
+    parts = [_day_sums(lines, eager=True)] if per_date.is_empty() else []
+    for first, last, rows in _slices(per_date, rows_per_slice):
         some = lines.filter(day.is_between(pl.lit(first), pl.lit(last)))
-        return _day_sums(some, eager=rows <= 2 * rows_per_slice)
-
-    with ThreadPoolExecutor(SLICES_AT_ONCE) as pool:
-        parts = list(pool.map(lambda s: sums(*s), _slices(per_date, rows_per_slice)))
-    if not parts:
-        parts.append(_day_sums(lines, eager=True))
+        parts.append(_day_sums(some, eager=rows <= 2 * rows_per_slice))
     by_category = pl.concat([c for c, _ in parts])
     by_date = pl.concat([d for _, d in parts])
     customers = dict(by_date.select(day.cast(pl.String), "customers").iter_rows())
