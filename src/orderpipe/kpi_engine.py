@@ -240,8 +240,10 @@ class KpiEngine:
             # (after the selection: what is remembered is the facts, never a catalog's view)
             products = current_catalog(self.store, catalog, stack, self.warehouse)
             current = resolve_categories(current, products.lazy())
-        kpis = compute_line_kpis if self.shape.lines else compute_kpis
-        results = kpis(current, list(entries), customer_queries(rows))
+        if self.shape.lines:
+            results = compute_line_kpis(current, list(entries))
+        else:
+            results = compute_kpis(current, list(entries), customer_queries(rows))
         if selected is not None:
             self._remember(selected, entries)
         return results
