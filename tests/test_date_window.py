@@ -271,3 +271,22 @@ def test_a_window_alone_is_no_shape_to_explain(cli: Invoke, home: Path, tmp_path
     result = cli("validate", str(write(tmp_path / "f.csv", [order("O1", date="2052-07-06")])), "--format", "json")
     assert result.exit_code == 0, result.output
     assert "shape" not in json.loads(result.output)
+
+
+@pytest.mark.parametrize(
+    ("latest", "bound"),
+    [("tomorrow", "tomorrow in Asia/Tokyo"), ("2030-06-30", "input.latest_date")],
+)
+def test_the_message_names_which_latest_bound_a_date_passed(latest: str, bound: str) -> None:
+    """A moving bound says it is tomorrow and where; a fixed one names the setting that set it."""
+    now = dt.datetime(2030, 6, 1, 12, tzinfo=dt.UTC)
+    found = window.evaluate("window", "2000-01-01", latest, "Asia/Tokyo", now)
+    assert found is not None
+    last = found.latest.isoformat()
+    assert found.error(dt.date(2031, 1, 1)) == (
+        f"is after {last}, the latest order date allowed ({bound}): check its year, or set input.latest_date"
+    )
+    assert found.error(found.latest) is None and found.error(found.earliest) is None  # both bounds allowed
+    assert found.error(dt.date(1999, 12, 31)) == (
+        "is before 2000-01-01, the earliest order date allowed: check its year, or set input.earliest_date"
+    )
