@@ -494,9 +494,12 @@ def test_serve_says_it_stopped_and_a_reading_command_that_it_changed_nothing(hom
 
 
 def test_ctrl_c_while_the_command_is_still_loading_is_quiet(tmp_path: Path) -> None:
-    """The first moments go to importing Polars and click: a Ctrl-C there is exit 130 too."""
+    """The first moments go to importing Polars and click: a Ctrl-C there is exit 130 too, with
+    one line, wherever in the imports it lands (one that lands in an import callback is not
+    swallowed)."""
     data = write(tmp_path / "orders.csv", [order("O1")])
-    for delay in (0.15, 0.1, 0.2, 0.07, 0.3, 0.05):
+    landed = 0
+    for delay in (0.15, 0.1, 0.2, 0.07, 0.3, 0.05, 0.12, 0.25, 0.09, 0.18):
         process = subprocess.Popen(
             [sys.executable, "-m", "orderpipe", "-q", "--home", str(tmp_path / "h"), "run", str(data)],
             stdout=subprocess.DEVNULL,
@@ -504,17 +507,17 @@ def test_ctrl_c_while_the_command_is_still_loading_is_quiet(tmp_path: Path) -> N
             text=True,
         )
         time.sleep(delay)  # past the interpreter's own start-up, inside the imports
-        if process.poll() is not None:  # finished first: nothing to interrupt, aim earlier
+        if process.poll() is not None:  # finished first: nothing to interrupt
             process.communicate()
             continue
         process.send_signal(signal.SIGINT)
         _, err = process.communicate(timeout=30)
-        if process.returncode != -signal.SIGINT:  # not too early for Python to have a handler
-            break
-    else:
-        pytest.fail("no Ctrl-C landed while the command was loading")
-    assert process.returncode == 130, err
-    assert "Traceback" not in err and err.count("\n") == 1, err
+        if process.returncode == -signal.SIGINT:  # too early for Python to have a handler
+            continue
+        landed += 1
+        assert process.returncode == 130, err
+        assert "Traceback" not in err and "Exception ignored" not in err and err.count("\n") == 1, err
+    assert landed, "no Ctrl-C landed while the command was loading"
 
 
 # -- the smaller points of the command line ------------------------------------------------------

@@ -1,20 +1,35 @@
 """The `orderpipe` command's entry point.
 
 Loading the modules (Polars, click) takes a moment; a Ctrl-C then ends quietly too, with the
-same exit code as later on, never a traceback.
+same exit code as later on, never a traceback. Nothing has been done yet, so it ends at once:
+a KeyboardInterrupt raised in the middle of an import can land in one of the import system's
+callbacks, where Python prints "Exception ignored" and goes on as if no Ctrl-C had come.
 """
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
+from types import FrameType
+
+STARTING = b"orderpipe: interrupted while starting; nothing was done\n"
+
+
+def _interrupted_while_starting(signum: int, frame: FrameType | None) -> None:
+    os.write(2, STARTING)
+    os._exit(130)
 
 
 def entry() -> None:
+    previous = signal.signal(signal.SIGINT, _interrupted_while_starting)
     try:
         from orderpipe.cli import main
-    except KeyboardInterrupt:
-        sys.stderr.write("orderpipe: interrupted while starting; nothing was done\n")
+    except KeyboardInterrupt:  # a Ctrl-C before the handler above was set
+        sys.stderr.write(STARTING.decode())
         sys.exit(130)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     main()
 
 
