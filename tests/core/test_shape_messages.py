@@ -136,3 +136,23 @@ def test_without_a_line_id_a_line_is_its_product() -> None:
     message = "order '#1001' already has a line with product_id 'P1' at line 2: a line appears once per file"
     assert errors == [("duplicate-line", 1, [(3, "Lineitem sku", "P1", message + fed("Lineitem sku", "product_id"))])]
     assert staged == [["#1001", "a@x", "2025-10-07", "Books", "P1", "1", "10.00", "false"]]
+
+
+def test_a_line_with_a_bad_value_is_still_checked_against_its_first_line() -> None:
+    """Every order field of a later line is compared, also after one that is bad itself."""
+    rows = [
+        "#1001,a@x,2025-10-07T10:00:00Z,Books,P1,1,10.00,paid",
+        "#1001,a@x,not a time,Books,P2,1,9.00,refunded",
+    ]
+    report, errors, staged = validated(HEADER + "\n" + "\n".join(rows) + "\n", shape())
+    assert (report.valid, [(code, [s[0] for s in samples]) for code, _, samples in errors]) == (
+        False,
+        [("invalid-timestamp", [3]), ("inconsistent-order", [3])],
+    )
+    assert errors[1][2][0][1:] == (
+        "Financial Status",
+        "refunded",
+        "order '#1001' has returned 'refunded' here but 'paid' on its first line 2: every line of an order must"
+        " agree" + fed("Financial Status", "returned"),
+    )
+    assert staged == [["#1001", "a@x", "2025-10-07", "Books", "P1", "1", "10.00", "false"]]
