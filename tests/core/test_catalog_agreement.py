@@ -133,3 +133,19 @@ def test_unknown_is_an_allowed_category_whatever_the_categories(
     header = f"{shape.catalog_product_id},{shape.catalog_category}"
     data = f"{header}\nP1,Unknown\nP2,Books\n".encode()
     check(Case(shape, data, set(), plain=True), tmp_path, monkeypatch)
+
+
+def test_a_catalog_file_the_exact_validator_reads_stages_its_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When the screen gives a file to the exact validator (here: a line break inside quotes),
+    the rows it stages are the file's, in product order."""
+    path = tmp_path / "products.csv"
+    path.write_text('product_id,category\nP2,Toys\n"P\n1",Books\n')
+    shape = InputShape(catalog=True)
+    read = ingest.inspect_file(path, "products.csv", CATS, tmp_path, ingest.ROWS_PER_PART, shape)
+    monkeypatch.setattr(ingest, "_screened", lambda *a, **k: None)  # the exact validator alone
+    exact = ingest.inspect_file(path, "products.csv", CATS, tmp_path, ingest.ROWS_PER_PART, shape)
+    for inspection in (read, exact):
+        assert inspection.report.valid and inspection.catalog is not None
+        assert pl.read_parquet(inspection.catalog).rows() == [("P\n1", "Books"), ("P2", "Toys")]
