@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from orderpipe import ingest, shaped
+from orderpipe.core.shape import SEED_SHAPE, InputShape
 from tests.conftest import order
 
 
@@ -220,3 +221,42 @@ def test_a_file_whose_last_field_is_empty_is_screened_and_its_fields_counted(
     assert calls == ([] if valid else [1])
     if not valid:
         assert [i.code for i in report.errors] == ["wrong-field-count"]
+
+
+HEADER = "order_id,customer_id,order_date,category,product_id,quantity,unit_price,returned\n"
+CATEGORIES = ["Books", "Toys"]
+
+
+def _validated(path: Path, shape: InputShape = SEED_SHAPE) -> tuple[list[str], list[tuple[str, int, int]]]:
+    steps: list[tuple[str, int, int]] = []
+    report = ingest.validate_file(
+        path, path.name, CATEGORIES, shape, progress=lambda step, done, total: steps.append((step, done, total))
+    )
+    return [issue.code for issue in report.errors], steps
+
+
+def test_validate_tells_its_progress_through_to_the_last_byte_on_either_path(tmp_path: Path) -> None:
+    plain = tmp_path / "plain.csv"
+    plain.write_text(HEADER + "O1,C1,2025-07-06,Books,P1,1,10.00,false\n")
+    codes, steps = _validated(plain)
+    size = plain.stat().st_size
+    assert codes == [] and steps[-1] == ("reading", size, size) and {s for s, _, _ in steps} == {"reading"}
+    # Invalid, with a line break inside quotes (no row can be located by its line): the exact
+    # validator reads the whole file again, and says so.
+    quoted = tmp_path / "quoted.csv"
+    quoted.write_text(
+        HEADER + 'O1,C1,2025-07-06,Books,"P\n1",1,10.00,false\nO2,C1,2025-07-06,Gadgets,P2,1,1.00,false\n'
+    )
+    codes, steps = _validated(quoted)
+    size = quoted.stat().st_size
+    assert codes == ["unknown-category"]
+    assert ("reading", size, size) in steps and steps[-1] == ("validating", size, size)
+
+
+def test_unknown_is_a_category_of_order_files_only_with_a_catalog(tmp_path: Path) -> None:
+    path = tmp_path / "orders.csv"
+    path.write_text(HEADER + "O1,C1,2025-07-06,Unknown,P1,1,10.00,false\n")
+    assert _validated(path)[0] == ["unknown-category"]
+    catalog = InputShape(catalog=True)  # order files then carry no category column at all
+    path.write_text(HEADER.replace("category,", "") + "O1,C1,2025-07-06,P1,1,10.00,false\n")
+    assert _validated(path, catalog)[0] == []
