@@ -10,6 +10,7 @@ import datetime as dt
 import json
 import re
 import sqlite3
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
@@ -144,6 +145,8 @@ def database_error(path: Path, exc: sqlite3.Error, opening: bool = False) -> Inf
     return InfrastructureError(f"database error in {path}: {exc}")
 
 
+#: How long a statement waits for another process's lock, opening the database included.
+BUSY_SECONDS = 60
 #: A statement that works only where SQLite has its JSON functions.
 JSON_PROBE = "SELECT value FROM json_each('[]')"
 
@@ -170,15 +173,30 @@ class SqliteDatabase:
         self.path = path
         self.schema = schema
         self.ddl = LEDGER_SCHEMA + kpi_ddl(schema)
-        try:
-            self.connection = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
-            self.connection.execute("PRAGMA journal_mode=WAL")
-            self.connection.execute("PRAGMA synchronous=NORMAL")
-            _require_json(self.connection)
-            self._migrate()
-            self.connection.executescript(self.ddl)
-        except sqlite3.Error as exc:
-            raise database_error(path, exc, opening=True) from exc
+        deadline = time.monotonic() + BUSY_SECONDS
+        while True:
+            try:
+                self.connection = sqlite3.connect(
+                    path, timeout=BUSY_SECONDS, isolation_level=None, check_same_thread=False
+                )
+                self._open()
+                return
+            except sqlite3.Error as exc:
+                busy = getattr(exc, "sqlite_errorcode", 0) & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+                if not busy or time.monotonic() > deadline:
+                    raise database_error(path, exc, opening=True) from exc
+                self.connection.close()
+                time.sleep(0.05)
+
+    def _open(self) -> None:
+        """Switching a new database to WAL needs it to itself and does not wait for another
+        process opening it at the same moment (SQLite answers "database is locked" at once):
+        the caller tries again until BUSY_SECONDS have passed."""
+        self.connection.execute("PRAGMA journal_mode=WAL")
+        self.connection.execute("PRAGMA synchronous=NORMAL")
+        _require_json(self.connection)
+        self._migrate()
+        self.connection.executescript(self.ddl)
 
     def kpi_columns_match(self) -> bool:
         """The stored KPI tables have the schema's columns (or do not exist yet)."""
