@@ -49,6 +49,12 @@ API_AUTH = ("iam", "cognito")
 LAMBDA_FILES = ("orderpipe/__init__.py", "orderpipe/aws.py", "orderpipe/logs.py")
 #: What the tasks do to the tables: exactly the calls of adapters/dynamodb*.py (a test reads them).
 TASK_TABLE_ACTIONS = ("GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "BatchWriteItem")
+#: The small-file function (the container image run by Lambda): its handler, memory, time and disk.
+#: The state machine's own timeout for the invocation (MainStepFn.json) is 30 s longer.
+SMALL_FILE_HANDLER = "orderpipe.task_lambda.handler"
+SMALL_FILE_MEMORY_MB = 3008
+SMALL_FILE_TIMEOUT_SECONDS = 300
+SMALL_FILE_STORAGE_MB = 2048
 # Infrastructure failures only: a rejected file ends FAILED with InvalidData and is already notified.
 INFRA_FAILURE_PATTERN = '{ ($.type = "ExecutionFailed") && ($.details.error != "InvalidData") }'
 
@@ -78,6 +84,9 @@ class StackSettings:
     api_auth: str = "iam"  # who may call the KPI API: iam (signed requests) | cognito (JWT of a user pool)
     api_rate_limit: str = "20"  # requests per second, steady, for the whole stage
     api_burst_limit: str = "40"
+    # Files up to this many bytes are validated and counted by one Lambda invocation; 0: every
+    # file by the ECS tasks (see docs/aws.md, "Choosing the small-file limit").
+    small_file_bytes: str = "67108864"
 
     @classmethod
     def from_context(cls, node: Node) -> StackSettings:
@@ -91,7 +100,7 @@ class StackSettings:
             raise ValueError(f"context removal={settings.removal!r}: choose one of {', '.join(REMOVAL)}")
         if settings.api_auth not in API_AUTH:
             raise ValueError(f"context api_auth={settings.api_auth!r}: choose one of {', '.join(API_AUTH)}")
-        for name in ("api_rate_limit", "api_burst_limit"):
+        for name in ("api_rate_limit", "api_burst_limit", "small_file_bytes"):
             if not getattr(settings, name).isdigit():
                 raise ValueError(f"context {name}={getattr(settings, name)!r}: give a whole number")
         return settings
@@ -255,14 +264,51 @@ class OrderpipeStack(cdk.Stack):
         # The calls the DynamoDB adapters make (a transaction needs each of its items' actions),
         # not grant_read_write_data's Scan, BatchGetItem, DescribeTable and stream reads.
         tables = [ledger, category, order]
-        task_role.add_to_policy(
-            iam.PolicyStatement(
-                actions=[f"dynamodb:{action}" for action in TASK_TABLE_ACTIONS],
-                resources=[
-                    *(t.table_arn for t in tables),
-                    *(f"{t.table_arn}/index/{by_date['index_name']}" for t in tables[1:]),
-                ],
-            )
+        table_calls = iam.PolicyStatement(
+            actions=[f"dynamodb:{action}" for action in TASK_TABLE_ACTIONS],
+            resources=[
+                *(t.table_arn for t in tables),
+                *(f"{t.table_arn}/index/{by_date['index_name']}" for t in tables[1:]),
+            ],
+        )
+        task_role.add_to_policy(table_calls)
+
+        # -- the small-file function: the same image, both steps in one invocation ------------------
+        small_file_role = iam.Role(self, "SmallFileRole", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
+        self._grant_tasks(small_file_role, bucket, s)
+        small_file_role.add_to_policy(table_calls)
+        small_file_logs = logs.LogGroup(
+            self, "SmallFileLogs", retention=logs.RetentionDays.ONE_MONTH, removal_policy=cdk.RemovalPolicy.DESTROY
+        )
+        small_file_logs.grant_write(small_file_role)
+        small_files = lambda_.DockerImageFunction(
+            self,
+            "SmallFileFunction",
+            code=lambda_.DockerImageCode.from_ecr(
+                image.repository,
+                tag_or_digest=image.image_tag,
+                entrypoint=["python", "-m", "awslambdaric"],
+                cmd=[SMALL_FILE_HANDLER],
+            ),
+            architecture=lambda_.Architecture.X86_64,  # the image's platform
+            memory_size=SMALL_FILE_MEMORY_MB,
+            timeout=cdk.Duration.seconds(SMALL_FILE_TIMEOUT_SECONDS),
+            ephemeral_storage_size=cdk.Size.mebibytes(SMALL_FILE_STORAGE_MB),
+            role=small_file_role,
+            log_group=small_file_logs,
+            environment={
+                "ORDERPIPE_BACKEND": "aws",
+                "ORDERPIPE_AWS_LEDGER_TABLE": ledger.table_name,
+                "ORDERPIPE_AWS_CATEGORY_TABLE": category.table_name,
+                "ORDERPIPE_AWS_ORDER_TABLE": order.table_name,
+                "ORDERPIPE_CATEGORIES": s.categories,
+                "ORDERPIPE_PREFIXES_INPUT": s.input_prefix,
+                "ORDERPIPE_PREFIXES_PROCESSED": s.processed_prefix,
+                "ORDERPIPE_PREFIXES_REJECTED": s.rejected_prefix,
+                "ORDERPIPE_PREFIXES_WAREHOUSE": s.warehouse_prefix,
+                "ORDERPIPE_INPUT": s.input,
+                "ORDERPIPE_HOME": "/tmp/orderpipe",
+            },
         )
 
         # -- the state machine --------------------------------------------------------------------
@@ -304,12 +350,18 @@ class OrderpipeStack(cdk.Stack):
                 "ResultPrefix": RESULT_PREFIX,
                 "SuccessTopicArn": success.topic_arn,
                 "FailureTopicArn": failure.topic_arn,
+                "SmallFileBytes": s.small_file_bytes,
+                "SmallFileFunctionArn": small_files.function_arn,
             },
             # Execution data: the failure metric filter reads the error name of ExecutionFailed events.
             logs=sfn.LogOptions(destination=machine_logs, level=sfn.LogLevel.ALL, include_execution_data=True),
             tracing_enabled=True,
         )
         self._grant_state_machine(machine, bucket, s, execution_role, task_role, success, failure)
+        # The function itself (the state machine invokes it unqualified), not its versions too.
+        machine.add_to_role_policy(
+            iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=[small_files.function_arn])
+        )
 
         # -- the trigger and the sweeper: one small package ------------------------------------------
         code = lambda_.Code.from_asset(
@@ -456,6 +508,7 @@ class OrderpipeStack(cdk.Stack):
             s=s,
             execution_role=execution_role,
             task_role=task_role,
+            small_file_role=small_file_role,
             machine=machine,
             functions=[api_function, trigger, sweeper],
             dead_letters=dead_letters,
@@ -605,7 +658,8 @@ class OrderpipeStack(cdk.Stack):
         return f"arn:{self.partition}:{service}:{self.region}:{self.account}:{resource}"
 
     def _grant_tasks(self, task_role: iam.Role, bucket: s3.Bucket, s: StackSettings) -> None:
-        """Each object action on the prefixes the tasks use, nothing else: the validator reads its
+        """Each object action on the prefixes the tasks (or the small-file function, which does
+        both tasks' work) use, nothing else: the validator reads its
         version of the input, looks at archive names under processed/ and rejected/, writes its
         report under rejected/ and its verdict under results/; the transformer writes, reads back
         and, when it compacts a date, deletes facts under the warehouse prefix. No task deletes
@@ -752,6 +806,7 @@ class OrderpipeStack(cdk.Stack):
         s: StackSettings,
         execution_role: iam.Role,
         task_role: iam.Role,
+        small_file_role: iam.Role,
         machine: sfn.StateMachine,
         functions: list[lambda_.Function],
         dead_letters: sqs.Queue,
@@ -774,11 +829,12 @@ class OrderpipeStack(cdk.Stack):
 
         ack(execution_role, "AwsSolutions-IAM5[Resource::*]", "ecr:GetAuthorizationToken accepts no resource ARN.")
         for prefix in (s.input_prefix, s.processed_prefix, s.rejected_prefix, s.warehouse_prefix, RESULT_PREFIX):
-            ack(
-                task_role,
-                f"AwsSolutions-IAM5[Resource::{arn(bucket)}/{prefix}*]",
-                "The objects under one prefix the tasks use (see _grant_tasks), in this bucket only.",
-            )
+            for role in (task_role, small_file_role):
+                ack(
+                    role,
+                    f"AwsSolutions-IAM5[Resource::{arn(bucket)}/{prefix}*]",
+                    "The objects under one prefix the tasks use (see _grant_tasks), in this bucket only.",
+                )
 
         ack(
             machine,

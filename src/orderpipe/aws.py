@@ -41,6 +41,7 @@ class ObjectCreated:
     key: str
     version: str  # version id, else ETag, else sequencer: what makes this upload unique
     version_id: str = ""  # the S3 version id, when the bucket is versioned
+    size: int | None = None  # bytes, as the event gives them: the state machine routes by size
 
 
 def parse_event(event: dict[str, Any]) -> list[ObjectCreated]:
@@ -49,7 +50,8 @@ def parse_event(event: dict[str, Any]) -> list[ObjectCreated]:
         detail = event.get("detail", {})
         obj = detail.get("object", {})
         version = obj.get("version-id") or obj.get("etag") or obj.get("sequencer") or ""
-        return [ObjectCreated(detail["bucket"]["name"], obj["key"], version, obj.get("version-id") or "")]
+        size = obj.get("size")
+        return [ObjectCreated(detail["bucket"]["name"], obj["key"], version, obj.get("version-id") or "", size)]
     found = []
     for record in event.get("Records", []):
         if not str(record.get("eventName", "")).startswith("ObjectCreated"):
@@ -57,7 +59,8 @@ def parse_event(event: dict[str, Any]) -> list[ObjectCreated]:
         s3 = record["s3"]
         obj = s3["object"]
         version = obj.get("versionId") or obj.get("eTag") or obj.get("sequencer") or ""
-        found.append(ObjectCreated(s3["bucket"]["name"], unquote_plus(obj["key"]), version, obj.get("versionId") or ""))
+        key = unquote_plus(obj["key"])
+        found.append(ObjectCreated(s3["bucket"]["name"], key, version, obj.get("versionId") or "", obj.get("size")))
     return found
 
 
@@ -82,7 +85,7 @@ def handler(event: dict[str, Any], context: Any = None, client: Any = None) -> d
             ignored.append(item.key)
             continue
         name = execution_name(item)
-        payload = {
+        payload: dict[str, Any] = {
             "bucket": item.bucket,
             "key": item.key,
             "file": item.key.rsplit("/", 1)[-1],
@@ -93,6 +96,8 @@ def handler(event: dict[str, Any], context: Any = None, client: Any = None) -> d
             "copy_source": quote(f"{item.bucket}/{item.key}", safe="/")
             + (f"?versionId={quote(item.version_id, safe='')}" if item.version_id else ""),
         }
+        if isinstance(item.size, int):  # without it, the file takes the ECS path
+            payload["size"] = item.size
         try:
             client.start_execution(stateMachineArn=machine, name=name, input=json.dumps(payload))
             started.append(name)

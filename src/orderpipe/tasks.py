@@ -1,9 +1,12 @@
-"""The ECS face: `orderpipe task validate` and `orderpipe task transform`.
+"""The container's work on AWS: `orderpipe task validate` and `orderpipe task transform` (ECS),
+or both in one call for a small file (`validate_and_transform`, the Lambda face in
+`orderpipe.task_lambda`).
 
-One container image, two commands, configured by the environment the state machine passes
-in container overrides. Invalid data is a business outcome: the validator records the verdict
-and exits 0. A non-zero exit means an infrastructure failure, which the state machine retries.
-Notifications are the state machine's job (SNS tasks), so the tasks only log.
+One container image, configured by the environment the state machine passes in container
+overrides (ECS) or the function's environment (Lambda). Invalid data is a business outcome:
+the validator records the verdict and exits 0. A non-zero exit (an exception, in Lambda) is an
+infrastructure failure, which the state machine retries. Notifications are the state machine's
+job (SNS tasks), so the tasks only log.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from orderpipe.logs import log_event
 from orderpipe.ports import RunRecord
 from orderpipe.workflow import Outcome, Pipeline, run_report
 
-__all__ = ["transform", "validate"]
+__all__ = ["transform", "validate", "validate_and_transform"]
 
 
 def _now() -> str:
@@ -95,3 +98,16 @@ def transform(pipeline: Pipeline, key: str, version: str | None = None) -> Outco
     )
     log_event("task.transform", file=name, batch_id=outcome.batch_id, status=outcome.status, summary=outcome.message)
     return outcome
+
+
+def validate_and_transform(pipeline: Pipeline, key: str, result_key: str, version: str | None = None) -> dict[str, Any]:
+    """Both steps in one process, for a file small enough for one Lambda invocation: the verdict
+    of `validate`, and when it is valid the batch counted, so that the verdict says `accepted`.
+
+    Each step is the ECS task's own, so a call cut short (a timeout, out of memory) leaves what
+    the ECS path would: running those tasks next finishes the same batch."""
+    verdict = validate(pipeline, key, result_key, version)
+    if verdict["verdict"] == "valid":
+        outcome = transform(pipeline, key, version)
+        verdict |= {"verdict": "accepted", "dates": list(outcome.dates)}
+    return verdict

@@ -18,10 +18,20 @@ serves from the test process, so patching its classes changes what the server do
 5. A retried `ecs:runTask.sync` fails at once with `States.Timeout`: the interpreter reuses the
    first attempt's task-token callback endpoint, which it interrupted when that attempt ended.
    Each attempt gets a fresh endpoint here.
+6. `lambda:invoke` needs Docker to run a function in moto. Here a function's handler (its image
+   command, `module.function`) runs as a local subprocess with the function's environment, under
+   its limits as Lambda applies them: killed when its resident memory passes MemorySize, or
+   when it runs past Timeout. As on AWS, Step Functions then sees `Lambda.Unknown` (moto would
+   name it `Exception`), and an exception the handler raised by its class name.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+import time
 from typing import Any
 from urllib.parse import unquote
 
@@ -33,6 +43,7 @@ from moto.stepfunctions.parser.asl.component.common.error_name.failure_event imp
 )
 from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
 from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import StatesErrorNameType
+from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
     state_task_service_aws_sdk,
     state_task_service_ecs,
@@ -41,6 +52,20 @@ from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
 
 EXIT_CODES: dict[str, int] = {}
+#: Added to every function's environment (a test's scratch folder); each invocation's outcome.
+FUNCTION_ENV: dict[str, str] = {}
+INVOCATIONS: list[tuple[str, str]] = []
+_RUNNER = """
+import importlib, json, sys
+module, _, name = sys.argv[1].rpartition(".")
+event = json.load(sys.stdin)
+try:
+    result = getattr(importlib.import_module(module), name)(event, None)
+except Exception as exc:
+    print(json.dumps({"error": {"errorType": type(exc).__name__, "errorMessage": str(exc)}}))
+else:
+    print(json.dumps({"result": result}))
+"""
 _model = botocore.session.get_session().get_service_model("ecs")
 _applied = False
 
@@ -77,6 +102,52 @@ def _pascal(value: Any, shape: Any) -> Any:
 def to_ecs_parameters(action: str, parameters: dict[str, Any]) -> dict[str, Any]:
     operation = _model.operation_model(action[0].upper() + action[1:])
     return _convert(parameters, operation.input_shape)
+
+
+def _resident_mb(pid: int) -> float:
+    try:
+        status = open(f"/proc/{pid}/status").read()  # noqa: SIM115
+    except OSError:
+        return 0.0
+    return next((int(line.split()[1]) / 1024 for line in status.splitlines() if line.startswith("VmRSS:")), 0.0)
+
+
+def invoke_function(parameters: dict, region: str, state_credentials: Any) -> dict[str, Any]:
+    """One invocation, as Lambda answers it to Step Functions (see 6. above)."""
+    client = boto_client_for(service="lambda", region=region, state_credentials=state_credentials)
+    config = client.get_function(FunctionName=parameters["FunctionName"])["Configuration"]
+    handler = config["ImageConfigResponse"]["ImageConfig"]["Command"][0]
+    env = {**os.environ, **config.get("Environment", {}).get("Variables", {}), **FUNCTION_ENV}
+    payload = parameters.get("Payload") or b"{}"
+    child = subprocess.Popen(
+        [sys.executable, "-c", _RUNNER, handler],
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    assert child.stdin is not None and child.stdout is not None
+    child.stdin.write(payload if isinstance(payload, bytes) else payload.read())
+    child.stdin.close()
+    deadline, crash = time.monotonic() + config["Timeout"], ""
+    while child.poll() is None:
+        if _resident_mb(child.pid) > config["MemorySize"]:
+            crash = "Runtime exited with error: signal: killed (Runtime.OutOfMemory)"
+        elif time.monotonic() > deadline:
+            crash = f"Task timed out after {config['Timeout']:.2f} seconds"
+        if crash:
+            child.kill()
+            break
+        time.sleep(0.02)
+    child.wait()
+    output = child.stdout.read().decode()
+    answer = json.loads(output.splitlines()[-1]) if output.strip() and not crash else {}
+    if "result" in answer:
+        INVOCATIONS.append((handler, "ok"))
+        return {"StatusCode": 200, "Payload": answer["result"]}
+    error = answer.get("error") or {"errorType": "Lambda.Unknown", "errorMessage": crash or "the runtime exited"}
+    INVOCATIONS.append((handler, error["errorType"]))
+    return {"StatusCode": 200, "FunctionError": "Unhandled", "Payload": error}
 
 
 def apply() -> None:
@@ -168,3 +239,4 @@ def apply() -> None:
 
     ecs._eval_service_task = ecs_eval
     ecs._build_sync_resolver = ecs_resolver
+    lambda_eval_utils._invoke_lambda_function = invoke_function

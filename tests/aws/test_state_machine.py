@@ -31,15 +31,95 @@ def test_statelint_accepts_the_definition() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_the_path_of_a_valid_file() -> None:
+def _valid_path(start: str, choose: dict[str, str] | None = None) -> list[str]:
+    """The states a valid file passes from `start`: the first rule of each Choice, or `choose[name]`."""
     s = states()
-    path, name = [], "GenerateExecutionParameters"
+    path, name = [], start
     while name:
         path.append(name)
         state = s[name]
-        name = _first_rule(state)["Next"] if state["Type"] == "Choice" else state.get("Next")  # the valid branch
-    assert path == [
+        if state["Type"] == "Choice":
+            name = (choose or {}).get(name) or _first_rule(state)["Next"]
+        else:
+            name = state.get("Next")
+    return path
+
+
+def test_the_path_of_a_valid_small_file() -> None:
+    assert _valid_path("GenerateExecutionParameters") == [
         "GenerateExecutionParameters",
+        "RouteBySize",
+        "UseSmallFilePath",
+        "ProcessSmallFile",
+        "CheckSmallFileVerdict",
+        "MarkAccepted",
+        "NeedsCleanup",
+        "RouteOutcome",
+        "ArchiveFile",
+        "ChooseSourceDeletion",
+        "DeleteSourceFile",
+        "NotifySuccess",
+    ]
+
+
+def test_the_route_by_size() -> None:
+    """Only a size the trigger gave, up to a limit that is not 0, takes the Lambda; the guards
+    against a missing or non-numeric size come first (a missing field would be a States.Runtime
+    error, which no Catch takes)."""
+    s = states()
+    assert s["GenerateExecutionParameters"]["Parameters"]["input.$"] == "$$.Execution.Input"
+    assert s["GenerateExecutionParameters"]["Parameters"]["route"] == "ecs"
+    (rule,) = s["RouteBySize"]["Choices"]
+    assert rule["And"] == [
+        {"Variable": "$.small_file_bytes", "NumericGreaterThan": 0},
+        {"Variable": "$.input.size", "IsPresent": True},
+        {"Variable": "$.input.size", "IsNumeric": True},
+        {"Variable": "$.input.size", "NumericLessThanEqualsPath": "$.small_file_bytes"},
+    ]
+    assert (rule["Next"], s["RouteBySize"]["Default"]) == ("UseSmallFilePath", "CreateCluster")
+    assert s["UseSmallFilePath"]["Result"] == "lambda" and s["UseSmallFilePath"]["ResultPath"] == "$.route"
+
+
+def test_a_small_file_out_of_time_or_memory_goes_to_the_ecs_tasks() -> None:
+    """Lambda reports a timeout and running out of memory as Lambda.Unknown: never retried in
+    the function, taken by the ECS path; anything else the function raised is retried, then fails."""
+    s = states()
+    task = s["ProcessSmallFile"]
+    assert {"Lambda.Unknown", "States.Timeout"} <= set(task["Retry"][0]["ErrorEquals"])
+    assert task["Retry"][0]["MaxAttempts"] == 0
+    fallback, rest = task["Catch"]
+    assert fallback == {
+        "ErrorEquals": ["Lambda.Unknown", "States.Timeout"],
+        "ResultPath": "$.small_file_error",
+        "Next": "UseEcsPath",
+    }
+    assert rest["ErrorEquals"] == ["States.ALL"] and rest["Next"] == "MarkFailed"
+    assert s["UseEcsPath"] == {**s["UseEcsPath"], "Result": "ecs", "ResultPath": "$.route", "Next": "CreateCluster"}
+    # AWS's recommended retry of Lambda service errors, and throttling with jitter.
+    service = next(r for r in task["Retry"] if "Lambda.ServiceException" in r["ErrorEquals"])
+    assert service["IntervalSeconds"] == 2 and service["MaxAttempts"] == 6 and service["BackoffRate"] == 2
+    throttled = next(r for r in task["Retry"] if r["ErrorEquals"] == ["Lambda.TooManyRequestsException"])
+    assert throttled["JitterStrategy"] == "FULL"
+
+
+def test_the_small_file_path_creates_nothing_to_clean_up() -> None:
+    s = states()
+    assert s["NeedsCleanup"]["Choices"] == [{"Variable": "$.route", "StringEquals": "lambda", "Next": "RouteOutcome"}]
+    assert s["NeedsCleanup"]["Default"] == "Cleanup"
+    verdicts = {
+        rule["StringEquals"]: rule["Next"] for rule in s["CheckSmallFileVerdict"]["Choices"] if "Not" not in rule
+    }
+    assert verdicts == {"accepted": "MarkAccepted", "duplicate": "MarkDuplicate", "invalid": "MarkInvalid"}
+    assert s["CheckSmallFileVerdict"]["Choices"][0]["Not"] == {
+        "Variable": "$.result.verdict.verdict",
+        "IsPresent": True,
+    }
+
+
+def test_the_path_of_a_valid_file() -> None:
+    assert _valid_path("GenerateExecutionParameters", {"RouteBySize": "CreateCluster", "NeedsCleanup": "Cleanup"}) == [
+        "GenerateExecutionParameters",
+        "RouteBySize",
         "CreateCluster",
         "RegisterValidatorTask",
         "RunValidator",
@@ -49,6 +129,7 @@ def test_the_path_of_a_valid_file() -> None:
         "RunTransformer",
         "CheckTransformerExit",
         "MarkAccepted",
+        "NeedsCleanup",
         "Cleanup",
         "DeleteCluster",
         "RouteOutcome",
@@ -84,7 +165,8 @@ def test_only_a_transformer_that_exited_0_leads_to_accepted() -> None:
         for rule in state.get("Choices", [])
         if rule["Next"] == "MarkAccepted"
     ]
-    assert into_accepted == ["CheckTransformerExit"]
+    # The ECS path's transformer that exited 0, or the small-file function's own verdict.
+    assert sorted(into_accepted) == ["CheckSmallFileVerdict", "CheckTransformerExit"]
     assert s["RunTransformer"]["Next"] == "CheckTransformerExit"
     # One container per task; ArrayContains of no exit code at all is false, never an error.
     assert s["RunTransformer"]["ResultSelector"]["exited_0.$"] == "States.ArrayContains($.Containers[*].ExitCode, 0)"
@@ -118,6 +200,7 @@ FAIL_AT_ONCE = {
     "ecs:runTask": {"ECS.AccessDeniedException", "ECS.ClientException", "ECS.InvalidParameterException"},
     "aws-sdk:s3:": {"S3.NoSuchKeyException", "S3.NoSuchBucketException", "S3.AccessDeniedException"},
     "sns:publish": {"SNS.AuthorizationErrorException", "SNS.NotFoundException"},
+    "lambda:invoke": {"Lambda.AccessDeniedException", "Lambda.ResourceNotFoundException"},
 }
 
 
@@ -148,7 +231,8 @@ def test_every_failure_goes_through_cleanup_and_cluster_deletion() -> None:
     for name in work:
         assert [c["Next"] for c in s[name]["Catch"]] == ["MarkFailed"], name
     for mark in ("MarkAccepted", "MarkDuplicate", "MarkInvalid", "MarkFailed"):
-        assert s[mark]["Next"] == "Cleanup"
+        assert s[mark]["Next"] == "NeedsCleanup"
+    assert s["NeedsCleanup"]["Default"] == "Cleanup"
     assert s["Cleanup"]["Next"] == "DeleteCluster"
     assert s["Cleanup"]["Catch"][0]["Next"] == "DeleteCluster"
     assert s["DeleteCluster"]["Next"] == s["DeleteCluster"]["Catch"][0]["Next"] == "RouteOutcome"

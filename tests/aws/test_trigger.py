@@ -27,6 +27,7 @@ def test_s3_notification_keys_are_url_decoded_and_filtered() -> None:
         ("orderpipe-bucket", "input/notes.txt"),
     ]
     assert items[1].version == "3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY"  # the version id wins over the ETag
+    assert [i.size for i in items[:2]] == [1024, 2048]  # the state machine routes by it
 
 
 def test_eventbridge_object_created_shape() -> None:
@@ -36,6 +37,7 @@ def test_eventbridge_object_created_shape() -> None:
         "input/eventbridge orders.csv",
         "IYV3p45BT0ac8hjHg1houSdS1a.Mro8e",
     )
+    assert item.size == 5
 
 
 def test_execution_names_are_valid_stable_and_distinct() -> None:
@@ -70,6 +72,11 @@ def test_handler_starts_one_execution_per_csv_under_input(machine: str) -> None:
         for e in executions
     )
     assert inputs == ["input/orders July 2025+1.csv", "input/second.csv"]
+    sizes = sorted(
+        json.loads(boto3.client("stepfunctions").describe_execution(executionArn=e["executionArn"])["input"])["size"]
+        for e in executions
+    )
+    assert sizes == [1024, 2048]
 
 
 def test_a_redelivered_event_is_success_not_an_error(machine: str) -> None:

@@ -13,7 +13,15 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk.assertions import Match, Template
 from infra.app import build_app
-from infra.orderpipe_stack import INFRA_FAILURE_PATTERN, LAMBDA_FILES, StackSettings, python_version
+from infra.orderpipe_stack import (
+    INFRA_FAILURE_PATTERN,
+    LAMBDA_FILES,
+    SMALL_FILE_HANDLER,
+    SMALL_FILE_MEMORY_MB,
+    SMALL_FILE_TIMEOUT_SECONDS,
+    StackSettings,
+    python_version,
+)
 
 from tests.conftest import REPO
 
@@ -166,6 +174,58 @@ def test_substitutions_cover_the_definition(synthesized: tuple[Template, Path]) 
     (machine,) = template.find_resources("AWS::StepFunctions::StateMachine").values()
     wanted = set(re.findall(r"\$\{(\w+)\}", (REPO / "step_functions" / "MainStepFn.json").read_text()))
     assert wanted == set(machine["Properties"]["DefinitionSubstitutions"])
+
+
+def test_the_small_file_function_runs_the_container_image_like_the_tasks(synthesized: tuple[Template, Path]) -> None:
+    """The same image as the ECS tasks, its handler run by the Lambda runtime client, with the
+    tasks' environment and permissions; the state machine may invoke that function only, and its
+    own timeout for the invocation outlasts the function's."""
+    template, _ = synthesized
+    (function,) = [
+        f["Properties"]
+        for f in template.find_resources("AWS::Lambda::Function").values()
+        if f["Properties"].get("PackageType") == "Image"
+    ]
+    assert function["ImageConfig"] == {"Command": [SMALL_FILE_HANDLER], "EntryPoint": ["python", "-m", "awslambdaric"]}
+    assert (function["MemorySize"], function["Timeout"]) == (SMALL_FILE_MEMORY_MB, SMALL_FILE_TIMEOUT_SECONDS)
+    assert function["Architectures"] == ["x86_64"]  # the image is built for linux/amd64
+    env = function["Environment"]["Variables"]
+    assert env["ORDERPIPE_BACKEND"] == "aws" and env["ORDERPIPE_CATEGORIES"] == "Books,Toys"
+    machine_definition = json.loads((REPO / "step_functions" / "MainStepFn.json").read_text())
+    container_env = {
+        e["Name"]
+        for e in machine_definition["States"]["RunValidator"]["Parameters"]["Overrides"]["ContainerOverrides"][0][
+            "Environment"
+        ]
+    }
+    # Everything the containers are told, but the object and where its verdict goes (the event's).
+    assert container_env - set(env) == {
+        "ORDERPIPE_TASK_KEY",
+        "ORDERPIPE_TASK_VERSION",
+        "ORDERPIPE_TASK_RESULT_KEY",
+        "ORDERPIPE_AWS_BUCKET",
+    }
+    assert machine_definition["States"]["ProcessSmallFile"]["TimeoutSeconds"] > SMALL_FILE_TIMEOUT_SECONDS
+    invokes = [s for s in statements(template, "MainStepFn") if "lambda:InvokeFunction" in as_list(s["Action"])]
+    (invoke,) = invokes
+    (logical,) = [
+        k
+        for k, f in template.find_resources("AWS::Lambda::Function").items()
+        if f["Properties"].get("PackageType") == "Image"
+    ]
+    assert invoke["Resource"] == {"Fn::GetAtt": [logical, "Arn"]}
+    task_actions = {a for st in statements(template, "TaskRole") for a in as_list(st["Action"])}
+    function_actions = {a for st in statements(template, "SmallFileRole") for a in as_list(st["Action"])}
+    assert task_actions <= function_actions
+    assert function_actions - task_actions <= {"logs:CreateLogStream", "logs:PutLogEvents"}
+
+
+def test_the_small_file_limit_is_a_whole_number_and_0_sends_every_file_to_ecs() -> None:
+    assert StackSettings().small_file_bytes == str(64 << 20)
+    app = cdk.App(context={"small_file_bytes": "64MB"})
+    with pytest.raises(ValueError, match="small_file_bytes"):
+        StackSettings.from_context(app.node)
+    assert StackSettings.from_context(cdk.App(context={"small_file_bytes": "0"}).node).small_file_bytes == "0"
 
 
 def test_no_policy_grants_every_action(synthesized: tuple[Template, Path]) -> None:
