@@ -58,6 +58,7 @@ TESTS = [
     "tests/test_corpus.py",
     "tests/test_bounds.py",
     "tests/test_ingest.py",
+    "tests/test_facts.py",
     "tests/test_input_shapes.py",
     # Each room of the workflow through its own API.
     "tests/test_kpi_engine.py",
