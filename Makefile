@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 CORE := $(VENV)/.core
 DEMO_HOME ?= .demo-home
 
-.PHONY: venv demo test browser lint bench mutate mutate-changed synth bootstrap deploy destroy clean
+.PHONY: venv demo test browser lint bench mutate mutate-changed synth bootstrap deploy destroy destroy-data clean
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION = 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION = 18,20
 CDK := npx --yes aws-cdk@2.1148.1
@@ -89,18 +89,28 @@ mutate-changed: $(STAMP)
 # The CDK needs Node.js: the pinned one in the virtualenv comes first on PATH.
 synth: $(STAMP)
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -c "from infra.app import build_app; app, _ = build_app(outdir='cdk.out'); app.synth()"
-	@echo "template: cdk.out/Orderpipe.template.json"
+	@echo "templates: cdk.out/OrderpipeData.template.json (data), cdk.out/Orderpipe.template.json (processing)"
 
 # Need AWS credentials, Docker (the image asset) and Node.js (the CDK CLI). Settings: cdk.json or -c k=v.
 # Once per account and region, before the first deploy:
 bootstrap: $(STAMP)
 	PATH="$(abspath $(BIN)):$$PATH" $(CDK) bootstrap --app "$(CDK_APP)" $(CDK_ARGS)
 
+# Two stacks: OrderpipeData (the bucket and the tables) and Orderpipe (everything that processes
+# and serves them). `destroy` removes Orderpipe only: the data stays, and `deploy` finds it again.
 deploy: $(STAMP)
-	PATH="$(abspath $(BIN)):$$PATH" $(CDK) deploy --app "$(CDK_APP)" --require-approval $(APPROVAL) $(CDK_ARGS)
+	PATH="$(abspath $(BIN)):$$PATH" $(CDK) deploy --app "$(CDK_APP)" --require-approval $(APPROVAL) --all $(CDK_ARGS)
 
 destroy: $(STAMP)
-	PATH="$(abspath $(BIN)):$$PATH" $(CDK) destroy --app "$(CDK_APP)" --force $(CDK_ARGS)
+	PATH="$(abspath $(BIN)):$$PATH" $(CDK) destroy --app "$(CDK_APP)" --force Orderpipe $(CDK_ARGS)
+
+# The data stack too, once the typed name matches: with removal=retain (the default) its tables
+# and buckets stay in the account even then (delete them in the console); with removal=destroy
+# they go, files and KPIs included.
+destroy-data: $(STAMP)
+	@printf "This removes the stack OrderpipeData (bucket and tables). Type OrderpipeData to go on: "; \
+		read answer; test "$$answer" = OrderpipeData || { echo "nothing removed"; exit 1; }
+	PATH="$(abspath $(BIN)):$$PATH" $(CDK) destroy --app "$(CDK_APP)" --force Orderpipe OrderpipeData $(CDK_ARGS)
 
 clean:
 	rm -rf $(VENV) $(DEMO_HOME) .pytest_cache cdk.out

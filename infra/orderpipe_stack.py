@@ -38,10 +38,11 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct, Node
 
 from infra.api_package import build_api_package
+from infra.cdk_helpers import acknowledge_cdk_helpers, log_helpers_with_retention
+from infra.data_stack import BY_DATE, RESULT_PREFIX, OrderpipeDataStack
 
 ROOT = Path(__file__).resolve().parents[1]
 LOG_GROUP = "/ecs/ephemeral-pipeline"
-RESULT_PREFIX = "results/"
 REMOVAL = ("retain", "destroy")
 API_AUTH = ("iam", "cognito")
 # The Lambda package: the handler, the sweeper and their logging; nothing of the core, so a core
@@ -70,7 +71,7 @@ def python_version() -> str:
 @dataclass(frozen=True)
 class StackSettings:
     removal: str = "retain"  # what `make destroy` does with the tables and the bucket: retain | destroy
-    table_prefix: str = ""  # physical table names are <prefix><name>; empty: "<stack name>-"
+    table_prefix: str = ""  # physical table names are <prefix><name>; empty: "Orderpipe-" (the processing stack's name)
     ledger_table: str = "orderpipe-ledger"
     category_table: str = "CategoryKPIs"
     order_table: str = "OrderKPIs"
@@ -107,84 +108,31 @@ class StackSettings:
 
 
 class OrderpipeStack(cdk.Stack):
-    def __init__(self, scope: Construct, construct_id: str, *, settings: StackSettings, **kwargs: object) -> None:
+    """Everything that processes and serves the data of `data` (another stack): `make destroy`
+    removes this stack only."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        settings: StackSettings,
+        data: OrderpipeDataStack,
+        **kwargs: object,
+    ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         s = settings
-        destroy = s.removal == "destroy"
-        data_removal = cdk.RemovalPolicy.DESTROY if destroy else cdk.RemovalPolicy.RETAIN
-        table_prefix = s.table_prefix or f"{self.stack_name}-"
         runtime = lambda_.Runtime(f"python{python_version()}", lambda_.RuntimeFamily.PYTHON)
 
-        # -- storage ---------------------------------------------------------------------
-        cleanup_uploads = cdk.Duration.days(7)
-        access_logs = s3.Bucket(
-            self,
-            "AccessLogs",
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            enforce_ssl=True,
-            lifecycle_rules=[s3.LifecycleRule(expiration=cdk.Duration.days(90))],
-            removal_policy=data_removal,
-            auto_delete_objects=destroy,
-        )
-        bucket = s3.Bucket(
+        # -- storage: the data stack's, imported ------------------------------------------
+        bucket = s3.Bucket.from_bucket_attributes(
             self,
             "Bucket",
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            enforce_ssl=True,
-            versioned=True,
-            server_access_logs_bucket=access_logs,
-            server_access_logs_prefix="bucket/",
-            lifecycle_rules=[
-                s3.LifecycleRule(prefix=RESULT_PREFIX, expiration=cdk.Duration.days(30)),
-                # Old versions (replaced or deleted objects) are kept 30 days for recovery, then expire.
-                s3.LifecycleRule(
-                    noncurrent_version_expiration=cdk.Duration.days(30),
-                    expired_object_delete_marker=True,
-                    abort_incomplete_multipart_upload_after=cleanup_uploads,
-                ),
-            ],
-            removal_policy=data_removal,
-            auto_delete_objects=destroy,
+            bucket_arn=cdk.Fn.import_value(data.bucket_arn_export),
+            bucket_name=cdk.Fn.import_value(data.bucket_name_export),
         )
-        pitr = ddb.PointInTimeRecoverySpecification(point_in_time_recovery_enabled=True)
-        by_date = {
-            "index_name": "by_date",
-            "partition_key": ddb.Attribute(name="kpi_all", type=ddb.AttributeType.STRING),
-            "sort_key": ddb.Attribute(name="order_date", type=ddb.AttributeType.STRING),
-        }
-        ledger = ddb.Table(
-            self,
-            "Ledger",
-            table_name=table_prefix + s.ledger_table,
-            billing_mode=ddb.BillingMode.PAY_PER_REQUEST,
-            partition_key=ddb.Attribute(name="pk", type=ddb.AttributeType.STRING),
-            sort_key=ddb.Attribute(name="sk", type=ddb.AttributeType.STRING),
-            point_in_time_recovery_specification=pitr,
-            removal_policy=data_removal,
-        )
-        category = ddb.Table(
-            self,
-            "CategoryKPIs",
-            table_name=table_prefix + s.category_table,
-            billing_mode=ddb.BillingMode.PAY_PER_REQUEST,
-            partition_key=ddb.Attribute(name="category", type=ddb.AttributeType.STRING),
-            sort_key=ddb.Attribute(name="order_date", type=ddb.AttributeType.STRING),
-            point_in_time_recovery_specification=pitr,
-            removal_policy=data_removal,
-        )
-        order = ddb.Table(
-            self,
-            "OrderKPIs",
-            table_name=table_prefix + s.order_table,
-            billing_mode=ddb.BillingMode.PAY_PER_REQUEST,
-            partition_key=ddb.Attribute(name="order_date", type=ddb.AttributeType.STRING),
-            point_in_time_recovery_specification=pitr,
-            removal_policy=data_removal,
-        )
-        for table in (category, order):
-            table.add_global_secondary_index(**by_date)
+        ledger, category, order = data.ledger, data.category, data.order
+        self.add_dependency(data)
 
         # -- notifications -----------------------------------------------------------------
         # A customer-managed key: the AWS-managed alias/aws/sns key's policy cannot let CloudWatch
@@ -268,7 +216,7 @@ class OrderpipeStack(cdk.Stack):
             actions=[f"dynamodb:{action}" for action in TASK_TABLE_ACTIONS],
             resources=[
                 *(t.table_arn for t in tables),
-                *(f"{t.table_arn}/index/{by_date['index_name']}" for t in tables[1:]),
+                *(f"{t.table_arn}/index/{BY_DATE}" for t in tables[1:]),
             ],
         )
         task_role.add_to_policy(table_calls)
@@ -390,7 +338,9 @@ class OrderpipeStack(cdk.Stack):
             ),
         )
         machine.grant_start_execution(trigger)
-        # S3 suffix filters are case-sensitive; the handler accepts any case of .csv.
+        # The notification is this stack's (on the data stack's bucket, which it imports): removed
+        # with this stack, and the data stack never refers to the trigger. S3 suffix filters are
+        # case-sensitive; the handler accepts any case of .csv.
         for suffix in (".csv", ".CSV"):
             bucket.add_event_notification(
                 s3.EventType.OBJECT_CREATED,
@@ -488,12 +438,8 @@ class OrderpipeStack(cdk.Stack):
             )
         )
 
-        self._log_helpers_with_retention()
+        log_helpers_with_retention(self)
         for name, value in {
-            "BucketName": bucket.bucket_name,
-            "LedgerTable": ledger.table_name,
-            "CategoryTable": category.table_name,
-            "OrderTable": order.table_name,
             "StateMachineArn": machine.state_machine_arn,
             "SuccessTopicArn": success.topic_arn,
             "FailureTopicArn": failure.topic_arn,
@@ -503,7 +449,6 @@ class OrderpipeStack(cdk.Stack):
             cdk.CfnOutput(self, name, value=value)
         self._acknowledge_findings(
             bucket=bucket,
-            access_logs=access_logs,
             tables=[category, order],
             s=s,
             execution_role=execution_role,
@@ -518,7 +463,7 @@ class OrderpipeStack(cdk.Stack):
         self,
         s: StackSettings,
         runtime: lambda_.Runtime,
-        bucket: s3.Bucket,
+        bucket: s3.IBucket,
         ledger: ddb.Table,
         category: ddb.Table,
         order: ddb.Table,
@@ -629,24 +574,6 @@ class OrderpipeStack(cdk.Stack):
         )
         return stage.url, function
 
-    def _log_helpers_with_retention(self) -> None:
-        """CDK's helper functions (bucket notifications, auto-deleted objects) would log to an
-        implicit /aws/lambda/… group kept forever: they log to one group with a retention."""
-
-        def implicit_logs(c: object) -> bool:
-            if isinstance(c, lambda_.CfnFunction):
-                return c.logging_config is None
-            return isinstance(c, cdk.CfnResource) and c.cfn_resource_type == "AWS::Lambda::Function"
-
-        helpers = [c for c in self.node.find_all() if implicit_logs(c)]
-        if not helpers:
-            return
-        group = logs.LogGroup(
-            self, "HelperLogs", retention=logs.RetentionDays.ONE_MONTH, removal_policy=cdk.RemovalPolicy.DESTROY
-        )
-        for helper in helpers:
-            helper.add_property_override("LoggingConfig.LogGroup", group.log_group_name)
-
     @property
     def ephemeral_prefix(self) -> str:
         """What the names of the clusters and task definitions the state machine makes per
@@ -657,7 +584,7 @@ class OrderpipeStack(cdk.Stack):
     def _arn(self, service: str, resource: str) -> str:
         return f"arn:{self.partition}:{service}:{self.region}:{self.account}:{resource}"
 
-    def _grant_tasks(self, task_role: iam.Role, bucket: s3.Bucket, s: StackSettings) -> None:
+    def _grant_tasks(self, task_role: iam.Role, bucket: s3.IBucket, s: StackSettings) -> None:
         """Each object action on the prefixes the tasks (or the small-file function, which does
         both tasks' work) use, nothing else: the validator reads its
         version of the input, looks at archive names under processed/ and rejected/, writes its
@@ -712,7 +639,7 @@ class OrderpipeStack(cdk.Stack):
     def _grant_state_machine(
         self,
         machine: sfn.StateMachine,
-        bucket: s3.Bucket,
+        bucket: s3.IBucket,
         s: StackSettings,
         execution_role: iam.Role,
         task_role: iam.Role,
@@ -800,8 +727,7 @@ class OrderpipeStack(cdk.Stack):
     def _acknowledge_findings(
         self,
         *,
-        bucket: s3.Bucket,
-        access_logs: s3.Bucket,
+        bucket: s3.IBucket,
         tables: list[ddb.Table],
         s: StackSettings,
         execution_role: iam.Role,
@@ -817,8 +743,7 @@ class OrderpipeStack(cdk.Stack):
         def ack(construct: Construct, finding: str, reason: str) -> None:
             cdk.Validations.of(construct).acknowledge(cdk.Acknowledgment(id=f"AwsSolutions::{finding}", reason=reason))
 
-        def arn(construct: Construct) -> str:
-            return f"<{self.get_logical_id(construct.node.default_child)}.Arn>"  # type: ignore[arg-type]
+        bucket_arn = f"{cdk.Stack.of(tables[0]).stack_name}-BucketArn"  # the data stack's export
 
         ecs_arn = "arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>"
         basic_execution = "Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
@@ -832,7 +757,7 @@ class OrderpipeStack(cdk.Stack):
             for role in (task_role, small_file_role):
                 ack(
                     role,
-                    f"AwsSolutions-IAM5[Resource::{arn(bucket)}/{prefix}*]",
+                    f"AwsSolutions-IAM5[Resource::{bucket_arn}/{prefix}*]",
                     "The objects under one prefix the tasks use (see _grant_tasks), in this bucket only.",
                 )
 
@@ -847,7 +772,7 @@ class OrderpipeStack(cdk.Stack):
         for prefix in (RESULT_PREFIX, s.input_prefix, s.processed_prefix, s.rejected_prefix):
             ack(
                 machine,
-                f"AwsSolutions-IAM5[Resource::{arn(bucket)}/{prefix}*]",
+                f"AwsSolutions-IAM5[Resource::{bucket_arn}/{prefix}*]",
                 "The state machine reads verdicts, archives, quarantines and deletes objects under its own prefixes.",
             )
 
@@ -878,16 +803,5 @@ class OrderpipeStack(cdk.Stack):
             "The status of this state machine's executions only.",
         )
         ack(dead_letters, "AwsSolutions-SQS3", "This queue is the trigger's dead-letter queue.")
-        ack(access_logs, "AwsSolutions-S1", "The access-log bucket does not log its own access (into itself).")
 
-        # CDK's own helper functions (bucket notifications, auto-deleted objects) pin their runtime.
-        for helper_id in (
-            "BucketNotificationsHandler050a0587b7544547bf325f094a3db834",
-            "Custom::S3AutoDeleteObjectsCustomResourceProvider",
-        ):
-            helper = self.node.try_find_child(helper_id)
-            if helper is None:
-                continue
-            ack(helper, f"AwsSolutions-IAM4[{basic_execution}]", "CDK's helper only writes its own logs.")
-            ack(helper, "AwsSolutions-IAM5[Resource::*]", "CDK's helper: s3:PutBucketNotification on this bucket.")
-            ack(helper, "AwsSolutions-L1", "CDK's helper pins its own runtime.")
+        acknowledge_cdk_helpers(self)

@@ -12,7 +12,7 @@ from pathlib import Path
 import aws_cdk as cdk
 import pytest
 from aws_cdk.assertions import Match, Template
-from infra.app import build_app
+from infra.app import DATA_STACK, STACK, build_app
 from infra.orderpipe_stack import (
     INFRA_FAILURE_PATTERN,
     LAMBDA_FILES,
@@ -42,12 +42,18 @@ def synthesized(built: tuple[Template, Path, cdk.Stack]) -> tuple[Template, Path
 
 
 @pytest.fixture(scope="module")
+def stored(built: tuple[Template, Path, cdk.Stack]) -> Template:
+    """The data stack's template: the bucket and the tables."""
+    return Template.from_stack(built[2].node.root.node.find_child(DATA_STACK))
+
+
+@pytest.fixture(scope="module")
 def destroyable(tmp_path_factory: pytest.TempPathFactory) -> Template:
-    """The stack a test or demo account wants: `make destroy` deletes the data too."""
+    """The data stack a test or demo account wants: `make destroy-data` deletes the data too."""
     outdir = tmp_path_factory.mktemp("cdk.out")
-    app, stack = build_app({"removal": "destroy", "table_prefix": "dev-"}, outdir=str(outdir))
+    app, _ = build_app({"removal": "destroy", "table_prefix": "dev-"}, outdir=str(outdir))
     app.synth()  # cdk-nag again: the auto-delete helper's findings are acknowledged too
-    return Template.from_stack(stack)
+    return Template.from_stack(app.node.find_child(DATA_STACK))
 
 
 def statements(template: Template, path_part: str) -> list[dict]:
@@ -62,8 +68,18 @@ def as_list(value: object) -> list:
     return value if isinstance(value, list) else [value]
 
 
-def test_tables_keys_billing_and_recovery(synthesized: tuple[Template, Path]) -> None:
-    template, _ = synthesized
+def imported_table(resource: object) -> str | None:
+    """The data stack's table whose ARN `resource` imports (`Ledger`, `CategoryKPIs`, `OrderKPIs`)."""
+    if not isinstance(resource, dict) or "Fn::ImportValue" not in resource:
+        return None
+    found = re.fullmatch(
+        rf"{DATA_STACK}:ExportsOutputFnGetAtt(\w+?)[0-9A-F]{{8}}Arn[0-9A-F]{{8}}", resource["Fn::ImportValue"]
+    )
+    return found.group(1) if found else None
+
+
+def test_tables_keys_billing_and_recovery(stored: Template) -> None:
+    template = stored
     recovery = {"PointInTimeRecoveryEnabled": True}
     template.has_resource_properties(
         "AWS::DynamoDB::Table",
@@ -90,9 +106,10 @@ def test_tables_keys_billing_and_recovery(synthesized: tuple[Template, Path]) ->
     template.resource_count_is("AWS::DynamoDB::Table", 3)
 
 
-def test_bucket_is_private_encrypted_tls_only_and_notifies_on_input_csv(synthesized: tuple[Template, Path]) -> None:
-    template, _ = synthesized
-    template.has_resource_properties(
+def test_bucket_is_private_encrypted_tls_only_and_notifies_on_input_csv(
+    stored: Template, synthesized: tuple[Template, Path]
+) -> None:
+    stored.has_resource_properties(
         "AWS::S3::Bucket",
         {
             "PublicAccessBlockConfiguration": {
@@ -105,7 +122,7 @@ def test_bucket_is_private_encrypted_tls_only_and_notifies_on_input_csv(synthesi
             "VersioningConfiguration": {"Status": "Enabled"},
         },
     )
-    template.has_resource_properties(
+    stored.has_resource_properties(
         "AWS::S3::BucketPolicy",
         {
             "PolicyDocument": {
@@ -115,10 +132,15 @@ def test_bucket_is_private_encrypted_tls_only_and_notifies_on_input_csv(synthesi
             }
         },
     )
-    # S3 suffix filters are case-sensitive: .csv and .CSV each need their own filter.
+    # The notification belongs to the processing stack (on the imported bucket, leaving any other
+    # notification of the bucket alone); S3 suffix filters are case-sensitive: .csv and .CSV each.
+    template, _ = synthesized
+    assert stored.find_resources("Custom::S3BucketNotifications") == {}
     template.has_resource_properties(
         "Custom::S3BucketNotifications",
         {
+            "BucketName": {"Fn::ImportValue": f"{DATA_STACK}-BucketName"},
+            "Managed": False,
             "NotificationConfiguration": {
                 "LambdaFunctionConfigurations": [
                     Match.object_like(
@@ -136,7 +158,7 @@ def test_bucket_is_private_encrypted_tls_only_and_notifies_on_input_csv(synthesi
                     )
                     for suffix in (".csv", ".CSV")
                 ]
-            }
+            },
         },
     )
 
@@ -242,14 +264,15 @@ def test_cfn_lint_accepts_the_template(synthesized: tuple[Template, Path]) -> No
     # Two warnings come from CDK's own output, not from our choices: W3005 (CDK adds a DependsOn
     # beside a GetAtt for roles) and W3045 (CDK sets AccessControl on a server-access-log bucket).
     ignored = ["--ignore-checks", "W3005", "W3045"]
-    result = subprocess.run([str(lint), str(path), *ignored], capture_output=True, text=True, check=False)
-    assert result.returncode == 0, result.stdout + result.stderr
+    for template in (path, path.with_name(f"{DATA_STACK}.template.json")):
+        result = subprocess.run([str(lint), str(template), *ignored], capture_output=True, text=True, check=False)
+        assert result.returncode == 0, result.stdout + result.stderr
     assert json.loads(path.read_text())["Resources"]
 
 
 # -- a second deploy after `make destroy`, and what destroy does with the data ---------------------
-def test_data_is_retained_by_default_and_table_names_carry_the_stack_name(synthesized: tuple[Template, Path]) -> None:
-    template, _ = synthesized
+def test_data_is_retained_by_default_and_table_names_carry_the_stack_name(stored: Template) -> None:
+    template = stored
     for kind in ("AWS::DynamoDB::Table", "AWS::S3::Bucket"):
         for resource in template.find_resources(kind).values():
             assert resource["DeletionPolicy"] == resource["UpdateReplacePolicy"] == "Retain"
@@ -265,6 +288,43 @@ def test_removal_destroy_deletes_tables_buckets_and_objects(destroyable: Templat
     destroyable.resource_count_is("Custom::S3AutoDeleteObjects", 2)  # a versioned bucket must be emptied first
     names = {r["Properties"]["TableName"] for r in destroyable.find_resources("AWS::DynamoDB::Table").values()}
     assert names == {"dev-orderpipe-ledger", "dev-CategoryKPIs", "dev-OrderKPIs"}
+
+
+def test_the_data_lives_in_a_stack_of_its_own_that_make_destroy_leaves(
+    synthesized: tuple[Template, Path], stored: Template
+) -> None:
+    """`make destroy` removes the processing stack only; the data stack holds the bucket and
+    the tables, depends on nothing of the processing stack, and its names are the same as when
+    both were one stack, so `make deploy` after `make destroy` finds yesterday's data."""
+    template, path = synthesized
+    for kind in ("AWS::DynamoDB::Table", "AWS::S3::Bucket"):
+        assert template.find_resources(kind) == {}, f"{kind} in the processing stack"
+    assert len(stored.find_resources("AWS::DynamoDB::Table")) == 3
+    assert len(stored.find_resources("AWS::S3::Bucket")) == 2  # files and their access logs
+    assert "Fn::ImportValue" not in json.dumps(stored.to_json())  # the data stack imports nothing
+    assert "Fn::ImportValue" in path.read_text()
+    manifest = json.loads((path.parent / "manifest.json").read_text())
+    assert DATA_STACK in manifest["artifacts"][STACK].get("dependencies", [])
+    assert STACK not in manifest["artifacts"][DATA_STACK].get("dependencies", [])
+    makefile = (REPO / "Makefile").read_text()
+    destroy = makefile.split("\ndestroy:", 1)[1].split("\n\n", 1)[0]
+    assert destroy.rstrip().endswith(f"--force {STACK} $(CDK_ARGS)") and DATA_STACK not in destroy
+    deploy = makefile.split("\ndeploy:", 1)[1].split("\n\n", 1)[0]
+    assert "--all" in deploy
+
+
+def test_make_destroy_data_removes_nothing_without_the_typed_name() -> None:
+    # -o: the virtualenv counts as set up, so make runs only the confirmation.
+    result = subprocess.run(
+        ["make", "-s", "-o", ".venv/.installed", "-o", ".venv/.core", "destroy-data"],
+        cwd=REPO,
+        input="yes\n",
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "nothing removed" in result.stdout and "cdk" not in result.stdout + result.stderr
 
 
 def test_removal_must_be_retain_or_destroy() -> None:
@@ -408,7 +468,7 @@ def test_tasks_touch_only_their_prefixes_and_delete_only_merged_facts(synthesize
     for statement in s3:
         for resource in as_list(statement["Resource"]):
             if statement["Action"] == "s3:ListBucket":
-                assert "Fn::GetAtt" in resource
+                assert resource == {"Fn::ImportValue": f"{DATA_STACK}-BucketArn"}  # the data stack's bucket only
                 continue
             suffix = resource["Fn::Join"][1][-1]
             assert suffix in {"/input/*", "/processed/*", "/rejected/*", "/warehouse/orders/*", "/results/*"}, suffix
@@ -437,10 +497,10 @@ def test_every_acknowledgement_names_its_resource_and_finding(built: tuple[Templ
 
 # -- retention: versions, uploads, task definitions, logs ---------------------------------------------
 def test_old_versions_and_unfinished_uploads_expire_and_every_log_group_has_a_retention(
-    synthesized: tuple[Template, Path],
+    synthesized: tuple[Template, Path], stored: Template, destroyable: Template
 ) -> None:
     template, _ = synthesized
-    template.has_resource_properties(
+    stored.has_resource_properties(
         "AWS::S3::Bucket",
         {
             "VersioningConfiguration": {"Status": "Enabled"},
@@ -458,11 +518,12 @@ def test_old_versions_and_unfinished_uploads_expire_and_every_log_group_has_a_re
             },
         },
     )
-    for name, group in template.find_resources("AWS::Logs::LogGroup").items():
-        assert group["Properties"].get("RetentionInDays"), name
-        assert group["DeletionPolicy"] == "Delete", name
-    for name, function in template.find_resources("AWS::Lambda::Function").items():
-        assert function["Properties"].get("LoggingConfig", {}).get("LogGroup"), f"{name} logs to an implicit group"
+    for each in (template, stored, destroyable):  # CDK's helpers live in the data stack too
+        for name, group in each.find_resources("AWS::Logs::LogGroup").items():
+            assert group["Properties"].get("RetentionInDays"), name
+            assert group["DeletionPolicy"] == "Delete", name
+        for name, function in each.find_resources("AWS::Lambda::Function").items():
+            assert function["Properties"].get("LoggingConfig", {}).get("LogGroup"), f"{name} logs to an implicit group"
 
 
 def test_the_state_machine_logs_under_vendedlogs(synthesized: tuple[Template, Path]) -> None:
@@ -529,9 +590,9 @@ def test_the_api_role_can_only_read_the_kpi_tables_index_and_ledger(synthesized:
     found = statements(template, "ApiServiceRole")
     assert {a for s in found for a in as_list(s["Action"])} == {"dynamodb:GetItem", "dynamodb:Query"}
     resources = [r for s in found for r in as_list(s["Resource"])]
-    tables = {r["Fn::GetAtt"][0] for r in resources if "Fn::GetAtt" in r}
+    tables = {imported_table(r) for r in resources if "Fn::Join" not in r}
     indexes = [r["Fn::Join"][1][-1] for r in resources if "Fn::Join" in r]
-    assert {t.rstrip("0123456789ABCDEF") for t in tables} == {"Ledger", "CategoryKPIs", "OrderKPIs"}
+    assert tables == {"Ledger", "CategoryKPIs", "OrderKPIs"}
     assert indexes == ["/index/by_date", "/index/by_date"]
     [function] = [
         f for f in template.find_resources("AWS::Lambda::Function").values()
