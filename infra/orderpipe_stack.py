@@ -306,6 +306,8 @@ class OrderpipeStack(cdk.Stack):
             tracing_enabled=True,
         )
         self._grant_state_machine(machine, bucket, s, execution_role, task_role, success, failure)
+        # An infrastructure failure goes into the batch history: two run items, nothing else.
+        machine.add_to_role_policy(iam.PolicyStatement(actions=["dynamodb:PutItem"], resources=[ledger.table_arn]))
         # The function itself (the state machine invokes it unqualified), not its versions too.
         machine.add_to_role_policy(
             iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=[small_files.function_arn])

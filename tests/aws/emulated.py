@@ -78,6 +78,7 @@ class Stack:
         tmp: Path,
         *,
         ledger_override: str | None = None,
+        order_override: str | None = None,
         input_shape: str = "{}",
         small_file_bytes: int = 0,
         function_memory_mb: int = 2048,
@@ -117,7 +118,7 @@ class Stack:
                     "ORDERPIPE_BACKEND": "aws",
                     "ORDERPIPE_AWS_LEDGER_TABLE": ledger_override or self.tables.ledger,
                     "ORDERPIPE_AWS_CATEGORY_TABLE": self.tables.category,
-                    "ORDERPIPE_AWS_ORDER_TABLE": self.tables.order,
+                    "ORDERPIPE_AWS_ORDER_TABLE": order_override or self.tables.order,
                     "ORDERPIPE_CATEGORIES": CATEGORIES,
                     "ORDERPIPE_INPUT": input_shape,
                 }
@@ -138,7 +139,7 @@ class Stack:
             "ContainerMemory": "4096",
             "LedgerTable": ledger_override or self.tables.ledger,
             "CategoryTable": self.tables.category,
-            "OrderTable": self.tables.order,
+            "OrderTable": order_override or self.tables.order,
             "Categories": CATEGORIES,
             "InputShape": json.dumps(input_shape)[1:-1],  # inside a JSON string, as the stack escapes it
             "InputPrefix": "input/",

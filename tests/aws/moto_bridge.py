@@ -27,6 +27,7 @@ serves from the test process, so patching its classes changes what the server do
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import subprocess
@@ -50,6 +51,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service impor
 )
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
+from moto.stepfunctions.parser.backend import execution_worker
 
 EXIT_CODES: dict[str, int] = {}
 #: Added to every function's environment (a test's scratch folder); each invocation's outcome.
@@ -240,3 +242,17 @@ def apply() -> None:
     ecs._eval_service_task = ecs_eval
     ecs._build_sync_resolver = ecs_resolver
     lambda_eval_utils._invoke_lambda_function = invoke_function
+
+    worker = execution_worker.ExecutionWorker
+    original_environment = worker._get_evaluation_environment
+
+    def start_time_as_text(self: Any) -> Any:
+        env = original_environment(self)
+        execution = env.states.context_object.context_object_data["Execution"]
+        started = execution["StartTime"]
+        if hasattr(started, "astimezone"):
+            utc = started.astimezone(datetime.UTC)
+            execution["StartTime"] = utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+        return env
+
+    worker._get_evaluation_environment = start_time_as_text

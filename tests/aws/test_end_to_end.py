@@ -10,7 +10,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from orderpipe.adapters.dynamodb import TableNames, create_tables
+from orderpipe.adapters.dynamodb import DynamoLedger, TableNames, create_tables
 from orderpipe.bootstrap import open_pipeline
 from orderpipe.config import load_settings
 from tests.aws.emulated import EcsAgent, Stack, local_kpis
@@ -178,3 +178,31 @@ def test_a_failing_task_is_retried_then_reported_and_cleaned_up(agent: EcsAgent,
     assert stack.wait(again)["status"] == "SUCCEEDED", stack.messages("failure")
     assert stack.keys("input/") == [] and stack.keys("processed/") == ["processed/o.csv"]
     stack.assert_cleaned_up()
+
+
+def test_a_failure_after_the_verdict_is_in_the_batch_history_with_its_error(agent: EcsAgent, tmp_path: Path) -> None:
+    """The transformer cannot write the KPIs (its table does not exist): after its retries, the
+    failure is notified and recorded in the ledger's history, under the batch the verdict named,
+    with the error the notification gives; a new execution then counts the file once."""
+    stack = Stack(agent.ecs.meta.endpoint_url, "history", tmp_path, order_override="late-orders-history")
+    (name,) = stack.trigger(stack.upload(write(tmp_path / "o.csv", [order("O1")]), "input/o.csv"))["started"]
+    execution = stack.wait(name)
+    assert execution["status"] == "FAILED"
+    assert [c for c, _ in agent.commands] == ["validate"] + ["transform"] * 4
+    (message,) = stack.messages("failure")
+    ledger = DynamoLedger(stack.tables.ledger)
+    (failed,) = ledger.runs(status="failed")
+    assert failed.file == "o.csv" and failed.rows == 0 and failed.dates == ()
+    assert failed.message.startswith("States.TaskFailed: ") and name in failed.message
+    assert failed.message.split(" (execution")[0].removeprefix("States.TaskFailed: ") in message
+    assert failed.batch_id and ledger.runs_of(failed.batch_id) == [failed]
+    assert failed.started_at <= failed.finished_at
+
+    create_tables(boto3.client("dynamodb"), TableNames("unused-l-history", "unused-c-history", "late-orders-history"))
+    failed_arn = stack.machine_arn.replace(":stateMachine:", ":execution:") + f":{name}"
+    again = stack.sfn.start_execution(
+        stateMachineArn=stack.machine_arn, input=stack.sfn.describe_execution(executionArn=failed_arn)["input"]
+    )["executionArn"].rsplit(":", 1)[-1]
+    assert stack.wait(again)["status"] == "SUCCEEDED", stack.messages("failure")
+    assert [r.status for r in ledger.runs()] == ["failed", "accepted"]  # oldest first
+    assert [r.status for r in ledger.runs_of(failed.batch_id)] == ["failed", "accepted"]

@@ -201,6 +201,7 @@ FAIL_AT_ONCE = {
     "aws-sdk:s3:": {"S3.NoSuchKeyException", "S3.NoSuchBucketException", "S3.AccessDeniedException"},
     "sns:publish": {"SNS.AuthorizationErrorException", "SNS.NotFoundException"},
     "lambda:invoke": {"Lambda.AccessDeniedException", "Lambda.ResourceNotFoundException"},
+    "dynamodb:putItem": {"DynamoDB.ResourceNotFoundException", "DynamoDB.AccessDeniedException"},
 }
 
 
@@ -328,3 +329,50 @@ def test_the_ephemeral_cluster_says_container_insights_explicitly() -> None:
     """Not left to the account's default: enabled there, every short-lived cluster would bill its metrics."""
     parameters = states()["CreateCluster"]["Parameters"]
     assert parameters["Settings"] == [{"Name": "containerInsights", "Value": "disabled"}]
+
+
+def test_every_infrastructure_failure_is_recorded_in_the_batch_history_first() -> None:
+    """The notification and the history tell the same failure: every way into the notification
+    passes the recording states, whose failure never stops the notification."""
+    s = all_states(states())
+    into = {
+        name
+        for name, state in s.items()
+        for target in [state.get("Next"), state.get("Default")]
+        + [c["Next"] for c in state.get("Catch", []) + state.get("Choices", [])]
+        if target == "NotifyInfraFailure"
+    }
+    assert into == {"RecordFailureUnderBatch", "RecordBatchFailureInHistory", "RecordFailureInHistory"}
+    for name in into:
+        assert s[name]["Catch"] == [
+            {"ErrorEquals": ["States.ALL"], "ResultPath": "$.record_error", "Next": "NotifyInfraFailure"}
+        ]
+    (rule,) = s["RecordFailure"]["Choices"]
+    assert rule["And"][0] == {"Variable": "$.result.verdict.batch_id", "IsPresent": True}  # the guard first
+    assert states()["GenerateExecutionParameters"]["Parameters"]["result"] == {"verdict": {"batch_id": ""}}
+
+
+def test_a_recorded_failure_is_a_run_item_as_the_ledger_writes_and_reads_it() -> None:
+    """The state machine writes the ledger's run items itself: the same attributes, of the same
+    types, as `run_items` (what `orderpipe batches` reads), under the history and under its batch."""
+    from orderpipe.adapters.dynamodb_retract import run_items
+    from orderpipe.ports import RunRecord
+
+    history, under_batch = run_items(RunRecord("b" * 64, "o.csv", "failed", 0, (), "t0", "t1", "m"))
+    s = states()
+    for name, expected in (
+        ("RecordFailureInHistory", history),
+        ("RecordBatchFailureInHistory", history),
+        ("RecordFailureUnderBatch", under_batch),
+    ):
+        item = s[name]["Parameters"]["Item"]
+        assert list(item) == list(expected), name
+        for attribute, value in item.items():
+            assert next(iter(value)).removesuffix(".$") == next(iter(expected[attribute])), (name, attribute)
+        assert item["status"] == {"S": "failed"} and item["rows"] == {"N": "0"} and item["dates"] == {"L": []}
+        assert item["message"]["S.$"].startswith("States.Format('{}: {} (execution {})', $.error.Error, $.error.Cause")
+    assert s["RecordFailureInHistory"]["Parameters"]["Item"]["batch_id"] == {"S": ""}
+    assert s["RecordFailureUnderBatch"]["Parameters"]["Item"]["pk"] == {
+        "S.$": "States.Format('RUNS#{}', $.result.verdict.batch_id)"
+    }
+    assert s["RecordBatchFailureInHistory"]["Parameters"]["Item"]["pk"] == {"S": "RUN"}

@@ -242,6 +242,15 @@ def test_the_small_file_function_runs_the_container_image_like_the_tasks(synthes
     assert function_actions - task_actions <= {"logs:CreateLogStream", "logs:PutLogEvents"}
 
 
+def test_the_state_machine_may_only_put_items_into_the_ledger(synthesized: tuple[Template, Path]) -> None:
+    """It records an infrastructure failure in the batch history, and touches no table otherwise."""
+    template, _ = synthesized
+    found = [s for s in statements(template, "MainStepFn") if any("dynamodb:" in a for a in as_list(s["Action"]))]
+    (statement,) = found
+    assert statement["Action"] == "dynamodb:PutItem"
+    assert imported_table(statement["Resource"]) == "Ledger"
+
+
 def test_the_small_file_limit_is_a_whole_number_and_0_sends_every_file_to_ecs() -> None:
     assert StackSettings().small_file_bytes == str(64 << 20)
     app = cdk.App(context={"small_file_bytes": "64MB"})
