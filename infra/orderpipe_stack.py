@@ -56,6 +56,9 @@ SMALL_FILE_HANDLER = "orderpipe.task_lambda.handler"
 SMALL_FILE_MEMORY_MB = 3008
 SMALL_FILE_TIMEOUT_SECONDS = 300
 SMALL_FILE_STORAGE_MB = 2048
+#: S3 copies at most this much in one CopyObject: a larger file is archived by the copy function.
+LARGE_COPY_BYTES = 5 << 30
+COPY_HANDLER = "orderpipe.task_lambda.copy_large_file"
 # Infrastructure failures only: a rejected file ends FAILED with InvalidData and is already notified.
 INFRA_FAILURE_PATTERN = '{ ($.type = "ExecutionFailed") && ($.details.error != "InvalidData") }'
 
@@ -259,6 +262,35 @@ class OrderpipeStack(cdk.Stack):
             },
         )
 
+        # -- the copy function: archives a file over S3's limit of one copy, in parts -------------------
+        copy_role = iam.Role(self, "CopyRole", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
+        for actions_, prefixes in (
+            (["s3:GetObject", "s3:GetObjectVersion"], [s.input_prefix]),
+            (["s3:PutObject", "s3:AbortMultipartUpload", "s3:GetObject"], [s.processed_prefix, s.rejected_prefix]),
+        ):
+            copy_role.add_to_policy(
+                iam.PolicyStatement(actions=actions_, resources=[bucket.arn_for_objects(f"{p}*") for p in prefixes])
+            )
+        copy_logs = logs.LogGroup(
+            self, "CopyLogs", retention=logs.RetentionDays.ONE_MONTH, removal_policy=cdk.RemovalPolicy.DESTROY
+        )
+        copy_logs.grant_write(copy_role)
+        copier = lambda_.DockerImageFunction(
+            self,
+            "CopyFunction",
+            code=lambda_.DockerImageCode.from_ecr(
+                image.repository,
+                tag_or_digest=image.image_tag,
+                entrypoint=["python", "-m", "awslambdaric"],
+                cmd=[COPY_HANDLER],
+            ),
+            architecture=lambda_.Architecture.X86_64,
+            memory_size=1024,
+            timeout=cdk.Duration.minutes(15),  # the state's own timeout (MainStepFn.json) is 30 s longer
+            role=copy_role,
+            log_group=copy_logs,
+        )
+
         # -- the state machine --------------------------------------------------------------------
         machine_logs = logs.LogGroup(
             self,
@@ -300,6 +332,8 @@ class OrderpipeStack(cdk.Stack):
                 "FailureTopicArn": failure.topic_arn,
                 "SmallFileBytes": s.small_file_bytes,
                 "SmallFileFunctionArn": small_files.function_arn,
+                "LargeCopyBytes": str(LARGE_COPY_BYTES),
+                "CopyFunctionArn": copier.function_arn,
             },
             # Execution data: the failure metric filter reads the error name of ExecutionFailed events.
             logs=sfn.LogOptions(destination=machine_logs, level=sfn.LogLevel.ALL, include_execution_data=True),
@@ -310,7 +344,9 @@ class OrderpipeStack(cdk.Stack):
         machine.add_to_role_policy(iam.PolicyStatement(actions=["dynamodb:PutItem"], resources=[ledger.table_arn]))
         # The function itself (the state machine invokes it unqualified), not its versions too.
         machine.add_to_role_policy(
-            iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=[small_files.function_arn])
+            iam.PolicyStatement(
+                actions=["lambda:InvokeFunction"], resources=[small_files.function_arn, copier.function_arn]
+            )
         )
 
         # -- the trigger and the sweeper: one small package ------------------------------------------
@@ -456,6 +492,7 @@ class OrderpipeStack(cdk.Stack):
             execution_role=execution_role,
             task_role=task_role,
             small_file_role=small_file_role,
+            copy_role=copy_role,
             machine=machine,
             functions=[api_function, trigger, sweeper],
             dead_letters=dead_letters,
@@ -735,6 +772,7 @@ class OrderpipeStack(cdk.Stack):
         execution_role: iam.Role,
         task_role: iam.Role,
         small_file_role: iam.Role,
+        copy_role: iam.Role,
         machine: sfn.StateMachine,
         functions: list[lambda_.Function],
         dead_letters: sqs.Queue,
@@ -763,6 +801,12 @@ class OrderpipeStack(cdk.Stack):
                     "The objects under one prefix the tasks use (see _grant_tasks), in this bucket only.",
                 )
 
+        for prefix in (s.input_prefix, s.processed_prefix, s.rejected_prefix):
+            ack(
+                copy_role,
+                f"AwsSolutions-IAM5[Resource::{bucket_arn}/{prefix}*]",
+                "The copy function reads the input and writes the archive and the quarantine, in this bucket only.",
+            )
         ack(
             machine,
             "AwsSolutions-IAM5[Resource::*]",

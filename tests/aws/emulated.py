@@ -82,6 +82,8 @@ class Stack:
         input_shape: str = "{}",
         small_file_bytes: int = 0,
         function_memory_mb: int = 2048,
+        large_copy_bytes: int = 5 << 30,
+        copy_part_bytes: int = 1 << 30,
     ) -> None:
         self.bucket = f"orderpipe-{suffix}"
         self.tables = TableNames(f"orderpipe-ledger-{suffix}", f"CategoryKPIs-{suffix}", f"OrderKPIs-{suffix}")
@@ -124,6 +126,16 @@ class Stack:
                 }
             },
         )["FunctionArn"]
+        copier = boto3.client("lambda").create_function(
+            FunctionName=f"orderpipe-copy-{suffix}",
+            PackageType="Image",
+            Code={"ImageUri": "123456789012.dkr.ecr.us-east-1.amazonaws.com/orderpipe:test"},
+            ImageConfig={"Command": ["orderpipe.task_lambda.copy_large_file"]},
+            Role=role,
+            MemorySize=1024,
+            Timeout=120,
+            Environment={"Variables": {"ORDERPIPE_COPY_PART_BYTES": str(copy_part_bytes)}},
+        )["FunctionArn"]
         substitutions = {
             "Partition": "aws",
             "EphemeralPrefix": "Orderpipe_",
@@ -151,6 +163,8 @@ class Stack:
             "FailureTopicArn": self.topics["failure"],
             "SmallFileBytes": str(small_file_bytes),
             "SmallFileFunctionArn": function,
+            "LargeCopyBytes": str(large_copy_bytes),
+            "CopyFunctionArn": copier,
         }
         definition = (REPO / "step_functions" / "MainStepFn.json").read_text()
         for name, value in substitutions.items():

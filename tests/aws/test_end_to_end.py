@@ -13,6 +13,7 @@ import pytest
 from orderpipe.adapters.dynamodb import DynamoLedger, TableNames, create_tables
 from orderpipe.bootstrap import open_pipeline
 from orderpipe.config import load_settings
+from tests.aws import moto_bridge
 from tests.aws.emulated import EcsAgent, Stack, local_kpis
 from tests.conftest import order, run_file, write
 
@@ -206,3 +207,20 @@ def test_a_failure_after_the_verdict_is_in_the_batch_history_with_its_error(agen
     assert stack.wait(again)["status"] == "SUCCEEDED", stack.messages("failure")
     assert [r.status for r in ledger.runs()] == ["failed", "accepted"]  # oldest first
     assert [r.status for r in ledger.runs_of(failed.batch_id)] == ["failed", "accepted"]
+
+
+def test_a_file_over_the_copy_limit_is_archived_in_parts(agent: EcsAgent, tmp_path: Path) -> None:
+    """The copy limit lowered to 1 MB and parts of 5 MB (S3's smallest but the last): a 12 MB file
+    is counted by the ECS tasks, then archived by the copy function in 3 parts, the very bytes."""
+    rows = [order(f"O{i}", f"C{i % 97}", "2025-07-06", "Books", f"P{i % 13}", "1", "9.99") for i in range(270_000)]
+    path = write(tmp_path / "big.csv", rows)
+    assert 10 << 20 < path.stat().st_size <= 15 << 20
+    stack = Stack(agent.ecs.meta.endpoint_url, "copy", tmp_path, large_copy_bytes=1 << 20, copy_part_bytes=5 << 20)
+    (name,) = stack.trigger(stack.upload(path, "input/big.csv"))["started"]
+    assert stack.wait(name)["status"] == "SUCCEEDED", (stack.messages("failure"), moto_bridge.INVOCATIONS)
+    assert moto_bridge.INVOCATIONS == [("orderpipe.task_lambda.copy_large_file", "ok")]
+    archived = boto3.client("s3").get_object(Bucket=stack.bucket, Key="processed/big.csv")
+    assert archived["ETag"].strip('"').endswith("-3")  # a multipart object of 3 parts
+    assert archived["Body"].read() == path.read_bytes()
+    assert stack.keys("input/") == []
+    assert [d["total_orders"] for d in stack.kpis()[0]] == [270_000]

@@ -46,7 +46,7 @@ def _valid_path(start: str, choose: dict[str, str] | None = None) -> list[str]:
 
 
 def test_the_path_of_a_valid_small_file() -> None:
-    assert _valid_path("GenerateExecutionParameters") == [
+    assert _valid_path("GenerateExecutionParameters", {"ChooseArchiveCopy": "ArchiveFile"}) == [
         "GenerateExecutionParameters",
         "RouteBySize",
         "UseSmallFilePath",
@@ -55,6 +55,7 @@ def test_the_path_of_a_valid_small_file() -> None:
         "MarkAccepted",
         "NeedsCleanup",
         "RouteOutcome",
+        "ChooseArchiveCopy",
         "ArchiveFile",
         "ChooseSourceDeletion",
         "DeleteSourceFile",
@@ -117,7 +118,10 @@ def test_the_small_file_path_creates_nothing_to_clean_up() -> None:
 
 
 def test_the_path_of_a_valid_file() -> None:
-    assert _valid_path("GenerateExecutionParameters", {"RouteBySize": "CreateCluster", "NeedsCleanup": "Cleanup"}) == [
+    assert _valid_path(
+        "GenerateExecutionParameters",
+        {"RouteBySize": "CreateCluster", "NeedsCleanup": "Cleanup", "ChooseArchiveCopy": "ArchiveFile"},
+    ) == [
         "GenerateExecutionParameters",
         "RouteBySize",
         "CreateCluster",
@@ -133,6 +137,7 @@ def test_the_path_of_a_valid_file() -> None:
         "Cleanup",
         "DeleteCluster",
         "RouteOutcome",
+        "ChooseArchiveCopy",
         "ArchiveFile",
         "ChooseSourceDeletion",
         "DeleteSourceFile",
@@ -376,3 +381,34 @@ def test_a_recorded_failure_is_a_run_item_as_the_ledger_writes_and_reads_it() ->
         "S.$": "States.Format('RUNS#{}', $.result.verdict.batch_id)"
     }
     assert s["RecordBatchFailureInHistory"]["Parameters"]["Item"]["pk"] == {"S": "RUN"}
+
+
+def test_a_file_over_s3s_copy_limit_is_copied_in_parts_by_the_copy_function() -> None:
+    """CopyObject copies at most 5 GiB: a larger file (by the size the trigger gave; none given:
+    one request, as before) is archived or quarantined by the copy function, then deleted from
+    input/ as any other; a failed copy is an infrastructure failure, the file kept."""
+    s = states()
+    assert (
+        s["GenerateExecutionParameters"]["Parameters"]["large_copy_bytes.$"]
+        == "States.StringToJson('${LargeCopyBytes}')"
+    )
+    for choose, copy, small, after in (
+        ("ChooseArchiveCopy", "CopyLargeFileToArchive", "ArchiveFile", "ChooseSourceDeletion"),
+        ("ChooseQuarantineCopy", "CopyLargeFileToQuarantine", "QuarantineFile", "ChooseQuarantinedDeletion"),
+    ):
+        (rule,) = s[choose]["Choices"]
+        assert rule["And"] == [
+            {"Variable": "$.input.size", "IsPresent": True},
+            {"Variable": "$.input.size", "IsNumeric": True},
+            {"Variable": "$.input.size", "NumericGreaterThanPath": "$.large_copy_bytes"},
+        ]
+        assert (rule["Next"], s[choose]["Default"]) == (copy, small)
+        task = s[copy]
+        assert (
+            task["Resource"].endswith(":::lambda:invoke") and task["Parameters"]["FunctionName"] == "${CopyFunctionArn}"
+        )
+        assert task["Parameters"]["Payload"]["target.$"] == "$.result.verdict.archive_key"
+        assert task["Next"] == s[small]["Next"] == after
+        assert task["Catch"] == [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "RecordFailure"}]
+    targets = {rule["Next"] for rule in s["RouteOutcome"]["Choices"]}
+    assert targets == {"ChooseArchiveCopy", "ChooseQuarantineCopy"}

@@ -14,6 +14,7 @@ import pytest
 from aws_cdk.assertions import Match, Template
 from infra.app import DATA_STACK, STACK, build_app
 from infra.orderpipe_stack import (
+    COPY_HANDLER,
     INFRA_FAILURE_PATTERN,
     LAMBDA_FILES,
     SMALL_FILE_HANDLER,
@@ -66,6 +67,15 @@ def statements(template: Template, path_part: str) -> list[dict]:
 
 def as_list(value: object) -> list:
     return value if isinstance(value, list) else [value]
+
+
+def image_functions(template: Template, handler: str) -> dict[str, dict]:
+    """The container-image functions of `handler`, by logical id: their properties."""
+    return {
+        logical: f["Properties"]
+        for logical, f in template.find_resources("AWS::Lambda::Function").items()
+        if f["Properties"].get("ImageConfig", {}).get("Command") == [handler]
+    }
 
 
 def imported_table(resource: object) -> str | None:
@@ -200,14 +210,10 @@ def test_substitutions_cover_the_definition(synthesized: tuple[Template, Path]) 
 
 def test_the_small_file_function_runs_the_container_image_like_the_tasks(synthesized: tuple[Template, Path]) -> None:
     """The same image as the ECS tasks, its handler run by the Lambda runtime client, with the
-    tasks' environment and permissions; the state machine may invoke that function only, and its
-    own timeout for the invocation outlasts the function's."""
+    tasks' environment and permissions; the state machine may invoke the image's functions only,
+    and its own timeout for the invocation outlasts the function's."""
     template, _ = synthesized
-    (function,) = [
-        f["Properties"]
-        for f in template.find_resources("AWS::Lambda::Function").values()
-        if f["Properties"].get("PackageType") == "Image"
-    ]
+    ((logical, function),) = image_functions(template, SMALL_FILE_HANDLER).items()
     assert function["ImageConfig"] == {"Command": [SMALL_FILE_HANDLER], "EntryPoint": ["python", "-m", "awslambdaric"]}
     assert (function["MemorySize"], function["Timeout"]) == (SMALL_FILE_MEMORY_MB, SMALL_FILE_TIMEOUT_SECONDS)
     assert function["Architectures"] == ["x86_64"]  # the image is built for linux/amd64
@@ -230,16 +236,35 @@ def test_the_small_file_function_runs_the_container_image_like_the_tasks(synthes
     assert machine_definition["States"]["ProcessSmallFile"]["TimeoutSeconds"] > SMALL_FILE_TIMEOUT_SECONDS
     invokes = [s for s in statements(template, "MainStepFn") if "lambda:InvokeFunction" in as_list(s["Action"])]
     (invoke,) = invokes
-    (logical,) = [
-        k
-        for k, f in template.find_resources("AWS::Lambda::Function").items()
-        if f["Properties"].get("PackageType") == "Image"
-    ]
-    assert invoke["Resource"] == {"Fn::GetAtt": [logical, "Arn"]}
+    (copier,) = image_functions(template, COPY_HANDLER)
+    assert invoke["Resource"] == [{"Fn::GetAtt": [logical, "Arn"]}, {"Fn::GetAtt": [copier, "Arn"]}]
     task_actions = {a for st in statements(template, "TaskRole") for a in as_list(st["Action"])}
     function_actions = {a for st in statements(template, "SmallFileRole") for a in as_list(st["Action"])}
     assert task_actions <= function_actions
     assert function_actions - task_actions <= {"logs:CreateLogStream", "logs:PutLogEvents"}
+
+
+def test_the_copy_function_reads_the_input_and_writes_only_the_archive_and_the_quarantine(
+    synthesized: tuple[Template, Path],
+) -> None:
+    template, _ = synthesized
+    ((_, function),) = image_functions(template, COPY_HANDLER).items()
+    assert function["ImageConfig"]["Command"] == [COPY_HANDLER] and function["Timeout"] == 900
+    definition = json.loads((REPO / "step_functions" / "MainStepFn.json").read_text())
+    assert definition["States"]["CopyLargeFileToArchive"]["TimeoutSeconds"] > 900
+    found = {}
+    for statement in statements(template, "CopyRole"):
+        for action in as_list(statement["Action"]):
+            if action.startswith("s3:"):
+                found.setdefault(action, set()).update(r["Fn::Join"][1][-1] for r in as_list(statement["Resource"]))
+    assert found == {
+        "s3:GetObject": {"/input/*", "/processed/*", "/rejected/*"},
+        "s3:GetObjectVersion": {"/input/*"},
+        "s3:PutObject": {"/processed/*", "/rejected/*"},
+        "s3:AbortMultipartUpload": {"/processed/*", "/rejected/*"},
+    }
+    (machine,) = template.find_resources("AWS::StepFunctions::StateMachine").values()
+    assert machine["Properties"]["DefinitionSubstitutions"]["LargeCopyBytes"] == str(5 << 30)
 
 
 def test_the_state_machine_may_only_put_items_into_the_ledger(synthesized: tuple[Template, Path]) -> None:
