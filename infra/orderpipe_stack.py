@@ -28,6 +28,7 @@ from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_notifications as s3n
@@ -56,6 +57,9 @@ SMALL_FILE_HANDLER = "orderpipe.task_lambda.handler"
 SMALL_FILE_MEMORY_MB = 3008
 SMALL_FILE_TIMEOUT_SECONDS = 300
 SMALL_FILE_STORAGE_MB = 2048
+#: A queued upload is delivered this often before it goes to the dead-letter queue: at the queue's
+#: 2-minute visibility timeout (or 30-120 s drawn by the trigger), about 16 hours of waiting.
+UPLOAD_RECEIVES = 500
 #: S3 copies at most this much in one CopyObject: a larger file is archived by the copy function.
 LARGE_COPY_BYTES = 5 << 30
 COPY_HANDLER = "orderpipe.task_lambda.copy_large_file"
@@ -91,6 +95,9 @@ class StackSettings:
     # Files up to this many bytes are validated and counted by one Lambda invocation; 0: every
     # file by the ECS tasks (see docs/aws.md, "Choosing the small-file limit").
     small_file_bytes: str = "67108864"
+    # At most this many files are processed at once (executions running); a burst waits in the
+    # upload queue. Size it from your quotas (docs/aws.md, "Bursts").
+    max_running_files: str = "10"
 
     @classmethod
     def from_context(cls, node: Node) -> StackSettings:
@@ -104,7 +111,7 @@ class StackSettings:
             raise ValueError(f"context removal={settings.removal!r}: choose one of {', '.join(REMOVAL)}")
         if settings.api_auth not in API_AUTH:
             raise ValueError(f"context api_auth={settings.api_auth!r}: choose one of {', '.join(API_AUTH)}")
-        for name in ("api_rate_limit", "api_burst_limit", "small_file_bytes"):
+        for name in ("api_rate_limit", "api_burst_limit", "small_file_bytes", "max_running_files"):
             if not getattr(settings, name).isdigit():
                 raise ValueError(f"context {name}={getattr(settings, name)!r}: give a whole number")
         return settings
@@ -361,6 +368,17 @@ class OrderpipeStack(cdk.Stack):
             encryption=sqs.QueueEncryption.SQS_MANAGED,
             enforce_ssl=True,
         )
+        # Uploads wait here, so that a burst never runs more than max_running_files executions at
+        # once: the trigger starts what the limit allows and leaves the rest in the queue.
+        uploads = sqs.Queue(
+            self,
+            "Uploads",
+            retention_period=cdk.Duration.days(14),
+            visibility_timeout=cdk.Duration.minutes(2),  # ≥ the trigger's timeout, as Lambda requires
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            dead_letter_queue=sqs.DeadLetterQueue(queue=dead_letters, max_receive_count=UPLOAD_RECEIVES),
+        )
         trigger = lambda_.Function(
             self,
             "Trigger",
@@ -368,21 +386,35 @@ class OrderpipeStack(cdk.Stack):
             handler="orderpipe.aws.handler",
             code=code,
             timeout=cdk.Duration.seconds(30),
-            environment={"STATE_MACHINE_ARN": machine.state_machine_arn, "ORDERPIPE_PREFIXES_INPUT": s.input_prefix},
-            dead_letter_queue=dead_letters,
-            retry_attempts=2,
+            environment={
+                "STATE_MACHINE_ARN": machine.state_machine_arn,
+                "ORDERPIPE_PREFIXES_INPUT": s.input_prefix,
+                "ORDERPIPE_MAX_RUNNING": s.max_running_files,
+                "ORDERPIPE_QUEUE_URL": uploads.queue_url,
+            },
             log_group=logs.LogGroup(
                 self, "TriggerLogs", retention=logs.RetentionDays.ONE_MONTH, removal_policy=cdk.RemovalPolicy.DESTROY
             ),
         )
+        trigger.add_event_source(
+            sources.SqsEventSource(
+                uploads,
+                batch_size=10,
+                max_concurrency=2,  # the least Lambda allows: two triggers count the running executions
+                report_batch_item_failures=True,
+            )
+        )
         machine.grant_start_execution(trigger)
+        trigger.add_to_role_policy(
+            iam.PolicyStatement(actions=["states:ListExecutions"], resources=[machine.state_machine_arn])
+        )
         # The notification is this stack's (on the data stack's bucket, which it imports): removed
-        # with this stack, and the data stack never refers to the trigger. S3 suffix filters are
+        # with this stack, and the data stack never refers to the queue. S3 suffix filters are
         # case-sensitive; the handler accepts any case of .csv.
         for suffix in (".csv", ".CSV"):
             bucket.add_event_notification(
                 s3.EventType.OBJECT_CREATED,
-                s3n.LambdaDestination(trigger),
+                s3n.SqsDestination(uploads),
                 s3.NotificationKeyFilter(prefix=s.input_prefix, suffix=suffix),
             )
         sweeper = lambda_.Function(
@@ -439,7 +471,8 @@ class OrderpipeStack(cdk.Stack):
             ),
             "TriggerDeadLetterMessages": (
                 dead_letters.metric_approximate_number_of_messages_visible(),
-                "An S3 event could not start an execution; the event waits in the dead-letter queue.",
+                "An upload could not start an execution after 500 deliveries (~16 h); "
+                "it waits in the dead-letter queue.",
             ),
             "SweeperFailures": (
                 sweeper.metric_errors(period=cdk.Duration.minutes(5)),

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import random
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -26,7 +27,7 @@ from urllib.parse import quote, unquote_plus
 
 from orderpipe.logs import configure_logging, log_event
 
-__all__ = ["ObjectCreated", "execution_name", "handler", "parse_event", "sweep"]
+__all__ = ["ObjectCreated", "execution_name", "handler", "parse_event", "running_executions", "sweep"]
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
 #: The state machine names its cluster <prefix><execution> and its task definitions
@@ -71,7 +72,55 @@ def execution_name(item: ObjectCreated) -> str:
     return f"{stem}-{digest}" if stem else digest
 
 
-def handler(event: dict[str, Any], context: Any = None, client: Any = None) -> dict[str, Any]:
+def _payload(item: ObjectCreated) -> dict[str, Any]:
+    payload: dict[str, Any] = {
+        "bucket": item.bucket,
+        "key": item.key,
+        "file": item.key.rsplit("/", 1)[-1],
+        "version": item.version,
+        # Every step works on this exact version: a re-upload meanwhile is its own execution.
+        "version_id": item.version_id,
+        # S3 CopyObject wants the source URL-encoded; Step Functions has no intrinsic for it.
+        "copy_source": quote(f"{item.bucket}/{item.key}", safe="/")
+        + (f"?versionId={quote(item.version_id, safe='')}" if item.version_id else ""),
+    }
+    if isinstance(item.size, int):  # without it, the file takes the ECS path
+        payload["size"] = item.size
+    return payload
+
+
+def _start(items: list[ObjectCreated], client: Any, machine: str, prefix: str, found: dict[str, list[str]]) -> None:
+    """One execution per CSV file under the input prefix; the names each got go into `found`."""
+    for item in items:
+        if not item.key.startswith(prefix) or not item.key.lower().endswith(".csv") or "/." in f"/{item.key}":
+            found["ignored"].append(item.key)
+            continue
+        name = execution_name(item)
+        try:
+            client.start_execution(stateMachineArn=machine, name=name, input=json.dumps(_payload(item)))
+            found["started"].append(name)
+        except client.exceptions.ExecutionAlreadyExists:
+            found["already_exists"].append(name)  # a duplicate delivery: the first execution handles the file
+
+
+def running_executions(client: Any, machine: str, at_most: int) -> int:
+    """How many executions of `machine` are running, counted up to `at_most` (a page or two)."""
+    count = 0
+    for page in client.get_paginator("list_executions").paginate(
+        stateMachineArn=machine, statusFilter="RUNNING", PaginationConfig={"PageSize": 100}
+    ):
+        count += len(page["executions"])
+        if count >= at_most:
+            break
+    return count
+
+
+def handler(event: dict[str, Any], context: Any = None, client: Any = None, sqs: Any = None) -> dict[str, Any]:
+    """S3 notifications, queued in SQS or not, and EventBridge events in; executions out.
+
+    From the queue, at most ORDERPIPE_MAX_RUNNING executions run at once (0: no limit): the
+    messages beyond it are answered as failures of the batch, so the queue delivers them again,
+    after a visibility timeout drawn at random (jitter) when ORDERPIPE_QUEUE_URL is set."""
     configure_logging(os.environ.get("ORDERPIPE_LOG_LEVEL", "INFO"))
     prefix = os.environ.get("ORDERPIPE_PREFIXES_INPUT", "input/")
     machine = os.environ["STATE_MACHINE_ARN"]
@@ -79,32 +128,52 @@ def handler(event: dict[str, Any], context: Any = None, client: Any = None) -> d
         import boto3
 
         client = boto3.client("stepfunctions")
-    started, existing, ignored = [], [], []
-    for item in parse_event(event):
-        if not item.key.startswith(prefix) or not item.key.lower().endswith(".csv") or "/." in f"/{item.key}":
-            ignored.append(item.key)
+    found: dict[str, list[str]] = {"started": [], "already_exists": [], "ignored": []}
+    records = event.get("Records", [])
+    if not records or records[0].get("eventSource") != "aws:sqs":
+        _start(parse_event(event), client, machine, prefix, found)
+        log_event(
+            "trigger", started=found["started"], already_running=found["already_exists"], ignored=found["ignored"]
+        )
+        return found
+    limit = int(os.environ.get("ORDERPIPE_MAX_RUNNING") or 0)
+    room = limit - running_executions(client, machine, limit) if limit else len(records)
+    waiting = []
+    for record in records:
+        items = parse_event(json.loads(record["body"]))  # S3's test event holds no record: nothing
+        if items and room <= 0:
+            waiting.append(record)
             continue
-        name = execution_name(item)
-        payload: dict[str, Any] = {
-            "bucket": item.bucket,
-            "key": item.key,
-            "file": item.key.rsplit("/", 1)[-1],
-            "version": item.version,
-            # Every step works on this exact version: a re-upload meanwhile is its own execution.
-            "version_id": item.version_id,
-            # S3 CopyObject wants the source URL-encoded; Step Functions has no intrinsic for it.
-            "copy_source": quote(f"{item.bucket}/{item.key}", safe="/")
-            + (f"?versionId={quote(item.version_id, safe='')}" if item.version_id else ""),
-        }
-        if isinstance(item.size, int):  # without it, the file takes the ECS path
-            payload["size"] = item.size
+        room -= len(items)
+        _start(items, client, machine, prefix, found)
+    if waiting and os.environ.get("ORDERPIPE_QUEUE_URL"):
+        _delay(waiting, os.environ["ORDERPIPE_QUEUE_URL"], sqs)
+    log_event(
+        "trigger",
+        started=found["started"],
+        already_running=found["already_exists"],
+        ignored=found["ignored"],
+        waiting=len(waiting),
+    )
+    return {**found, "batchItemFailures": [{"itemIdentifier": r["messageId"]} for r in waiting]}
+
+
+def _delay(records: list[dict[str, Any]], queue_url: str, sqs: Any = None) -> None:
+    """Each waiting message comes back after 30-120 s, drawn at random so that a burst does not
+    come back all at once (a failed change leaves the queue's own visibility timeout)."""
+    if sqs is None:
+        import boto3
+
+        sqs = boto3.client("sqs")
+    for start in range(0, len(records), 10):  # ChangeMessageVisibilityBatch takes at most 10
+        entries = [
+            {"Id": str(n), "ReceiptHandle": r["receiptHandle"], "VisibilityTimeout": random.randint(30, 120)}
+            for n, r in enumerate(records[start : start + 10])
+        ]
         try:
-            client.start_execution(stateMachineArn=machine, name=name, input=json.dumps(payload))
-            started.append(name)
-        except client.exceptions.ExecutionAlreadyExists:
-            existing.append(name)  # a duplicate delivery: the first execution handles the file
-    log_event("trigger", started=started, already_running=existing, ignored=ignored)
-    return {"started": started, "already_exists": existing, "ignored": ignored}
+            sqs.change_message_visibility_batch(QueueUrl=queue_url, Entries=entries)
+        except Exception as exc:  # the message still comes back, after the queue's own timeout
+            log_event("trigger.delay_failed", error=f"{type(exc).__name__}: {exc}")
 
 
 def _ended(sfn: Any, machine: str, name: str) -> bool:

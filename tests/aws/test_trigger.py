@@ -95,3 +95,64 @@ def test_a_redelivered_event_is_success_not_an_error(machine: str) -> None:
         boto3.client("stepfunctions").describe_execution(executionArn=executions[0]["executionArn"])["input"]
     )["copy_source"]
     assert copy_source == "orderpipe-bucket/input/eventbridge%20orders.csv?versionId=IYV3p45BT0ac8hjHg1houSdS1a.Mro8e"
+
+
+def queued(messages: list[dict]) -> dict:
+    """The event Lambda's SQS event source gives for these received messages."""
+    return {
+        "Records": [
+            {
+                "messageId": m["MessageId"],
+                "receiptHandle": m["ReceiptHandle"],
+                "body": m["Body"],
+                "eventSource": "aws:sqs",
+            }
+            for m in messages
+        ]
+    }
+
+
+def test_from_the_queue_at_most_the_limit_of_executions_run(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Three may run: of five queued files, three start and two go back to the queue (failures of
+    the batch, delayed by a random visibility timeout); once those three ended, the two start.
+    S3's test event starts nothing and is not retried."""
+    sfn, sqs = boto3.client("stepfunctions"), boto3.client("sqs")
+    waiting = {"StartAt": "Work", "States": {"Work": {"Type": "Wait", "Seconds": 600, "End": True}}}
+    machine = sfn.create_state_machine(
+        name=f"capped-{uuid.uuid4().hex[:8]}",
+        definition=json.dumps(waiting),
+        roleArn="arn:aws:iam::123456789012:role/s",
+    )["stateMachineArn"]
+    queue = sqs.create_queue(QueueName=f"uploads-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    monkeypatch.setenv("STATE_MACHINE_ARN", machine)
+    monkeypatch.setenv("ORDERPIPE_MAX_RUNNING", "3")
+    monkeypatch.setenv("ORDERPIPE_QUEUE_URL", queue)
+    template = load("s3_put.json")
+    for n in range(5):
+        record = dict(
+            template["Records"][1],
+            s3={**template["Records"][1]["s3"], "object": {"key": f"input/f{n}.csv", "size": 10, "eTag": f"e{n}"}},
+        )
+        sqs.send_message(QueueUrl=queue, MessageBody=json.dumps({"Records": [record]}))
+    sqs.send_message(QueueUrl=queue, MessageBody=json.dumps({"Service": "Amazon S3", "Event": "s3:TestEvent"}))
+    messages = []
+    while len(messages) < 6:
+        messages += sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
+    messages.sort(
+        key=lambda m: json.loads(m["Body"]).get("Records", [{"s3": {"object": {"key": "~"}}}])[0]["s3"]["object"]["key"]
+    )
+    result = aws.handler(queued(messages))
+    assert len(result["started"]) == 3
+    deferred = {f["itemIdentifier"] for f in result["batchItemFailures"]}
+    assert deferred == {m["MessageId"] for m in messages[3:5]}  # not the test event
+    assert aws.running_executions(sfn, machine, 10) == 3
+
+    again = aws.handler(queued(messages[3:5]))  # still three running: both wait again
+    assert again["started"] == [] and len(again["batchItemFailures"]) == 2
+    for execution in sfn.list_executions(stateMachineArn=machine, statusFilter="RUNNING")["executions"]:
+        sfn.stop_execution(executionArn=execution["executionArn"])
+    assert aws.running_executions(sfn, machine, 10) == 0
+    last = aws.handler(queued(messages[3:5]))
+    assert len(last["started"]) == 2 and last["batchItemFailures"] == []
+    for execution in sfn.list_executions(stateMachineArn=machine, statusFilter="RUNNING")["executions"]:
+        sfn.stop_execution(executionArn=execution["executionArn"])

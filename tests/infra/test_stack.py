@@ -143,7 +143,8 @@ def test_bucket_is_private_encrypted_tls_only_and_notifies_on_input_csv(
         },
     )
     # The notification belongs to the processing stack (on the imported bucket, leaving any other
-    # notification of the bucket alone); S3 suffix filters are case-sensitive: .csv and .CSV each.
+    # notification of the bucket alone), to the upload queue; S3 suffix filters are case-sensitive:
+    # .csv and .CSV each.
     template, _ = synthesized
     assert stored.find_resources("Custom::S3BucketNotifications") == {}
     template.has_resource_properties(
@@ -152,7 +153,7 @@ def test_bucket_is_private_encrypted_tls_only_and_notifies_on_input_csv(
             "BucketName": {"Fn::ImportValue": f"{DATA_STACK}-BucketName"},
             "Managed": False,
             "NotificationConfiguration": {
-                "LambdaFunctionConfigurations": [
+                "QueueConfigurations": [
                     Match.object_like(
                         {
                             "Events": ["s3:ObjectCreated:*"],
@@ -179,8 +180,15 @@ def test_trigger_state_machine_alarm_and_dead_letters(synthesized: tuple[Templat
         "AWS::Lambda::Function",
         {
             "Handler": "orderpipe.aws.handler",
-            "DeadLetterConfig": Match.object_like({}),
-            "Environment": {"Variables": Match.object_like({"ORDERPIPE_PREFIXES_INPUT": "input/"})},
+            "Environment": {
+                "Variables": Match.object_like(
+                    {
+                        "ORDERPIPE_PREFIXES_INPUT": "input/",
+                        "ORDERPIPE_MAX_RUNNING": "10",
+                        "ORDERPIPE_QUEUE_URL": Match.any_value(),
+                    }
+                )
+            },
         },
     )
     template.has_resource_properties(
@@ -195,6 +203,30 @@ def test_trigger_state_machine_alarm_and_dead_letters(synthesized: tuple[Templat
     template.has_resource_properties("AWS::Logs::LogGroup", {"LogGroupName": "/ecs/ephemeral-pipeline"})
     template.resource_count_is("AWS::SNS::Topic", 2)
     template.resource_count_is("AWS::EC2::NatGateway", 0)
+
+
+def test_a_burst_waits_in_the_upload_queue_for_the_trigger(synthesized: tuple[Template, Path]) -> None:
+    """Uploads go to a queue; the trigger takes them 10 at a time, two triggers at most, reports
+    the ones it leaves (over max_running_files) as failures of the batch, and may count the
+    running executions; a message delivered 500 times goes to the dead-letter queue."""
+    template, _ = synthesized
+    queues = template.find_resources("AWS::SQS::Queue")
+    (uploads,) = [q["Properties"] for q in queues.values() if "RedrivePolicy" in q["Properties"]]
+    assert uploads["RedrivePolicy"]["maxReceiveCount"] == 500
+    assert uploads["VisibilityTimeout"] >= 30 and uploads["MessageRetentionPeriod"] == 14 * 86400
+    (dead,) = [k for k, q in queues.items() if "RedrivePolicy" not in q["Properties"]]
+    assert uploads["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": [dead, "Arn"]}
+    (mapping,) = template.find_resources("AWS::Lambda::EventSourceMapping").values()
+    props = mapping["Properties"]
+    assert props["BatchSize"] == 10 and props["ScalingConfig"] == {"MaximumConcurrency": 2}
+    assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    lists = [s for s in statements(template, "Trigger") if "states:ListExecutions" in as_list(s["Action"])]
+    assert len(lists) == 1 and lists[0]["Resource"] == {
+        "Ref": next(iter(template.find_resources("AWS::StepFunctions::StateMachine")))
+    }
+    app = cdk.App(context={"max_running_files": "ten"})
+    with pytest.raises(ValueError, match="max_running_files"):
+        StackSettings.from_context(app.node)
 
 
 def test_substitutions_cover_the_definition(synthesized: tuple[Template, Path]) -> None:
