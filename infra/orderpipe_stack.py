@@ -389,8 +389,8 @@ class OrderpipeStack(cdk.Stack):
             environment={
                 "STATE_MACHINE_ARN": machine.state_machine_arn,
                 "ORDERPIPE_PREFIXES_INPUT": s.input_prefix,
-                "ORDERPIPE_MAX_RUNNING": s.max_running_files,
-                "ORDERPIPE_QUEUE_URL": uploads.queue_url,
+                "MAX_RUNNING_EXECUTIONS": s.max_running_files,
+                "UPLOAD_QUEUE_URL": uploads.queue_url,
             },
             log_group=logs.LogGroup(
                 self, "TriggerLogs", retention=logs.RetentionDays.ONE_MONTH, removal_policy=cdk.RemovalPolicy.DESTROY

@@ -87,6 +87,28 @@ AWS_ENV = {
 }
 
 
+def _one_dynamodb_request_at_a_time() -> None:
+    """moto 5.2.5 applies a DynamoDB request while others run on the same table: a transaction
+    copies a table another request is changing ("dictionary changed size during iteration",
+    seen in CI) and two transactions' conditions can both pass, which DynamoDB never allows
+    (each request is atomic there). Its server handles them one at a time here."""
+    import threading
+
+    from moto.dynamodb.responses import DynamoHandler
+
+    if getattr(DynamoHandler.call_action, "one_at_a_time", False):
+        return
+    lock = threading.Lock()
+    original = DynamoHandler.call_action
+
+    def call_action(self: object) -> object:
+        with lock:
+            return original(self)
+
+    call_action.one_at_a_time = True  # type: ignore[attr-defined]
+    DynamoHandler.call_action = call_action  # type: ignore[method-assign]
+
+
 @pytest.fixture(scope="session")
 def moto_server() -> Iterator[str]:
     """A real moto server over HTTP (not in-process mocks); the URL is its endpoint."""
@@ -94,6 +116,7 @@ def moto_server() -> Iterator[str]:
 
     from moto.server import ThreadedMotoServer
 
+    _one_dynamodb_request_at_a_time()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()

@@ -118,9 +118,9 @@ def running_executions(client: Any, machine: str, at_most: int) -> int:
 def handler(event: dict[str, Any], context: Any = None, client: Any = None, sqs: Any = None) -> dict[str, Any]:
     """S3 notifications, queued in SQS or not, and EventBridge events in; executions out.
 
-    From the queue, at most ORDERPIPE_MAX_RUNNING executions run at once (0: no limit): the
+    From the queue, at most MAX_RUNNING_EXECUTIONS executions run at once (0: no limit): the
     messages beyond it are answered as failures of the batch, so the queue delivers them again,
-    after a visibility timeout drawn at random (jitter) when ORDERPIPE_QUEUE_URL is set."""
+    after a visibility timeout drawn at random (jitter) when UPLOAD_QUEUE_URL is set."""
     configure_logging(os.environ.get("ORDERPIPE_LOG_LEVEL", "INFO"))
     prefix = os.environ.get("ORDERPIPE_PREFIXES_INPUT", "input/")
     machine = os.environ["STATE_MACHINE_ARN"]
@@ -136,7 +136,7 @@ def handler(event: dict[str, Any], context: Any = None, client: Any = None, sqs:
             "trigger", started=found["started"], already_running=found["already_exists"], ignored=found["ignored"]
         )
         return found
-    limit = int(os.environ.get("ORDERPIPE_MAX_RUNNING") or 0)
+    limit = int(os.environ.get("MAX_RUNNING_EXECUTIONS") or 0)
     room = limit - running_executions(client, machine, limit) if limit else len(records)
     waiting = []
     for record in records:
@@ -146,8 +146,8 @@ def handler(event: dict[str, Any], context: Any = None, client: Any = None, sqs:
             continue
         room -= len(items)
         _start(items, client, machine, prefix, found)
-    if waiting and os.environ.get("ORDERPIPE_QUEUE_URL"):
-        _delay(waiting, os.environ["ORDERPIPE_QUEUE_URL"], sqs)
+    if waiting and os.environ.get("UPLOAD_QUEUE_URL"):
+        _delay(waiting, os.environ["UPLOAD_QUEUE_URL"], sqs)
     log_event(
         "trigger",
         started=found["started"],

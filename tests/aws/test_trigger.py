@@ -125,8 +125,8 @@ def test_from_the_queue_at_most_the_limit_of_executions_run(moto_server: str, mo
     )["stateMachineArn"]
     queue = sqs.create_queue(QueueName=f"uploads-{uuid.uuid4().hex[:8]}")["QueueUrl"]
     monkeypatch.setenv("STATE_MACHINE_ARN", machine)
-    monkeypatch.setenv("ORDERPIPE_MAX_RUNNING", "3")
-    monkeypatch.setenv("ORDERPIPE_QUEUE_URL", queue)
+    monkeypatch.setenv("MAX_RUNNING_EXECUTIONS", "3")
+    monkeypatch.setenv("UPLOAD_QUEUE_URL", queue)
     template = load("s3_put.json")
     for n in range(5):
         record = dict(

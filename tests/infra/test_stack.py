@@ -184,8 +184,8 @@ def test_trigger_state_machine_alarm_and_dead_letters(synthesized: tuple[Templat
                 "Variables": Match.object_like(
                     {
                         "ORDERPIPE_PREFIXES_INPUT": "input/",
-                        "ORDERPIPE_MAX_RUNNING": "10",
-                        "ORDERPIPE_QUEUE_URL": Match.any_value(),
+                        "MAX_RUNNING_EXECUTIONS": "10",
+                        "UPLOAD_QUEUE_URL": Match.any_value(),
                     }
                 )
             },
