@@ -19,7 +19,8 @@ serves from the test process, so patching its classes changes what the server do
    first attempt's task-token callback endpoint, which it interrupted when that attempt ended.
    Each attempt gets a fresh endpoint here.
 6. `lambda:invoke` needs Docker to run a function in moto. Here a function's handler (its image
-   command, `module.function`) runs as a local subprocess with the function's environment, under
+   command, `module.function`) runs in a local subprocess with the function's environment, kept
+   warm for the next invocation as Lambda keeps an execution environment, under
    its limits as Lambda applies them: killed when its resident memory passes MemorySize, or
    when it runs past Timeout. As on AWS, Step Functions then sees `Lambda.Unknown` (moto would
    name it `Exception`), and an exception the handler raised by its class name.
@@ -30,8 +31,10 @@ from __future__ import annotations
 import datetime
 import json
 import os
+import select
 import subprocess
 import sys
+import threading
 import time
 from typing import Any
 from urllib.parse import unquote
@@ -60,13 +63,16 @@ INVOCATIONS: list[tuple[str, str]] = []
 _RUNNER = """
 import importlib, json, sys
 module, _, name = sys.argv[1].rpartition(".")
-event = json.load(sys.stdin)
-try:
-    result = getattr(importlib.import_module(module), name)(event, None)
-except Exception as exc:
-    print(json.dumps({"error": {"errorType": type(exc).__name__, "errorMessage": str(exc)}}))
-else:
-    print(json.dumps({"result": result}))
+function = None
+for line in sys.stdin:
+    try:
+        if function is None:
+            function = getattr(importlib.import_module(module), name)
+        answer = {"result": function(json.loads(line), None)}
+    except Exception as exc:
+        answer = {"error": {"errorType": type(exc).__name__, "errorMessage": str(exc)}}
+    sys.stdout.write(json.dumps(answer) + "\\n")
+    sys.stdout.flush()
 """
 _model = botocore.session.get_session().get_service_model("ecs")
 _applied = False
@@ -114,6 +120,31 @@ def _resident_mb(pid: int) -> float:
     return next((int(line.split()[1]) / 1024 for line in status.splitlines() if line.startswith("VmRSS:")), 0.0)
 
 
+#: Warm execution environments, as Lambda keeps them: idle runner processes of one function and
+#: environment, each serving one invocation at a time (a killed one is never reused).
+_IDLE: dict[tuple[str, frozenset[tuple[str, str]]], list[subprocess.Popen[bytes]]] = {}
+_POOL_LOCK = threading.Lock()
+
+
+def _environment(handler: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """An idle runner for this handler and environment, or a new one (a cold start). Runners of
+    any other environment (an earlier test's) are stopped: they would only hold memory."""
+    key = (handler, frozenset(env.items()))
+    with _POOL_LOCK:
+        for other in [k for k in _IDLE if k != key]:
+            for child in _IDLE.pop(other):
+                child.kill()
+        if _IDLE.get(key):
+            return _IDLE[key].pop()
+    return subprocess.Popen(
+        [sys.executable, "-c", _RUNNER, handler],
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+
+
 def invoke_function(parameters: dict, region: str, state_credentials: Any) -> dict[str, Any]:
     """One invocation, as Lambda answers it to Step Functions (see 6. above)."""
     client = boto_client_for(service="lambda", region=region, state_credentials=state_credentials)
@@ -121,35 +152,42 @@ def invoke_function(parameters: dict, region: str, state_credentials: Any) -> di
     handler = config["ImageConfigResponse"]["ImageConfig"]["Command"][0]
     env = {**os.environ, **config.get("Environment", {}).get("Variables", {}), **FUNCTION_ENV}
     payload = parameters.get("Payload") or b"{}"
-    child = subprocess.Popen(
-        [sys.executable, "-c", _RUNNER, handler],
-        env=env,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-    )
+    event = json.loads(payload if isinstance(payload, bytes) else payload.read())
+    child = _environment(handler, env)
     assert child.stdin is not None and child.stdout is not None
-    child.stdin.write(payload if isinstance(payload, bytes) else payload.read())
-    child.stdin.close()
-    deadline, crash = time.monotonic() + config["Timeout"], ""
-    while child.poll() is None:
-        if _resident_mb(child.pid) > config["MemorySize"]:
+    line, crash = b"", ""
+    try:
+        child.stdin.write(json.dumps(event).encode() + b"\n")
+        child.stdin.flush()
+    except OSError:
+        crash = "the runtime exited"
+    deadline = time.monotonic() + config["Timeout"]
+    while not crash and not line:
+        if select.select([child.stdout], [], [], 0.02)[0]:
+            line = child.stdout.readline()
+            if not line:
+                crash = "the runtime exited"
+        elif _resident_mb(child.pid) > config["MemorySize"]:
             crash = "Runtime exited with error: signal: killed (Runtime.OutOfMemory)"
         elif time.monotonic() > deadline:
             crash = f"Task timed out after {config['Timeout']:.2f} seconds"
-        if crash:
-            child.kill()
-            break
-        time.sleep(0.02)
-    child.wait()
-    output = child.stdout.read().decode()
-    answer = json.loads(output.splitlines()[-1]) if output.strip() and not crash else {}
+    if crash:
+        child.kill()
+        child.wait()
+        INVOCATIONS.append((handler, "Lambda.Unknown"))
+        return {
+            "StatusCode": 200,
+            "FunctionError": "Unhandled",
+            "Payload": {"errorType": "Lambda.Unknown", "errorMessage": crash},
+        }
+    with _POOL_LOCK:
+        _IDLE.setdefault((handler, frozenset(env.items())), []).append(child)
+    answer = json.loads(line)
     if "result" in answer:
         INVOCATIONS.append((handler, "ok"))
         return {"StatusCode": 200, "Payload": answer["result"]}
-    error = answer.get("error") or {"errorType": "Lambda.Unknown", "errorMessage": crash or "the runtime exited"}
-    INVOCATIONS.append((handler, error["errorType"]))
-    return {"StatusCode": 200, "FunctionError": "Unhandled", "Payload": error}
+    INVOCATIONS.append((handler, answer["error"]["errorType"]))
+    return {"StatusCode": 200, "FunctionError": "Unhandled", "Payload": answer["error"]}
 
 
 def apply() -> None:
