@@ -137,15 +137,23 @@ def handler(event: dict[str, Any], context: Any = None, client: Any = None, sqs:
         )
         return found
     limit = int(os.environ.get("MAX_RUNNING_EXECUTIONS") or 0)
-    room = limit - running_executions(client, machine, limit) if limit else len(records)
+    room = limit - running_executions(client, machine, limit) if limit else float("inf")
     waiting = []
     for record in records:
-        items = parse_event(json.loads(record["body"]))  # S3's test event holds no record: nothing
+        try:
+            items = parse_event(json.loads(record["body"]))  # S3's test event holds no record: nothing
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:  # not S3's: never readable
+            log_event("trigger.unreadable", message_id=record.get("messageId"), error=f"{type(exc).__name__}: {exc}")
+            continue
         if items and room <= 0:
             waiting.append(record)
             continue
         room -= len(items)
-        _start(items, client, machine, prefix, found)
+        try:
+            _start(items, client, machine, prefix, found)
+        except Exception as exc:  # throttled, say: the message comes back (started names exist then)
+            log_event("trigger.start_failed", message_id=record.get("messageId"), error=f"{type(exc).__name__}: {exc}")
+            waiting.append(record)
     if waiting and os.environ.get("UPLOAD_QUEUE_URL"):
         _delay(waiting, os.environ["UPLOAD_QUEUE_URL"], sqs)
     log_event(

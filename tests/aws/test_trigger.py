@@ -156,3 +156,26 @@ def test_from_the_queue_at_most_the_limit_of_executions_run(moto_server: str, mo
     assert len(last["started"]) == 2 and last["batchItemFailures"] == []
     for execution in sfn.list_executions(stateMachineArn=machine, statusFilter="RUNNING")["executions"]:
         sfn.stop_execution(executionArn=execution["executionArn"])
+
+
+def test_from_the_queue_without_a_limit_every_file_starts_and_an_unreadable_message_is_dropped(
+    machine: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No limit: a message of two files starts both. A body that is not S3's is logged and
+    acknowledged (delivered again, it would never start anything); a start that fails (here: the
+    state machine is gone) leaves its message for a later delivery."""
+    monkeypatch.delenv("MAX_RUNNING_EXECUTIONS", raising=False)
+    two = json.dumps(load("s3_put.json"))  # two CSV files under input/, two ignored keys
+    event = {
+        "Records": [
+            {"messageId": "m1", "receiptHandle": "r1", "body": two, "eventSource": "aws:sqs"},
+            {"messageId": "m2", "receiptHandle": "r2", "body": "not json", "eventSource": "aws:sqs"},
+        ]
+    }
+    result = aws.handler(event)
+    assert len(result["started"]) == 2 and result["batchItemFailures"] == []
+    boto3.client("stepfunctions").delete_state_machine(stateMachineArn=machine)
+    gone = aws.handler(
+        {"Records": [dict(event["Records"][0], body=json.dumps(load("eventbridge_object_created.json")))]}
+    )
+    assert gone["batchItemFailures"] == [{"itemIdentifier": "m1"}]
