@@ -38,7 +38,7 @@ def validate(pipeline: Pipeline, key: str, result_key: str, version: str | None 
         existing = pipeline.ledger.get(batch_id)
     verdict: dict[str, Any] = {"file": name, "key": key, "batch_id": batch_id, "rows": report.rows}
     size = stat.size if (stat := pipeline.store.stat(key)) else None
-    if existing is not None and existing.done:
+    if existing is not None and existing.done and not _valid_before(pipeline, result_key, batch_id):
         summary = f"{name}: same bytes as {existing.file} (batch {batch_id[:12]}), already counted; nothing changed"
         verdict |= {"verdict": "duplicate", "summary": summary, "dates": list(existing.dates)}
         verdict["archive_key"] = pipeline.archive_target(pipeline.prefixes.processed, name, batch_id, size)
@@ -76,6 +76,16 @@ def validate(pipeline: Pipeline, key: str, result_key: str, version: str | None 
     pipeline.store.put_bytes(result_key, json.dumps(verdict).encode())
     log_event("task.validate", file=name, batch_id=batch_id, verdict=verdict["verdict"], summary=verdict["summary"])
     return verdict
+
+
+def _valid_before(pipeline: Pipeline, result_key: str, batch_id: str) -> bool:
+    """Whether an earlier attempt of this execution (its verdict key is its own) found this batch
+    valid: the batch it then counted is this file's, not a duplicate's, and the transform that
+    follows finishes it (an attempt cut short after counting, by a timeout say, left that)."""
+    if pipeline.store.stat(result_key) is None:
+        return False
+    earlier = json.loads(pipeline.store.get_bytes(result_key))
+    return bool(earlier.get("verdict") == "valid" and earlier.get("batch_id") == batch_id)
 
 
 def transform(pipeline: Pipeline, key: str, version: str | None = None) -> Outcome:

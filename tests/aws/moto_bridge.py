@@ -22,8 +22,9 @@ serves from the test process, so patching its classes changes what the server do
    command, `module.function`) runs in a local subprocess with the function's environment, kept
    warm for the next invocation as Lambda keeps an execution environment, under
    its limits as Lambda applies them: killed when its resident memory passes MemorySize, or
-   when it runs past Timeout. As on AWS, Step Functions then sees `Lambda.Unknown` (moto would
-   name it `Exception`), and an exception the handler raised by its class name.
+   when it runs past Timeout. As Lambda reports them, Step Functions then sees
+   `Runtime.OutOfMemory` or `Sandbox.Timedout` (moto would name both `Exception`), and an
+   exception the handler raised by its class name.
 """
 
 from __future__ import annotations
@@ -160,25 +161,30 @@ def invoke_function(parameters: dict, region: str, state_credentials: Any) -> di
         child.stdin.write(json.dumps(event).encode() + b"\n")
         child.stdin.flush()
     except OSError:
-        crash = "the runtime exited"
+        crash = "Runtime.ExitError"
     deadline = time.monotonic() + config["Timeout"]
     while not crash and not line:
         if select.select([child.stdout], [], [], 0.02)[0]:
             line = child.stdout.readline()
             if not line:
-                crash = "the runtime exited"
+                crash = "Runtime.ExitError"
         elif _resident_mb(child.pid) > config["MemorySize"]:
-            crash = "Runtime exited with error: signal: killed (Runtime.OutOfMemory)"
+            crash = "Runtime.OutOfMemory"
         elif time.monotonic() > deadline:
-            crash = f"Task timed out after {config['Timeout']:.2f} seconds"
+            crash = "Sandbox.Timedout"
     if crash:
         child.kill()
         child.wait()
-        INVOCATIONS.append((handler, "Lambda.Unknown"))
+        INVOCATIONS.append((handler, crash))
+        message = {
+            "Runtime.ExitError": "Runtime exited without providing a reason",
+            "Runtime.OutOfMemory": "Runtime exited with error: signal: killed",
+            "Sandbox.Timedout": f"Task timed out after {config['Timeout']:.2f} seconds",
+        }[crash]
         return {
             "StatusCode": 200,
             "FunctionError": "Unhandled",
-            "Payload": {"errorType": "Lambda.Unknown", "errorMessage": crash},
+            "Payload": {"errorType": crash, "errorMessage": message},
         }
     with _POOL_LOCK:
         _IDLE.setdefault((handler, frozenset(env.items())), []).append(child)

@@ -86,9 +86,9 @@ def test_a_file_the_function_runs_out_of_memory_on_is_finished_by_the_ecs_tasks(
     (name,) = stack.trigger(stack.upload(path, "input/big.csv"))["started"]
     execution = stack.wait(name)
     assert execution["status"] == "SUCCEEDED", (stack.messages("failure"), moto_bridge.INVOCATIONS, agent.commands)
-    assert moto_bridge.INVOCATIONS == [(HANDLER, "Lambda.Unknown")]
+    assert moto_bridge.INVOCATIONS == [(HANDLER, "Runtime.OutOfMemory")]
     assert [c for c, _ in agent.commands] == ["validate", "transform"]
-    assert json.loads(execution["output"])["small_file_error"]["Error"] == "Lambda.Unknown"
+    assert json.loads(execution["output"])["small_file_error"]["Error"] == "Runtime.OutOfMemory"
     assert stack.kpis() == local_kpis([path], tmp_path / "local")
     stack.assert_cleaned_up()
 

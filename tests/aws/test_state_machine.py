@@ -82,18 +82,16 @@ def test_the_route_by_size() -> None:
 
 
 def test_a_small_file_out_of_time_or_memory_goes_to_the_ecs_tasks() -> None:
-    """Lambda reports a timeout and running out of memory as Lambda.Unknown: never retried in
-    the function, taken by the ECS path; anything else the function raised is retried, then fails."""
+    """Lambda reports running out of time or memory, or a runtime that exited, by those names
+    (Step Functions called them all Lambda.Unknown before): never retried in the function, taken
+    by the ECS path; anything else the function raised is retried, then fails."""
     s = states()
     task = s["ProcessSmallFile"]
-    assert {"Lambda.Unknown", "States.Timeout"} <= set(task["Retry"][0]["ErrorEquals"])
+    ran_out = ["Lambda.Unknown", "Sandbox.Timedout", "Runtime.OutOfMemory", "Runtime.ExitError", "States.Timeout"]
+    assert set(ran_out) <= set(task["Retry"][0]["ErrorEquals"])
     assert task["Retry"][0]["MaxAttempts"] == 0
     fallback, rest = task["Catch"]
-    assert fallback == {
-        "ErrorEquals": ["Lambda.Unknown", "States.Timeout"],
-        "ResultPath": "$.small_file_error",
-        "Next": "UseEcsPath",
-    }
+    assert fallback == {"ErrorEquals": ran_out, "ResultPath": "$.small_file_error", "Next": "UseEcsPath"}
     assert rest["ErrorEquals"] == ["States.ALL"] and rest["Next"] == "MarkFailed"
     assert s["UseEcsPath"] == {**s["UseEcsPath"], "Result": "ecs", "ResultPath": "$.route", "Next": "CreateCluster"}
     # AWS's recommended retry of Lambda service errors, and throttling with jitter.
