@@ -57,9 +57,9 @@ SMALL_FILE_HANDLER = "orderpipe.task_lambda.handler"
 SMALL_FILE_MEMORY_MB = 3008
 SMALL_FILE_TIMEOUT_SECONDS = 300
 SMALL_FILE_STORAGE_MB = 2048
-#: A queued upload is delivered this often before it goes to the dead-letter queue: at the queue's
-#: 2-minute visibility timeout (or 30-120 s drawn by the trigger), about 16 hours of waiting.
-UPLOAD_RECEIVES = 500
+#: A queued upload is delivered this often (SQS's most) before it goes to the dead-letter queue:
+#: at the 30-120 s the trigger draws for each wait, about 21 hours on average and 8 at least.
+UPLOAD_RECEIVES = 1000
 #: S3 copies at most this much in one CopyObject: a larger file is archived by the copy function.
 LARGE_COPY_BYTES = 5 << 30
 COPY_HANDLER = "orderpipe.task_lambda.copy_large_file"
@@ -112,7 +112,8 @@ class StackSettings:
         if settings.api_auth not in API_AUTH:
             raise ValueError(f"context api_auth={settings.api_auth!r}: choose one of {', '.join(API_AUTH)}")
         for name in ("api_rate_limit", "api_burst_limit", "small_file_bytes", "max_running_files"):
-            if not getattr(settings, name).isdigit():
+            # Digits without a leading 0: the state machine reads them as JSON numbers.
+            if not re.fullmatch(r"0|[1-9][0-9]*", getattr(settings, name)):
                 raise ValueError(f"context {name}={getattr(settings, name)!r}: give a whole number")
         return settings
 
@@ -471,7 +472,7 @@ class OrderpipeStack(cdk.Stack):
             ),
             "TriggerDeadLetterMessages": (
                 dead_letters.metric_approximate_number_of_messages_visible(),
-                "An upload could not start an execution after 500 deliveries (~16 h); "
+                "An upload could not start an execution after 1,000 deliveries (8 h or more); "
                 "it waits in the dead-letter queue.",
             ),
             "SweeperFailures": (

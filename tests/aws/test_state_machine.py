@@ -205,6 +205,7 @@ FAIL_AT_ONCE = {
     "sns:publish": {"SNS.AuthorizationErrorException", "SNS.NotFoundException"},
     "lambda:invoke": {"Lambda.AccessDeniedException", "Lambda.ResourceNotFoundException"},
     "dynamodb:putItem": {"DynamoDB.ResourceNotFoundException", "DynamoDB.AccessDeniedException"},
+    "aws-sdk:dynamodb:": {"DynamoDb.ResourceNotFoundException", "DynamoDb.AccessDeniedException"},
 }
 
 
@@ -345,40 +346,50 @@ def test_every_infrastructure_failure_is_recorded_in_the_batch_history_first() -
         + [c["Next"] for c in state.get("Catch", []) + state.get("Choices", [])]
         if target == "NotifyInfraFailure"
     }
-    assert into == {"RecordFailureUnderBatch", "RecordBatchFailureInHistory", "RecordFailureInHistory"}
+    assert into == {"RecordFailureUnderBatch", "RecordFailureInHistory"}
     for name in into:
         assert s[name]["Catch"] == [
             {"ErrorEquals": ["States.ALL"], "ResultPath": "$.record_error", "Next": "NotifyInfraFailure"}
         ]
-    (rule,) = s["RecordFailure"]["Choices"]
+    assert s["RecordFailure"]["Parameters"] == {"at.$": "$$.State.EnteredTime"}  # one time for both items
+    (rule,) = s["FailureOfABatch"]["Choices"]
     assert rule["And"][0] == {"Variable": "$.result.verdict.batch_id", "IsPresent": True}  # the guard first
+    assert rule["Next"] == "RecordFailureUnderBatch" and s["FailureOfABatch"]["Default"] == "RecordFailureInHistory"
     assert states()["GenerateExecutionParameters"]["Parameters"]["result"] == {"verdict": {"batch_id": ""}}
 
 
 def test_a_recorded_failure_is_a_run_item_as_the_ledger_writes_and_reads_it() -> None:
     """The state machine writes the ledger's run items itself: the same attributes, of the same
-    types, as `run_items` (what `orderpipe batches` reads), under the history and under its batch."""
+    types, as `run_items` (what `orderpipe batches` reads); under a batch, both items in one
+    transaction, identical but for their key, as the ledger writes them."""
     from orderpipe.adapters.dynamodb_retract import run_items
     from orderpipe.ports import RunRecord
 
     history, under_batch = run_items(RunRecord("b" * 64, "o.csv", "failed", 0, (), "t0", "t1", "m"))
     s = states()
-    for name, expected in (
-        ("RecordFailureInHistory", history),
-        ("RecordBatchFailureInHistory", history),
-        ("RecordFailureUnderBatch", under_batch),
+    together = s["RecordFailureUnderBatch"]
+    assert together["Resource"].endswith(":::aws-sdk:dynamodb:transactWriteItems")
+    first, second = (put["Put"] for put in together["Parameters"]["TransactItems"])
+    assert first["TableName"] == second["TableName"] == "${LedgerTable}"
+    for item, expected in (
+        (s["RecordFailureInHistory"]["Parameters"]["Item"], history),
+        (first["Item"], history),
+        (second["Item"], under_batch),
     ):
-        item = s[name]["Parameters"]["Item"]
-        assert list(item) == list(expected), name
+        assert list(item) == list(expected)
         for attribute, value in item.items():
-            assert next(iter(value)).removesuffix(".$") == next(iter(expected[attribute])), (name, attribute)
+            assert next(iter(value)).removesuffix(".$") == next(iter(expected[attribute])), attribute
         assert item["status"] == {"S": "failed"} and item["rows"] == {"N": "0"} and item["dates"] == {"L": []}
+        assert item["finished_at"] == {"S.$": "$.failed.at"}
         assert item["message"]["S.$"].startswith("States.Format('{}: {} (execution {})', $.error.Error, $.error.Cause")
-    assert s["RecordFailureInHistory"]["Parameters"]["Item"]["batch_id"] == {"S": ""}
-    assert s["RecordFailureUnderBatch"]["Parameters"]["Item"]["pk"] == {
-        "S.$": "States.Format('RUNS#{}', $.result.verdict.batch_id)"
+    assert {k: v for k, v in first["Item"].items() if k != "pk"} == {
+        k: v for k, v in second["Item"].items() if k != "pk"
     }
-    assert s["RecordBatchFailureInHistory"]["Parameters"]["Item"]["pk"] == {"S": "RUN"}
+    assert (first["Item"]["pk"], second["Item"]["pk"]) == (
+        {"S": "RUN"},
+        {"S.$": "States.Format('RUNS#{}', $.result.verdict.batch_id)"},
+    )
+    assert s["RecordFailureInHistory"]["Parameters"]["Item"]["batch_id"] == {"S": ""}
 
 
 def test_a_file_over_s3s_copy_limit_is_copied_in_parts_by_the_copy_function() -> None:

@@ -208,11 +208,11 @@ def test_trigger_state_machine_alarm_and_dead_letters(synthesized: tuple[Templat
 def test_a_burst_waits_in_the_upload_queue_for_the_trigger(synthesized: tuple[Template, Path]) -> None:
     """Uploads go to a queue; the trigger takes them 10 at a time, two triggers at most, reports
     the ones it leaves (over max_running_files) as failures of the batch, and may count the
-    running executions; a message delivered 500 times goes to the dead-letter queue."""
+    running executions; a message delivered 1,000 times goes to the dead-letter queue."""
     template, _ = synthesized
     queues = template.find_resources("AWS::SQS::Queue")
     (uploads,) = [q["Properties"] for q in queues.values() if "RedrivePolicy" in q["Properties"]]
-    assert uploads["RedrivePolicy"]["maxReceiveCount"] == 500
+    assert uploads["RedrivePolicy"]["maxReceiveCount"] == 1000
     assert uploads["VisibilityTimeout"] >= 30 and uploads["MessageRetentionPeriod"] == 14 * 86400
     (dead,) = [k for k, q in queues.items() if "RedrivePolicy" not in q["Properties"]]
     assert uploads["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": [dead, "Arn"]}
@@ -310,9 +310,9 @@ def test_the_state_machine_may_only_put_items_into_the_ledger(synthesized: tuple
 
 def test_the_small_file_limit_is_a_whole_number_and_0_sends_every_file_to_ecs() -> None:
     assert StackSettings().small_file_bytes == str(64 << 20)
-    app = cdk.App(context={"small_file_bytes": "64MB"})
-    with pytest.raises(ValueError, match="small_file_bytes"):
-        StackSettings.from_context(app.node)
+    for wrong in ("64MB", "064", "-1", ""):  # "064" is no JSON number: every execution would fail
+        with pytest.raises(ValueError, match="small_file_bytes"):
+            StackSettings.from_context(cdk.App(context={"small_file_bytes": wrong}).node)
     assert StackSettings.from_context(cdk.App(context={"small_file_bytes": "0"}).node).small_file_bytes == "0"
 
 
