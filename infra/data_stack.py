@@ -72,7 +72,7 @@ class OrderpipeDataStack(cdk.Stack):
             auto_delete_objects=destroy,
         )
         pitr = ddb.PointInTimeRecoverySpecification(point_in_time_recovery_enabled=True)
-        ledger_name, category_name, order_name = table_names
+        ledger_name, category_name, order_name = self.table_names = table_names
         self.ledger = ddb.Table(
             self,
             "Ledger",

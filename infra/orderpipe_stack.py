@@ -142,7 +142,12 @@ class OrderpipeStack(cdk.Stack):
             bucket_arn=cdk.Fn.import_value(data.bucket_arn_export),
             bucket_name=cdk.Fn.import_value(data.bucket_name_export),
         )
-        ledger, category, order = data.ledger, data.category, data.order
+        # The tables by their names (fixed strings): their ARNs are built here, not exported by the
+        # data stack, so no change of this stack ever has to change an export in use.
+        ledger, category, order = (
+            ddb.Table.from_table_name(self, f"{kind}Table", name)
+            for kind, name in zip(("Ledger", "Category", "Order"), data.table_names, strict=True)
+        )
         self.add_dependency(data)
 
         # -- notifications -----------------------------------------------------------------
@@ -521,7 +526,7 @@ class OrderpipeStack(cdk.Stack):
             cdk.CfnOutput(self, name, value=value)
         self._acknowledge_findings(
             bucket=bucket,
-            tables=[category, order],
+            bucket_arn=data.bucket_arn_export,
             s=s,
             execution_role=execution_role,
             task_role=task_role,
@@ -537,9 +542,9 @@ class OrderpipeStack(cdk.Stack):
         s: StackSettings,
         runtime: lambda_.Runtime,
         bucket: s3.IBucket,
-        ledger: ddb.Table,
-        category: ddb.Table,
-        order: ddb.Table,
+        ledger: ddb.ITable,
+        category: ddb.ITable,
+        order: ddb.ITable,
     ) -> tuple[str, lambda_.Function]:
         """The read-only KPI API and dashboard: an HTTP API (GET and HEAD only, every route
         authorized, throttled, access-logged) in front of one Lambda function running the same
@@ -801,7 +806,7 @@ class OrderpipeStack(cdk.Stack):
         self,
         *,
         bucket: s3.IBucket,
-        tables: list[ddb.Table],
+        bucket_arn: str,
         s: StackSettings,
         execution_role: iam.Role,
         task_role: iam.Role,
@@ -817,7 +822,6 @@ class OrderpipeStack(cdk.Stack):
         def ack(construct: Construct, finding: str, reason: str) -> None:
             cdk.Validations.of(construct).acknowledge(cdk.Acknowledgment(id=f"AwsSolutions::{finding}", reason=reason))
 
-        bucket_arn = f"{cdk.Stack.of(tables[0]).stack_name}-BucketArn"  # the data stack's export
 
         ecs_arn = "arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>"
         basic_execution = "Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
