@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import uuid
 
 import boto3
@@ -137,7 +138,7 @@ def test_from_the_queue_at_most_the_limit_of_executions_run(moto_server: str, mo
     sqs.send_message(QueueUrl=queue, MessageBody=json.dumps({"Service": "Amazon S3", "Event": "s3:TestEvent"}))
     messages = []
     while len(messages) < 6:
-        messages += sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
+        messages += sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, VisibilityTimeout=1).get("Messages", [])
     messages.sort(
         key=lambda m: json.loads(m["Body"]).get("Records", [{"s3": {"object": {"key": "~"}}}])[0]["s3"]["object"]["key"]
     )
@@ -146,6 +147,9 @@ def test_from_the_queue_at_most_the_limit_of_executions_run(moto_server: str, mo
     deferred = {f["itemIdentifier"] for f in result["batchItemFailures"]}
     assert deferred == {m["MessageId"] for m in messages[3:5]}  # not the test event
     assert aws.running_executions(sfn, machine, 10) == 3
+    time.sleep(1.5)  # past the 1 s the messages were received for: only the two waiting ones stay away
+    back = {m["MessageId"] for m in sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])}
+    assert back and not back & deferred
 
     again = aws.handler(queued(messages[3:5]))  # still three running: both wait again
     assert again["started"] == [] and len(again["batchItemFailures"]) == 2
