@@ -17,21 +17,28 @@ from orderpipe.bootstrap import open_pipeline
 from orderpipe.config import load_settings
 from orderpipe.logs import configure_logging, log_event
 from orderpipe.tasks import validate_and_transform
+from orderpipe.workflow import Pipeline
 
 __all__ = ["COPY_PART_BYTES", "copy_large_file", "handler"]
 
-#: Parts of a large copy (ORDERPIPE_COPY_PART_BYTES sets another size): 1 GiB, so that the 10,000
+#: Parts of a large copy (COPY_PART_BYTES sets another size): 1 GiB, so that the 10,000
 #: parts S3 allows hold 10 TiB, beyond its 5 TiB object limit.
 COPY_PART_BYTES = 1 << 30
 COPY_PARTS_AT_ONCE = 10
 
 
+#: A warm execution environment's pipeline per bucket: its clients and what it keeps between
+#: files are made once, not at every invocation (the function's environment never changes).
+_PIPELINES: dict[str, Pipeline] = {}
+
+
 def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
-    settings = load_settings(environ={**os.environ, "ORDERPIPE_AWS_BUCKET": event["bucket"]})
-    configure_logging(settings.log_level)
-    return validate_and_transform(
-        open_pipeline(settings), event["key"], event["result_key"], event.get("version_id") or None
-    )
+    pipeline = _PIPELINES.get(event["bucket"])
+    if pipeline is None:
+        settings = load_settings(environ={**os.environ, "ORDERPIPE_AWS_BUCKET": event["bucket"]})
+        configure_logging(settings.log_level)
+        pipeline = _PIPELINES[event["bucket"]] = open_pipeline(settings)
+    return validate_and_transform(pipeline, event["key"], event["result_key"], event.get("version_id") or None)
 
 
 def copy_large_file(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
@@ -42,7 +49,7 @@ def copy_large_file(event: dict[str, Any], context: Any = None) -> dict[str, Any
     from boto3.s3.transfer import TransferConfig
 
     configure_logging(os.environ.get("ORDERPIPE_LOG_LEVEL", "INFO"))
-    part = int(os.environ.get("ORDERPIPE_COPY_PART_BYTES") or COPY_PART_BYTES)
+    part = int(os.environ.get("COPY_PART_BYTES") or COPY_PART_BYTES)
     source = {"Bucket": event["bucket"], "Key": event["key"]}
     if event.get("version_id"):
         source["VersionId"] = event["version_id"]

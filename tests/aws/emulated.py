@@ -134,7 +134,7 @@ class Stack:
             Role=role,
             MemorySize=1024,
             Timeout=120,
-            Environment={"Variables": {"ORDERPIPE_COPY_PART_BYTES": str(copy_part_bytes)}},
+            Environment={"Variables": {"COPY_PART_BYTES": str(copy_part_bytes)}},
         )["FunctionArn"]
         substitutions = {
             "Partition": "aws",

@@ -54,7 +54,7 @@ def test_a_burst_of_200_files_all_end_accepted_or_rejected_within_the_limit(
         while not stop.is_set():
             running = sfn.list_executions(stateMachineArn=stack.machine_arn, statusFilter="RUNNING")["executions"]
             most[0] = max(most[0], len(running))
-            stop.wait(0.1)
+            stop.wait(0.25)
 
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
