@@ -14,12 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import aws_cdk as cdk
-from aws_cdk import aws_apigatewayv2 as apigw
-from aws_cdk import aws_apigatewayv2_authorizers as authorizers
-from aws_cdk import aws_apigatewayv2_integrations as integrations
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
-from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_dynamodb as ddb
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecr_assets as ecr_assets
@@ -38,14 +34,13 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct, Node
 
-from infra.api_package import build_api_package
 from infra.cdk_helpers import acknowledge_cdk_helpers, log_helpers_with_retention
 from infra.data_stack import BY_DATE, RESULT_PREFIX, OrderpipeDataStack
+from infra.kpi_api import API_AUTH, add_kpi_api
 
 ROOT = Path(__file__).resolve().parents[1]
 LOG_GROUP = "/ecs/ephemeral-pipeline"
 REMOVAL = ("retain", "destroy")
-API_AUTH = ("iam", "cognito")
 # The Lambda package: the handler, the sweeper and their logging; nothing of the core, so a core
 # change does not redeploy the trigger.
 LAMBDA_FILES = ("orderpipe/__init__.py", "orderpipe/aws.py", "orderpipe/logs.py")
@@ -89,7 +84,7 @@ class StackSettings:
     categories: str = "Electronics,Books,Clothing,Home,Toys,Sports,Beauty,Grocery"
     input: str = "{}"  # the [input] table (shape of the files) as a JSON object, for the containers
     alert_email: str = ""
-    api_auth: str = "iam"  # who may call the KPI API: iam (signed requests) | cognito (JWT of a user pool)
+    api_auth: str = "cognito"  # who may call the KPI API: cognito (people, signed in) | iam (signed requests)
     api_rate_limit: str = "20"  # requests per second, steady, for the whole stage
     api_burst_limit: str = "40"
     # Files up to this many bytes are validated and counted by one Lambda invocation; 0: every
@@ -447,7 +442,16 @@ class OrderpipeStack(cdk.Stack):
             targets=[targets.LambdaFunction(sweeper, retry_attempts=2)],
         )
 
-        api_url, api_function = self._kpi_api(s, runtime, bucket, ledger, category, order)
+        api = add_kpi_api(
+            self,
+            auth=s.api_auth,
+            rate_limit=int(s.api_rate_limit),
+            burst_limit=int(s.api_burst_limit),
+            categories=s.categories,
+            runtime=runtime,
+            bucket=bucket,
+            tables=(ledger, category, order),
+        )
 
         # -- alarms ------------------------------------------------------------------------------------
         alarm_action = actions.SnsAction(failure)
@@ -521,7 +525,7 @@ class OrderpipeStack(cdk.Stack):
             "SuccessTopicArn": success.topic_arn,
             "FailureTopicArn": failure.topic_arn,
             "DeadLetterQueueUrl": dead_letters.queue_url,
-            "ApiUrl": api_url,
+            "ApiUrl": api.url,
         }.items():
             cdk.CfnOutput(self, name, value=value)
         self._acknowledge_findings(
@@ -533,124 +537,9 @@ class OrderpipeStack(cdk.Stack):
             small_file_role=small_file_role,
             copy_role=copy_role,
             machine=machine,
-            functions=[api_function, trigger, sweeper],
+            functions=[api.function, trigger, sweeper],
             dead_letters=dead_letters,
         )
-
-    def _kpi_api(
-        self,
-        s: StackSettings,
-        runtime: lambda_.Runtime,
-        bucket: s3.IBucket,
-        ledger: ddb.ITable,
-        category: ddb.ITable,
-        order: ddb.ITable,
-    ) -> tuple[str, lambda_.Function]:
-        """The read-only KPI API and dashboard: an HTTP API (GET and HEAD only, every route
-        authorized, throttled, access-logged) in front of one Lambda function running the same
-        app as `orderpipe serve`, whose role can only read the KPI tables, their by_date index
-        and the ledger (GetItem and Query: no Scan, no write)."""
-        function = lambda_.Function(
-            self,
-            "Api",
-            runtime=runtime,
-            handler="orderpipe.web.lambda_api.handler",
-            code=lambda_.Code.from_asset(str(build_api_package())),
-            memory_size=512,
-            timeout=cdk.Duration.seconds(10),
-            environment={
-                "ORDERPIPE_BACKEND": "aws",
-                "ORDERPIPE_HOME": "/tmp/orderpipe",
-                "ORDERPIPE_AWS_BUCKET": bucket.bucket_name,  # required by the settings; never read
-                "ORDERPIPE_AWS_LEDGER_TABLE": ledger.table_name,
-                "ORDERPIPE_AWS_CATEGORY_TABLE": category.table_name,
-                "ORDERPIPE_AWS_ORDER_TABLE": order.table_name,
-                "ORDERPIPE_CATEGORIES": s.categories,
-            },
-            log_group=logs.LogGroup(
-                self, "ApiLogs", retention=logs.RetentionDays.ONE_MONTH, removal_policy=cdk.RemovalPolicy.DESTROY
-            ),
-        )
-        tables = [ledger.table_arn, category.table_arn, order.table_arn]
-        indexes = [f"{category.table_arn}/index/by_date", f"{order.table_arn}/index/by_date"]
-        function.add_to_role_policy(
-            iam.PolicyStatement(actions=["dynamodb:GetItem", "dynamodb:Query"], resources=[*tables, *indexes])
-        )
-
-        authorizer: apigw.IHttpRouteAuthorizer
-        if s.api_auth == "cognito":
-            pool = cognito.UserPool(
-                self,
-                "ApiUsers",
-                self_sign_up_enabled=False,
-                sign_in_aliases=cognito.SignInAliases(email=True),
-                mfa=cognito.Mfa.REQUIRED,
-                mfa_second_factor=cognito.MfaSecondFactor(otp=True, sms=False),
-                password_policy=cognito.PasswordPolicy(
-                    min_length=12,
-                    require_digits=True,
-                    require_lowercase=True,
-                    require_symbols=True,
-                    require_uppercase=True,
-                ),
-                removal_policy=cdk.RemovalPolicy.DESTROY,
-            )
-            cdk.Validations.of(pool).acknowledge(
-                cdk.Acknowledgment(
-                    id="AwsSolutions::AwsSolutions-COG8",
-                    reason="Staff accounts created by an administrator (no self sign-up), MFA required; the Plus "
-                    "tier's threat protection is a per-user cost the operator may turn on.",
-                )
-            )
-            client = pool.add_client("ApiClient", auth_flows=cognito.AuthFlow(user_srp=True))
-            authorizer = authorizers.HttpUserPoolAuthorizer("Users", pool, user_pool_clients=[client])
-            cdk.CfnOutput(self, "ApiUserPoolId", value=pool.user_pool_id)
-            cdk.CfnOutput(self, "ApiUserPoolClientId", value=client.user_pool_client_id)
-        else:
-            authorizer = authorizers.HttpIamAuthorizer()
-        api = apigw.HttpApi(
-            self,
-            "KpiApi",
-            description="orderpipe: read-only KPI API and dashboard",
-            create_default_stage=False,
-        )
-        integration = integrations.HttpLambdaIntegration("ApiIntegration", function)
-        for path in ("/", "/{proxy+}"):
-            api.add_routes(
-                path=path,
-                methods=[apigw.HttpMethod.GET, apigw.HttpMethod.HEAD],
-                integration=integration,
-                authorizer=authorizer,
-            )
-        stage = apigw.HttpStage(
-            self,
-            "KpiApiStage",
-            http_api=api,
-            stage_name="$default",
-            auto_deploy=True,
-            throttle=apigw.ThrottleSettings(rate_limit=int(s.api_rate_limit), burst_limit=int(s.api_burst_limit)),
-        )
-        access = logs.LogGroup(
-            self, "ApiAccessLogs", retention=logs.RetentionDays.ONE_MONTH, removal_policy=cdk.RemovalPolicy.DESTROY
-        )
-        fields = {
-            "requestId": "$context.requestId",
-            "time": "$context.requestTime",
-            "ip": "$context.identity.sourceIp",
-            "caller": "$context.identity.caller",
-            "user": "$context.authorizer.claims.sub",
-            "method": "$context.httpMethod",
-            "path": "$context.path",
-            "status": "$context.status",
-            "latencyMs": "$context.responseLatency",
-            "error": "$context.error.message",
-        }
-        cfn_stage = stage.node.default_child
-        assert isinstance(cfn_stage, apigw.CfnStage)
-        cfn_stage.access_log_settings = apigw.CfnStage.AccessLogSettingsProperty(
-            destination_arn=access.log_group_arn, format=json.dumps(fields)
-        )
-        return stage.url, function
 
     @property
     def ephemeral_prefix(self) -> str:
@@ -821,7 +710,6 @@ class OrderpipeStack(cdk.Stack):
 
         def ack(construct: Construct, finding: str, reason: str) -> None:
             cdk.Validations.of(construct).acknowledge(cdk.Acknowledgment(id=f"AwsSolutions::{finding}", reason=reason))
-
 
         ecs_arn = "arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>"
         basic_execution = "Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"

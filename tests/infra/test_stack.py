@@ -13,6 +13,7 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk.assertions import Match, Template
 from infra.app import DATA_STACK, STACK, build_app
+from infra.kpi_api import OPEN_PATHS
 from infra.orderpipe_stack import (
     COPY_HANDLER,
     INFRA_FAILURE_PATTERN,
@@ -639,15 +640,6 @@ def test_the_lambda_package_is_the_handler_and_its_logging_only(synthesized: tup
 
 
 # -- the KPI API: HTTP API + Lambda ------------------------------------------------------------------
-def test_every_api_route_is_a_read_behind_iam(synthesized: tuple[Template, Path]) -> None:
-    template, _ = synthesized
-    routes = template.find_resources("AWS::ApiGatewayV2::Route")
-    keys = sorted(r["Properties"]["RouteKey"] for r in routes.values())
-    assert keys == ["GET /", "GET /{proxy+}", "HEAD /", "HEAD /{proxy+}"]
-    assert {r["Properties"]["AuthorizationType"] for r in routes.values()} == {"AWS_IAM"}
-    template.has_resource_properties("AWS::ApiGatewayV2::Integration", {"PayloadFormatVersion": "2.0"})
-
-
 def test_the_api_stage_is_throttled_and_logs_each_request(synthesized: tuple[Template, Path]) -> None:
     template, _ = synthesized
     [stage] = template.find_resources("AWS::ApiGatewayV2::Stage").values()
@@ -676,22 +668,54 @@ def test_the_api_role_can_only_read_the_kpi_tables_index_and_ledger(synthesized:
     assert env["ORDERPIPE_BACKEND"] == "aws" and env["ORDERPIPE_CATEGORIES"] == "Books,Toys"
 
 
-@pytest.fixture(scope="module")
-def with_cognito(tmp_path_factory: pytest.TempPathFactory) -> Template:
-    app, stack = build_app({"api_auth": "cognito"}, outdir=str(tmp_path_factory.mktemp("cdk.out")))
-    app.synth()  # cdk-nag again, with the user pool
-    return Template.from_stack(stack)
-
-
-def test_people_can_sign_in_with_a_cognito_user_pool_instead(with_cognito: Template) -> None:
-    routes = with_cognito.find_resources("AWS::ApiGatewayV2::Route")
-    assert {r["Properties"]["AuthorizationType"] for r in routes.values()} == {"JWT"}
-    with_cognito.has_resource_properties("AWS::ApiGatewayV2::Authorizer", {"AuthorizerType": "JWT"})
-    with_cognito.has_resource_properties(
+def test_people_sign_in_to_a_user_pool_and_only_the_page_opens_without_a_token(
+    synthesized: tuple[Template, Path],
+) -> None:
+    template, _ = synthesized
+    routes = {
+        r["Properties"]["RouteKey"]: r["Properties"]
+        for r in template.find_resources("AWS::ApiGatewayV2::Route").values()
+    }
+    assert sorted(routes) == [f"{m} {p}" for m in ("GET", "HEAD") for p in ("/", "/static/{proxy+}", "/{proxy+}")]
+    by_type = {key: props["AuthorizationType"] for key, props in routes.items()}
+    assert {k for k, t in by_type.items() if t == "NONE"} == {f"{m} {p}" for m in ("GET", "HEAD") for p in OPEN_PATHS}
+    assert {t for k, t in by_type.items() if k.endswith("{proxy+}") and "/static/" not in k} == {"JWT"}
+    [authorizer] = template.find_resources("AWS::ApiGatewayV2::Authorizer").values()
+    assert authorizer["Properties"]["AuthorizerType"] == "JWT"
+    [client_id] = template.find_resources("AWS::Cognito::UserPoolClient")
+    assert authorizer["Properties"]["JwtConfiguration"]["Audience"] == [{"Ref": client_id}]
+    template.has_resource_properties(
         "AWS::Cognito::UserPool",
         {"MfaConfiguration": "ON", "AdminCreateUserConfig": {"AllowAdminCreateUserOnly": True}},
     )
-    assert {"ApiUserPoolId", "ApiUserPoolClientId", "ApiUrl"} <= set(with_cognito.find_outputs("*"))
+    [client] = template.find_resources("AWS::Cognito::UserPoolClient").values()
+    flows = set(client["Properties"]["ExplicitAuthFlows"])
+    assert {"ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"} <= flows  # what the page uses
+    assert "GenerateSecret" not in client["Properties"] or client["Properties"]["GenerateSecret"] is False
+    [function] = [
+        f for f in template.find_resources("AWS::Lambda::Function").values()
+        if f["Properties"].get("Handler") == "orderpipe.web.lambda_api.handler"
+    ]  # fmt: skip
+    env = function["Properties"]["Environment"]["Variables"]
+    [pool_id] = template.find_resources("AWS::Cognito::UserPool")
+    assert env["SIGN_IN_USER_POOL_ID"] == {"Ref": pool_id} and env["SIGN_IN_CLIENT_ID"] == {"Ref": client_id}
+    assert {"ApiUserPoolId", "ApiUserPoolClientId", "ApiUrl"} <= set(template.find_outputs("*"))
+
+
+@pytest.fixture(scope="module")
+def with_iam(tmp_path_factory: pytest.TempPathFactory) -> Template:
+    app, stack = build_app({"api_auth": "iam"}, outdir=str(tmp_path_factory.mktemp("cdk.out")))
+    app.synth()  # cdk-nag again, without the user pool
+    return Template.from_stack(stack)
+
+
+def test_programs_read_through_iam_instead_every_route_signed(with_iam: Template) -> None:
+    routes = with_iam.find_resources("AWS::ApiGatewayV2::Route")
+    keys = sorted(r["Properties"]["RouteKey"] for r in routes.values())
+    assert keys == ["GET /", "GET /{proxy+}", "HEAD /", "HEAD /{proxy+}"]
+    assert {r["Properties"]["AuthorizationType"] for r in routes.values()} == {"AWS_IAM"}
+    with_iam.has_resource_properties("AWS::ApiGatewayV2::Integration", {"PayloadFormatVersion": "2.0"})
+    assert with_iam.find_resources("AWS::Cognito::UserPool") == {}
 
 
 def test_the_task_role_may_make_exactly_the_table_calls_the_adapters_make(synthesized: tuple[Template, Path]) -> None:

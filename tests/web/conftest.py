@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
+import shutil
 import subprocess
 import sys
 import threading
@@ -24,6 +25,10 @@ from orderpipe.web.serve import Limits, listen, server_config
 from tests.conftest import REPO, order, run_file, write
 
 ORDERPIPE = str(Path(sys.executable).with_name("orderpipe"))
+CHROMIUM = os.environ.get("DASHBOARD_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+DRIVER = os.environ.get("DASHBOARD_CHROMEDRIVER") or shutil.which("chromedriver") or "/usr/bin/chromedriver"
+INSTALL = "apt-get update && apt-get install -y chromium chromium-driver"
+WAIT = 15
 
 
 @contextmanager
@@ -110,3 +115,43 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Path, dict[
 
 def today() -> dt.date:
     return dt.datetime.now(dt.UTC).date()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    missing = [str(p) for p in (Path(CHROMIUM), Path(DRIVER)) if not p.is_file()]
+    if missing:
+        pytest.fail(
+            f"the dashboard's browser test needs Debian's chromium and chromium-driver, and {', '.join(missing)}"
+            f" is missing: `make test` installs them as root; or run (as root) {INSTALL}",
+            pytrace=False,
+        )
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-default-apps",
+        "--disable-sync",
+        "--window-size=1280,800",
+    ):
+        options.add_argument(argument)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
+    driver = webdriver.Chrome(service=Service(DRIVER), options=options)
+    driver.set_page_load_timeout(WAIT)
+    yield driver
+    driver.quit()
+
+
+def wait_for(driver: Any, condition: Any, message: str) -> Any:
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, WAIT, poll_frequency=0.05).until(lambda d: condition(d), message)

@@ -28,14 +28,9 @@ from benchmarks.generate import generate
 
 from orderpipe.web.app import create_app
 from tests.conftest import REPO, order, write
-from tests.web.conftest import ORDERPIPE, reader_of, running, serving
-
-CHROMIUM = os.environ.get("DASHBOARD_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-DRIVER = os.environ.get("DASHBOARD_CHROMEDRIVER") or shutil.which("chromedriver") or "/usr/bin/chromedriver"
-INSTALL = "apt-get update && apt-get install -y chromium chromium-driver"
+from tests.web.conftest import ORDERPIPE, reader_of, running, serving, wait_for
 
 TODAY = dt.date.today()
-WAIT = 15
 
 
 def run(home: Path, *files: Path) -> None:
@@ -58,40 +53,6 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    missing = [str(p) for p in (Path(CHROMIUM), Path(DRIVER)) if not p.is_file()]
-    if missing:
-        pytest.fail(
-            f"the dashboard's browser test needs Debian's chromium and chromium-driver, and {', '.join(missing)}"
-            f" is missing: `make test` installs them as root; or run (as root) {INSTALL}",
-            pytrace=False,
-        )
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for argument in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-default-apps",
-        "--disable-sync",
-        "--window-size=1280,800",
-    ):
-        options.add_argument(argument)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
-    driver = webdriver.Chrome(service=Service(DRIVER), options=options)
-    driver.set_page_load_timeout(WAIT)
-    yield driver
-    driver.quit()
-
-
-@pytest.fixture(scope="module")
 def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("screenshots")
 
@@ -110,12 +71,6 @@ def dark(driver: Any, on: bool) -> None:
 
 def renders(driver: Any) -> int:
     return int(driver.execute_script("return Number(document.body.dataset.renders || 0)"))
-
-
-def wait_for(driver: Any, condition: Any, message: str) -> Any:
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    return WebDriverWait(driver, WAIT, poll_frequency=0.05).until(lambda d: condition(d), message)
 
 
 def open_view(driver: Any, url: str) -> None:

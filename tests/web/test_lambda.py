@@ -3,7 +3,9 @@ moto's server, answers with the same body as `orderpipe serve` over SQLite for t
 
 from __future__ import annotations
 
+import html
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,7 +13,9 @@ from typing import Any
 import httpx
 import pytest
 
+from orderpipe.errors import ConfigError
 from orderpipe.web import lambda_api
+from orderpipe.web.sign_in import SignIn
 from tests.conftest import REPO
 from tests.web.conftest import fill, serving
 
@@ -49,3 +53,30 @@ def test_a_bad_parameter_through_the_handler_is_a_400(handler: Any) -> None:
     answer = handler(event, None)
     assert answer["statusCode"] == 400
     assert json.loads(answer["body"])["parameter"] == "from"
+
+
+def test_with_a_user_pool_the_page_carries_its_sign_in_and_may_connect_to_cognito_only(
+    handler: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SIGN_IN_USER_POOL_ID", "eu-west-1_AbC123")
+    monkeypatch.setenv("SIGN_IN_CLIENT_ID", "client123")
+    event = json.loads((EVENTS / "apigw_http_v2_daily_kpis.json").read_text())
+    event |= {"rawPath": "/", "rawQueryString": "", "queryStringParameters": None}
+    event["requestContext"]["http"]["path"] = "/"
+    answer = handler(event, None)
+    assert answer["statusCode"] == 200
+    [settings] = re.findall(r'<meta name="orderpipe-sign-in" content="([^"]*)">', answer["body"])
+    assert json.loads(html.unescape(settings)) == {
+        "endpoint": "https://cognito-idp.eu-west-1.amazonaws.com/",
+        "userPoolId": "eu-west-1_AbC123",
+        "clientId": "client123",
+    }
+    policy = answer["headers"]["content-security-policy"]
+    assert policy.endswith("; connect-src 'self' https://cognito-idp.eu-west-1.amazonaws.com")
+
+
+@pytest.mark.parametrize(("pool", "client"), [("eu-west-1_AbC123", ""), ("", "client123"), ("no-region", "client123")])
+def test_half_a_sign_in_setting_is_refused_naming_both_variables(pool: str, client: str) -> None:
+    with pytest.raises(ConfigError, match=r"SIGN_IN_USER_POOL_ID .* and SIGN_IN_CLIENT_ID"):
+        SignIn.from_environment({"SIGN_IN_USER_POOL_ID": pool, "SIGN_IN_CLIENT_ID": client})
+    assert SignIn.from_environment({}) is None

@@ -8,6 +8,7 @@ digit for digit with two decimals (`45.00`), rates with six; `money=string` quot
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -23,7 +24,7 @@ from urllib.parse import urlencode
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import FileResponse, Response
+from starlette.responses import FileResponse, HTMLResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -38,6 +39,7 @@ from orderpipe.web import pages, params
 from orderpipe.web.pages import Page
 from orderpipe.web.params import BadParameter
 from orderpipe.web.security import ASGIApp, Guard, Receive, Scope, Send, guarded
+from orderpipe.web.sign_in import SignIn
 
 __all__ = ["BATCH_FIELDS", "STATIC", "create_app", "version_of"]
 
@@ -112,14 +114,21 @@ def create_app(
     schema: KpiSchema = KPIS,
     today: Callable[[], dt.date] = _utc_today,
     answer_bytes: int | None = None,
+    sign_in: SignIn | None = None,
 ) -> Any:
     """`source` gives a Reader per request (closed after it): a fresh read of SQLite each time,
     or one long-lived DynamoDB reader on Lambda. `answer_bytes` bounds a KPI answer (default
-    pages.MAX_ANSWER_BYTES). Returns the ASGI app, behind `guard`."""
+    pages.MAX_ANSWER_BYTES). With `sign_in` the page signs its user in to that user pool (and may
+    connect to it). Returns the ASGI app, behind `guard`."""
     api = _Api(source, schema, today, pages.MAX_ANSWER_BYTES if answer_bytes is None else answer_bytes)
+    guard = guard or Guard()
+    page: Callable[[Request], Any] = _page
+    if sign_in is not None:
+        guard = dataclasses.replace(guard, connect_to=(*guard.connect_to, sign_in.origin))
+        page = _page_signing_in(sign_in)
     app = Starlette(
         routes=[
-            Route("/", _page),
+            Route("/", page),
             Route("/api/kpis/daily", api.daily),
             Route("/api/kpis/category", api.category),
             Route("/api/batches", api.batches),
@@ -136,7 +145,7 @@ def create_app(
             Exception: _bug,
         },
     )
-    return guarded(_logged_once(app), guard or Guard())
+    return guarded(_logged_once(app), guard)
 
 
 class _Api:
@@ -283,6 +292,15 @@ def _tags(request: Request) -> list[str]:
 
 async def _page(request: Request) -> Response:
     return FileResponse(STATIC / "index.html", headers={"cache-control": "no-cache"})
+
+
+def _page_signing_in(sign_in: SignIn) -> Callable[[Request], Any]:
+    body = sign_in.page((STATIC / "index.html").read_text(encoding="utf-8"))
+
+    async def page(request: Request) -> Response:
+        return HTMLResponse(body, headers={"cache-control": "no-cache"})
+
+    return page
 
 
 async def _not_found(request: Request) -> Response:

@@ -2,7 +2,9 @@
 
 Settings come from the ORDERPIPE_* variables the stack sets (backend aws, the table names);
 the DynamoDB reader is built once per container and reused. Authorization is API Gateway's
-(IAM or JWT on every route), so the app checks no Host and no token here.
+(IAM on every route, or a user pool's JWT on every /api/ route), so the app checks no Host and
+no token here. With a user pool (SIGN_IN_USER_POOL_ID, SIGN_IN_CLIENT_ID) the page signs its
+user in to it (`orderpipe.web.sign_in`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from orderpipe.config import load_settings
 from orderpipe.logs import configure_logging
 from orderpipe.web.app import create_app
 from orderpipe.web.security import Guard
+from orderpipe.web.sign_in import SignIn
 
 __all__ = ["handler"]
 
@@ -27,7 +30,7 @@ def _build() -> Any:
     configure_logging(os.environ.get("ORDERPIPE_LOG_LEVEL", "INFO"), "json")
     settings = load_settings(os.environ.get("ORDERPIPE_HOME", "/tmp/orderpipe"))
     reader = open_reader(settings)
-    app = create_app(lambda: reader, guard=Guard(allowed_hosts=None))
+    app = create_app(lambda: reader, guard=Guard(allowed_hosts=None), sign_in=SignIn.from_environment(os.environ))
     return Mangum(app, lifespan="off")
 
 

@@ -9,8 +9,9 @@
   constant time. A token travels in a URL, a cookie and a header, so it may only use the
   characters all three carry unchanged (TOKEN_CHARS): a '+' in a URL reads as a space, a ';'
   ends a cookie, and a header cannot carry a character outside Latin-1 at all.
-- Every answer: CSP `default-src 'self'` (the page loads nothing from elsewhere), no framing,
-  no sniffing, no referrer.
+- Every answer: CSP `default-src 'self'` (the page loads nothing from elsewhere; it connects
+  only to itself and, when it signs its user in, to the sign-in service), no framing, no
+  sniffing, no referrer.
 - No CORS header unless origins are configured.
 """
 
@@ -39,8 +40,8 @@ LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 MIN_TOKEN_CHARS = 16
 TOKEN_CHARS = frozenset(string.ascii_letters + string.digits + "-._~")  # a URL's unreserved characters
 TOKEN_RULE = "letters A-Z a-z, digits 0-9 and - . _ ~"
+POLICY = "default-src 'self'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
 HEADERS = [
-    (b"content-security-policy", b"default-src 'self'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"),
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
     (b"referrer-policy", b"no-referrer"),
@@ -49,11 +50,20 @@ HEADERS = [
 
 @dataclass(frozen=True, slots=True)
 class Guard:
-    """`allowed_hosts` None: any Host (behind API Gateway, which routes by its own name)."""
+    """`allowed_hosts` None: any Host (behind API Gateway, which routes by its own name).
+    `connect_to`: origins the page may send requests to besides its own."""
 
     allowed_hosts: frozenset[str] | None = LOOPBACK_HOSTS
     token: str | None = None
     cors_origins: tuple[str, ...] = ()
+    connect_to: tuple[str, ...] = ()
+
+    @property
+    def policy(self) -> str:
+        """The Content-Security-Policy of every answer."""
+        if not self.connect_to:
+            return POLICY
+        return f"{POLICY}; connect-src 'self' {' '.join(self.connect_to)}"
 
     def __post_init__(self) -> None:
         problem = None if self.token is None else token_problem(self.token)
@@ -115,6 +125,8 @@ def guarded(app: ASGIApp, guard: Guard) -> ASGIApp:
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
+    always = [(b"content-security-policy", guard.policy.encode("latin-1")), *HEADERS]
+
     async def guarded_app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await app(scope, receive, send)
@@ -125,7 +137,7 @@ def guarded(app: ASGIApp, guard: Guard) -> ASGIApp:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                extra = list(HEADERS)
+                extra = list(always)
                 if cors:
                     extra += [(b"access-control-allow-origin", origin.encode("latin-1")), (b"vary", b"Origin")]  # type: ignore[union-attr]
                 message["headers"] = [*message.get("headers", []), *extra]

@@ -20,6 +20,7 @@
   const RANGES = ["7d", "30d", "90d", "mtd", "all", "custom"];
   const SORTS = ["name", "revenue", "change", "pct"];
   const count = new Intl.NumberFormat("en-US", { maximumFractionDigits: 0 });
+  const signIn = window.orderpipeSignIn; // sign-in.js: fetch() with the user's token, where one is needed
   const $ = (selector) => document.querySelector(selector);
   const $$ = (selector) => Array.from(document.querySelectorAll(selector));
 
@@ -106,7 +107,7 @@
 
   // -- the API ------------------------------------------------------------------------------------
   async function api(path) {
-    const response = await fetch(path, { headers: { Accept: "application/json" }, signal: AbortSignal.timeout(READ_TIMEOUT_MS) });
+    const response = await signIn.fetch(path, { headers: { Accept: "application/json" }, signal: AbortSignal.timeout(READ_TIMEOUT_MS) });
     const body = await response.json().catch(() => ({}));
     if (!response.ok) throw new Error(body.error || `the server answered ${response.status} ${response.statusText}`);
     return body;
@@ -133,7 +134,7 @@
       let rows = [];
       let next = { from: a, to: b };
       while (next) {
-        const response = await fetch(`${path}?from=${next.from}&to=${next.to}&money=string`, { headers: { Accept: "application/json" }, signal: AbortSignal.timeout(READ_TIMEOUT_MS) });
+        const response = await signIn.fetch(`${path}?from=${next.from}&to=${next.to}&money=string`, { headers: { Accept: "application/json" }, signal: AbortSignal.timeout(READ_TIMEOUT_MS) });
         const body = await response.json().catch(() => ({}));
         if (!response.ok) throw new Error(body.error || `the server answered ${response.status} ${response.statusText}`);
         versions.add((response.headers.get("ETag") || "").split(".")[0]);
@@ -200,7 +201,7 @@
   async function poll() {
     try {
       const headers = version ? { "If-None-Match": version } : {};
-      const response = await fetch("/api/version", { headers, cache: "no-store", signal: AbortSignal.timeout(POLL_TIMEOUT_MS) });
+      const response = await signIn.fetch("/api/version", { headers, cache: "no-store", signal: AbortSignal.timeout(POLL_TIMEOUT_MS) });
       if (response.status !== 200 && response.status !== 304) {
         const body = await response.json().catch(() => ({}));
         pollFailed = true; // the server is there but refuses (a token missing, a store it cannot read): say why
@@ -368,15 +369,15 @@
 
   async function exportInParts(event) {
     const link = $("#export");
-    if (!link.dataset.parts) return;
+    if (!link.dataset.parts && !signIn.on) return; // the link itself: nothing to ask in parts, no token to send
     event.preventDefault();
     try {
-      const ranges = JSON.parse(link.dataset.parts);
-      const texts = await Promise.all(ranges.map(async ([a, b]) => {
+      const ranges = link.dataset.parts ? JSON.parse(link.dataset.parts) : [null];
+      const texts = await Promise.all(ranges.map(async (range) => {
         const pages = [];
-        let url = new URL(`${link.dataset.base}&from=${a}&to=${b}`, location.href);
+        let url = new URL(range ? `${link.dataset.base}&from=${range[0]}&to=${range[1]}` : link.dataset.base, location.href);
         while (url) {
-          const response = await fetch(url, { signal: AbortSignal.timeout(READ_TIMEOUT_MS) });
+          const response = await signIn.fetch(url, { signal: AbortSignal.timeout(READ_TIMEOUT_MS) });
           if (!response.ok) throw new Error(`the server answered ${response.status}`);
           pages.push(await response.text());
           const next = /<([^>]*)>;\s*rel="next"/.exec(response.headers.get("Link") || "");
@@ -785,5 +786,5 @@
 
   view = readView();
   wire();
-  poll(); // its first answer loads the data
+  signIn.ready.then(poll); // its first answer loads the data
 })();
