@@ -260,3 +260,53 @@ def test_unknown_is_a_category_of_order_files_only_with_a_catalog(tmp_path: Path
     catalog = InputShape(catalog=True)  # order files then carry no category column at all
     path.write_text(HEADER.replace("category,", "") + "O1,C1,2025-07-06,P1,1,10.00,false\n")
     assert _validated(path, catalog)[0] == []
+
+
+# -- what a stage leaves behind ---------------------------------------------------------------------
+def test_discarding_staged_facts_deletes_every_file_they_were_cut_into(tmp_path: Path) -> None:
+    path = eleven_orders(tmp_path)
+    work = tmp_path / "work"
+    work.mkdir()
+    inspection = ingest.inspect_file(path, "f.csv", ["Electronics"], work, rows_per_part=4)
+    assert inspection.facts is not None and len(parquet_files(work)) == len(inspection.facts.files) > 1
+    inspection.facts.discard()
+    assert parquet_files(work) == set()
+    inspection.facts.discard()  # twice: nothing left to delete is no error
+
+
+@pytest.mark.parametrize("catalog", [False, True], ids=["facts", "catalog"])
+def test_rows_staged_but_not_validated_are_an_error_and_leave_no_file(catalog: bool, tmp_path: Path) -> None:
+    """The exact validator's count and the stage's must agree: when they do not (a bug), the run
+    fails as an infrastructure error and the staged files are deleted, whichever kind they are."""
+    from orderpipe.core.report import ValidationReport
+    from orderpipe.errors import InfrastructureError
+
+    stage = ingest.CatalogStage(tmp_path) if catalog else ingest.FactSlices(tmp_path, rows_per_part=1)
+    exact = ingest.ExactStage(stage, ingest._typing(["Books", "Electronics"], catalog))
+    rows = [["P1", "Books"], ["P2", "Books"]] if catalog else [order(f"O{i}").split(",") for i in range(2)]
+    for values in rows:
+        exact.add(values)
+    with pytest.raises(InfrastructureError, match=r"f\.csv: staged 2 rows but validated 3"):
+        exact.inspection("batch", ValidationReport("f.csv", True, 3))
+    assert parquet_files(tmp_path) == set()
+
+
+def test_a_catalog_stage_writes_its_rows_sorted_by_product_and_starts_empty_again(tmp_path: Path) -> None:
+    """The same rows give the same file whatever order they came in; a stage with no rows gives
+    an empty file of the catalog's two string columns (what a reader of it expects)."""
+    import polars as pl
+
+    stage = ingest.CatalogStage(tmp_path)
+    stage.add(pl.DataFrame({"product_id": ["P3", "P1"], "category": ["Toys", "Books"], "other": ["x", "y"]}))
+    stage.add(pl.DataFrame({"product_id": ["P2"], "category": ["Garden"], "other": ["z"]}))
+    first = stage.finish()
+    frame = pl.read_parquet(first.path)
+    assert first.rows == 3 and frame.columns == ["product_id", "category"]
+    assert frame.rows() == [("P1", "Books"), ("P2", "Garden"), ("P3", "Toys")]
+    again = stage.finish()  # the rows were handed over: none are kept
+    empty = pl.read_parquet(again.path)
+    assert again.rows == 0 and again.path != first.path
+    assert empty.schema == pl.Schema({"product_id": pl.String(), "category": pl.String()}) and empty.height == 0
+    stage.add(pl.DataFrame({"product_id": ["P9"], "category": ["Toys"]}))
+    stage.discard()
+    assert stage.finish().rows == 0
