@@ -28,10 +28,12 @@ __all__ = [
     "HISTORY",
     "RETRACTED",
     "ROWS_PER_PART",
+    "SEQ_ONLY",
     "WRITERS",
     "StagedFacts",
     "bundle_of",
     "fact_key",
+    "history_of",
     "history_rows",
     "is_marker",
     "latest_of",
@@ -58,6 +60,9 @@ BUNDLES = "bundles/"
 #: each with its batch's seq (`write_history`), so that a retraction can take one batch's rows
 #: out again and restore the rows they replaced. Readers of the current orders skip them.
 HISTORY = 2_000_000
+#: In a merged entry's history, a row with no quantity (never missing from a real row) only
+#: gives a current order's seq (`history_of`).
+SEQ_ONLY = "quantity"
 #: A date entry named so marks a retraction: no parts, a seq of its own (`Ledger.retract_entries`).
 RETRACTED = "retracted-"
 
@@ -219,23 +224,40 @@ def history_rows(
     store: ObjectStore, order_date: str, entries: Sequence[FactEntry], stack: ExitStack, prefix: str = FACTS_PREFIX
 ) -> pl.LazyFrame:
     """Every row of the batches these entries of one date hold, each with its batch's seq: a
-    batch's own rows, or a merged entry's history. A merged entry written before histories
-    existed gives its current rows, all under its own seq."""
+    batch's own rows, or a merged entry's current rows and history (`history_of`). A merged
+    entry written before histories existed gives its current rows, all under its own seq."""
     frames = []
+    schema = {**FACT_SCHEMA, "seq": pl.Int64()}
     for entry in entries:
         history = [p for p in entry.parts if p >= HISTORY]
-        if history:
-            paths = [
-                str(stack.enter_context(store.local_copy(fact_key(order_date, entry.batch_id, p, prefix))))
-                for p in history
-            ]
-            frames.append(pl.scan_parquet(paths, schema={**FACT_SCHEMA, "seq": pl.Int64()}, hive_partitioning=False))
-        else:
-            own = load_facts(store, {order_date: [entry]}, stack, prefix)
+        own = load_facts(store, {order_date: [entry]}, stack, prefix)
+        if not history:
             frames.append(own.with_columns(pl.lit(entry.seq, pl.Int64).alias("seq")))
+            continue
+        paths = [
+            str(stack.enter_context(store.local_copy(fact_key(order_date, entry.batch_id, p, prefix)))) for p in history
+        ]
+        kept = pl.scan_parquet(paths, schema=schema, hive_partitioning=False)
+        seqs = kept.filter(pl.col(SEQ_ONLY).is_null()).select("order_id", "seq")
+        frames.append(kept.filter(pl.col(SEQ_ONLY).is_not_null()))
+        frames.append(own.drop("seq").join(seqs, on="order_id", how="inner"))
     if not frames:
-        return pl.LazyFrame(schema={**FACT_SCHEMA, "seq": pl.Int64()})
+        return pl.LazyFrame(schema=schema)
     return pl.concat([f.select(*FACT_SCHEMA, "seq") for f in frames], how="vertical")
+
+
+def history_of(rows: pl.DataFrame) -> pl.DataFrame:
+    """What a merged entry keeps beside its current rows so that any of its batches can be
+    retracted: the rows later batches replaced, in full, and for each current order only its
+    seq (a row whose `SEQ_ONLY` column is null: the order's rows are the current files').
+    Every row of `rows` can be told again from the current rows and this (`history_rows`),
+    at about the size of the replaced rows alone."""
+    latest = latest_of()
+    current = rows.lazy().filter(latest).select("order_date", "order_id", "seq").unique()
+    blank = [pl.lit(None, dtype).alias(c) for c, dtype in FACT_SCHEMA.items() if c not in ("order_date", "order_id")]
+    seqs = current.with_columns(blank).select(*FACT_SCHEMA, "seq")
+    replaced = rows.lazy().filter(~latest).select(*FACT_SCHEMA, "seq")
+    return pl.concat([replaced, seqs], how="vertical").collect()
 
 
 def latest_of() -> pl.Expr:

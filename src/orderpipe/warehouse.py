@@ -9,8 +9,9 @@ Layout under the warehouse prefix (names from `facts.fact_key` and `catalogs.cat
 - `batch-compact-<top>-…` / `batch-compact-<first>-<top>-…`: merged entries, named by the
   seqs whose rows they hold (`merged_id`); a retraction's rewrite of one
   adds `-x<seq>` (without that seq's rows): `compact-<first>-<top>-x<seq>`;
-- `order_date=D/history-<merged id>-<part>.parquet`: every row of the batches a merged entry
-  holds, with their seqs (parts from `facts.HISTORY` on): what a retraction rewrites it from.
+- `order_date=D/history-<merged id>-<part>.parquet`: the rows of the batches a merged entry
+  holds that later ones replaced, with their seqs, and the seq of each current order (parts
+  from `facts.HISTORY` on): with the current rows, what a retraction rewrites it from.
 A date's entries may also hold a retraction's marker (`retracted-<id>`, no files), never merged.
 
 Compaction is decided here: `Warehouse.compact` picks the dates (one read from more than
@@ -39,6 +40,7 @@ from orderpipe.facts import (
     StagedFacts,
     bundle_of,
     fact_key,
+    history_of,
     history_rows,
     is_marker,
     latest_of,
@@ -226,12 +228,13 @@ class Warehouse:
     def write_merged(self, rows: pl.LazyFrame, order_date: str, merged: str) -> list[int]:
         """Store `rows` (every row of some batches of a date, with their seqs) as the merged entry
         `merged`: the current ones (the latest seq's per order) and, for a retraction to come,
-        all of them with their seqs (`facts.HISTORY`). Returns its parts."""
-        history = rows.collect()
-        current = history.lazy().filter(latest_of())
+        the rest with their seqs and the current orders' seqs (`facts.history_of`, in parts from
+        `facts.HISTORY` on). Returns its parts."""
+        every = rows.collect()
+        current = every.lazy().filter(latest_of())
         parts = write_compacted(current, order_date, merged, self.store, self.scratch, self.rows_per_part, self.prefix)
         return parts + write_history(
-            history.lazy(), order_date, merged, self.store, self.scratch, self.rows_per_part, self.prefix
+            history_of(every).lazy(), order_date, merged, self.store, self.scratch, self.rows_per_part, self.prefix
         )
 
     def delete_replaced(self, order_date: str, replaced: Sequence[FactEntry], released: set[tuple[str, int]]) -> None:
