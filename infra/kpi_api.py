@@ -36,7 +36,9 @@ __all__ = ["API_AUTH", "OPEN_PATHS", "KpiApi", "add_kpi_api"]
 API_AUTH = ("cognito", "iam")
 #: The page's own files: no data, served without a token when people sign in.
 OPEN_PATHS = ("/", "/static/{proxy+}")
-#: How long a signed-in tab may renew its access token (1 hour each) without signing in again.
+#: An access token's life: API Gateway takes it until then, even after a sign-out revoked it.
+ACCESS = cdk.Duration.minutes(15)
+#: How long a signed-in tab may renew its access token without signing in again.
 SESSION = cdk.Duration.hours(12)
 
 
@@ -136,8 +138,8 @@ def add_kpi_api(
 def _user_pool(stack: cdk.Stack) -> tuple[cognito.UserPool, cognito.UserPoolClient]:
     """Staff accounts: made by an administrator (no self sign-up), a strong password, a code
     from an authenticator app at every sign-in. The page's client signs in with the password
-    over TLS (USER_PASSWORD_AUTH) or SRP and renews with the refresh token; it has no secret
-    (a page cannot keep one)."""
+    over TLS (USER_PASSWORD_AUTH) and renews with the refresh token, which sign-out revokes; it
+    has no secret (a page cannot keep one) and no OAuth flow."""
     pool = cognito.UserPool(
         stack,
         "ApiUsers",
@@ -163,11 +165,14 @@ def _user_pool(stack: cdk.Stack) -> tuple[cognito.UserPool, cognito.UserPoolClie
     )
     client = pool.add_client(
         "ApiClient",
-        auth_flows=cognito.AuthFlow(user_password=True, user_srp=True),
+        auth_flows=cognito.AuthFlow(user_password=True),
         generate_secret=False,
+        disable_o_auth=True,  # no hosted sign-in, no redirects: the page signs in through the API
         prevent_user_existence_errors=True,
-        access_token_validity=cdk.Duration.hours(1),
-        id_token_validity=cdk.Duration.hours(1),
+        enable_token_revocation=True,
+        auth_session_validity=cdk.Duration.minutes(15),  # time to install an authenticator app
+        access_token_validity=ACCESS,
+        id_token_validity=ACCESS,
         refresh_token_validity=SESSION,
     )
     cdk.CfnOutput(stack, "ApiUserPoolId", value=pool.user_pool_id)

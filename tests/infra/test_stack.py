@@ -689,9 +689,11 @@ def test_people_sign_in_to_a_user_pool_and_only_the_page_opens_without_a_token(
         {"MfaConfiguration": "ON", "AdminCreateUserConfig": {"AllowAdminCreateUserOnly": True}},
     )
     [client] = template.find_resources("AWS::Cognito::UserPoolClient").values()
-    flows = set(client["Properties"]["ExplicitAuthFlows"])
-    assert {"ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"} <= flows  # what the page uses
-    assert "GenerateSecret" not in client["Properties"] or client["Properties"]["GenerateSecret"] is False
+    props = client["Properties"]
+    assert sorted(props["ExplicitAuthFlows"]) == ["ALLOW_REFRESH_TOKEN_AUTH", "ALLOW_USER_PASSWORD_AUTH"]  # the page's
+    assert props.get("GenerateSecret", False) is False and props["AllowedOAuthFlowsUserPoolClient"] is False
+    assert props["EnableTokenRevocation"] is True and props["AuthSessionValidity"] == 15
+    assert props["AccessTokenValidity"] == 15 and props["TokenValidityUnits"]["AccessToken"] == "minutes"
     [function] = [
         f for f in template.find_resources("AWS::Lambda::Function").values()
         if f["Properties"].get("Handler") == "orderpipe.web.lambda_api.handler"

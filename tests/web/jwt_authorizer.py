@@ -31,6 +31,7 @@ class JwtAuthorizer:
         jwks = httpx.get(f"{endpoint.rstrip('/')}/{user_pool_id}/.well-known/jwks.json").json()
         self.keys = KeySet.import_key_set(jwks)
         self.refused: list[str] = []  # the paths answered 401
+        self.refuse_next = 0  # refuse so many requests more, tokens or not (a token revoked, say)
 
     def allows(self, authorization: str) -> bool:
         if not authorization.startswith("Bearer "):
@@ -46,7 +47,8 @@ class JwtAuthorizer:
         path = scope.get("path", "")
         if scope["type"] == "http" and path != OPEN[0] and not path.startswith(OPEN[1]):
             headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
-            if not self.allows(headers.get("authorization", "")):
+            if self.refuse_next > 0 or not self.allows(headers.get("authorization", "")):
+                self.refuse_next = max(0, self.refuse_next - 1)
                 self.refused.append(path)
                 body = json.dumps({"message": "Unauthorized"}).encode()
                 start: dict[str, Any] = {"type": "http.response.start", "status": 401}

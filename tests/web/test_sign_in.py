@@ -41,7 +41,9 @@ def pool(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> SignIn:
     an administrator created; its app client allows the flows the page uses."""
     monkeypatch.setenv("MOTO_COGNITO_IDP_USER_POOL_ENABLE_TOTP", "true")  # moto then checks the codes
     cognito = boto3.client("cognito-idp")
-    pool_id = cognito.create_user_pool(PoolName="orderpipe-users", MfaConfiguration="ON")["UserPool"]["Id"]
+    pool_id = cognito.create_user_pool(PoolName="orderpipe-users", MfaConfiguration="ON", UsernameAttributes=["email"])[
+        "UserPool"
+    ]["Id"]  # people sign in with their e-mail address; the pool names them by an id of its own
     cognito.set_user_pool_mfa_config(
         UserPoolId=pool_id, SoftwareTokenMfaConfiguration={"Enabled": True}, MfaConfiguration="ON"
     )
@@ -150,3 +152,19 @@ def test_an_expired_session_renews_its_token_without_asking_again(
     renewed = browser.execute_script("return JSON.parse(sessionStorage.getItem('orderpipe.sign-in')).access")
     assert renewed != old and step(browser) == ""
     assert gate.refused == []
+
+
+def test_a_token_the_api_no_longer_takes_is_renewed_once_and_the_request_sent_again(
+    browser: Any, site: tuple[str, JwtAuthorizer]
+) -> None:
+    url, gate = site
+    browser.get(f"{url}/?range=all")
+    wait_for(browser, lambda d: step(d) == "password", "the page did not ask to sign in")
+    first_sign_in(browser)
+    wait_for(browser, lambda d: revenue(d) not in ("–", ""), "signed in, the page showed no revenue")
+    old = browser.execute_script("return JSON.parse(sessionStorage.getItem('orderpipe.sign-in')).access")
+    gate.refuse_next = 1  # API Gateway answers the next request 401, whatever it carries
+    browser.refresh()
+    wait_for(browser, lambda d: revenue(d) not in ("–", ""), "after a 401 the page showed no revenue")
+    renewed = browser.execute_script("return JSON.parse(sessionStorage.getItem('orderpipe.sign-in')).access")
+    assert len(gate.refused) == 1 and renewed != old and step(browser) == ""

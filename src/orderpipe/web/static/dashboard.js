@@ -107,7 +107,7 @@
 
   // -- the API ------------------------------------------------------------------------------------
   async function api(path) {
-    const response = await signIn.fetch(path, { headers: { Accept: "application/json" }, signal: AbortSignal.timeout(READ_TIMEOUT_MS) });
+    const response = await signIn.fetch(path, { headers: { Accept: "application/json" }, timeout: READ_TIMEOUT_MS });
     const body = await response.json().catch(() => ({}));
     if (!response.ok) throw new Error(body.error || `the server answered ${response.status} ${response.statusText}`);
     return body;
@@ -134,7 +134,7 @@
       let rows = [];
       let next = { from: a, to: b };
       while (next) {
-        const response = await signIn.fetch(`${path}?from=${next.from}&to=${next.to}&money=string`, { headers: { Accept: "application/json" }, signal: AbortSignal.timeout(READ_TIMEOUT_MS) });
+        const response = await signIn.fetch(`${path}?from=${next.from}&to=${next.to}&money=string`, { headers: { Accept: "application/json" }, timeout: READ_TIMEOUT_MS });
         const body = await response.json().catch(() => ({}));
         if (!response.ok) throw new Error(body.error || `the server answered ${response.status} ${response.statusText}`);
         versions.add((response.headers.get("ETag") || "").split(".")[0]);
@@ -201,7 +201,7 @@
   async function poll() {
     try {
       const headers = version ? { "If-None-Match": version } : {};
-      const response = await signIn.fetch("/api/version", { headers, cache: "no-store", signal: AbortSignal.timeout(POLL_TIMEOUT_MS) });
+      const response = await signIn.fetch("/api/version", { headers, cache: "no-store", timeout: POLL_TIMEOUT_MS });
       if (response.status !== 200 && response.status !== 304) {
         const body = await response.json().catch(() => ({}));
         pollFailed = true; // the server is there but refuses (a token missing, a store it cannot read): say why
@@ -377,7 +377,7 @@
         const pages = [];
         let url = new URL(range ? `${link.dataset.base}&from=${range[0]}&to=${range[1]}` : link.dataset.base, location.href);
         while (url) {
-          const response = await signIn.fetch(url, { signal: AbortSignal.timeout(READ_TIMEOUT_MS) });
+          const response = await signIn.fetch(url, { timeout: READ_TIMEOUT_MS });
           if (!response.ok) throw new Error(`the server answered ${response.status}`);
           pages.push(await response.text());
           const next = /<([^>]*)>;\s*rel="next"/.exec(response.headers.get("Link") || "");

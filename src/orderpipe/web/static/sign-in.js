@@ -6,14 +6,20 @@
  * The steps are Cognito's own: the password (USER_PASSWORD_AUTH, over TLS), then whatever it
  * asks for: a new password (an account an administrator created), setting up an authenticator
  * app (the pool requires a one-time code), or the code. Tokens stay in this tab's
- * sessionStorage; an expired access token is renewed with the refresh token, and when that
- * fails the sign-in form comes back. Exposes window.orderpipeSignIn = { ready, fetch }. */
+ * sessionStorage; an expired access token is renewed with the refresh token, and when that is
+ * refused the sign-in form comes back. Exposes window.orderpipeSignIn = { ready, fetch, on }:
+ * fetch(url, { timeout, ...options }) starts its timeout once the token is there. */
 (() => {
   "use strict";
 
+  /** `options.timeout` (ms) as an abort signal that starts now: after the token is there. */
+  function timed({ timeout, ...options }) {
+    return timeout ? { ...options, signal: AbortSignal.timeout(timeout) } : options;
+  }
+
   const meta = document.querySelector('meta[name="orderpipe-sign-in"]');
   if (!meta) {
-    window.orderpipeSignIn = { ready: Promise.resolve(), fetch: (url, options) => fetch(url, options) };
+    window.orderpipeSignIn = { ready: Promise.resolve(), fetch: (url, options = {}) => fetch(url, timed(options)) };
     return;
   }
   const settings = JSON.parse(meta.content); // { endpoint, userPoolId, clientId }
@@ -24,7 +30,8 @@
 
   let tokens = JSON.parse(sessionStorage.getItem(KEY) || "null"); // { access, refresh, expires }
   let waiting = null; // the sign-in under way: resolves when tokens are there
-  let challenge = { session: null, user: null };
+  let renewing = null; // the renewal under way: every request that needs one waits for it
+  let challenge = { session: null, user: null, email: null };
 
   /** One call of Cognito's API; an error keeps its type (NotAuthorizedException, …). */
   async function cognito(action, body) {
@@ -83,12 +90,16 @@
       return;
     }
     challenge.session = result.Session;
+    // The pool's user name is an id of its own (users sign in with their e-mail address):
+    // the challenges are answered with the one Cognito names.
+    const named = result.ChallengeParameters || {};
+    challenge.user = named.USER_ID_FOR_SRP || named.USERNAME || challenge.user;
     if (result.ChallengeName === "NEW_PASSWORD_REQUIRED") step("new-password");
     else if (result.ChallengeName === "SOFTWARE_TOKEN_MFA") step("code");
     else if (result.ChallengeName === "MFA_SETUP") {
       const setup = await cognito("AssociateSoftwareToken", { Session: challenge.session });
       challenge.session = setup.Session;
-      const label = encodeURIComponent(`orderpipe:${challenge.user}`);
+      const label = encodeURIComponent(`orderpipe:${challenge.email}`);
       $("#sign-in-secret").textContent = setup.SecretCode;
       $("#sign-in-uri").textContent = `otpauth://totp/${label}?secret=${setup.SecretCode}&issuer=orderpipe`;
       step("setup");
@@ -106,7 +117,8 @@
 
   const STEPS = {
     async password() {
-      challenge.user = $("#sign-in-user").value.trim();
+      challenge.email = $("#sign-in-user").value.trim();
+      challenge.user = challenge.email;
       return cognito("InitiateAuth", {
         AuthFlow: "USER_PASSWORD_AUTH",
         ClientId: settings.clientId,
@@ -164,39 +176,56 @@
     return waiting.promise;
   }
 
-  async function renew() {
-    try {
-      const result = await cognito("InitiateAuth", {
+  /** A new access token from the refresh token, once however many requests need it; when the
+   * refresh token is refused (expired, revoked), the form. Any other failure (no network) is
+   * the request's: the next one tries again. */
+  function renew() {
+    if (!renewing) {
+      const refresh = tokens.refresh;
+      renewing = cognito("InitiateAuth", {
         AuthFlow: "REFRESH_TOKEN_AUTH",
         ClientId: settings.clientId,
-        AuthParameters: { REFRESH_TOKEN: tokens.refresh },
-      });
-      keep(result.AuthenticationResult, tokens.refresh);
-    } catch (error) {
-      await signIn("Your session has ended: sign in again.");
+        AuthParameters: { REFRESH_TOKEN: refresh },
+      }).then(
+        (result) => keep(result.AuthenticationResult, refresh),
+        (error) => {
+          if (error.type === "NotAuthorizedException") return signIn("Your session has ended: sign in again.");
+          throw error;
+        },
+      ).finally(() => { renewing = null; });
     }
+    return renewing;
   }
 
   /** A token that is good for at least another minute. */
   async function token() {
+    if (renewing) await renewing;
     if (!tokens) await signIn();
     else if (tokens.expires - Date.now() < RENEW_BEFORE_MS) await renew();
     return tokens.access;
   }
 
-  /** fetch() with the access token; a 401 (a token revoked or expired early) renews it once. */
+  /** fetch() with the access token; `options.timeout` counts from when the token is there. A
+   * 401 (a token API Gateway no longer takes) renews it once, unless it was just renewed. */
   async function authorizedFetch(url, options = {}) {
-    const send = async () => fetch(url, { ...options, headers: { ...(options.headers || {}), Authorization: `Bearer ${await token()}` } });
-    const response = await send();
+    const send = async () => {
+      const access = await token();
+      const headers = { ...(options.headers || {}), Authorization: `Bearer ${access}` };
+      return [access, await fetch(url, timed({ ...options, headers }))];
+    };
+    const [sent, response] = await send();
     if (response.status !== 401) return response;
-    await renew();
-    return send();
+    if (tokens && tokens.access === sent) await renew();
+    return (await send())[1];
   }
 
+  /** Revokes this tab's refresh token (no more renewals; other tabs and devices stay signed
+   * in) and forgets the tokens. An access token already issued stays good at API Gateway until
+   * it expires (15 minutes at most): a JWT authorizer does not ask Cognito. */
   async function signOut() {
-    const access = tokens && tokens.access;
+    const refresh = tokens && tokens.refresh;
     forget();
-    if (access) await cognito("GlobalSignOut", { AccessToken: access }).catch(() => {});
+    if (refresh) await cognito("RevokeToken", { ClientId: settings.clientId, Token: refresh }).catch(() => {});
     location.reload();
   }
 
