@@ -93,8 +93,9 @@ def test_a_merged_entrys_history_in_several_parts_holds_each_row_once(tmp_path: 
     assert back.sort(key).to_dicts() == rows.sort(key).to_dicts()
 
 
+@pytest.mark.parametrize("prefix", [FACTS_PREFIX, "elsewhere/facts/"])
 def test_a_merged_entry_keeps_the_replaced_rows_and_the_current_orders_seqs_and_gives_every_row_back(
-    tmp_path: Path,
+    prefix: str, tmp_path: Path
 ) -> None:
     """Line grain: O1 sent by seq 1 (two lines), replaced by seq 3 (one line); O2 by seq 2,
     replaced by seq 3 and again by seq 4; O3 only in seq 2. The history holds the four replaced
@@ -128,10 +129,10 @@ def test_a_merged_entry_keeps_the_replaced_rows_and_the_current_orders_seqs_and_
     assert sorted(seqs.select("order_id", "seq").rows()) == [("O1", 3), ("O2", 4), ("O3", 2)]
     assert seqs.drop("order_date", "order_id", "seq").null_count().row(0) == (seqs.height,) * 6  # nothing else
     current = rows.lazy().filter(latest_of())
-    parts = write_compacted(current, "2025-07-06", "compact-1-4", store, work, rows_per_part=2)
-    parts += write_history(history.lazy(), "2025-07-06", "compact-1-4", store, work, rows_per_part=3)
+    parts = write_compacted(current, "2025-07-06", "compact-1-4", store, work, rows_per_part=2, prefix=prefix)
+    parts += write_history(history.lazy(), "2025-07-06", "compact-1-4", store, work, rows_per_part=3, prefix=prefix)
     entry = FactEntry("2025-07-06", "compact-1-4", 4, tuple(parts))
     with ExitStack() as stack:
-        back = history_rows(store, "2025-07-06", [entry], stack).collect()
+        back = history_rows(store, "2025-07-06", [entry], stack, prefix).collect()
     key = ["seq", "order_id", "product_id"]
     assert back.sort(key).to_dicts() == rows.sort(key).to_dicts()
