@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import aws_cdk as cdk
-from aws_cdk import aws_cloudwatch as cloudwatch
-from aws_cdk import aws_cloudwatch_actions as actions
 from aws_cdk import aws_dynamodb as ddb
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecr_assets as ecr_assets
@@ -34,8 +32,10 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct, Node
 
+from infra.alarms import add_alarms
 from infra.cdk_helpers import acknowledge_cdk_helpers, log_helpers_with_retention
 from infra.data_stack import BY_DATE, RESULT_PREFIX, OrderpipeDataStack
+from infra.image_functions import image_function
 from infra.kpi_api import API_AUTH, add_kpi_api
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,8 +58,6 @@ UPLOAD_RECEIVES = 1000
 #: S3 copies at most this much in one CopyObject: a larger file is archived by the copy function.
 LARGE_COPY_BYTES = 5 << 30
 COPY_HANDLER = "orderpipe.task_lambda.copy_large_file"
-# Infrastructure failures only: a rejected file ends FAILED with InvalidData and is already notified.
-INFRA_FAILURE_PATTERN = '{ ($.type = "ExecutionFailed") && ($.details.error != "InvalidData") }'
 
 
 def python_version() -> str:
@@ -236,25 +234,15 @@ class OrderpipeStack(cdk.Stack):
         small_file_role = iam.Role(self, "SmallFileRole", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
         self._grant_tasks(small_file_role, bucket, s)
         small_file_role.add_to_policy(table_calls)
-        small_file_logs = logs.LogGroup(
-            self, "SmallFileLogs", retention=logs.RetentionDays.ONE_MONTH, removal_policy=cdk.RemovalPolicy.DESTROY
-        )
-        small_file_logs.grant_write(small_file_role)
-        small_files = lambda_.DockerImageFunction(
+        small_files = image_function(
             self,
-            "SmallFileFunction",
-            code=lambda_.DockerImageCode.from_ecr(
-                image.repository,
-                tag_or_digest=image.image_tag,
-                entrypoint=["python", "-m", "awslambdaric"],
-                cmd=[SMALL_FILE_HANDLER],
-            ),
-            architecture=lambda_.Architecture.X86_64,  # the image's platform
-            memory_size=SMALL_FILE_MEMORY_MB,
-            timeout=cdk.Duration.seconds(SMALL_FILE_TIMEOUT_SECONDS),
-            ephemeral_storage_size=cdk.Size.mebibytes(SMALL_FILE_STORAGE_MB),
+            "SmallFile",
+            image=image,
+            handler=SMALL_FILE_HANDLER,
             role=small_file_role,
-            log_group=small_file_logs,
+            memory_mb=SMALL_FILE_MEMORY_MB,
+            timeout=cdk.Duration.seconds(SMALL_FILE_TIMEOUT_SECONDS),
+            storage_mb=SMALL_FILE_STORAGE_MB,
             environment={
                 "ORDERPIPE_BACKEND": "aws",
                 "ORDERPIPE_AWS_LEDGER_TABLE": ledger.table_name,
@@ -279,24 +267,14 @@ class OrderpipeStack(cdk.Stack):
             copy_role.add_to_policy(
                 iam.PolicyStatement(actions=actions_, resources=[bucket.arn_for_objects(f"{p}*") for p in prefixes])
             )
-        copy_logs = logs.LogGroup(
-            self, "CopyLogs", retention=logs.RetentionDays.ONE_MONTH, removal_policy=cdk.RemovalPolicy.DESTROY
-        )
-        copy_logs.grant_write(copy_role)
-        copier = lambda_.DockerImageFunction(
+        copier = image_function(
             self,
-            "CopyFunction",
-            code=lambda_.DockerImageCode.from_ecr(
-                image.repository,
-                tag_or_digest=image.image_tag,
-                entrypoint=["python", "-m", "awslambdaric"],
-                cmd=[COPY_HANDLER],
-            ),
-            architecture=lambda_.Architecture.X86_64,
-            memory_size=1024,
-            timeout=cdk.Duration.minutes(15),  # the state's own timeout (MainStepFn.json) is 30 s longer
+            "Copy",
+            image=image,
+            handler=COPY_HANDLER,
             role=copy_role,
-            log_group=copy_logs,
+            memory_mb=1024,
+            timeout=cdk.Duration.minutes(15),  # the state's own timeout (MainStepFn.json) is 30 s longer
         )
 
         # -- the state machine --------------------------------------------------------------------
@@ -453,70 +431,13 @@ class OrderpipeStack(cdk.Stack):
             tables=(ledger, category, order),
         )
 
-        # -- alarms ------------------------------------------------------------------------------------
-        alarm_action = actions.SnsAction(failure)
-        infra_failures = logs.MetricFilter(
+        add_alarms(
             self,
-            "InfrastructureFailureFilter",
-            log_group=machine_logs,
-            metric_namespace=f"orderpipe/{self.stack_name}",
-            metric_name="InfrastructureFailures",
-            filter_pattern=logs.FilterPattern.literal(INFRA_FAILURE_PATTERN),
-            metric_value="1",
-        )
-        alarms = {
-            "InfrastructureFailures": (
-                infra_failures.metric(statistic="Sum", period=cdk.Duration.minutes(5)),
-                "An orderpipe execution failed for an infrastructure reason (rejected files are not counted); "
-                "see the failure topic.",
-            ),
-            "TimedOutExecutions": (
-                machine.metric_timed_out(period=cdk.Duration.minutes(5)),
-                "An orderpipe execution timed out: its cleanup did not run (the hourly sweeper deletes what it left).",
-            ),
-            "AbortedExecutions": (
-                machine.metric_aborted(period=cdk.Duration.minutes(5)),
-                "An orderpipe execution was stopped: its cleanup did not run "
-                "(the hourly sweeper deletes what it left).",
-            ),
-            "TriggerDeadLetterMessages": (
-                dead_letters.metric_approximate_number_of_messages_visible(),
-                "An upload could not start an execution after 1,000 deliveries (8 h or more); "
-                "it waits in the dead-letter queue.",
-            ),
-            "SweeperFailures": (
-                sweeper.metric_errors(period=cdk.Duration.minutes(5)),
-                "The hourly sweeper failed: clusters or task definitions left by unfinished executions stay "
-                "(and cost) until it runs; see its log group.",
-            ),
-        }
-        created = []
-        for name, (metric, description) in alarms.items():
-            alarm = cloudwatch.Alarm(
-                self,
-                name,
-                metric=metric,
-                threshold=1,
-                evaluation_periods=1,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-                alarm_description=description,
-            )
-            alarm.add_alarm_action(alarm_action)
-            created.append(alarm)
-        # enforce_ssl gives the topic a policy of its own, whose only statement is a Deny: without
-        # this Allow, CloudWatch may not publish and every alarm would fire into nothing.
-        failure.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="CloudWatchAlarmsPublish",
-                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
-                actions=["sns:Publish"],
-                resources=[failure.topic_arn],
-                conditions={
-                    "StringEquals": {"aws:SourceAccount": self.account},
-                    "ArnLike": {"aws:SourceArn": [alarm.alarm_arn for alarm in created]},
-                },
-            )
+            failure=failure,
+            machine=machine,
+            machine_logs=machine_logs,
+            dead_letters=dead_letters,
+            sweeper=sweeper,
         )
 
         log_helpers_with_retention(self)

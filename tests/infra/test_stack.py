@@ -12,11 +12,11 @@ from pathlib import Path
 import aws_cdk as cdk
 import pytest
 from aws_cdk.assertions import Match, Template
+from infra.alarms import INFRA_FAILURE_PATTERN
 from infra.app import DATA_STACK, STACK, build_app
 from infra.kpi_api import OPEN_PATHS
 from infra.orderpipe_stack import (
     COPY_HANDLER,
-    INFRA_FAILURE_PATTERN,
     LAMBDA_FILES,
     SMALL_FILE_HANDLER,
     SMALL_FILE_MEMORY_MB,
