@@ -1,0 +1,101 @@
+"""The KPIs of a relational dataset (order headers, order items and a product catalog in files
+of their own, as the lab's dataset and shops' database exports come) straight from their
+definitions, in `decimal`, for the tests of that input to be held to.
+
+- Files are told apart by name: `orders*.csv` hold headers, `order_items*.csv` items,
+  `products*.csv` the catalog. A header sent again with the same `order_id` replaces the
+  earlier one; an item with the same `id` replaces it; a catalog row replaces its product's.
+- An order's date is its header's `created_at` date as written (these files carry no offset);
+  its customer is the header's `user_id`; it is returned when the header's `status` is one of
+  `returned_values`.
+- Its lines are the items with its `order_id`, each one unit at `sale_price`, in its product's
+  category in the catalog (`Unknown` when the catalog has no row for the product).
+- An order counts once its header and at least one line are in. Items whose header has not
+  come wait; an order with fewer lines than its header's `num_of_item` is incomplete.
+- The daily and category KPIs are then those of the line grain (`test_line_items.reference`).
+"""
+
+from __future__ import annotations
+
+import csv
+import fnmatch
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+
+from tests.test_line_items import Line, reference
+
+KINDS = (("headers", "orders*.csv"), ("items", "order_items*.csv"), ("catalog", "products*.csv"))
+
+
+def kind_of(name: str) -> str:
+    for kind, pattern in KINDS:
+        if fnmatch.fnmatchcase(name, pattern):
+            return kind
+    raise ValueError(f"{name}: neither headers, items nor a catalog")
+
+
+@dataclass
+class LabData:
+    returned_values: frozenset[str] = frozenset({"returned"})
+    headers: dict[str, dict[str, str]] = field(default_factory=dict)
+    items: dict[str, dict[str, str]] = field(default_factory=dict)
+    catalog: dict[str, str] = field(default_factory=dict)
+
+    def add(self, path: Path) -> None:
+        """One file, as it arrives."""
+        with path.open(newline="", encoding="utf-8") as stream:
+            rows = list(csv.DictReader(stream))
+        kind = kind_of(path.name)
+        for row in rows:
+            if kind == "headers":
+                self.headers[row["order_id"]] = row
+            elif kind == "items":
+                self.items[row["id"]] = row
+            else:
+                self.catalog[row["id"]] = row["category"]
+
+    def add_all(self, paths: Iterable[Path]) -> LabData:
+        for path in paths:
+            self.add(path)
+        return self
+
+    def lines(self) -> list[Line]:
+        """The lines of every order that counts."""
+        found = []
+        for item in self.items.values():
+            header = self.headers.get(item["order_id"])
+            if header is None:
+                continue
+            found.append(
+                Line(
+                    order_id=item["order_id"],
+                    customer=header["user_id"],
+                    day=header["created_at"][:10],
+                    category=self.catalog.get(item["product_id"], "Unknown"),
+                    product=item["product_id"],
+                    quantity=1,
+                    price=Decimal(item["sale_price"]),
+                    returned=header["status"] in self.returned_values,
+                )
+            )
+        return found
+
+    def kpis(self) -> tuple[list[dict[str, object]], list[dict[str, object]]]:
+        return reference([self.lines()])
+
+    def waiting(self) -> dict[str, int]:
+        """What does not count yet: items without their header (and their orders), headers
+        without any item, and counted orders with fewer lines than their header says."""
+        waiting = [i for i in self.items.values() if i["order_id"] not in self.headers]
+        lines_of: dict[str, int] = {}
+        for item in self.items.values():
+            lines_of[item["order_id"]] = lines_of.get(item["order_id"], 0) + 1
+        incomplete = [h for o, h in self.headers.items() if 0 < lines_of.get(o, 0) < int(h.get("num_of_item") or 0)]
+        return {
+            "waiting_lines": len(waiting),
+            "waiting_orders": len({i["order_id"] for i in waiting}),
+            "orders_without_lines": sum(1 for o in self.headers if o not in lines_of),
+            "incomplete_orders": len(incomplete),
+        }
