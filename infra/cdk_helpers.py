@@ -6,8 +6,9 @@ from __future__ import annotations
 import aws_cdk as cdk
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from constructs import IConstruct
 
-__all__ = ["acknowledge_cdk_helpers", "log_helpers_with_retention"]
+__all__ = ["acknowledge", "acknowledge_cdk_helpers", "log_helpers_with_retention"]
 
 #: The ids CDK gives its helpers in a stack.
 HELPER_IDS = (
@@ -36,6 +37,11 @@ def log_helpers_with_retention(stack: cdk.Stack) -> None:
         helper.add_property_override("LoggingConfig.LogGroup", group.log_group_name)
 
 
+def acknowledge(construct: IConstruct, finding: str, reason: str) -> None:
+    """Accept one cdk-nag finding (`AwsSolutions-…`) on this construct only, with its reason."""
+    cdk.Validations.of(construct).acknowledge(cdk.Acknowledgment(id=f"AwsSolutions::{finding}", reason=reason))
+
+
 def acknowledge_cdk_helpers(stack: cdk.Stack) -> None:
     """CDK's helpers pin their own runtime and use the basic execution role."""
     for helper_id in HELPER_IDS:
@@ -47,4 +53,4 @@ def acknowledge_cdk_helpers(stack: cdk.Stack) -> None:
             ("AwsSolutions-IAM5[Resource::*]", "CDK's helper: s3:PutBucketNotification on this bucket."),
             ("AwsSolutions-L1", "CDK's helper pins its own runtime."),
         ):
-            cdk.Validations.of(helper).acknowledge(cdk.Acknowledgment(id=f"AwsSolutions::{finding}", reason=reason))
+            acknowledge(helper, finding, reason)

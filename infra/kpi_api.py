@@ -30,6 +30,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 
 from infra.api_package import build_api_package
+from infra.cdk_helpers import acknowledge
 
 __all__ = ["API_AUTH", "OPEN_PATHS", "KpiApi", "add_kpi_api"]
 
@@ -116,12 +117,11 @@ def add_kpi_api(
             authorizer=apigw.HttpNoneAuthorizer() if path in open_paths else authorizer,
         )
         for route in routes if path in open_paths else ():
-            cdk.Validations.of(route).acknowledge(
-                cdk.Acknowledgment(
-                    id="AwsSolutions::AwsSolutions-APIG4",
-                    reason="The dashboard's page and its scripts: no data, and the page signs its user in; "
-                    "every /api/ route takes the user pool's token.",
-                )
+            acknowledge(
+                route,
+                "AwsSolutions-APIG4",
+                "The dashboard's page and its scripts: no data, and the page signs its user in; "
+                "every /api/ route takes the user pool's token.",
             )
     stage = apigw.HttpStage(
         stack,
@@ -156,12 +156,11 @@ def _user_pool(stack: cdk.Stack) -> tuple[cognito.UserPool, cognito.UserPoolClie
         ),
         removal_policy=cdk.RemovalPolicy.DESTROY,
     )
-    cdk.Validations.of(pool).acknowledge(
-        cdk.Acknowledgment(
-            id="AwsSolutions::AwsSolutions-COG8",
-            reason="Staff accounts created by an administrator (no self sign-up), MFA required; the Plus "
-            "tier's threat protection is a per-user cost the operator may turn on.",
-        )
+    acknowledge(
+        pool,
+        "AwsSolutions-COG8",
+        "Staff accounts created by an administrator (no self sign-up), MFA required; the Plus "
+        "tier's threat protection is a per-user cost the operator may turn on.",
     )
     client = pool.add_client(
         "ApiClient",

@@ -33,7 +33,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct, Node
 
 from infra.alarms import add_alarms
-from infra.cdk_helpers import acknowledge_cdk_helpers, log_helpers_with_retention
+from infra.cdk_helpers import acknowledge, acknowledge_cdk_helpers, log_helpers_with_retention
 from infra.data_stack import BY_DATE, RESULT_PREFIX, OrderpipeDataStack
 from infra.image_functions import image_function
 from infra.kpi_api import API_AUTH, add_kpi_api
@@ -629,9 +629,6 @@ class OrderpipeStack(cdk.Stack):
         """cdk-nag AwsSolutions findings we accept: each on its own construct, each finding named
         (an IAM wildcard by the action or resource it allows), each with its reason."""
 
-        def ack(construct: Construct, finding: str, reason: str) -> None:
-            cdk.Validations.of(construct).acknowledge(cdk.Acknowledgment(id=f"AwsSolutions::{finding}", reason=reason))
-
         ecs_arn = "arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>"
         basic_execution = "Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
         ephemeral = (
@@ -639,62 +636,68 @@ class OrderpipeStack(cdk.Stack):
             f"all named {self.ephemeral_prefix}<execution> (this stack's own)."
         )
 
-        ack(execution_role, "AwsSolutions-IAM5[Resource::*]", "ecr:GetAuthorizationToken accepts no resource ARN.")
+        acknowledge(
+            execution_role, "AwsSolutions-IAM5[Resource::*]", "ecr:GetAuthorizationToken accepts no resource ARN."
+        )
         for prefix in (s.input_prefix, s.processed_prefix, s.rejected_prefix, s.warehouse_prefix, RESULT_PREFIX):
             for role in (task_role, small_file_role):
-                ack(
+                acknowledge(
                     role,
                     f"AwsSolutions-IAM5[Resource::{bucket_arn}/{prefix}*]",
                     "The objects under one prefix the tasks use (see _grant_tasks), in this bucket only.",
                 )
 
         for prefix in (s.input_prefix, s.processed_prefix, s.rejected_prefix):
-            ack(
+            acknowledge(
                 copy_role,
                 f"AwsSolutions-IAM5[Resource::{bucket_arn}/{prefix}*]",
                 "The copy function reads the input and writes the archive and the quarantine, in this bucket only.",
             )
-        ack(
+        acknowledge(
             machine,
             "AwsSolutions-IAM5[Resource::*]",
             "ecs:CreateCluster, ecs:RegisterTaskDefinition/DeregisterTaskDefinition/DeleteTaskDefinitions, "
             "log delivery and X-Ray accept no resource ARN.",
         )
         for kind, rest in (("cluster", ""), ("task-definition", ""), ("task", "/*")):
-            ack(machine, f"AwsSolutions-IAM5[Resource::{ecs_arn}:{kind}/{self.ephemeral_prefix}*{rest}]", ephemeral)
+            acknowledge(
+                machine, f"AwsSolutions-IAM5[Resource::{ecs_arn}:{kind}/{self.ephemeral_prefix}*{rest}]", ephemeral
+            )
         for prefix in (RESULT_PREFIX, s.input_prefix, s.processed_prefix, s.rejected_prefix):
-            ack(
+            acknowledge(
                 machine,
                 f"AwsSolutions-IAM5[Resource::{bucket_arn}/{prefix}*]",
                 "The state machine reads verdicts, archives, quarantines and deletes objects under its own prefixes.",
             )
 
-        ack(
+        acknowledge(
             machine,
             "AwsSolutions-IAM5[Action::kms:GenerateDataKey*]",
             "Publishing to the topics encrypted with the stack's topic key, that key only.",
         )
         sweeper = functions[-1]
         for function in functions:
-            ack(function, f"AwsSolutions-IAM4[{basic_execution}]", "The function only writes its own logs.")
-            ack(
+            acknowledge(function, f"AwsSolutions-IAM4[{basic_execution}]", "The function only writes its own logs.")
+            acknowledge(
                 function,
                 "AwsSolutions-L1",
                 f"The project's one Python version ({python_version()}, the Dockerfile's base image), not the newest.",
             )
-        ack(
+        acknowledge(
             sweeper,
             "AwsSolutions-IAM5[Resource::*]",
             "ecs:List*, DeregisterTaskDefinition and DeleteTaskDefinitions accept no resource ARN; "
             f"ListTasks is limited to {self.ephemeral_prefix}* clusters by condition.",
         )
         for kind, rest in (("cluster", ""), ("task", "/*")):
-            ack(sweeper, f"AwsSolutions-IAM5[Resource::{ecs_arn}:{kind}/{self.ephemeral_prefix}*{rest}]", ephemeral)
-        ack(
+            acknowledge(
+                sweeper, f"AwsSolutions-IAM5[Resource::{ecs_arn}:{kind}/{self.ephemeral_prefix}*{rest}]", ephemeral
+            )
+        acknowledge(
             sweeper,
             f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:<{self.get_logical_id(machine.node.default_child)}.Name>:*]",  # type: ignore[arg-type]
             "The status of this state machine's executions only.",
         )
-        ack(dead_letters, "AwsSolutions-SQS3", "This queue is the trigger's dead-letter queue.")
+        acknowledge(dead_letters, "AwsSolutions-SQS3", "This queue is the trigger's dead-letter queue.")
 
         acknowledge_cdk_helpers(self)

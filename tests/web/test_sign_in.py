@@ -134,14 +134,20 @@ def test_a_new_account_signs_in_and_the_page_reads_the_kpis_with_its_token(
     wait_for(browser, lambda d: revenue(d) == shown, "the second sign-in showed no KPIs")
 
 
+def signed_in(driver: Any, url: str) -> str:
+    """The page opened and a new account signed in, its KPIs shown; returns the access token."""
+    driver.get(f"{url}/?range=all")
+    wait_for(driver, lambda d: step(d) == "password", "the page did not ask to sign in")
+    first_sign_in(driver)
+    wait_for(driver, lambda d: revenue(d) not in ("–", ""), "signed in, the page showed no revenue")
+    return str(driver.execute_script("return JSON.parse(sessionStorage.getItem('orderpipe.sign-in')).access"))
+
+
 def test_an_expired_session_renews_its_token_without_asking_again(
     browser: Any, site: tuple[str, JwtAuthorizer]
 ) -> None:
     url, gate = site
-    browser.get(f"{url}/?range=all")
-    wait_for(browser, lambda d: step(d) == "password", "the page did not ask to sign in")
-    first_sign_in(browser)
-    wait_for(browser, lambda d: revenue(d) not in ("–", ""), "signed in, the page showed no revenue")
+    signed_in(browser, url)
     # The access token is taken for expired: the next request renews it with the refresh token.
     old = browser.execute_script(
         "const t = JSON.parse(sessionStorage.getItem('orderpipe.sign-in')); t.expires = Date.now();"
@@ -158,11 +164,7 @@ def test_a_token_the_api_no_longer_takes_is_renewed_once_and_the_request_sent_ag
     browser: Any, site: tuple[str, JwtAuthorizer]
 ) -> None:
     url, gate = site
-    browser.get(f"{url}/?range=all")
-    wait_for(browser, lambda d: step(d) == "password", "the page did not ask to sign in")
-    first_sign_in(browser)
-    wait_for(browser, lambda d: revenue(d) not in ("–", ""), "signed in, the page showed no revenue")
-    old = browser.execute_script("return JSON.parse(sessionStorage.getItem('orderpipe.sign-in')).access")
+    old = signed_in(browser, url)
     gate.refuse_next = 1  # API Gateway answers the next request 401, whatever it carries
     browser.refresh()
     wait_for(browser, lambda d: revenue(d) not in ("–", ""), "after a 401 the page showed no revenue")
