@@ -5,7 +5,8 @@ definitions, in `decimal`, for the tests of that input to be held to.
 - Files are told apart by name: `orders*.csv` hold headers, `order_items*.csv` items,
   `products*.csv` the catalog. A header sent again with the same `order_id` replaces the
   earlier one; an item with the same `id` replaces it; a catalog row replaces its product's.
-- An order's date is its header's `created_at` date as written (these files carry no offset);
+- An order's date is its header's `created_at` date in the configured time zone (`zone`): a
+  moment with an offset is converted to it, a local time (the lab's files) keeps its date;
   its customer is the header's `user_id`; it is returned when the header's `status` is one of
   `returned_values`.
 - Its lines are the items with its `order_id`, each one unit at `sale_price`, in its product's
@@ -18,11 +19,13 @@ definitions, in `decimal`, for the tests of that input to be held to.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import fnmatch
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from tests.test_line_items import Line, reference
 
@@ -36,8 +39,17 @@ def kind_of(name: str) -> str:
     raise ValueError(f"{name}: neither headers, items nor a catalog")
 
 
+def order_date(created_at: str, zone: str) -> str:
+    """The date of `created_at` in `zone` (ISO 8601; `Z` or an offset, or none: local time)."""
+    moment = dt.datetime.fromisoformat(created_at)
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(ZoneInfo(zone))
+    return moment.date().isoformat()
+
+
 @dataclass
 class LabData:
+    zone: str = "UTC"
     returned_values: frozenset[str] = frozenset({"returned"})
     headers: dict[str, dict[str, str]] = field(default_factory=dict)
     items: dict[str, dict[str, str]] = field(default_factory=dict)
@@ -72,7 +84,7 @@ class LabData:
                 Line(
                     order_id=item["order_id"],
                     customer=header["user_id"],
-                    day=header["created_at"][:10],
+                    day=order_date(header["created_at"], self.zone),
                     category=self.catalog.get(item["product_id"], "Unknown"),
                     product=item["product_id"],
                     quantity=1,

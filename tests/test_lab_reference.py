@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
-from tests.lab_reference import LabData, kind_of
+from tests.lab_reference import LabData, kind_of, order_date
 
 HEADERS = "order_id,user_id,status,created_at,returned_at,shipped_at,delivered_at,num_of_item"
 ITEMS = "id,order_id,user_id,product_id,status,created_at,shipped_at,delivered_at,returned_at,sale_price"
@@ -80,6 +80,19 @@ def test_kpis_of_a_few_orders_worked_out_by_hand(files: dict[str, Path], tmp_pat
         ("Books", "2025-03-02", Decimal("1.00")),
     ]
     assert lab.waiting() == {"waiting_lines": 0, "waiting_orders": 0, "orders_without_lines": 1, "incomplete_orders": 1}
+
+
+@pytest.mark.parametrize(
+    ("created_at", "zone", "day"),
+    [
+        ("2025-03-01T23:30:00", "Asia/Kolkata", "2025-03-01"),  # local time: its own date
+        ("2025-03-01T23:30:00+00:00", "Asia/Kolkata", "2025-03-02"),  # 05:00 the next day there
+        ("2025-03-01T20:00:00Z", "America/St_Johns", "2025-03-01"),  # 16:30 there
+        ("2025-03-02T02:00:00Z", "America/St_Johns", "2025-03-01"),  # 22:30 the day before
+    ],
+)
+def test_an_orders_date_is_its_moment_in_the_configured_zone(created_at: str, zone: str, day: str) -> None:
+    assert order_date(created_at, zone) == day
 
 
 def test_files_are_told_apart_by_name() -> None:
