@@ -7,6 +7,8 @@ page that sent no token, or a wrong one, would show no KPI."""
 from __future__ import annotations
 
 import base64
+import os
+import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -82,6 +84,17 @@ def go_on(driver: Any, to: str) -> None:
     wait_for(driver, lambda d: step(d) == to, f"the sign-in never reached {to or 'the dashboard'}: at {step(driver)!r}")
 
 
+def shot(driver: Any, folder: Path, name: str) -> None:
+    """A screenshot of the page as it is (copied to DASHBOARD_SCREENSHOTS_TO when set: docs/images)."""
+    path = folder / name
+    driver.save_screenshot(str(path))
+    assert path.stat().st_size > 5_000
+    target = os.environ.get("DASHBOARD_SCREENSHOTS_TO")
+    if target:
+        Path(target).mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, Path(target) / name)
+
+
 def revenue(driver: Any) -> str:
     return str(driver.execute_script("return document.querySelector('.tile[data-kpi=revenue] .value').textContent"))
 
@@ -101,7 +114,7 @@ def first_sign_in(driver: Any) -> str:
 
 
 def test_a_new_account_signs_in_and_the_page_reads_the_kpis_with_its_token(
-    browser: Any, site: tuple[str, JwtAuthorizer]
+    browser: Any, site: tuple[str, JwtAuthorizer], tmp_path: Path
 ) -> None:
     url, gate = site
     assert httpx.get(f"{url}/api/kpis/daily").status_code == 401  # no token: no data
@@ -109,6 +122,7 @@ def test_a_new_account_signs_in_and_the_page_reads_the_kpis_with_its_token(
     wait_for(browser, lambda d: step(d) == "password", "the page did not ask to sign in")
     assert revenue(browser) == "–" and gate.refused == ["/api/kpis/daily"]  # the page asked for nothing yet
 
+    shot(browser, tmp_path, "sign-in-1280-light.png")
     enter(browser, "sign-in-user", USER)
     enter(browser, "sign-in-password", "Wrong-password-1!")
     go_on(browser, "password")
