@@ -281,7 +281,7 @@ def test_rows_staged_but_not_validated_are_an_error_and_leave_no_file(catalog: b
     from orderpipe.core.report import ValidationReport
     from orderpipe.errors import InfrastructureError
 
-    stage = ingest.CatalogStage(tmp_path) if catalog else ingest.FactSlices(tmp_path, rows_per_part=1)
+    stage = ingest.TableStage(tmp_path) if catalog else ingest.FactSlices(tmp_path, rows_per_part=1)
     exact = ingest.ExactStage(stage, ingest._typing(["Books", "Electronics"], catalog))
     rows = [["P1", "Books"], ["P2", "Books"]] if catalog else [order(f"O{i}").split(",") for i in range(2)]
     for values in rows:
@@ -296,7 +296,7 @@ def test_a_catalog_stage_writes_its_rows_sorted_by_product_and_starts_empty_agai
     an empty file of the catalog's two string columns (what a reader of it expects)."""
     import polars as pl
 
-    stage = ingest.CatalogStage(tmp_path)
+    stage = ingest.TableStage(tmp_path)
     stage.add(pl.DataFrame({"product_id": ["P3", "P1"], "category": ["Toys", "Books"], "other": ["x", "y"]}))
     stage.add(pl.DataFrame({"product_id": ["P2"], "category": ["Garden"], "other": ["z"]}))
     first = stage.finish()

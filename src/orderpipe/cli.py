@@ -766,6 +766,7 @@ def init(ctx: click.Context, preset: str, force: bool) -> None:
     Examples:
       orderpipe init --preset shopify      # Shopify's orders export: line items, its column names
       orderpipe init --preset seed         # one order per row, the 8 standard columns
+      orderpipe init --preset lab          # headers, items and products in files of their own
     """
     with _faults():
         home = _settings(ctx).home

@@ -66,6 +66,8 @@ _KNOWN = {
     "input.returned.values": "input:returned_values",
     "input.catalog": "input:catalog",
     "input.catalog_files": "input:catalog_files",
+    "input.header_files": "input:header_files",
+    "input.line_files": "input:line_files",
     "input.catalog_columns.product_id": "input:catalog_product_id",
     "input.catalog_columns.category": "input:catalog_category",
     "input.dates": "input:dates",
@@ -339,7 +341,7 @@ def _flag(v: _Value) -> bool:
 def _file_pattern(v: _Value) -> str:
     text = _text(v).strip()
     if not text or "/" in text:
-        raise ValueError(f"must be a file name pattern like 'products*.csv', not {v.value!r}")
+        raise ValueError(f"must be a file name pattern like 'orders*.csv', not {v.value!r}")
     return text
 
 
@@ -495,6 +497,8 @@ _CHECKS: dict[str, Callable[[_Value], object]] = {
     "input.returned.values": _statuses,
     "input.catalog": _flag,
     "input.catalog_files": _file_pattern,
+    "input.header_files": _file_pattern,
+    "input.line_files": _file_pattern,
     "input.catalog_columns.product_id": _header_name,
     "input.catalog_columns.category": _header_name,
     "input.dates": _dates,

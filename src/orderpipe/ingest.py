@@ -9,7 +9,7 @@ readers read alike, the exact rules read only those rows and the rows related to
 Python's `csv` read differently (NULs, bare CRs, stray quotes: `core/quoting.py`), or locating
 cannot be proved the same — the exact validator (`core/validate.py`) reads the file once more,
 and a valid file's rows are staged from its reading. The stage is the batch's facts files
-(`FactSlices`) or a catalog's one file of products (`CatalogStage`), in the scratch folder:
+(`FactSlices`) or a catalog's one file of products (`TableStage`), in the scratch folder:
 committing a valid batch only names them under warehouse/.
 """
 
@@ -34,7 +34,7 @@ from orderpipe.core.report import ValidationReport
 from orderpipe.core.rules import COLUMNS
 from orderpipe.core.screen import CATALOG_COLUMNS, FACT_SCHEMA, screen_columns
 from orderpipe.core.shape import SEED_SHAPE, UNKNOWN, InputShape
-from orderpipe.core.validate import row_rules, validate
+from orderpipe.core.validate import row_rules, unplaced, validate
 from orderpipe.core.window import DateWindow
 from orderpipe.errors import InfrastructureError
 from orderpipe.facts import (
@@ -53,18 +53,19 @@ from orderpipe.facts import (
 from orderpipe.locate import locate
 from orderpipe.progress import Progress, Reading, counted, no_progress
 from orderpipe.shaped import Stage, Suspects, screen_file
+from orderpipe.tables import TABLES, StagedTable, TableStage
 
 __all__ = [
     "BUNDLE",
     "FACTS_PREFIX",
     "ROWS_PER_PART",
     "Beside",
-    "CatalogStage",
     "ExactStage",
     "FactSlices",
     "Inspection",
-    "StagedCatalog",
     "StagedFacts",
+    "StagedTable",
+    "TableStage",
     "Unstaged",
     "bundle_of",
     "fact_key",
@@ -92,14 +93,16 @@ class Fingerprint:
 @dataclass(frozen=True, slots=True)
 class Inspection:
     """The verdict on one file: a valid order batch's `facts`, a valid catalog batch's rows
-    (products and their categories) in `catalog`; `window` the order dates it was checked
-    against, as evaluated when it was read (None: any date, or a catalog file)."""
+    (products and their categories) in `catalog`, a header or line batch's rows in `part`;
+    `window` the order dates it was checked against, as evaluated when it was read (None: any
+    date, or a catalog file)."""
 
     batch_id: str
     report: ValidationReport
     facts: StagedFacts | None
     catalog: Path | None = None
     window: DateWindow | None = None
+    part: StagedTable | None = None  # relational grain: a header or line batch's rows
 
 
 T = TypeVar("T")
@@ -107,7 +110,7 @@ S = TypeVar("S", covariant=True)
 
 
 class _Staging(Stage, Protocol[S]):
-    """Where the fast path's rows go (`FactSlices`, `CatalogStage`, `Unstaged`): `finish` gives
+    """Where the fast path's rows go (`FactSlices`, `TableStage`, `Unstaged`): `finish` gives
     what was staged."""
 
     def __enter__(self) -> object: ...
@@ -183,12 +186,15 @@ def inspect_file(
     """
     size = path.stat().st_size
     reading = Reading(path, size, progress)
-    catalog_file = shape.is_catalog_file(name)
+    kind = shape.kind_of(name)
+    if kind not in ("orders", "catalog"):
+        return _part(path, name, shape, workdir, kind, progress, now)
+    catalog_file = kind == "catalog"
     if shape.catalog and not catalog_file:  # order files carry no category: the catalog gives it
         categories = (*categories, UNKNOWN)
     window = None if catalog_file else shape.date_window(now)
 
-    def new_stage() -> _Staging[StagedFacts | StagedCatalog]:
+    def new_stage() -> _Staging[StagedFacts | StagedTable]:
         return _stage(workdir, rows_per_part, catalog_file)
 
     hashing = Beside(lambda: fingerprint(path, on_bytes=reading.on_bytes))
@@ -223,7 +229,11 @@ def validate_file(
     fast path's when it decides, else the exact validator's."""
     size = path.stat().st_size
     reading = Reading(path, size, progress)
-    catalog_file = shape.is_catalog_file(name)
+    kind = shape.kind_of(name)
+    if kind not in ("orders", "catalog"):  # relational headers or lines: the exact rules alone
+        with counted(path, lambda done: progress("validating", done, size)) as stream:
+            return unplaced(shape, name) or validate(stream, name, shape, frozenset(), window=shape.date_window(now))
+    catalog_file = kind == "catalog"
     if shape.catalog and not catalog_file:
         categories = (*categories, UNKNOWN)
     window = None if catalog_file else shape.date_window(now)
@@ -240,6 +250,48 @@ def validate_file(
         return fast[0]
     with counted(path, lambda done: progress("validating", done, size)) as stream:
         return validate(stream, name, shape, frozenset(categories), window=window)
+
+
+def _part(
+    path: Path,
+    name: str,
+    shape: InputShape,
+    workdir: Path,
+    kind: str | None,
+    progress: Progress,
+    now: dt.datetime | None,
+) -> Inspection:
+    """A relational header or line file (`kind`; None: a file the relational grain cannot
+    place), read by the exact rules alone and staged as one file of rows."""
+    size = path.stat().st_size
+    sha256 = fingerprint(path, on_bytes=lambda done: progress("reading", done, size)).sha256
+    refused = unplaced(shape, name)
+    if refused is not None or kind is None:
+        assert refused is not None
+        return Inspection(sha256, refused, None)
+    window = shape.date_window(now) if kind == "headers" else None
+    schema = TABLES[kind]
+
+    def typed(rows: list[list[str]]) -> pl.DataFrame:
+        text = pl.DataFrame(rows, schema=dict.fromkeys(schema, pl.String()), orient="row")
+        return text.select(_typed(name, kind) for name, kind in schema.items())
+
+    exact = ExactStage(TableStage(workdir, kind), typed, window)
+    with exact, counted(path, lambda done: progress("validating", done, size)) as stream:
+        report = validate(stream, name, shape, frozenset(), exact.add, window)
+    return exact.inspection(sha256, report)
+
+
+def _typed(name: str, dtype: pl.DataType) -> pl.Expr:
+    """A validated value's text as the staged type (an empty optional number: null)."""
+    column = pl.col(name)
+    if dtype == pl.Boolean():
+        return (column == "true").alias(name)
+    if dtype == pl.Date():
+        return column.str.to_date("%Y-%m-%d").alias(name)
+    if dtype == pl.String():
+        return column
+    return pl.when(column != "").then(column).cast(dtype, strict=True).alias(name)
 
 
 def _fast(
@@ -355,15 +407,17 @@ class Unstaged:
         return tuple(sorted(self._dates))
 
 
-def _stage(workdir: Path, rows_per_part: int, catalog_file: bool) -> FactSlices | CatalogStage:
-    return CatalogStage(workdir) if catalog_file else FactSlices(workdir, rows_per_part)
+def _stage(workdir: Path, rows_per_part: int, catalog_file: bool) -> FactSlices | TableStage:
+    return TableStage(workdir) if catalog_file else FactSlices(workdir, rows_per_part)
 
 
 def _inspection(
-    batch_id: str, report: ValidationReport, staged: StagedFacts | StagedCatalog, window: DateWindow | None = None
+    batch_id: str, report: ValidationReport, staged: StagedFacts | StagedTable, window: DateWindow | None = None
 ) -> Inspection:
-    if isinstance(staged, StagedCatalog):
+    if isinstance(staged, StagedTable) and staged.kind == "catalog":
         return Inspection(batch_id, report, None, catalog=staged.path)
+    if isinstance(staged, StagedTable):
+        return Inspection(batch_id, report, None, part=staged)
     return Inspection(batch_id, report, staged, window=window)
 
 
@@ -471,47 +525,6 @@ class FactSlices:
         self._files, self._parts, self._part, self._rows = [], {}, 0, 0
 
 
-@dataclass(frozen=True, slots=True)
-class StagedCatalog:
-    """A catalog batch's rows in one local file, sorted by product."""
-
-    path: Path
-    rows: int
-
-    def discard(self) -> None:
-        self.path.unlink(missing_ok=True)
-
-
-class CatalogStage:
-    """Keeps a catalog batch's rows (a catalog is small) and writes them sorted by product, so
-    the same rows always give the same file."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.workdir = workdir
-        self._frames: list[pl.DataFrame] = []
-
-    def __enter__(self) -> CatalogStage:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if exc[0] is not None:
-            self.discard()
-
-    def add(self, rows: pl.DataFrame) -> None:
-        self._frames.append(rows.select(CATALOG_COLUMNS))
-
-    def finish(self) -> StagedCatalog:
-        schema = dict.fromkeys(CATALOG_COLUMNS, pl.String())
-        frame = pl.concat(self._frames, how="vertical") if self._frames else pl.DataFrame(schema=schema)
-        path = self.workdir / f"catalog-{uuid.uuid4().hex}.parquet"
-        frame.sort("product_id").write_parquet(path, compression="zstd", statistics=False)
-        self._frames = []
-        return StagedCatalog(path, frame.height)
-
-    def discard(self) -> None:
-        self._frames = []
-
-
 class ExactStage:
     """Stages the exact validator's rows in bounded chunks, typed by the screen's columns: the
     exact validator's verdict, the screen's types."""
@@ -520,7 +533,7 @@ class ExactStage:
 
     def __init__(
         self,
-        stage: FactSlices | CatalogStage,
+        stage: FactSlices | TableStage,
         typed: Callable[[list[list[str]]], pl.DataFrame],
         window: DateWindow | None = None,
     ) -> None:

@@ -48,6 +48,15 @@ from orderpipe.facts import is_marker, load_facts, staged_facts
 from orderpipe.faults import checkpoint
 from orderpipe.ingest import Inspection
 from orderpipe.ports import BatchRecord, FactEntry, KpiStore, Ledger, ObjectStore
+from orderpipe.relational import (
+    HEADERS,
+    LINES,
+    TABLE_KEYS,
+    changed_dates,
+    lines_of_dates,
+    product_dates,
+    read_tables,
+)
 
 __all__ = ["KnownOrders", "KpiEngine", "with_order_keys"]
 
@@ -113,6 +122,13 @@ class KpiEngine:
         """The dates whose KPIs a batch changes: its own dates, or for a catalog batch the dates
         on which a product it changed sold (found in the ledger's product index, so no other
         date is read)."""
+        table = next((key for key in (HEADERS, LINES) if key in batch.dates), None)
+        if table is not None:
+            read = read_tables(self.ledger, [HEADERS, LINES])
+            if not any(e.batch_id == batch.batch_id for e in read[table]):
+                return []  # not committed: nothing changed
+            with ExitStack() as stack:
+                return changed_dates(self.store, read, table, batch.batch_id, stack, self.warehouse)
         if CATALOG not in batch.dates:
             return list(batch.dates)
         for attempt in itertools.count(1):
@@ -126,7 +142,13 @@ class KpiEngine:
             except (InfrastructureError, OSError, pl.exceptions.PolarsError):
                 if attempt >= READ_ATTEMPTS or self.ledger.fact_entries([CATALOG])[CATALOG] == entries:
                     raise  # not a compaction of earlier catalog entries under our feet
-        return self.ledger.product_dates(changed) if changed else []
+        if not changed:
+            return []
+        if self.shape.relational:  # lines have no dates to index: the tables say where they sold
+            with ExitStack() as stack:
+                read = read_tables(self.ledger, [HEADERS, LINES])
+                return product_dates(self.store, read, changed, stack, self.warehouse)
+        return self.ledger.product_dates(changed)
 
     def recompute(self, dates: Sequence[str], staged: Inspection | None = None) -> list[str]:
         """See `_recompute`. The cyclic garbage collector is paused meanwhile: thousands of dates
@@ -149,9 +171,11 @@ class KpiEngine:
         the dates it alone holds are computed from that one local file instead of its facts
         objects.
         """
-        dates = [d for d in dates if d != CATALOG]
+        dates = [d for d in dates if d not in TABLE_KEYS]
         if not dates:
             return []
+        if self.shape.relational:
+            return self._recompute_relational(sorted(set(dates)))
         # With the catalog on, the catalog's entries are read in the same consistent read as the
         # dates' facts: the KPIs then cover both, and so does their version.
         keys = ([CATALOG] if self.shape.catalog else []) + sorted(set(dates))
@@ -162,6 +186,27 @@ class KpiEngine:
                 break
             except (InfrastructureError, OSError, pl.exceptions.PolarsError):
                 again = self._entries(keys)
+                if again == read or attempt >= READ_ATTEMPTS:
+                    raise  # not a compaction under our feet: a real failure
+                read = again
+        checkpoint("before-kpi-write")
+        return self.kpis.write(versioned(read, results))
+
+    def _recompute_relational(self, dates: list[str]) -> list[str]:
+        """Relational grain: the dates' KPIs from the current headers and lines joined, each
+        line's category from the catalog, all read as at one instant (`read_tables`); the
+        version is the highest seq among the three tables."""
+        keys = [CATALOG, HEADERS, LINES, *dates]
+        read = read_tables(self.ledger, keys)
+        for attempt in itertools.count(1):
+            try:
+                with ExitStack() as stack:
+                    rows = lines_of_dates(self.store, read, dates, stack, self.warehouse)
+                    products = current_catalog(self.store, read[CATALOG], stack, self.warehouse)
+                    results = compute_line_kpis(resolve_categories(rows, products.lazy()), dates)
+                break
+            except (InfrastructureError, OSError, pl.exceptions.PolarsError):
+                again = read_tables(self.ledger, keys)
                 if again == read or attempt >= READ_ATTEMPTS:
                     raise  # not a compaction under our feet: a real failure
                 read = again
@@ -358,7 +403,7 @@ def versioned(read: Entries, results: dict[str, DateKpis]) -> dict[str, tuple[in
     """Each date's KPIs with its version: the highest seq among its entries and the catalog's.
     Every seq is taken from one sequence in commit order, so a later read never has a lower
     maximum, compaction keeps it, and equal versions mean the same batches."""
-    used = max((e.seq for e in read.get(CATALOG, [])), default=0)
-    entries = {d: e for d, e in read.items() if d != CATALOG}
+    used = max((e.seq for key in TABLE_KEYS for e in read.get(key, [])), default=0)
+    entries = {d: e for d, e in read.items() if d not in TABLE_KEYS}
     versions = {d: max((e.seq for e in entries[d]), default=used) for d in entries}
     return {d: (max(v, used), results[d]) for d, v in versions.items()}

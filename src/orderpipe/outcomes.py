@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from orderpipe.catalogs import CATALOG
 from orderpipe.core.report import ValidationReport
 from orderpipe.ports import BatchRecord, Notification, RunRecord
+from orderpipe.relational import HEADERS, TABLE_KEYS
 
 __all__ = [
     "MAX_REASON_CHARS",
@@ -82,14 +83,17 @@ def accepted(
 ) -> Outcome:
     """`won`: the caller finished the batch under its lock, so no one else reports it.
     `dates`: the dates recomputed, when they are not the batch's own (a catalog batch)."""
-    if CATALOG in batch.dates:
+    table = next((key for key in TABLE_KEYS if key in batch.dates), None)
+    if table is not None:
         shown = tuple(dates or ())
         if not won and batch.file != name:
             message = f"{name}: same bytes as {batch.file} (batch {batch.batch_id[:12]}), counted once"
             return Outcome("duplicate", name, batch.batch_id, batch.rows, shown, message, report, archived)
         span = f" {shown[0]}…{shown[-1]}" if shown else ""
-        products = f"{batch.rows} product{'' if batch.rows == 1 else 's'}"
-        message = f"{name}: accepted, catalog of {products}; recomputed {len(shown)} date(s){span}"
+        plural = "" if batch.rows == 1 else "s"
+        held = {CATALOG: f"catalog of {batch.rows} product{plural}", HEADERS: f"{batch.rows} order header{plural}"}
+        what = held.get(table, f"{batch.rows} order line{plural}")
+        message = f"{name}: accepted, {what}; recomputed {len(shown)} date(s){span}"
         return Outcome("accepted", name, batch.batch_id, batch.rows, shown, message, report, archived)
     own = batch.dates
     if not won and batch.file != name:  # another file with the same bytes won the commit
@@ -111,7 +115,7 @@ def duplicate(name: str, existing: BatchRecord, report: ValidationReport | None,
             " (`orderpipe batches retract`): not counted, nothing changed; to count these orders again, send them"
             " in a new file (other bytes: its rows in another order will do)"
         )
-    dates = tuple(d for d in existing.dates if d != CATALOG)
+    dates = tuple(d for d in existing.dates if d not in TABLE_KEYS)
     return Outcome("duplicate", name, existing.batch_id, existing.rows, dates, message, report, archived)
 
 

@@ -69,5 +69,43 @@ values = ["refunded"]            # add "partially_refunded" to count partial ref
 # category = "Type"
 """
 
+LAB = """\
+# orderpipe settings: a relational export (written by `orderpipe init --preset lab`), as the
+# lab's dataset and many shops' database exports come: three tables in files of their own.
+#   orders*.csv       one row per order:  order_id,user_id,status,created_at,...,num_of_item
+#   order_items*.csv  one row per item:   id,order_id,...,product_id,...,sale_price
+#   products*.csv     the catalog:        id,sku,cost,category,name,brand,retail_price,department
+# Each file is a batch of its own, in any order: an order counts once its header and at least
+# one of its items are in; items whose header has not come yet wait (`orderpipe status`).
+
+categories = ["Beauty", "Books", "Clothing", "Electronics", "Home & Kitchen", "Sports", "Toys"]
+
+[input]
+grain = "relational"             # headers, items and products in files told apart by name
+header_files = "orders*.csv"
+line_files = "order_items*.csv"
+catalog = true                   # a line's category is its product's in the latest catalog
+catalog_files = "products*.csv"  # ("Unknown" until a catalog names the product)
+timezone = "UTC"                 # an order's date is the local date of created_at here; a
+                                 # timestamp without an offset (the lab's) keeps its own date
+
+[input.columns]                  # our name = the files' header
+customer_id = "user_id"          # headers
+order_timestamp = "created_at"   # headers
+items_expected = "num_of_item"   # headers, optional: fewer items in = shown as incomplete
+line_id = "id"                   # items: an item sent again with the same id replaces it
+unit_price = "sale_price"        # items: each item is one unit at this price
+# order_id = "order_id"          # both headers and items
+# product_id = "product_id"      # items
+
+[input.returned]                 # an order is returned when its header's status is one of these
+column = "status"
+values = ["returned"]
+
+[input.catalog_columns]          # products*.csv
+product_id = "id"
+category = "category"
+"""
+
 #: Preset name -> the file's text.
-PRESETS: dict[str, str] = {"seed": SEED, "shopify": SHOPIFY}
+PRESETS: dict[str, str] = {"seed": SEED, "shopify": SHOPIFY, "lab": LAB}

@@ -41,7 +41,7 @@ LOCATE_FLOOR = 100_000
 
 
 class Stage(Protocol):
-    """Where the screened rows go, batch by batch (`ingest.FactSlices`, `ingest.CatalogStage`)."""
+    """Where the screened rows go, batch by batch (`ingest.FactSlices`, `ingest.TableStage`)."""
 
     def add(self, rows: pl.DataFrame) -> None: ...
 

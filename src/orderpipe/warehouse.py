@@ -52,6 +52,7 @@ from orderpipe.faults import checkpoint
 from orderpipe.logs import log_event
 from orderpipe.outcomes import reason_of
 from orderpipe.ports import FactEntry, Ledger, ObjectStore
+from orderpipe.relational import TABLE_KEYS, part_key
 
 __all__ = ["COMPACT_AFTER", "Warehouse", "merge_start", "merged_id", "merged_range"]
 
@@ -142,6 +143,11 @@ class Warehouse:
         self.store.put_file(rows_file, catalog_key(batch_id, self.prefix))
         checkpoint("catalog-staged")
 
+    def publish_part(self, kind: str, batch_id: str, rows_file: Path) -> None:
+        """Store a header or line batch's rows as its one file."""
+        self.store.put_file(rows_file, part_key(kind, batch_id, self.prefix))
+        checkpoint("part-staged")
+
     # -- compaction ---------------------------------------------------------------------------
     def compact_quietly(self, dates: Sequence[str]) -> None:
         """Compaction only saves future work: its failure must never fail the batch that was
@@ -173,7 +179,7 @@ class Warehouse:
         released: set[tuple[str, int]] = set()
         if CATALOG in dates:
             compacted += self._compact_catalog()
-            dates = [d for d in dates if d != CATALOG]
+        dates = [d for d in dates if d not in TABLE_KEYS]
         # A retraction's marks hold no rows: they are never merged, and count for nothing here.
         read = {
             d: [e for e in es if not is_marker(e)] for d, es in self.ledger.fact_entries(sorted(set(dates))).items()

@@ -258,6 +258,13 @@ class Pipeline:
             record = self.ledger.commit(inspection.batch_id, name, report.rows, {CATALOG: [0]})
             checkpoint("after-commit")
             return record
+        if inspection.part is not None:
+            # A header or line batch, under the ledger's `headers` or `lines` key, as a catalog's.
+            kind = inspection.part.kind
+            self.warehouse.publish_part(kind, inspection.batch_id, inspection.part.path)
+            record = self.ledger.commit(inspection.batch_id, name, report.rows, {kind: [0]})
+            checkpoint("after-commit")
+            return record
         facts = inspection.facts
         assert facts is not None
         if facts.rows != report.rows:

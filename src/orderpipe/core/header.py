@@ -23,6 +23,7 @@ __all__ = [
     "catalog_layout",
     "check_header",
     "order_layout",
+    "part_layout",
     "plain_header",
     "read_plain_header",
 ]
@@ -69,6 +70,18 @@ def catalog_layout(shape: InputShape) -> Layout:
         doubled_once=True,
         empty_file="the file is empty: expected a header and at least one product row",
         header_only="the file has a header but no product rows",
+    )
+
+
+def part_layout(shape: InputShape, kind: str) -> Layout:
+    """A relational file of `kind`: a header file (one row per order) or a line file (one per item)."""
+    what = "order" if kind == "headers" else "line"
+    return Layout(
+        tuple((f, shape.source(f)) for f in shape.required(kind)),
+        tuple((f, shape.source(f)) for f in shape.optional(kind)),
+        settings="[input.columns]",
+        empty_file=f"the file is empty: expected a header and at least one {what} row",
+        header_only=f"the file has a header but no {what} rows",
     )
 
 

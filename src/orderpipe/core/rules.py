@@ -146,6 +146,7 @@ ERROR_CODES: dict[str, str] = {
     "duplicate-line": "give each line of an order once per file (one row per product, or distinct line ids)",
     "inconsistent-order": "give every line of an order the same customer, date and status (or leave later lines blank)",
     "duplicate-product": "give each product one row per catalog file",
+    "unknown-file": "rename the file so that its name says what it holds, or change the file patterns",
 }
 
 

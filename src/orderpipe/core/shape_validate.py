@@ -16,12 +16,37 @@ from typing import BinaryIO
 from orderpipe.core.exact import read_rows
 from orderpipe.core.header import order_layout
 from orderpipe.core.report import ReportBuilder, ValidationReport
-from orderpipe.core.rules import COLUMNS, WHITESPACE, check_value, is_blank, shown
+from orderpipe.core.rules import COLUMNS, WHITESPACE, RowError, check_value, is_blank, shown
 from orderpipe.core.shape import UNKNOWN, InputShape
 from orderpipe.core.timestamps import beyond_the_years, local_date
 from orderpipe.core.window import IMPLAUSIBLE, DateWindow
 
-__all__ = ["OrderRows", "validate_shaped"]
+__all__ = ["OrderRows", "outside_window", "timestamp_date", "validate_shaped"]
+
+
+def timestamp_date(value: str, zone: str) -> str | RowError:
+    """The order date (ISO) of a non-blank timestamp in `zone`, or why it has none."""
+    day = local_date(value, zone)
+    if day is not None:
+        return day.isoformat()
+    beyond = beyond_the_years(value, zone)
+    message = (
+        f"{shown(value)} {beyond}: order dates run from 0001-01-01 to 9999-12-31, check its year"
+        if beyond
+        else f"{shown(value)} is not a timestamp: write it as ISO 8601 (2025-10-07T09:50:26+02:00) "
+        "or as 2025-10-07 09:50:26 +0200"
+    )
+    return RowError("invalid-timestamp", "order_timestamp", value, message)
+
+
+def outside_window(window: DateWindow, day: str, field: str, value: str, zone: str | None) -> str | None:
+    """Why the order date `day` (ISO), read from `value` of `field`, is outside `window`; None
+    when it is inside."""
+    why = window.error(dt.date.fromisoformat(day))
+    if why is None:
+        return None
+    read = f" (the order date {day} in {zone})" if field == "order_timestamp" else ""
+    return f"{shown(value)}{read} {why}"
 
 
 def validate_shaped(
@@ -130,13 +155,11 @@ class OrderRows:
     def _plausible(self, record: list[str], day: str, line: int) -> str | None:
         """The order date `day` (ISO) when the window allows it, else None (the report says why)."""
         assert self.window is not None
-        why = self.window.error(dt.date.fromisoformat(day))
+        field, index, _ = self._columns[self._date_at]
+        why = outside_window(self.window, day, field, record[index].strip(WHITESPACE), self.zone)
         if why is None:
             return day
-        field, index, _ = self._columns[self._date_at]
-        value = record[index].strip(WHITESPACE)
-        read = f" (the order date {day} in {self.zone})" if field == "order_timestamp" else ""
-        self._error(IMPLAUSIBLE, line, field, value, f"{shown(value)}{read} {why}")
+        self._error(IMPLAUSIBLE, line, field, record[index].strip(WHITESPACE), why)
         return None
 
     def _inherit(self, record: list[str]) -> list[str]:
@@ -169,18 +192,11 @@ class OrderRows:
         if field == "returned":
             return "true" if self.shape.is_returned(value) else "false"
         assert self.zone is not None
-        day = local_date(value, self.zone)
-        if day is None:
-            beyond = beyond_the_years(value, self.zone)
-            message = (
-                f"{shown(value)} {beyond}: order dates run from 0001-01-01 to 9999-12-31, check its year"
-                if beyond
-                else f"{shown(value)} is not a timestamp: write it as ISO 8601 (2025-10-07T09:50:26+02:00) "
-                "or as 2025-10-07 09:50:26 +0200"
-            )
-            self._error("invalid-timestamp", line, field, value, message)
+        day = timestamp_date(value, self.zone)
+        if isinstance(day, RowError):
+            self._error(day.code, line, field, value, day.message)
             return None
-        return day.isoformat()
+        return day
 
     def _line_rules(self, order_id: str, record: list[str], values: list[str | None], line: int) -> bool:
         """Line grain: unique lines and consistent orders."""

@@ -12,19 +12,41 @@ from typing import BinaryIO
 
 from orderpipe.core.catalog import CatalogRows
 from orderpipe.core.exact import RowRules, UnreadableFile, read_rows
-from orderpipe.core.report import ValidationReport
+from orderpipe.core.relational import HeaderRows, LineRows
+from orderpipe.core.report import ReportBuilder, ValidationReport
 from orderpipe.core.shape import SEED_SHAPE, InputShape
 from orderpipe.core.shape_validate import OrderRows
 from orderpipe.core.window import DateWindow
 
-__all__ = ["UnreadableFile", "row_rules", "validate", "validate_stream"]
+__all__ = ["UnreadableFile", "row_rules", "unplaced", "validate", "validate_stream"]
+
+
+def unplaced(shape: InputShape, file: str) -> ValidationReport | None:
+    """The report of a file whose name places it nowhere (relational grain: neither headers,
+    lines nor a catalog), else None."""
+    if shape.kind_of(file) is not None:
+        return None
+    report = ReportBuilder(file)
+    message = (
+        f"the name does not say what the file holds: name header files like {shape.header_files!r}, line files"
+        f" like {shape.line_files!r} and catalog files like {shape.catalog_files!r} (or change"
+        " input.header_files, input.line_files, input.catalog_files)"
+    )
+    report.add("unknown-file", 1, None, None, message)
+    return report.build(0)
 
 
 def row_rules(shape: InputShape, file: str, categories: frozenset[str], window: DateWindow | None = None) -> RowRules:
-    """The rules a file's rows follow: a catalog file's (by its name; it holds no dates), else
-    an order file's, its dates in `window` (None: any date)."""
-    if shape.is_catalog_file(file):
+    """The rules a file's rows follow, by its name: a catalog file's (it holds no dates), a
+    relational header or line file's, else an order file's; dates in `window` (None: any date).
+    A file the relational grain cannot place is read as a header file, after `unplaced` said so."""
+    kind = shape.kind_of(file)
+    if kind == "catalog":
         return CatalogRows(shape, categories)
+    if kind == "lines":
+        return LineRows(shape)
+    if kind == "headers" or shape.relational:
+        return HeaderRows(shape, window)
     return OrderRows(shape, categories, window)
 
 

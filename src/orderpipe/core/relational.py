@@ -1,0 +1,264 @@
+"""Relational grain: order headers and their lines in files of their own, joined when counted.
+
+A shop's database export (and the lab's dataset) comes as three tables: headers (one row per
+order: its customer, its date, its status), lines (one row per item: its order, its product, its
+price) and the catalog (`core/catalog.py`). Each file is a batch of one of them. The current
+headers are the latest row per order id over the committed header batches, the current lines
+the latest row per line id over the line batches (an upsert, as for the catalog). An order
+counts once its header and at least one of its lines are in; its lines then become line-grain
+rows (quantity 1 at their price) under the header's date, customer and status, and the KPIs are
+those of the line grain (`core/lines.py`). Lines whose header has not come yet wait.
+
+Pure: the row rules read a stream through `exact.read_rows`; the rest are Polars expressions
+over frames handed in, each tagged with its batch's `seq`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import polars as pl
+
+from orderpipe.core.header import part_layout
+from orderpipe.core.report import ReportBuilder
+from orderpipe.core.rules import WHITESPACE, check_value, is_blank, shown
+from orderpipe.core.shape import UNKNOWN, InputShape
+from orderpipe.core.shape_validate import outside_window, timestamp_date
+from orderpipe.core.window import IMPLAUSIBLE, DateWindow
+
+__all__ = [
+    "HEADER_SCHEMA",
+    "LINE_SCHEMA",
+    "HeaderRows",
+    "LineRows",
+    "counted_lines",
+    "current_headers",
+    "current_lines",
+    "waiting",
+]
+
+#: A header batch's staged rows (`items_expected` null when the file does not say).
+HEADER_SCHEMA: dict[str, pl.DataType] = {
+    "order_id": pl.String(),
+    "customer_id": pl.String(),
+    "order_date": pl.Date(),
+    "returned": pl.Boolean(),
+    "items_expected": pl.Int64(),
+}
+#: A line batch's staged rows.
+LINE_SCHEMA: dict[str, pl.DataType] = {
+    "line_id": pl.String(),
+    "order_id": pl.String(),
+    "product_id": pl.String(),
+    "unit_price": pl.Decimal(38, 4),
+}
+#: The most lines a header may announce: a bound, not a rule of business.
+MAX_ITEMS_DIGITS = 9
+
+
+class _PartRows:
+    """What the header and line rules share: the columns, the located error, one id per file."""
+
+    kind = ""
+    unique = ""  # the field each row of a file must hold a value of its own in
+    duplicate = ""  # the code of a repeated one
+
+    def __init__(self, shape: InputShape) -> None:
+        self.shape = shape
+        self.layout = part_layout(shape, self.kind)
+        self.explained = shape.explain_part(self.kind)
+        self.report = ReportBuilder("")
+        self._at: dict[str, int] = {}
+        self._seen: dict[str, int] = {}
+
+    def bind(self, positions: dict[str, int], report: ReportBuilder) -> None:
+        self.report = report
+        self._at = positions
+        self._seen = {}
+
+    def dates(self) -> tuple[str, ...]:
+        return ()
+
+    def _error(self, code: str, line: int, field: str, value: str, message: str) -> None:
+        source = self.shape.source(field)
+        if source != field:
+            message += f" ({shown(source)} is read as {field})"
+        self.report.add(code, line, source, value, message)
+
+    def _value(self, record: list[str], field: str) -> str:
+        return record[self._at[field]].strip(WHITESPACE)
+
+    def _plain(self, field: str, value: str, line: int) -> str | None:
+        """A value by the seed's rule of its field (an id, a customer, a product: not blank)."""
+        error = check_value(field, value, frozenset())
+        if error is None:
+            return value
+        self._error(error.code, line, field, value, error.message)
+        return None
+
+    def _once(self, value: str, line: int) -> bool:
+        first = self._seen.setdefault(value, line)
+        if first == line:
+            return True
+        what = "order" if self.kind == "headers" else "line"
+        message = f"{self.unique} {shown(value)} already appears at line {first}: give each {what} one row"
+        self._error(self.duplicate, line, self.unique, value, message)
+        return False
+
+
+class HeaderRows(_PartRows):
+    """The rules of a header row (see `exact.RowRules`): an order id, once per file; a customer;
+    a date (or a timestamp's, in the configured zone) within the window; a status or returned
+    flag; and, when the file has the column, the number of lines the order should have."""
+
+    kind = "headers"
+    unique = "order_id"
+    duplicate = "duplicate-order-id"
+
+    def __init__(self, shape: InputShape, window: DateWindow | None = None) -> None:
+        super().__init__(shape)
+        self.window = window
+        self._dates: set[str] = set()
+
+    def bind(self, positions: dict[str, int], report: ReportBuilder) -> None:
+        super().bind(positions, report)
+        self._dates = set()
+
+    def dates(self) -> tuple[str, ...]:
+        return tuple(sorted(self._dates))
+
+    def check(self, record: list[str], line: int) -> list[str] | None:
+        """[order id, customer, date, returned, items expected ("" when not said)] or None."""
+        order_id = self._plain("order_id", self._value(record, "order_id"), line)
+        customer = self._plain("customer_id", self._value(record, "customer_id"), line)
+        day = self._date(record, line)
+        returned = self._returned(record, line)
+        items = self._items(record, line)
+        values = [order_id, customer, day, returned, items]
+        if order_id is not None and not self._once(order_id, line):
+            return None
+        if None in values:
+            return None
+        assert day is not None
+        self._dates.add(day)
+        return [v or "" for v in values]
+
+    def _date(self, record: list[str], line: int) -> str | None:
+        field = self.shape.date_field
+        value = self._value(record, field)
+        if field == "order_timestamp":
+            if is_blank(value):
+                return self._plain(field, value, line)
+            assert self.shape.timezone is not None
+            read = timestamp_date(value, self.shape.timezone)
+            if not isinstance(read, str):
+                self._error(read.code, line, field, value, read.message)
+                return None
+            day: str | None = read
+        else:
+            day = self._plain(field, value, line)
+        if day is None or self.window is None:
+            return day
+        why = outside_window(self.window, day, field, value, self.shape.timezone)
+        if why is not None:
+            self._error(IMPLAUSIBLE, line, field, value, why)
+            return None
+        return day
+
+    def _returned(self, record: list[str], line: int) -> str | None:
+        value = self._value(record, "returned")
+        if not self.shape.returned_column:
+            checked = self._plain("returned", value, line)
+            return None if checked is None else checked.lower()
+        if is_blank(value):
+            return self._plain("returned", value, line)
+        return "true" if self.shape.is_returned(value) else "false"
+
+    def _items(self, record: list[str], line: int) -> str | None:
+        if "items_expected" not in self._at:
+            return ""
+        value = self._value(record, "items_expected")
+        if value == "":
+            return ""  # not said: the order is never shown as incomplete
+        if not value.isascii() or not value.isdigit() or len(value.lstrip("0")) > MAX_ITEMS_DIGITS:
+            message = f"{shown(value)} is not a number of lines (whole, at most {MAX_ITEMS_DIGITS} digits), nor empty"
+            self._error("invalid-integer", line, "items_expected", value, message)
+            return None
+        return str(int(value))
+
+
+class LineRows(_PartRows):
+    """The rules of a line row (see `exact.RowRules`): a line id, once per file; its order; its
+    product; its price (as the seed's unit price)."""
+
+    kind = "lines"
+    unique = "line_id"
+    duplicate = "duplicate-line"
+
+    def check(self, record: list[str], line: int) -> list[str] | None:
+        """[line id, order id, product, price] or None."""
+        line_id = self._plain("line_id", self._value(record, "line_id"), line)
+        values = [
+            line_id,
+            self._plain("order_id", self._value(record, "order_id"), line),
+            self._plain("product_id", self._value(record, "product_id"), line),
+            self._plain("unit_price", self._value(record, "unit_price"), line),
+        ]
+        if line_id is not None and not self._once(line_id, line):
+            return None
+        return None if None in values else [v or "" for v in values]
+
+
+def current_headers(headers: pl.LazyFrame) -> pl.LazyFrame:
+    """Per order id, the header of the highest seq (`headers` tagged with `seq`)."""
+    return headers.filter(pl.col("seq") == pl.col("seq").max().over("order_id")).drop("seq")
+
+
+def current_lines(lines: pl.LazyFrame) -> pl.LazyFrame:
+    """Per line id, the line of the highest seq (`lines` tagged with `seq`)."""
+    return lines.filter(pl.col("seq") == pl.col("seq").max().over("line_id")).drop("seq")
+
+
+def counted_lines(headers: pl.LazyFrame, lines: pl.LazyFrame, dates: Sequence[str] | None = None) -> pl.LazyFrame:
+    """The line-grain rows of every order that counts (its header and at least one line in),
+    from current headers and lines, on `dates` only when given: quantity 1 at the line's price,
+    the header's customer, date and status; the category is resolved from the catalog later."""
+    if dates is not None:
+        days = pl.Series([*dates], dtype=pl.String).str.to_date().implode()
+        headers = headers.filter(pl.col("order_date").is_in(days))
+    joined = lines.join(headers.drop("items_expected"), on="order_id", how="inner")
+    return joined.select(
+        "order_date",
+        "order_id",
+        "customer_id",
+        pl.lit(UNKNOWN).alias("category"),
+        "product_id",
+        pl.lit(1, pl.Int64).alias("quantity"),
+        "unit_price",
+        "returned",
+        "line_id",
+    )
+
+
+def waiting(headers: pl.LazyFrame, lines: pl.LazyFrame) -> dict[str, int]:
+    """What does not count yet, from current headers and lines: lines whose header has not come
+    (and their orders), headers without any line, and counted orders with fewer lines than
+    their header announced."""
+    per_order = lines.group_by("order_id").agg(pl.len().alias("lines"))
+    alone = per_order.join(headers.select("order_id"), on="order_id", how="anti")
+    waiting_lines, waiting_orders = alone.select(pl.col("lines").sum(), pl.len()).collect().row(0)
+    with_lines = headers.join(per_order, on="order_id", how="left")
+    without, incomplete = (
+        with_lines.select(
+            pl.col("lines").is_null().sum(),
+            (pl.col("lines") < pl.col("items_expected")).sum(),
+        )
+        .collect()
+        .row(0)
+    )
+    return {
+        "waiting_lines": int(waiting_lines or 0),
+        "waiting_orders": int(waiting_orders),
+        "orders_without_lines": int(without),
+        "incomplete_orders": int(incomplete or 0),
+    }

@@ -1,0 +1,141 @@
+"""Header and line batches on the object store: their files, the current tables, what a batch changes.
+
+At relational grain (`core/relational.py`) a header or line file is a batch like any other; its
+validated rows are one Parquet file, `warehouse/orders/headers/batch-<sha256>.parquet` or
+`…/lines/batch-<sha256>.parquet` (named from the batch, so a retry overwrites it), invisible
+until the ledger commits the batch under the pseudo-date `headers` or `lines`, as a catalog
+batch is committed under `catalog`. The current headers and lines are read from the ledger's
+entries of those keys, the latest row per order id (per line id) winning; a date's KPIs are
+computed from them joined, each time, so a header that lands after its lines finds them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from contextlib import ExitStack
+
+import polars as pl
+
+from orderpipe.catalogs import CATALOG
+from orderpipe.core.relational import (
+    HEADER_SCHEMA,
+    LINE_SCHEMA,
+    counted_lines,
+    current_headers,
+    current_lines,
+    waiting,
+)
+from orderpipe.errors import InfrastructureError
+from orderpipe.facts import FACTS_PREFIX, is_marker
+from orderpipe.ports import FactEntry, Ledger, ObjectStore
+
+__all__ = [
+    "HEADERS",
+    "LINES",
+    "TABLE_KEYS",
+    "changed_dates",
+    "lines_of_dates",
+    "load_part",
+    "part_key",
+    "product_dates",
+    "read_tables",
+    "waiting_now",
+]
+
+#: The ledger keys under which header and line batches are entries, beside the order dates.
+HEADERS = "headers"
+LINES = "lines"
+#: Every ledger key that names a table rather than an order date.
+TABLE_KEYS = (CATALOG, HEADERS, LINES)
+_SCHEMAS = {HEADERS: HEADER_SCHEMA, LINES: LINE_SCHEMA}
+#: Two reads of the tables' entries that differ: tried again this many times.
+READS = 20
+
+
+def part_key(kind: str, batch_id: str, prefix: str = FACTS_PREFIX) -> str:
+    """Derived from the batch, so a retry overwrites its own file and never adds a copy."""
+    return f"{prefix}{kind}/batch-{batch_id}.parquet"
+
+
+def load_part(
+    store: ObjectStore, kind: str, entries: Sequence[FactEntry], stack: ExitStack, prefix: str = FACTS_PREFIX
+) -> pl.DataFrame:
+    """The rows of these header (or line) entries, each tagged with its batch's seq."""
+    frames = [
+        pl.read_parquet(stack.enter_context(store.local_copy(part_key(kind, e.batch_id, prefix)))).with_columns(
+            pl.lit(e.seq, pl.Int64).alias("seq")
+        )
+        for e in entries
+        if not is_marker(e)
+    ]
+    schema = {**_SCHEMAS[kind], "seq": pl.Int64()}
+    if not frames:
+        return pl.DataFrame(schema=schema)
+    return pl.concat([f.select(list(schema)) for f in frames], how="vertical")
+
+
+def read_tables(ledger: Ledger, keys: Sequence[str]) -> dict[str, list[FactEntry]]:
+    """The ledger's entries of `keys` (the tables', and any dates'), as at one instant: a
+    ledger that reads one key at a time (DynamoDB) could see a batch of one table commit
+    between two keys' reads, so the read is repeated until two in a row agree. Seqs are given
+    in commit order: a batch committed after the first read of every key has a higher seq
+    than any entry read, and one committed before the second read shows in it."""
+    read = ledger.fact_entries(keys)
+    for _ in range(READS):
+        again = ledger.fact_entries(keys)
+        if again == read:
+            return read
+        read = again
+    raise InfrastructureError("header and line batches kept committing while the KPIs were read; it will be read again")
+
+
+def lines_of_dates(
+    store: ObjectStore, read: Mapping[str, list[FactEntry]], dates: Sequence[str], stack: ExitStack, prefix: str
+) -> pl.LazyFrame:
+    """The line-grain rows of the orders that count on `dates`, from the tables as read."""
+    headers = current_headers(load_part(store, HEADERS, read.get(HEADERS, []), stack, prefix).lazy())
+    lines = current_lines(load_part(store, LINES, read.get(LINES, []), stack, prefix).lazy())
+    return counted_lines(headers, lines, dates)
+
+
+def changed_dates(
+    store: ObjectStore, read: Mapping[str, list[FactEntry]], kind: str, batch_id: str, stack: ExitStack, prefix: str
+) -> list[str]:
+    """The dates whose KPIs a header or line batch changes, from the tables as read (its own
+    entry among them). A header batch: its headers' dates, and the dates its orders had under
+    the headers before it (an order whose date changed leaves the old one). A line batch: the
+    current dates of its lines' orders, and of the orders those lines belonged to before."""
+    entries = read.get(kind, [])
+    mine = next(e for e in entries if e.batch_id == batch_id)
+    rows = load_part(store, kind, [mine], stack, prefix)
+    earlier = load_part(store, kind, [e for e in entries if e.seq < mine.seq], stack, prefix)
+    if kind == HEADERS:
+        before = earlier.join(rows.select("order_id"), on="order_id", how="semi")
+        days = pl.concat([rows.get_column("order_date"), before.get_column("order_date")])
+    else:
+        moved = earlier.join(rows.select("line_id"), on="line_id", how="semi").get_column("order_id")
+        orders = pl.concat([rows.get_column("order_id"), moved]).unique().implode()
+        headers = current_headers(load_part(store, HEADERS, read.get(HEADERS, []), stack, prefix).lazy())
+        days = headers.filter(pl.col("order_id").is_in(orders)).select("order_date").collect().to_series()
+    return sorted({d.isoformat() for d in days.unique().to_list()})
+
+
+def product_dates(
+    store: ObjectStore, read: Mapping[str, list[FactEntry]], products: Sequence[str], stack: ExitStack, prefix: str
+) -> list[str]:
+    """The dates of the counted orders with a line of one of `products`: what a catalog change
+    recomputes at relational grain (lines have no date of their own to index)."""
+    lines = current_lines(load_part(store, LINES, read.get(LINES, []), stack, prefix).lazy())
+    sold = lines.filter(pl.col("product_id").is_in(pl.Series(list(products), dtype=pl.String).implode()))
+    headers = current_headers(load_part(store, HEADERS, read.get(HEADERS, []), stack, prefix).lazy())
+    days = headers.join(sold.select("order_id").unique(), on="order_id", how="semi").select("order_date").unique()
+    return sorted(d.isoformat() for d in days.collect().to_series().to_list())
+
+
+def waiting_now(store: ObjectStore, ledger: Ledger, prefix: str = FACTS_PREFIX) -> dict[str, int]:
+    """What does not count yet (`core.relational.waiting`), from the tables as they are now."""
+    read = read_tables(ledger, [HEADERS, LINES])
+    with ExitStack() as stack:
+        headers = current_headers(load_part(store, HEADERS, read[HEADERS], stack, prefix).lazy())
+        lines = current_lines(load_part(store, LINES, read[LINES], stack, prefix).lazy())
+        return waiting(headers, lines)
