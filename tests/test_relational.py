@@ -1,0 +1,210 @@
+"""Relational grain: headers, lines and the catalog in files of their own, through the pipeline,
+held to the independent reference (`tests/lab_reference.py`) in every order of arrival."""
+
+from __future__ import annotations
+
+import itertools
+import random
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from orderpipe.config import load_settings
+from orderpipe.presets import PRESETS
+from orderpipe.bootstrap import open_pipeline
+from orderpipe.workflow import Pipeline
+from tests.conftest import MUTATION, run_file, snapshot
+from tests.lab_reference import LabData
+from tests.test_lab_reference import HEADERS, ITEMS, PEER, PRODUCTS
+from tests.test_lab_reference import write as write_in
+from tests.test_line_items import comparable
+
+
+def lab_pipeline(home: Path, environ: dict[str, str] | None = None) -> Pipeline:
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "orderpipe.toml").write_text(PRESETS["lab"])
+    return open_pipeline(load_settings(home, environ=environ or {}))
+
+
+@pytest.fixture(params=["local"] if MUTATION else ["local", "aws"])
+def relational(request: pytest.FixtureRequest, tmp_path: Path) -> Pipeline:
+    """The lab preset on both adapter sets: folder + SQLite, S3 + DynamoDB on moto."""
+    env = request.getfixturevalue("aws_env") if request.param == "aws" else {}
+    return lab_pipeline(tmp_path / "home", env)
+
+
+def write(folder: Path, name: str, header: str, rows: list[str]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    return write_in(folder, name, header, rows)
+
+
+def run_all(pipeline: Pipeline, paths: list[Path]) -> None:
+    for path in paths:
+        outcome = run_file(pipeline, path)
+        assert outcome.status == "accepted", outcome.message
+
+
+def hand_files(folder: Path) -> list[Path]:
+    """O1 (two lines, one of a product the catalog lacks), O2 (returned), O3 (no line yet), and
+    a line of O9, whose header has not come (as in tests/test_lab_reference.py)."""
+    return [
+        write(folder, "orders_part1.csv", HEADERS, [
+            "O1,7,delivered,2025-03-01T10:00:00,,,,2",
+            "O2,8,returned,2025-03-01T23:59:59,2025-03-05T10:00:00,,,1",
+            "O3,7,delivered,2025-03-02T00:00:00,,,,1",
+        ]),
+        write(folder, "order_items_part1.csv", ITEMS, [
+            "1,O1,7,P1,delivered,2025-03-01T10:05:00,,,,10.00",
+            "2,O1,7,P2,delivered,2025-03-01T10:05:00,,,,5.50",
+            "3,O2,8,P1,returned,2025-03-02T00:10:00,,,,20.00",
+            "4,O9,9,P1,delivered,2025-03-02T08:00:00,,,,1.00",
+        ]),
+        write(folder, "products.csv", PRODUCTS, ["P1,S1,1.00,Books,A book,B,2.00,D"]),
+    ]  # fmt: skip
+
+
+def daily_of(pipeline: Pipeline) -> list[tuple[object, ...]]:
+    fields = ("order_date", "total_orders", "total_revenue", "total_items_sold", "return_rate", "unique_customers")
+    return [tuple(d[f] for f in fields) for d in pipeline.kpis.daily(None, None)]
+
+
+def test_an_order_counts_once_its_header_and_a_line_are_in_whatever_came_first(tmp_path: Path) -> None:
+    files = hand_files(tmp_path / "files")
+    for n, order in enumerate(itertools.permutations(files)):
+        pipeline = lab_pipeline(tmp_path / f"home-{n}")
+        run_all(pipeline, list(order))
+        assert daily_of(pipeline) == [("2025-03-01", 2, 35.5, 3, 0.5, 2)], [p.name for p in order]
+        categories = [(c["category"], c["orders"], c["daily_revenue"]) for c in pipeline.kpis.category(None, None, None)]
+        assert sorted(categories) == [("Books", 2, 30.0), ("Unknown", 1, 5.5)]
+        assert comparable(snapshot(pipeline)) == comparable(LabData().add_all(order).kpis())
+
+
+def test_corrections_replace_headers_lines_and_products_on_both_backends(relational: Pipeline, tmp_path: Path) -> None:
+    """O2's header sent again (no longer returned), O9's header at last (its waiting line
+    counts), line 2 at a new price, P2 into the catalog; then O1 moved to another date and line
+    3 moved to O9."""
+    folder = tmp_path / "files"
+    first = hand_files(folder)
+    run_all(relational, [first[1], first[0], first[2]])  # lines first
+    second = [
+        write(folder, "orders_part2.csv", HEADERS, [
+            "O2,8,delivered,2025-03-01T23:59:59,,,,1",
+            "O9,9,delivered,2025-03-02T07:00:00,,,,3",
+        ]),
+        write(folder, "order_items_part2.csv", ITEMS, ["2,O1,7,P2,delivered,2025-03-01T10:05:00,,,,6.50"]),
+        write(folder, "products_2.csv", PRODUCTS, ["P2,S2,1.00,Toys,A toy,B,2.00,D"]),
+    ]  # fmt: skip
+    run_all(relational, second)
+    assert daily_of(relational) == [("2025-03-01", 2, 36.5, 3, 0.0, 2), ("2025-03-02", 1, 1.0, 1, 0.0, 1)]
+    assert comparable(snapshot(relational)) == comparable(LabData().add_all([*first, *second]).kpis())
+    moved = [write(folder, "orders_part3.csv", HEADERS, ["O1,7,delivered,2025-03-04T10:00:00,,,,2"])]
+    run_all(relational, moved)  # O1 leaves 03-01 for 03-04
+    assert daily_of(relational) == [
+        ("2025-03-01", 1, 20.0, 1, 0.0, 1),
+        ("2025-03-02", 1, 1.0, 1, 0.0, 1),
+        ("2025-03-04", 1, 16.5, 2, 0.0, 1),
+    ]
+    line_moved = [write(folder, "order_items_part3.csv", ITEMS, ["3,O9,8,P1,returned,2025-03-02T00:10:00,,,,20.00"])]
+    run_all(relational, line_moved)  # line 3 leaves O2 (03-01 keeps no order) for O9
+    assert daily_of(relational) == [("2025-03-02", 1, 21.0, 2, 0.0, 1), ("2025-03-04", 1, 16.5, 2, 0.0, 1)]
+    everything = [*first, *second, *moved, *line_moved]
+    assert comparable(snapshot(relational)) == comparable(LabData().add_all(everything).kpis())
+
+
+def lab_like(folder: Path, seed: int) -> list[Path]:
+    """A dataset shaped like the lab's, small: headers and items in parts, some sent again with
+    another status, date, price or order, items whose order never comes, and two catalogs."""
+    rng = random.Random(seed)
+    orders = [f"{n}" for n in range(1, 61)]
+    header_rows = {
+        o: f"{o},{rng.randint(1, 25)},{rng.choice(['delivered', 'returned', 'shipped'])},"
+        f"2025-03-{rng.randint(1, 5):02d}T{rng.randint(0, 23):02d}:15:00,,,,{rng.randint(1, 3)}"
+        for o in orders
+    }
+    items = []
+    for n in range(1, 151):
+        order = rng.choice([*orders, "999"])  # 999: a header that never comes
+        price = f"{rng.randint(1, 9999) / 100:.2f}"
+        items.append(f"{n},{order},0,P{rng.randint(1, 12)},x,2025-03-01T00:00:00,,,,{price}")
+    resent_headers = [
+        f"{o},{rng.randint(1, 25)},{rng.choice(['delivered', 'returned'])},2025-03-0{rng.randint(1, 5)}T12:00:00,,,,2"
+        for o in rng.sample(orders, 10)
+    ]
+    resent_items = [
+        f"{n},{rng.choice(orders)},0,P{rng.randint(1, 12)},x,2025-03-01T00:00:00,,,,{rng.randint(1, 500)}.5"
+        for n in rng.sample(range(1, 151), 15)
+    ]
+    catalog = [f"P{p},S,1,{rng.choice(['Books', 'Toys', 'Beauty'])},n,b,2,d" for p in range(1, 10)]
+    later_catalog = [f"P{p},S,1,{rng.choice(['Books', 'Sports'])},n,b,2,d" for p in range(5, 13)]
+    headers = list(header_rows.values())
+    return [
+        write(folder, "orders_part1.csv", HEADERS, headers[:30]),
+        write(folder, "orders_part2.csv", HEADERS, headers[30:]),
+        write(folder, "order_items_part1.csv", ITEMS, items[:70]),
+        write(folder, "order_items_part2.csv", ITEMS, items[70:]),
+        write(folder, "orders_part3.csv", HEADERS, resent_headers),
+        write(folder, "order_items_part3.csv", ITEMS, resent_items),
+        write(folder, "products.csv", PRODUCTS, catalog),
+        write(folder, "products_2.csv", PRODUCTS, later_catalog),
+    ]
+
+
+def test_a_lab_like_dataset_matches_the_reference_in_any_order_of_arrival(tmp_path: Path) -> None:
+    """Re-sent headers and items count in the order their files land (a later file wins), so
+    every order of arrival is compared with the reference fed in that same order."""
+    rng = random.Random(7)
+    for n in range(3 if MUTATION else 6):
+        files = lab_like(tmp_path / f"files-{n}", seed=n)
+        rng.shuffle(files)
+        pipeline = lab_pipeline(tmp_path / f"home-{n}")
+        run_all(pipeline, files)
+        expected = LabData().add_all(files).kpis()
+        assert expected[0], "the dataset counts some orders"
+        assert comparable(snapshot(pipeline)) == comparable(expected), [f.name for f in files]
+
+
+def test_a_header_file_with_a_bad_row_is_rejected_with_its_line_and_column(tmp_path: Path) -> None:
+    pipeline = lab_pipeline(tmp_path / "home")
+    bad = write(tmp_path, "orders_part1.csv", HEADERS, ["O1,7,delivered,2025-03-01T10:00:00,,,,2", "O2,,returned,never,,,,x"])
+    outcome = run_file(pipeline, bad)
+    assert outcome.status == "rejected"
+    found = {(i.code, s.line, s.column) for i in outcome.report.errors for s in i.samples}
+    assert found == {("blank-value", 3, "user_id"), ("invalid-timestamp", 3, "created_at"), ("invalid-integer", 3, "num_of_item")}
+    assert pipeline.kpis.daily(None, None) == []
+    lines = write(tmp_path, "order_items_part1.csv", ITEMS, ["1,O1,7,P1,x,t,,,,1.00", "1,O1,7,P1,x,t,,,,0"])
+    outcome = run_file(pipeline, lines)
+    found = {(i.code, s.line, s.column) for i in outcome.report.errors for s in i.samples}
+    assert outcome.status == "rejected" and found == {("not-positive", 3, "sale_price"), ("duplicate-line", 3, "id")}
+
+
+def test_a_file_whose_name_places_it_nowhere_is_rejected_saying_how_to_name_it(tmp_path: Path) -> None:
+    pipeline = lab_pipeline(tmp_path / "home")
+    outcome = run_file(pipeline, write(tmp_path, "march.csv", HEADERS, ["O1,7,delivered,2025-03-01T10:00:00,,,,2"]))
+    assert outcome.status == "rejected"
+    (issue,) = outcome.report.errors
+    assert issue.code == "unknown-file" and "'orders*.csv'" in issue.samples[0].message
+    assert outcome.archived_as.startswith("rejected/")
+
+
+@pytest.mark.skipif(not PEER.is_dir(), reason="the lab's dataset is not beside the repository")
+@pytest.mark.slow
+def test_the_labs_dataset_through_the_pipeline_matches_the_reference_in_every_order(tmp_path: Path) -> None:
+    headers = sorted((PEER / "orders").glob("*.csv"))
+    items = sorted((PEER / "order_items").glob("*.csv"))
+    catalog = [PEER / "products.csv"]
+    orders = {
+        "headers first": [*headers, *items, *catalog],
+        "lines first": [*items, *headers, *catalog],
+        "interleaved": [f for pair in itertools.zip_longest(items, headers) for f in pair if f] + catalog,
+        "catalog last": [*headers, *items, *catalog],
+        "catalog first": [*catalog, *headers, *items],
+    }
+    expected = comparable(LabData().add_all(orders["headers first"]).kpis())
+    for name, paths in orders.items():
+        pipeline = lab_pipeline(tmp_path / name.replace(" ", "-"))
+        run_all(pipeline, paths)
+        assert comparable(snapshot(pipeline)) == expected, name
+    day = next(d for d in pipeline.kpis.daily(None, None) if d["order_date"] == "2025-03-08")
+    assert (day["total_orders"], day["total_revenue"], day["total_items_sold"]) == (286, Decimal("69188.47"), 870)
+    assert (day["return_rate"], day["unique_customers"]) == (Decimal("0.237762"), 281)
