@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from orderpipe.bootstrap import open_pipeline
 from orderpipe.config import load_settings
 from orderpipe.presets import PRESETS
-from orderpipe.bootstrap import open_pipeline
 from orderpipe.workflow import Pipeline
 from tests.conftest import MUTATION, run_file, snapshot
 from tests.lab_reference import LabData
@@ -75,8 +75,11 @@ def test_an_order_counts_once_its_header_and_a_line_are_in_whatever_came_first(t
         pipeline = lab_pipeline(tmp_path / f"home-{n}")
         run_all(pipeline, list(order))
         assert daily_of(pipeline) == [("2025-03-01", 2, 35.5, 3, 0.5, 2)], [p.name for p in order]
-        categories = [(c["category"], c["orders"], c["daily_revenue"]) for c in pipeline.kpis.category(None, None, None)]
-        assert sorted(categories) == [("Books", 2, 30.0), ("Unknown", 1, 5.5)]
+        by_category = pipeline.kpis.category(None, None, None)
+        assert sorted((c["category"], c["orders"], c["daily_revenue"]) for c in by_category) == [
+            ("Books", 2, 30.0),
+            ("Unknown", 1, 5.5),
+        ]
         assert comparable(snapshot(pipeline)) == comparable(LabData().add_all(order).kpis())
 
 
@@ -166,11 +169,16 @@ def test_a_lab_like_dataset_matches_the_reference_in_any_order_of_arrival(tmp_pa
 
 def test_a_header_file_with_a_bad_row_is_rejected_with_its_line_and_column(tmp_path: Path) -> None:
     pipeline = lab_pipeline(tmp_path / "home")
-    bad = write(tmp_path, "orders_part1.csv", HEADERS, ["O1,7,delivered,2025-03-01T10:00:00,,,,2", "O2,,returned,never,,,,x"])
+    rows = ["O1,7,delivered,2025-03-01T10:00:00,,,,2", "O2,,returned,never,,,,x"]
+    bad = write(tmp_path, "orders_part1.csv", HEADERS, rows)
     outcome = run_file(pipeline, bad)
     assert outcome.status == "rejected"
     found = {(i.code, s.line, s.column) for i in outcome.report.errors for s in i.samples}
-    assert found == {("blank-value", 3, "user_id"), ("invalid-timestamp", 3, "created_at"), ("invalid-integer", 3, "num_of_item")}
+    assert found == {
+        ("blank-value", 3, "user_id"),
+        ("invalid-timestamp", 3, "created_at"),
+        ("invalid-integer", 3, "num_of_item"),
+    }
     assert pipeline.kpis.daily(None, None) == []
     lines = write(tmp_path, "order_items_part1.csv", ITEMS, ["1,O1,7,P1,x,t,,,,1.00", "1,O1,7,P1,x,t,,,,0"])
     outcome = run_file(pipeline, lines)

@@ -174,7 +174,7 @@ def test_the_oldest_finished_catalog_batches_become_one_entry_under_the_warehous
         path.write_text("product_id,category\n" + text)
         inspection = inspect_file(path, name, ["Books", "Toys"], warehouse.scratch, shape=shape)
         assert inspection.catalog is not None
-        warehouse.publish_catalog(inspection.batch_id, inspection.catalog)
+        warehouse.publish_table("catalog", inspection.catalog, inspection.batch_id)
         record = ledger.commit(inspection.batch_id, name, inspection.report.rows, {CATALOG: [0]})
         ledger.mark_done(record.batch_id)
         return FactEntry(CATALOG, record.batch_id, record.seq or 0, (0,))

@@ -104,6 +104,12 @@ class Inspection:
     window: DateWindow | None = None
     part: StagedTable | None = None  # relational grain: a header or line batch's rows
 
+    def table(self) -> tuple[str, Path] | None:
+        """A table batch's ledger key and rows file (a catalog, headers or lines), else None."""
+        if self.catalog is not None:
+            return "catalog", self.catalog
+        return None if self.part is None else (self.part.kind, self.part.path)
+
 
 T = TypeVar("T")
 S = TypeVar("S", covariant=True)

@@ -138,15 +138,15 @@ class Warehouse:
 
         return publish_facts(facts, batch_id, self.store, part_written, self.prefix, on_file=on_file)
 
-    def publish_catalog(self, batch_id: str, rows_file: Path) -> None:
-        """Store a catalog batch's rows (product, category) as its one file."""
-        self.store.put_file(rows_file, catalog_key(batch_id, self.prefix))
-        checkpoint("catalog-staged")
-
-    def publish_part(self, kind: str, batch_id: str, rows_file: Path) -> None:
-        """Store a header or line batch's rows as its one file."""
-        self.store.put_file(rows_file, part_key(kind, batch_id, self.prefix))
-        checkpoint("part-staged")
+    def publish_table(self, key: str, rows_file: Path, batch_id: str) -> None:
+        """Store a catalog, header or line batch's rows (under the ledger `key` it is committed
+        under) as its one file."""
+        if key == CATALOG:
+            self.store.put_file(rows_file, catalog_key(batch_id, self.prefix))
+            checkpoint("catalog-staged")
+        else:
+            self.store.put_file(rows_file, part_key(key, batch_id, self.prefix))
+            checkpoint("part-staged")
 
     # -- compaction ---------------------------------------------------------------------------
     def compact_quietly(self, dates: Sequence[str]) -> None:

@@ -31,7 +31,7 @@ from pathlib import Path, PurePosixPath
 from orderpipe import outcomes
 from orderpipe.adapters.workspace import BatchLocks, Workspace, sweep
 from orderpipe.archive import Archive, Snapshot
-from orderpipe.catalogs import CATALOG, product_index
+from orderpipe.catalogs import product_index
 from orderpipe.core.meaning import Verdicts
 from orderpipe.core.names import display_name, is_upload_of
 from orderpipe.core.report import ValidationReport
@@ -251,18 +251,12 @@ class Pipeline:
         report = inspection.report
         assert report.valid
         self.settings_record.ensure()  # the first batch records what its facts mean
-        if inspection.catalog is not None:
-            # A catalog batch takes a seq like any batch, under the ledger's `catalog` key, and
-            # from then on every KPI computation reads it.
-            self.warehouse.publish_catalog(inspection.batch_id, inspection.catalog)
-            record = self.ledger.commit(inspection.batch_id, name, report.rows, {CATALOG: [0]})
-            checkpoint("after-commit")
-            return record
-        if inspection.part is not None:
-            # A header or line batch, under the ledger's `headers` or `lines` key, as a catalog's.
-            kind = inspection.part.kind
-            self.warehouse.publish_part(kind, inspection.batch_id, inspection.part.path)
-            record = self.ledger.commit(inspection.batch_id, name, report.rows, {kind: [0]})
+        table = inspection.table()
+        if table is not None:
+            # A catalog, header or line batch takes a seq like any batch, under the ledger's
+            # `catalog`, `headers` or `lines` key, and from then on every KPI computation reads it.
+            self.warehouse.publish_table(*table, inspection.batch_id)
+            record = self.ledger.commit(inspection.batch_id, name, report.rows, {table[0]: [0]})
             checkpoint("after-commit")
             return record
         facts = inspection.facts

@@ -197,7 +197,9 @@ FILE_RULES = {
 SHAPE_RULES = {"invalid-timestamp", "duplicate-line", "inconsistent-order"}
 #: Codes only a catalog file can raise (tests/test_catalog.py breaks and fixes each).
 CATALOG_RULES = {"duplicate-product"}
-SEED_CODES = sorted(set(ERROR_CODES) - SHAPE_RULES - CATALOG_RULES)
+#: Codes only the relational grain can raise (tests/test_relational.py breaks each).
+RELATIONAL_RULES = {"unknown-file"}
+SEED_CODES = sorted(set(ERROR_CODES) - SHAPE_RULES - CATALOG_RULES - RELATIONAL_RULES)
 
 
 @dataclass
