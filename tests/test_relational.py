@@ -13,6 +13,7 @@ import pytest
 from orderpipe.bootstrap import open_pipeline
 from orderpipe.config import load_settings
 from orderpipe.presets import PRESETS
+from orderpipe.status import home_status, status_lines
 from orderpipe.workflow import Pipeline
 from tests.conftest import MUTATION, run_file, snapshot
 from tests.lab_reference import LabData
@@ -216,3 +217,25 @@ def test_the_labs_dataset_through_the_pipeline_matches_the_reference_in_every_or
     day = next(d for d in pipeline.kpis.daily(None, None) if d["order_date"] == "2025-03-08")
     assert (day["total_orders"], day["total_revenue"], day["total_items_sold"]) == (286, Decimal("69188.47"), 870)
     assert (day["return_rate"], day["unique_customers"]) == (Decimal("0.237762"), 281)
+
+
+def test_status_says_what_waits_for_its_header_and_what_is_incomplete(tmp_path: Path) -> None:
+    home, folder = tmp_path / "home", tmp_path / "files"
+    pipeline = lab_pipeline(home)
+    first = hand_files(folder)
+    run_all(pipeline, first)
+    status = home_status(load_settings(home, environ={}))
+    assert status["unjoined"] == LabData().add_all(first).waiting()
+    assert status["unjoined"] == {
+        "waiting_lines": 1,
+        "waiting_orders": 1,
+        "orders_without_lines": 1,
+        "incomplete_orders": 0,
+    }
+    assert "unjoined   1 line of 1 order waiting for the header; 1 header without a line yet" in status_lines(status)
+    late = write(folder, "orders_part2.csv", HEADERS, ["O9,9,delivered,2025-03-02T07:00:00,,,,3"])
+    run_all(pipeline, [late])
+    status = home_status(load_settings(home, environ={}))
+    assert status["unjoined"] == LabData().add_all([*first, late]).waiting()
+    assert status["unjoined"]["incomplete_orders"] == 1 and status["unjoined"]["waiting_lines"] == 0
+    assert daily_of(pipeline)[-1] == ("2025-03-02", 1, 1.0, 1, 0.0, 1)  # the waiting line counts now

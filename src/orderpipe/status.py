@@ -18,6 +18,7 @@ from orderpipe.core.meaning import MEANING_FILE
 from orderpipe.core.names import REPORT_SUFFIX, display_name
 from orderpipe.logs import hide_secrets
 from orderpipe.ports import ObjectStore, RunRecord
+from orderpipe.relational import waiting_now
 
 __all__ = ["home_status", "status_lines"]
 
@@ -31,6 +32,7 @@ def home_status(settings: Settings) -> dict[str, Any]:
     try:
         store = _store(settings)
         failed, stranded = reader.ledger.failed(), reader.ledger.unfinished()
+        relational = settings.shape.relational
         daily = reader.kpis.daily(None, None)
         waiting = _names(store, settings.input_prefix)
         rejected = [k for k in _names(store, settings.rejected_prefix) if not k.endswith(REPORT_SUFFIX)]
@@ -53,6 +55,7 @@ def home_status(settings: Settings) -> dict[str, Any]:
             },
             "last_run": _last_run(reader.ledger.runs(limit=1)),
             "sizes": _sizes(settings, store),
+            **({"unjoined": waiting_now(store, reader.ledger, settings.warehouse_prefix)} if relational else {}),
         }
     finally:
         reader.close()
@@ -118,6 +121,8 @@ def status_lines(status: dict[str, Any]) -> Iterator[str]:
     yield f"failed     {_batches(status['failed'])}"
     yield f"stranded   {_batches(status['stranded'])}"
     yield f"rejected   {_counted(rejected['count'], rejected['files'], 'in rejected/')}"
+    if "unjoined" in status:
+        yield f"unjoined   {_unjoined(status['unjoined'])}"
     kpis = status["kpis"]
     reach = f"{kpis['dates']} dates, {kpis['first_date']} to {kpis['newest_date']}" if kpis["dates"] else "none yet"
     yield f"kpis       {reach}"
@@ -131,6 +136,23 @@ def status_lines(status: dict[str, Any]) -> Iterator[str]:
     for row in status["settings"]:
         if row["from"] != "default":
             yield f"  {row['name']} = {row['value']!r}  ({row['from']})"
+
+
+def _unjoined(counts: dict[str, int]) -> str:
+    """Relational grain: what does not count yet, and the orders in with fewer lines than said."""
+    lines, orders = counts["waiting_lines"], counts["waiting_orders"]
+    parts = [
+        f"{_n(lines, 'line')} of {_n(orders, 'order')} waiting for the header" if lines else "",
+        f"{_n(counts['orders_without_lines'], 'header')} without a line yet" if counts["orders_without_lines"] else "",
+        f"{_n(counts['incomplete_orders'], 'order')} with fewer lines than the header says (counted)"
+        if counts["incomplete_orders"]
+        else "",
+    ]
+    return "; ".join(p for p in parts if p) or "nothing: every line has its header, every header a line"
+
+
+def _n(count: int, what: str) -> str:
+    return f"{count} {what}{'' if count == 1 else 's'}"
 
 
 def _size_text(name: str, size: dict[str, int]) -> str:

@@ -246,12 +246,12 @@ def waiting(headers: pl.LazyFrame, lines: pl.LazyFrame) -> dict[str, int]:
     their header announced."""
     per_order = lines.group_by("order_id").agg(pl.len().alias("lines"))
     alone = per_order.join(headers.select("order_id"), on="order_id", how="anti")
-    waiting_lines, waiting_orders = alone.select(pl.col("lines").sum(), pl.len()).collect().row(0)
+    waiting_lines, waiting_orders = alone.select(pl.col("lines").sum(), pl.len().alias("orders")).collect().row(0)
     with_lines = headers.join(per_order, on="order_id", how="left")
     without, incomplete = (
         with_lines.select(
-            pl.col("lines").is_null().sum(),
-            (pl.col("lines") < pl.col("items_expected")).sum(),
+            pl.col("lines").is_null().sum().alias("without"),
+            (pl.col("lines") < pl.col("items_expected")).sum().alias("incomplete"),
         )
         .collect()
         .row(0)
