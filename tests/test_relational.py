@@ -239,3 +239,22 @@ def test_status_says_what_waits_for_its_header_and_what_is_incomplete(tmp_path: 
     assert status["unjoined"] == LabData().add_all([*first, late]).waiting()
     assert status["unjoined"]["incomplete_orders"] == 1 and status["unjoined"]["waiting_lines"] == 0
     assert daily_of(pipeline)[-1] == ("2025-03-02", 1, 1.0, 1, 0.0, 1)  # the waiting line counts now
+
+
+def test_retracting_a_header_or_line_batch_is_refused_saying_how_to_correct_instead(tmp_path: Path) -> None:
+    from tests.test_retract import cli
+
+    home = tmp_path / "home"
+    pipeline = lab_pipeline(home)
+    files = hand_files(tmp_path / "files")
+    run_all(pipeline, files)
+    before = snapshot(pipeline)
+    for batch in pipeline.ledger.runs():
+        result = cli(home, "batches", "retract", batch.batch_id[:12])
+        if batch.file == "products.csv":
+            assert result.exit_code == 0, result.output
+            continue
+        assert result.exit_code == 2 and "cannot be retracted yet: send a file that corrects them" in result.output
+    # The catalog's retraction puts every line back in `Unknown`; the daily KPIs stay.
+    assert snapshot(pipeline)[0] == before[0]
+    assert comparable(snapshot(pipeline)) == comparable(LabData().add_all(files[:2]).kpis())

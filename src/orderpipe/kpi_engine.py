@@ -142,13 +142,17 @@ class KpiEngine:
             except (InfrastructureError, OSError, pl.exceptions.PolarsError):
                 if attempt >= READ_ATTEMPTS or self.ledger.fact_entries([CATALOG])[CATALOG] == entries:
                     raise  # not a compaction of earlier catalog entries under our feet
-        if not changed:
-            return []
-        if self.shape.relational:  # lines have no dates to index: the tables say where they sold
-            with ExitStack() as stack:
-                read = read_tables(self.ledger, [HEADERS, LINES])
-                return product_dates(self.store, read, changed, stack, self.warehouse)
-        return self.ledger.product_dates(changed)
+        return self.product_dates(changed) if changed else []
+
+    def product_dates(self, products: Sequence[str]) -> list[str]:
+        """The dates on which any of `products` sold: the ledger's index, or at relational grain
+        (lines have no dates of their own to index) the dates of the counted orders with a line
+        of one of them."""
+        if not self.shape.relational:
+            return self.ledger.product_dates(products)
+        with ExitStack() as stack:
+            read = read_tables(self.ledger, [HEADERS, LINES])
+            return product_dates(self.store, read, products, stack, self.warehouse)
 
     def recompute(self, dates: Sequence[str], staged: Inspection | None = None) -> list[str]:
         """See `_recompute`. The cyclic garbage collector is paused meanwhile: thousands of dates

@@ -35,6 +35,7 @@ from orderpipe.errors import InfrastructureError, OrderpipeError, UsageError
 from orderpipe.facts import HISTORY, RETRACTED, history_rows
 from orderpipe.faults import checkpoint
 from orderpipe.ports import BatchRecord, FactEntry, RunRecord
+from orderpipe.relational import HEADERS, LINES
 from orderpipe.warehouse import merged_range
 
 if TYPE_CHECKING:
@@ -93,6 +94,12 @@ class Retraction:
                 f"batch {record.batch_id[:12]} ({record.file}) is not finished yet: finish it first"
                 f" (`orderpipe replay {record.batch_id[:12]}`), then retract it"
             )
+        if HEADERS in record.dates or LINES in record.dates:
+            raise UsageError(
+                f"batch {record.batch_id[:12]} ({record.file}) holds order headers or lines, which cannot be"
+                " retracted yet: send a file that corrects them instead (a header sent again replaces its"
+                " order's, a line sent again with its line id replaces it)"
+            )
         return record
 
     def dates_of(self, batch: BatchRecord) -> list[str]:
@@ -102,7 +109,7 @@ class Retraction:
             return sorted(batch.dates)
         with ExitStack() as stack:
             rows = pl.read_parquet(stack.enter_context(self.store.local_copy(catalog_key(batch.batch_id, self.prefix))))
-        return self.ledger.product_dates(rows.get_column("product_id").unique().sort().to_list())
+        return self.pipeline.engine.product_dates(rows.get_column("product_id").unique().sort().to_list())
 
     # -- retracting -------------------------------------------------------------------------------
     def retract(self, batch: BatchRecord) -> Retracted:
