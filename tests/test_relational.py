@@ -258,3 +258,23 @@ def test_retracting_a_header_or_line_batch_is_refused_saying_how_to_correct_inst
     # The catalog's retraction puts every line back in `Unknown`; the daily KPIs stay.
     assert snapshot(pipeline)[0] == before[0]
     assert comparable(snapshot(pipeline)) == comparable(LabData().add_all(files[:2]).kpis())
+
+
+def test_compacted_header_and_line_tables_keep_the_kpis_and_read_few_files(tmp_path: Path) -> None:
+    """Each table merged once it has more than two entries (the latest row per id among them):
+    the KPIs stay those of the reference, and at most three files per table remain."""
+    files = lab_like(tmp_path / "files", seed=11)
+    more = [
+        write(tmp_path / "files", f"order_items_part{n}.csv", ITEMS, [f"{n},{n},0,P1,x,t,,,,{n}.25"])
+        for n in range(4, 9)
+    ]
+    pipeline = lab_pipeline(tmp_path / "home")
+    pipeline.warehouse.compact_after = 2
+    run_all(pipeline, [*files, *more])
+    assert comparable(snapshot(pipeline)) == comparable(LabData().add_all([*files, *more]).kpis())
+    entries = pipeline.ledger.fact_entries(["headers", "lines", "catalog"])
+    assert all(len(entries[k]) <= 3 for k in ("headers", "lines", "catalog"))
+    assert all(any(e.batch_id.startswith("compact-") for e in entries[k]) for k in ("headers", "lines"))
+    named = {f"{k}/batch-{e.batch_id}.parquet" for k in ("headers", "lines") for e in entries[k]}
+    stored = {k.removeprefix("warehouse/orders/") for k in pipeline.store.list("warehouse/orders/")}
+    assert {k for k in stored if k.startswith(("headers/", "lines/"))} == named

@@ -124,11 +124,7 @@ class KpiEngine:
         date is read)."""
         table = next((key for key in (HEADERS, LINES) if key in batch.dates), None)
         if table is not None:
-            read = read_tables(self.ledger, [HEADERS, LINES])
-            if not any(e.batch_id == batch.batch_id for e in read[table]):
-                return []  # not committed: nothing changed
-            with ExitStack() as stack:
-                return changed_dates(self.store, read, table, batch.batch_id, stack, self.warehouse)
+            return self._table_dates(table, batch)
         if CATALOG not in batch.dates:
             return list(batch.dates)
         for attempt in itertools.count(1):
@@ -143,6 +139,23 @@ class KpiEngine:
                 if attempt >= READ_ATTEMPTS or self.ledger.fact_entries([CATALOG])[CATALOG] == entries:
                     raise  # not a compaction of earlier catalog entries under our feet
         return self.product_dates(changed) if changed else []
+
+    def _table_dates(self, table: str, batch: BatchRecord) -> list[str]:
+        """The dates a header or line batch changes (`relational.changed_dates`), read again when
+        a compaction of the tables removed a file under the read."""
+        read = read_tables(self.ledger, [HEADERS, LINES])
+        for attempt in itertools.count(1):
+            if not any(e.batch_id == batch.batch_id for e in read[table]):
+                return []  # merged into a compacted entry: only done batches are, so its dates were recomputed
+            try:
+                with ExitStack() as stack:
+                    return changed_dates(self.store, read, table, batch.batch_id, stack, self.warehouse)
+            except (InfrastructureError, OSError, pl.exceptions.PolarsError):
+                again = read_tables(self.ledger, [HEADERS, LINES])
+                if again == read or attempt >= READ_ATTEMPTS:
+                    raise  # not a compaction under our feet: a real failure
+                read = again
+        raise AssertionError("unreachable")
 
     def product_dates(self, products: Sequence[str]) -> list[str]:
         """The dates on which any of `products` sold: the ledger's index, or at relational grain

@@ -11,8 +11,10 @@ computed from them joined, each time, so a header that lands after its lines fin
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
+from pathlib import Path
 
 import polars as pl
 
@@ -40,6 +42,7 @@ __all__ = [
     "product_dates",
     "read_tables",
     "waiting_now",
+    "write_part_merge",
 ]
 
 #: The ledger keys under which header and line batches are entries, beside the order dates.
@@ -72,6 +75,24 @@ def load_part(
     if not frames:
         return pl.DataFrame(schema=schema)
     return pl.concat([f.select(list(schema)) for f in frames], how="vertical")
+
+
+def write_part_merge(
+    store: ObjectStore, kind: str, covered: Sequence[FactEntry], merged: str, workdir: Path, prefix: str
+) -> tuple[int, ...]:
+    """Store the merged entry `merged` of these header (or line) entries: the latest row per
+    order id (line id) among them, sorted by it, so the same entries always give the same file.
+    Returns its parts."""
+    with ExitStack() as stack:
+        rows = load_part(store, kind, covered, stack, prefix).lazy()
+        latest = (current_headers if kind == HEADERS else current_lines)(rows).collect()
+    local = workdir / f"{kind}-merge-{uuid.uuid4().hex}.parquet"
+    latest.sort(latest.columns[0]).write_parquet(local, compression="zstd")
+    try:
+        store.put_file(local, part_key(kind, merged, prefix))
+    finally:
+        local.unlink(missing_ok=True)
+    return (0,)
 
 
 def read_tables(ledger: Ledger, keys: Sequence[str]) -> dict[str, list[FactEntry]]:

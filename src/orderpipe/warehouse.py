@@ -52,7 +52,7 @@ from orderpipe.faults import checkpoint
 from orderpipe.logs import log_event
 from orderpipe.outcomes import reason_of
 from orderpipe.ports import FactEntry, Ledger, ObjectStore
-from orderpipe.relational import TABLE_KEYS, part_key
+from orderpipe.relational import TABLE_KEYS, part_key, write_part_merge
 
 __all__ = ["COMPACT_AFTER", "Warehouse", "merge_start", "merged_id", "merged_range"]
 
@@ -177,8 +177,9 @@ class Warehouse:
         """
         compacted = []
         released: set[tuple[str, int]] = set()
-        if CATALOG in dates:
-            compacted += self._compact_catalog()
+        for key in TABLE_KEYS:
+            if key in dates:
+                compacted += self._compact_table(key)
         dates = [d for d in dates if d not in TABLE_KEYS]
         # A retraction's marks hold no rows: they are never merged, and count for nothing here.
         read = {
@@ -263,13 +264,14 @@ class Warehouse:
         keys = {fact_key(order_date, e.batch_id, p, self.prefix) for e in entries for p in e.parts if p < HISTORY}
         return sum(stat.size for stat in map(self.store.stat, keys) if stat is not None)
 
-    def _compact_catalog(self) -> list[str]:
-        """Merge the oldest catalog entries into one (the latest row per product among them), so
-        reading the catalog never costs more with the number of catalog batches. Only entries
-        of finished batches are merged: an unfinished one still needs its own rows to find
-        what it changed. Crash-safe as `compact`: a name derived from what it replaces, one
-        ledger switch, deletion last."""
-        entries = [e for e in self.ledger.fact_entries([CATALOG])[CATALOG] if not is_marker(e)]
+    def _compact_table(self, key: str) -> list[str]:
+        """Merge the oldest entries of a table (the catalog, or at relational grain the headers
+        or the lines) into one holding the latest row per product (order, line) among them, so
+        reading a table never costs more with the number of its batches. Only entries of
+        finished batches are merged: an unfinished one still needs its own rows, and the rows
+        before it, to find what it changed. Crash-safe as `compact`: a name derived from what
+        it replaces, one ledger switch, deletion last."""
+        entries = [e for e in self.ledger.fact_entries([key])[key] if not is_marker(e)]
         if len(entries) <= self.compact_after:
             return []
         covered: list[FactEntry] = []
@@ -282,16 +284,23 @@ class Warehouse:
             return []
         top = covered[-1].seq
         merged = f"compact-{top:012d}"
-        with ExitStack() as stack:
-            history = catalog_history(self.store, covered, stack, self.prefix)
-        parts = write_catalog_merge(history, merged, self.store, self.scratch, self.prefix)
+        if key == CATALOG:
+            with ExitStack() as stack:
+                history = catalog_history(self.store, covered, stack, self.prefix)
+            parts = write_catalog_merge(history, merged, self.store, self.scratch, self.prefix)
+        else:
+            parts = write_part_merge(self.store, key, covered, merged, self.scratch, self.prefix)
         checkpoint("compact-written")
-        if not self.ledger.compact(CATALOG, covered, FactEntry(CATALOG, merged, top, parts)):
-            return []  # another process compacted the catalog first
+        if not self.ledger.compact(key, covered, FactEntry(key, merged, top, parts)):
+            return []  # another process compacted the table first
         checkpoint("compact-switched")
-        self.delete_catalog_files(covered)
+        if key == CATALOG:
+            self.delete_catalog_files(covered)
+        else:
+            for entry in covered:
+                self.store.delete(part_key(key, entry.batch_id, self.prefix))
         checkpoint("compact-cleaned")
-        return [CATALOG]
+        return [key]
 
     def delete_catalog_files(self, replaced: Sequence[FactEntry]) -> None:
         """Delete the files of catalog entries a switch replaced (a merge's history too)."""
