@@ -101,16 +101,23 @@ def new_home(root: Path) -> Path:
     return home
 
 
-def check_history(home: Path, pending: set[str], extra: dict[str, str] | None = None) -> None:
-    """Every batch finished, accepted at most once, the interrupted ones accepted by the rerun."""
+def check_history(
+    home: Path,
+    pending: set[str],
+    extra: dict[str, str] | None = None,
+    invalid: set[str] = INVALID,
+    again: str = "first-again.csv",
+) -> None:
+    """Every batch finished, accepted at most once, the interrupted ones accepted by the rerun;
+    the `invalid` files rejected, the file sent `again` a duplicate."""
     runs = json.loads(orderpipe(home, "batches", "--format", "json", extra=extra).stdout)
     assert unfinished(home, extra) == (set(), set())
     accepted = Counter(r["batch_id"] for r in runs if r["status"] == "accepted")
     assert max(accepted.values()) == 1, runs
     assert pending <= set(accepted), runs
-    assert {r["status"] for r in runs if r["file"] in INVALID} == {"rejected"}
-    assert {r["status"] for r in runs if r["file"] not in INVALID} <= {"accepted", "duplicate"}
-    assert {r["file"]: r["status"] for r in runs}["first-again.csv"] == "duplicate"
+    assert {r["status"] for r in runs if r["file"] in invalid} == {"rejected"}
+    assert {r["status"] for r in runs if r["file"] not in invalid} <= {"accepted", "duplicate"}
+    assert {r["file"]: r["status"] for r in runs}[again] == "duplicate"
 
 
 @pytest.fixture(scope="module")

@@ -128,3 +128,10 @@ def category_names() -> set[str]:
 
     with (PEER / "products.csv").open(newline="") as stream:
         return {row["category"] for row in csv.DictReader(stream)}
+
+
+def test_a_file_sent_again_changes_nothing_even_after_a_correction(files: dict[str, Path], tmp_path: Path) -> None:
+    lab = LabData().add_all(files.values())
+    lab.add(write(tmp_path, "order_items_part2.csv", ITEMS, ["2,O1,7,P2,delivered,2025-03-01T10:05:00,,,,6.50"]))
+    lab.add(files["items"])  # the same bytes as the first line file: already counted
+    assert lab.items["2"]["sale_price"] == "6.50"
