@@ -1,4 +1,4 @@
-"""The kill -9 guarantees at relational grain: lines before and after their headers, the
+"""The kill -9 and two-worker guarantees at relational grain: lines before and after their headers, the
 catalog between them, a rejected header file, a duplicate, re-sent headers and lines, and a
 compaction of the line table. The helpers are those of `test_crash.py` and
 `test_crash_catalog.py`; the KPIs are held to the reference too."""
@@ -6,9 +6,12 @@ compaction of the line table. The helpers are those of `test_crash.py` and
 from __future__ import annotations
 
 import json
+import os
 import random
 import shutil
 import signal
+import subprocess
+import sys
 from decimal import Decimal
 from pathlib import Path
 
@@ -18,9 +21,10 @@ from orderpipe.presets import PRESETS
 from tests.lab_reference import LabData
 from tests.test_crash import orderpipe, scratch_left, state, unfinished
 from tests.test_crash_catalog import check_history as _check_history
-from tests.test_lab_reference import HEADERS, ITEMS
+from tests.test_lab_reference import HEADERS, ITEMS, PRODUCTS
 from tests.test_line_items import comparable
 from tests.test_relational import lab_like, write
+from tests.test_watch import stop_when_drained
 
 pytestmark = pytest.mark.slow
 
@@ -142,3 +146,48 @@ def test_kill_on_s3_and_dynamodb_then_rerun(
     assert (daily, category) == clean_run[:2]
     assert archived == clean_run[2] and leftovers == []
     check_history(home, pending, env)
+
+
+def test_header_line_and_catalog_batches_racing_on_two_workers(tmp_path: Path) -> None:
+    """Header, line and catalog files processed two at a time: whichever of an order's header
+    and lines commits last finds the other, so the KPIs are those of the reference fed the
+    accepted files in commit order."""
+    rng = random.Random(17)
+    folder = tmp_path / "drops"
+    files: list[Path] = []
+    for n in range(30):
+        if n % 5 == 4:
+            rows = [f"P{p},S,1,{rng.choice(['Books', 'Toys', 'Beauty'])},n,b,2,d" for p in rng.sample(range(8), 3)]
+            files.append(write(folder, f"products_{n:03d}.csv", PRODUCTS, rows))
+        elif n % 2:
+            status = ["delivered", "returned"]
+            rows = [
+                f"{o},{rng.randint(1, 9)},{rng.choice(status)},2025-03-0{rng.randint(1, 4)}T10:00:00,,,,2"
+                for o in rng.sample(range(40), 5)
+            ]
+            files.append(write(folder, f"orders_{n:03d}.csv", HEADERS, rows))
+        else:
+            rows = [
+                f"{line},{rng.randrange(40)},0,P{rng.randrange(8)},x,t,,,,{rng.randint(1, 999)}.99"
+                for line in rng.sample(range(80), 6)
+            ]
+            files.append(write(folder, f"order_items_{n:03d}.csv", ITEMS, rows))
+    home = new_home(tmp_path)
+    (home / "input").mkdir()
+    for path in files:
+        shutil.copyfile(path, home / "input" / path.name)
+    watcher = subprocess.Popen(
+        [sys.executable, "-m", "orderpipe", "--home", str(home), "watch", "--workers", "2"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env={**os.environ, "ORDERPIPE_WATCH_POLL_INTERVAL": "0.1", "ORDERPIPE_WATCH_SETTLE_TIME": "0.2"},
+    )
+    out = stop_when_drained(watcher, lambda: not any((home / "input").glob("*.csv")))
+    assert len(out.splitlines()) == 30
+    history = json.loads(orderpipe(home, "batches", "--format", "json").stdout)
+    assert {h["status"] for h in history} == {"accepted"}
+    commit_order = [folder / h["file"] for h in sorted(history, key=lambda h: h["seq"])]
+    daily = json.loads(orderpipe(home, "kpis", "daily", "--format", "json").stdout)
+    category = json.loads(orderpipe(home, "kpis", "category", "--format", "json").stdout)
+    assert exact(comparable((daily, category))) == exact(comparable(LabData().add_all(commit_order).kpis()))
