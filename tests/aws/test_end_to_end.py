@@ -105,6 +105,42 @@ def test_a_catalog_reaches_the_containers(agent: EcsAgent, tmp_path: Path) -> No
     assert "processed/products.csv" in stack.keys("processed/")
 
 
+#: The lab preset's [input] table as $ORDERPIPE_INPUT: the containers read no orderpipe.toml.
+LAB_SHAPE = {
+    "grain": "relational",
+    "catalog": True,
+    "timezone": "UTC",
+    "columns": {"customer_id": "user_id", "order_timestamp": "created_at", "items_expected": "num_of_item",
+                "line_id": "id", "unit_price": "sale_price"},
+    "returned": {"column": "status", "values": ["returned"]},
+    "catalog_columns": {"product_id": "id"},
+}  # fmt: skip
+
+
+def test_the_relational_grain_reaches_the_containers(agent: EcsAgent, tmp_path: Path) -> None:
+    """Lines before their headers, then the catalog and an invalid header file, each through the
+    ECS tasks: the KPIs of a local run of the same files, the bad file quarantined."""
+    from tests.test_relational import HEADERS, hand_files
+    from tests.test_relational import write as write_part
+
+    stack = Stack(agent.ecs.meta.endpoint_url, "relational", tmp_path, input_shape=json.dumps(LAB_SHAPE))
+    headers, items, products = hand_files(tmp_path / "files")
+    bad = write_part(tmp_path / "bad", "orders_bad.csv", HEADERS, ["O7,,delivered,2025-03-01T10:00:00,,,,1"])
+    statuses = []
+    for path in (items, headers, products, bad):
+        (name,) = stack.trigger(stack.upload(path, f"input/{path.name}"))["started"]
+        statuses.append(stack.wait(name)["status"])
+    assert statuses == ["SUCCEEDED", "SUCCEEDED", "SUCCEEDED", "FAILED"], (stack.messages("failure"), agent.commands)
+    pipeline = open_pipeline(load_settings(tmp_path / "local", environ={"ORDERPIPE_INPUT": json.dumps(LAB_SHAPE)}))
+    for path in (items, headers, products):
+        run_file(pipeline, path)
+    expected = pipeline.kpis.daily(None, None), pipeline.kpis.category(None, None, None)
+    assert stack.kpis() == expected
+    assert [(d["order_date"], d["total_orders"]) for d in expected[0]] == [("2025-03-01", 2)]
+    assert "rejected/orders_bad.csv" in stack.keys("rejected/")
+    assert "processed/order_items_part1.csv" in stack.keys("processed/")
+
+
 def test_the_date_window_reaches_the_containers(agent: EcsAgent, tmp_path: Path) -> None:
     """The window of plausible order dates travels in $ORDERPIPE_INPUT with the rest of [input]:
     a file dated 2052 is rejected by the default window, and accepted by a stack whose [input]
