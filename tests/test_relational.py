@@ -223,7 +223,14 @@ def test_status_says_what_waits_for_its_header_and_what_is_incomplete(tmp_path: 
     home, folder = tmp_path / "home", tmp_path / "files"
     pipeline = lab_pipeline(home)
     first = hand_files(folder)
-    run_all(pipeline, first)
+    lines = run_file(pipeline, first[1])  # before any header: every line waits
+    assert lines.message == (
+        "order_items_part1.csv: accepted, 4 order lines; recomputed 0 date(s);"
+        " 4 lines of 3 orders waiting for the header"
+    )
+    run_all(pipeline, [first[0], first[2]])
+    (last,) = pipeline.ledger.runs(limit=1)
+    assert last.message.endswith("; 1 line of 1 order waiting for the header; 1 header without a line yet")
     status = home_status(load_settings(home, environ={}))
     assert status["unjoined"] == LabData().add_all(first).waiting()
     assert status["unjoined"] == {

@@ -31,14 +31,14 @@ from typing import Any
 from orderpipe import outcomes
 from orderpipe.adapters.workspace import BatchLocks, Workspace
 from orderpipe.core.meaning import Verdicts
-from orderpipe.core.names import REPORT_SUFFIX, display_name, fit_name, tagged_name, upload_family
+from orderpipe.core.names import REPORT_SUFFIX, display_name, fit_name, is_upload_of, tagged_name, upload_family
 from orderpipe.core.report import ValidationReport
 from orderpipe.core.window import DateWindow
 from orderpipe.errors import InfrastructureError
 from orderpipe.faults import checkpoint
 from orderpipe.logs import log_event
 from orderpipe.outcomes import Outcome
-from orderpipe.ports import Ledger, ObjectStat, ObjectStore, Prefixes
+from orderpipe.ports import BatchRecord, Ledger, ObjectStat, ObjectStore, Prefixes
 
 __all__ = ["Archive", "Snapshot", "sha256"]
 
@@ -319,6 +319,14 @@ class Archive:
     def quarantined(self, batch_prefix: str | None = None) -> list[str]:
         """Keys of rejected files (all, or those whose batch id starts with `batch_prefix`)."""
         return [k for k, batch_id in self.quarantined_batches(warn=True) if batch_id.startswith(batch_prefix or "")]
+
+    def waiting_upload(self, batch: BatchRecord) -> bool:
+        """Whether the batch's file still waits in input/: the ledger has the user's name, the
+        upload may wait under `NAME.2.csv` (or a shortened name)."""
+        if self.store.exists(self.prefixes.input + batch.file):
+            return True
+        names = (PurePosixPath(k).name for k in self.store.list(self.prefixes.input))
+        return any(is_upload_of(n, batch.file, batch.batch_id) for n in names)
 
     def quarantined_batches(self, warn: bool = False) -> Iterator[tuple[str, str]]:
         """(key, batch id) of each rejected file. A file whose report is damaged is still

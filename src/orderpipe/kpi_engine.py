@@ -42,6 +42,7 @@ from orderpipe.core.kpis import (
     kpis_from_sums,
 )
 from orderpipe.core.lines import compute_line_kpis, current_lines
+from orderpipe.core.relational import counted_lines, waiting
 from orderpipe.core.shape import InputShape
 from orderpipe.errors import InfrastructureError
 from orderpipe.facts import is_marker, load_facts, staged_facts
@@ -53,7 +54,7 @@ from orderpipe.relational import (
     LINES,
     TABLE_KEYS,
     changed_dates,
-    lines_of_dates,
+    current_tables,
     product_dates,
     read_tables,
 )
@@ -117,6 +118,8 @@ class KpiEngine:
         self.warehouse = warehouse  # the prefix of the facts
         #: date -> its current orders as of a seq, the dates used longest ago first.
         self.known: OrderedDict[str, KnownOrders] = OrderedDict()
+        #: Relational grain: what waited as of the last recompute (`core.relational.waiting`).
+        self.unjoined: dict[str, int] | None = None
 
     def dates_of(self, batch: BatchRecord) -> list[str]:
         """The dates whose KPIs a batch changes: its own dates, or for a catalog batch the dates
@@ -189,10 +192,10 @@ class KpiEngine:
         objects.
         """
         dates = [d for d in dates if d not in TABLE_KEYS]
+        if self.shape.relational:  # (even with no date to recompute: what waits is told)
+            return self._recompute_relational(sorted(set(dates)))
         if not dates:
             return []
-        if self.shape.relational:
-            return self._recompute_relational(sorted(set(dates)))
         # With the catalog on, the catalog's entries are read in the same consistent read as the
         # dates' facts: the KPIs then cover both, and so does their version.
         keys = ([CATALOG] if self.shape.catalog else []) + sorted(set(dates))
@@ -218,9 +221,13 @@ class KpiEngine:
         for attempt in itertools.count(1):
             try:
                 with ExitStack() as stack:
-                    rows = lines_of_dates(self.store, read, dates, stack, self.warehouse)
+                    headers, lines = current_tables(self.store, read, stack, self.warehouse)
+                    self.unjoined = waiting(headers, lines)
+                    if not dates:
+                        return []
                     products = current_catalog(self.store, read[CATALOG], stack, self.warehouse)
-                    results = compute_line_kpis(resolve_categories(rows, products.lazy()), dates)
+                    rows = resolve_categories(counted_lines(headers, lines, dates), products.lazy())
+                    results = compute_line_kpis(rows, dates)
                 break
             except (InfrastructureError, OSError, pl.exceptions.PolarsError):
                 again = read_tables(self.ledger, keys)

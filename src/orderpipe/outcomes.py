@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from orderpipe.catalogs import CATALOG
+from orderpipe.core.relational import describe_waiting
 from orderpipe.core.report import ValidationReport
 from orderpipe.ports import BatchRecord, Notification, RunRecord
 from orderpipe.relational import HEADERS, TABLE_KEYS
@@ -80,9 +81,11 @@ def accepted(
     archived: str,
     won: bool = False,
     dates: Sequence[str] | None = None,
+    unjoined: dict[str, int] | None = None,
 ) -> Outcome:
     """`won`: the caller finished the batch under its lock, so no one else reports it.
-    `dates`: the dates recomputed, when they are not the batch's own (a catalog batch)."""
+    `dates`: the dates recomputed, when they are not the batch's own (a table batch).
+    `unjoined`: at relational grain, what waits after it (`core.relational.waiting`)."""
     table = next((key for key in TABLE_KEYS if key in batch.dates), None)
     if table is not None:
         shown = tuple(dates or ())
@@ -94,6 +97,8 @@ def accepted(
         held = {CATALOG: f"catalog of {batch.rows} product{plural}", HEADERS: f"{batch.rows} order header{plural}"}
         what = held.get(table, f"{batch.rows} order line{plural}")
         message = f"{name}: accepted, {what}; recomputed {len(shown)} date(s){span}"
+        if unjoined is not None:
+            message += f"; {describe_waiting(unjoined)}"
         return Outcome("accepted", name, batch.batch_id, batch.rows, shown, message, report, archived)
     own = batch.dates
     if not won and batch.file != name:  # another file with the same bytes won the commit

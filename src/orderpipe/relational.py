@@ -22,7 +22,6 @@ from orderpipe.catalogs import CATALOG
 from orderpipe.core.relational import (
     HEADER_SCHEMA,
     LINE_SCHEMA,
-    counted_lines,
     current_headers,
     current_lines,
     waiting,
@@ -36,7 +35,7 @@ __all__ = [
     "LINES",
     "TABLE_KEYS",
     "changed_dates",
-    "lines_of_dates",
+    "current_tables",
     "load_part",
     "part_key",
     "product_dates",
@@ -110,13 +109,13 @@ def read_tables(ledger: Ledger, keys: Sequence[str]) -> dict[str, list[FactEntry
     raise InfrastructureError("header and line batches kept committing while the KPIs were read; it will be read again")
 
 
-def lines_of_dates(
-    store: ObjectStore, read: Mapping[str, list[FactEntry]], dates: Sequence[str], stack: ExitStack, prefix: str
-) -> pl.LazyFrame:
-    """The line-grain rows of the orders that count on `dates`, from the tables as read."""
+def current_tables(
+    store: ObjectStore, read: Mapping[str, list[FactEntry]], stack: ExitStack, prefix: str
+) -> tuple[pl.LazyFrame, pl.LazyFrame]:
+    """The current headers and lines, from the tables as read."""
     headers = current_headers(load_part(store, HEADERS, read.get(HEADERS, []), stack, prefix).lazy())
     lines = current_lines(load_part(store, LINES, read.get(LINES, []), stack, prefix).lazy())
-    return counted_lines(headers, lines, dates)
+    return headers, lines
 
 
 def changed_dates(
@@ -155,8 +154,5 @@ def product_dates(
 
 def waiting_now(store: ObjectStore, ledger: Ledger, prefix: str = FACTS_PREFIX) -> dict[str, int]:
     """What does not count yet (`core.relational.waiting`), from the tables as they are now."""
-    read = read_tables(ledger, [HEADERS, LINES])
     with ExitStack() as stack:
-        headers = current_headers(load_part(store, HEADERS, read[HEADERS], stack, prefix).lazy())
-        lines = current_lines(load_part(store, LINES, read[LINES], stack, prefix).lazy())
-        return waiting(headers, lines)
+        return waiting(*current_tables(store, read_tables(ledger, [HEADERS, LINES]), stack, prefix))

@@ -16,6 +16,7 @@ from orderpipe.bootstrap import DATABASE_FILE, open_reader
 from orderpipe.config import Settings, settings_in_force
 from orderpipe.core.meaning import MEANING_FILE
 from orderpipe.core.names import REPORT_SUFFIX, display_name
+from orderpipe.core.relational import describe_waiting
 from orderpipe.logs import hide_secrets
 from orderpipe.ports import ObjectStore, RunRecord
 from orderpipe.relational import waiting_now
@@ -122,7 +123,7 @@ def status_lines(status: dict[str, Any]) -> Iterator[str]:
     yield f"stranded   {_batches(status['stranded'])}"
     yield f"rejected   {_counted(rejected['count'], rejected['files'], 'in rejected/')}"
     if "unjoined" in status:
-        yield f"unjoined   {_unjoined(status['unjoined'])}"
+        yield f"unjoined   {describe_waiting(status['unjoined'])}"
     kpis = status["kpis"]
     reach = f"{kpis['dates']} dates, {kpis['first_date']} to {kpis['newest_date']}" if kpis["dates"] else "none yet"
     yield f"kpis       {reach}"
@@ -136,23 +137,6 @@ def status_lines(status: dict[str, Any]) -> Iterator[str]:
     for row in status["settings"]:
         if row["from"] != "default":
             yield f"  {row['name']} = {row['value']!r}  ({row['from']})"
-
-
-def _unjoined(counts: dict[str, int]) -> str:
-    """Relational grain: what does not count yet, and the orders in with fewer lines than said."""
-    lines, orders = counts["waiting_lines"], counts["waiting_orders"]
-    parts = [
-        f"{_n(lines, 'line')} of {_n(orders, 'order')} waiting for the header" if lines else "",
-        f"{_n(counts['orders_without_lines'], 'header')} without a line yet" if counts["orders_without_lines"] else "",
-        f"{_n(counts['incomplete_orders'], 'order')} with fewer lines than the header says (counted)"
-        if counts["incomplete_orders"]
-        else "",
-    ]
-    return "; ".join(p for p in parts if p) or "nothing: every line has its header, every header a line"
-
-
-def _n(count: int, what: str) -> str:
-    return f"{count} {what}{'' if count == 1 else 's'}"
 
 
 def _size_text(name: str, size: dict[str, int]) -> str:

@@ -102,7 +102,7 @@ def transform(pipeline: Pipeline, key: str, version: str | None = None) -> Outco
         pipeline.recompute(dates, inspection)  # while the stage is here: no facts downloads
     pipeline.compact_quietly(batch.dates)
     pipeline.ledger.mark_done(batch.batch_id)
-    outcome = pipeline.accepted(name, batch, inspection.report, "", dates=dates)
+    outcome = pipeline.accepted(name, batch, inspection.report, "", dates=dates, unjoined=pipeline.engine.unjoined)
     pipeline.ledger.record_run(
         RunRecord(outcome.batch_id, name, outcome.status, outcome.rows, outcome.dates, started, _now(), outcome.message)
     )

@@ -207,7 +207,8 @@ class Pipeline:
         checkpoint("after-done")
         # Recorded under the lock: a process that waited for it then finds the record, and
         # reports nothing of its own for the same upload.
-        outcome = outcomes.accepted(name, existing, inspection.report, archived, won=True, dates=recomputed)
+        report, unjoined = inspection.report, self.engine.unjoined  # (at relational grain: what waits)
+        outcome = outcomes.accepted(name, existing, report, archived, won=True, dates=recomputed, unjoined=unjoined)
         return self._finish(outcome, started)
 
     def _taken_elsewhere(self, name: str, batch_id: str, report: ValidationReport | None) -> Outcome | None:
@@ -402,10 +403,10 @@ class Pipeline:
                 except TRANSIENT:
                     raise
                 except Exception as exc:
-                    if not self._waiting_upload(batch):
+                    if not self.archive.waiting_upload(batch):
                         self._failed_in_recovery(batch, exc)
                     continue  # a waiting file is processed by its own run, which quarantines it
-                if self._waiting_upload(batch):
+                if self.archive.waiting_upload(batch):
                     continue  # the file is still waiting: processing it will finish the batch
                 self.ledger.mark_done(batch.batch_id)
                 finished.append(batch.batch_id)
@@ -421,14 +422,6 @@ class Pipeline:
             "batch.failed", logging.ERROR, batch_id=batch.batch_id, error=reason, traceback=traceback.format_exc()
         )
         self._finish(outcomes.not_finished(batch, reason), outcomes.now())
-
-    def _waiting_upload(self, batch: BatchRecord) -> bool:
-        """Whether the batch's file still waits in input/: the ledger has the user's name, the
-        upload may wait under `NAME.2.csv` (or a shortened name)."""
-        if self.store.exists(self.prefixes.input + batch.file):
-            return True
-        names = (PurePosixPath(k).name for k in self.store.list(self.prefixes.input))
-        return any(is_upload_of(n, batch.file, batch.batch_id) for n in names)
 
     def stranded(self, batch_prefix: str | None = None) -> list[BatchRecord]:
         """Failed batches with no file left to replay (committed, their file already archived or
@@ -455,4 +448,7 @@ class Pipeline:
             raise
         except Exception as exc:
             return self._finish(outcomes.not_finished(batch, reason_of(exc), again=True), started)
-        return self._finish(outcomes.accepted(batch.file, batch, None, "", won=True, dates=recomputed), started)
+        outcome = outcomes.accepted(
+            batch.file, batch, None, "", won=True, dates=recomputed, unjoined=self.engine.unjoined
+        )
+        return self._finish(outcome, started)

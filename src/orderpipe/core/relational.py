@@ -34,6 +34,7 @@ __all__ = [
     "counted_lines",
     "current_headers",
     "current_lines",
+    "describe_waiting",
     "waiting",
 ]
 
@@ -262,3 +263,21 @@ def waiting(headers: pl.LazyFrame, lines: pl.LazyFrame) -> dict[str, int]:
         "orders_without_lines": int(without),
         "incomplete_orders": int(incomplete or 0),
     }
+
+
+def describe_waiting(counts: dict[str, int]) -> str:
+    """What `waiting` found, for a person: what does not count yet, and the orders counted with
+    fewer lines than their header says."""
+    lines, orders = counts["waiting_lines"], counts["waiting_orders"]
+    parts = [
+        f"{_n(lines, 'line')} of {_n(orders, 'order')} waiting for the header" if lines else "",
+        f"{_n(counts['orders_without_lines'], 'header')} without a line yet" if counts["orders_without_lines"] else "",
+        f"{_n(counts['incomplete_orders'], 'order')} with fewer lines than the header says (counted)"
+        if counts["incomplete_orders"]
+        else "",
+    ]
+    return "; ".join(p for p in parts if p) or "nothing waits: every line has its header, every header a line"
+
+
+def _n(count: int, what: str) -> str:
+    return f"{count} {what}{'' if count == 1 else 's'}"
