@@ -149,8 +149,13 @@ def test_every_setting_of_the_shape_is_in_the_meaning() -> None:
     """A new [input] setting must be placed: part of the meaning, or safe on purpose."""
     settings = load_settings(Path("/nonexistent-home"), environ={})
     meaning = input_meaning(settings.shape, "warehouse/")
-    # which new files are catalog batches, which order dates are plausible: not what a row says
-    safe_on_purpose = {"input.catalog_files", "input.dates", "input.earliest_date", "input.latest_date"}
+    # which new files are catalog, header or line batches, which order dates are plausible: not
+    # what a row says
+    safe_on_purpose = {"input.catalog_files", "input.header_files", "input.line_files"} | {
+        "input.dates",
+        "input.earliest_date",
+        "input.latest_date",
+    }
     input_keys = {k for k in _known_keys() if k.startswith("input.")}
     assert input_keys - set(meaning) == safe_on_purpose
     assert meaning_changes({"input.grain": "order"}, meaning) == []  # an older record: the rest unchanged
