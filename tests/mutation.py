@@ -43,6 +43,9 @@ MUTATED = [
     "src/orderpipe/retract.py",
     "src/orderpipe/locate.py",
     "src/orderpipe/catalogs.py",
+    # Relational grain: header and line tables on the store; table batches' stage.
+    "src/orderpipe/relational.py",
+    "src/orderpipe/tables.py",
     # Reading a file: the screen and staging of every shape, and the facts files they write.
     "src/orderpipe/ingest.py",
     "src/orderpipe/shaped.py",
@@ -129,6 +132,9 @@ TESTS = [
     "tests/test_rejected_files_settle.py::test_two_files_of_one_name_dismissed_keep_both",
     "tests/test_retract.py",
     "tests/test_date_window.py",
+    # Relational grain through the pipeline (the in-process tests; the kill -9 ones start `orderpipe`).
+    "tests/test_relational.py",
+    "tests/test_lab_reference.py",
 ]
 SETTINGS: dict[str, Any] = {
     "source_paths": ["src"],
