@@ -9,7 +9,7 @@ definitions, in `decimal`, for the tests of that input to be held to.
 - An order's date is its header's `created_at` date in the configured time zone (`zone`): a
   moment with an offset is converted to it, a local time (the lab's files) keeps its date;
   its customer is the header's `user_id`; it is returned when the header's `status` is one of
-  `returned_values`.
+  `returned_values`, in any case.
 - Its lines are the items with its `order_id`, each one unit at `sale_price`, in its product's
   category in the catalog (`Unknown` when the catalog has no row for the product).
 - An order counts once its header and at least one line are in. Items whose header has not
@@ -95,7 +95,7 @@ class LabData:
                     product=item["product_id"],
                     quantity=1,
                     price=Decimal(item["sale_price"]),
-                    returned=header["status"] in self.returned_values,
+                    returned=header["status"].lower() in {v.lower() for v in self.returned_values},
                 )
             )
         return found

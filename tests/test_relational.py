@@ -256,6 +256,11 @@ def test_retracting_a_header_or_line_batch_is_refused_saying_how_to_correct_inst
     files = hand_files(tmp_path / "files")
     run_all(pipeline, files)
     before = snapshot(pipeline)
+    catalog = next(r.batch_id for r in pipeline.ledger.runs() if r.file == "products.csv")
+    dry = cli(home, "batches", "retract", catalog[:12], "--dry-run")  # the lines move to Unknown
+    assert dry.exit_code == 0 and "total_orders" not in dry.output, dry.output
+    assert "Books.orders 2 → -" in dry.output and "Unknown.orders 1 → 2 (+1)" in dry.output
+    assert snapshot(pipeline) == before
     for batch in pipeline.ledger.runs():
         result = cli(home, "batches", "retract", batch.batch_id[:12])
         if batch.file == "products.csv":

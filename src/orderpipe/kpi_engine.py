@@ -23,7 +23,7 @@ import datetime as dt
 import gc
 import itertools
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 
@@ -57,6 +57,7 @@ from orderpipe.relational import (
     current_tables,
     product_dates,
     read_tables,
+    with_tables,
 )
 
 __all__ = ["KnownOrders", "KpiEngine", "with_order_keys"]
@@ -144,21 +145,15 @@ class KpiEngine:
         return self.product_dates(changed) if changed else []
 
     def _table_dates(self, table: str, batch: BatchRecord) -> list[str]:
-        """The dates a header or line batch changes (`relational.changed_dates`), read again when
-        a compaction of the tables removed a file under the read."""
-        read = read_tables(self.ledger, [HEADERS, LINES])
-        for attempt in itertools.count(1):
+        """The dates a header or line batch changes (`relational.changed_dates`)."""
+
+        def changed(read: Mapping[str, list[FactEntry]]) -> list[str]:
             if not any(e.batch_id == batch.batch_id for e in read[table]):
                 return []  # merged into a compacted entry: only done batches are, so its dates were recomputed
-            try:
-                with ExitStack() as stack:
-                    return changed_dates(self.store, read, table, batch.batch_id, stack, self.warehouse)
-            except (InfrastructureError, OSError, pl.exceptions.PolarsError):
-                again = read_tables(self.ledger, [HEADERS, LINES])
-                if again == read or attempt >= READ_ATTEMPTS:
-                    raise  # not a compaction under our feet: a real failure
-                read = again
-        raise AssertionError("unreachable")
+            with ExitStack() as stack:
+                return changed_dates(self.store, read, table, batch.batch_id, stack, self.warehouse)
+
+        return with_tables(self.ledger, [HEADERS, LINES], changed)
 
     def product_dates(self, products: Sequence[str]) -> list[str]:
         """The dates on which any of `products` sold: the ledger's index, or at relational grain
@@ -166,9 +161,12 @@ class KpiEngine:
         of one of them."""
         if not self.shape.relational:
             return self.ledger.product_dates(products)
-        with ExitStack() as stack:
-            read = read_tables(self.ledger, [HEADERS, LINES])
-            return product_dates(self.store, read, products, stack, self.warehouse)
+
+        def sold(read: Mapping[str, list[FactEntry]]) -> list[str]:
+            with ExitStack() as stack:
+                return product_dates(self.store, read, products, stack, self.warehouse)
+
+        return with_tables(self.ledger, [HEADERS, LINES], sold)
 
     def recompute(self, dates: Sequence[str], staged: Inspection | None = None) -> list[str]:
         """See `_recompute`. The cyclic garbage collector is paused meanwhile: thousands of dates
@@ -213,29 +211,28 @@ class KpiEngine:
         return self.kpis.write(versioned(read, results))
 
     def _recompute_relational(self, dates: list[str]) -> list[str]:
-        """Relational grain: the dates' KPIs from the current headers and lines joined, each
-        line's category from the catalog, all read as at one instant (`read_tables`); the
-        version is the highest seq among the three tables."""
-        keys = [CATALOG, HEADERS, LINES, *dates]
-        read = read_tables(self.ledger, keys)
-        for attempt in itertools.count(1):
-            try:
-                with ExitStack() as stack:
-                    headers, lines = current_tables(self.store, read, stack, self.warehouse)
-                    self.unjoined = waiting(headers, lines)
-                    if not dates:
-                        return []
-                    products = current_catalog(self.store, read[CATALOG], stack, self.warehouse)
-                    rows = resolve_categories(counted_lines(headers, lines, dates), products.lazy())
-                    results = compute_line_kpis(rows, dates)
-                break
-            except (InfrastructureError, OSError, pl.exceptions.PolarsError):
-                again = read_tables(self.ledger, keys)
-                if again == read or attempt >= READ_ATTEMPTS:
-                    raise  # not a compaction under our feet: a real failure
-                read = again
+        """Relational grain: the dates' KPIs from the three tables read as at one instant
+        (`relational_kpis`); the version is the highest seq among them (no date holds entries
+        of its own)."""
+        read, results = with_tables(
+            self.ledger, [CATALOG, HEADERS, LINES], lambda read: (read, self.relational_kpis(read, dates))
+        )
+        if not dates:
+            return []
         checkpoint("before-kpi-write")
-        return self.kpis.write(versioned(read, results))
+        return self.kpis.write(versioned({**read, **{d: [] for d in dates}}, results))
+
+    def relational_kpis(self, read: Mapping[str, list[FactEntry]], dates: Sequence[str]) -> dict[str, DateKpis]:
+        """The KPIs of `dates` from the current headers and lines of `read` joined, each line's
+        category from its catalog; what waits is kept in `unjoined`."""
+        with ExitStack() as stack:
+            headers, lines = current_tables(self.store, read, stack, self.warehouse)
+            self.unjoined = waiting(headers, lines)
+            if not dates:
+                return {}
+            products = current_catalog(self.store, read.get(CATALOG, []), stack, self.warehouse)
+            rows = resolve_categories(counted_lines(headers, lines, dates), products.lazy())
+            return compute_line_kpis(rows, dates)
 
     def _kpis_of(self, read: Entries, staged: Inspection | None) -> dict[str, DateKpis]:
         """The KPIs of the dates of one ledger read. Dates whose current orders this process
@@ -320,11 +317,15 @@ class KpiEngine:
     def preview(self, read: Entries) -> dict[str, DateKpis]:
         """The KPIs of the dates of `read`, a ledger read as it would be (a retraction's
         `--dry-run`): stored nowhere, and nothing of it is kept for later recomputes."""
-        kept, self.known = self.known, OrderedDict()
+        kept, self.known, unjoined = self.known, OrderedDict(), self.unjoined
         try:
+            if self.shape.relational:  # the tables as they are, the catalog as `read` has it
+                tables = read_tables(self.ledger, [HEADERS, LINES])
+                dates = [d for d in read if d not in TABLE_KEYS]
+                return self.relational_kpis({**tables, CATALOG: read.get(CATALOG, [])}, dates)
             return self._kpis_of(read, None)
         finally:
-            self.known = kept
+            self.known, self.unjoined = kept, unjoined
 
     def _known_and_newer(self, entries: Entries, own: set[str]) -> tuple[dict[str, KnownOrders], Entries]:
         """The dates whose current orders this process knows as of an earlier seq, with the

@@ -11,10 +11,12 @@ computed from them joined, each time, so a header that lands after its lines fin
 
 from __future__ import annotations
 
+import itertools
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import ExitStack
 from pathlib import Path
+from typing import TypeVar
 
 import polars as pl
 
@@ -41,6 +43,7 @@ __all__ = [
     "product_dates",
     "read_tables",
     "waiting_now",
+    "with_tables",
     "write_part_merge",
 ]
 
@@ -52,6 +55,9 @@ TABLE_KEYS = (CATALOG, HEADERS, LINES)
 _SCHEMAS = {HEADERS: HEADER_SCHEMA, LINES: LINE_SCHEMA}
 #: Two reads of the tables' entries that differ: tried again this many times.
 READS = 20
+#: Work on a read that a compaction changed under it: tried this many times.
+ATTEMPTS = 5
+T = TypeVar("T")
 
 
 def part_key(kind: str, batch_id: str, prefix: str = FACTS_PREFIX) -> str:
@@ -109,6 +115,22 @@ def read_tables(ledger: Ledger, keys: Sequence[str]) -> dict[str, list[FactEntry
     raise InfrastructureError("header and line batches kept committing while the KPIs were read; it will be read again")
 
 
+def with_tables(ledger: Ledger, keys: Sequence[str], work: Callable[[Mapping[str, list[FactEntry]]], T]) -> T:
+    """`work` on the entries of `keys` read as at one instant (`read_tables`), done again on a
+    new read when it fails and the tables changed meanwhile (a compaction removed a file under
+    it); a failure on an unchanged read is a real one."""
+    read = read_tables(ledger, keys)
+    for attempt in itertools.count(1):
+        try:
+            return work(read)
+        except (InfrastructureError, OSError, pl.exceptions.PolarsError):
+            again = read_tables(ledger, keys)
+            if again == read or attempt >= ATTEMPTS:
+                raise
+            read = again
+    raise AssertionError("unreachable")
+
+
 def current_tables(
     store: ObjectStore, read: Mapping[str, list[FactEntry]], stack: ExitStack, prefix: str
 ) -> tuple[pl.LazyFrame, pl.LazyFrame]:
@@ -154,5 +176,9 @@ def product_dates(
 
 def waiting_now(store: ObjectStore, ledger: Ledger, prefix: str = FACTS_PREFIX) -> dict[str, int]:
     """What does not count yet (`core.relational.waiting`), from the tables as they are now."""
-    with ExitStack() as stack:
-        return waiting(*current_tables(store, read_tables(ledger, [HEADERS, LINES]), stack, prefix))
+
+    def count(read: Mapping[str, list[FactEntry]]) -> dict[str, int]:
+        with ExitStack() as stack:
+            return waiting(*current_tables(store, read, stack, prefix))
+
+    return with_tables(ledger, [HEADERS, LINES], count)

@@ -89,16 +89,16 @@ class Retraction:
                 )
             raise UsageError(f"no accepted batch {batch_prefix} in the history (`orderpipe batches` lists them)")
         record = records[0]
-        if not record.done:
-            raise UsageError(
-                f"batch {record.batch_id[:12]} ({record.file}) is not finished yet: finish it first"
-                f" (`orderpipe replay {record.batch_id[:12]}`), then retract it"
-            )
         if HEADERS in record.dates or LINES in record.dates:
             raise UsageError(
                 f"batch {record.batch_id[:12]} ({record.file}) holds order headers or lines, which cannot be"
                 " retracted yet: send a file that corrects them instead (a header sent again replaces its"
                 " order's, a line sent again with its line id replaces it)"
+            )
+        if not record.done:
+            raise UsageError(
+                f"batch {record.batch_id[:12]} ({record.file}) is not finished yet: finish it first"
+                f" (`orderpipe replay {record.batch_id[:12]}`), then retract it"
             )
         return record
 
