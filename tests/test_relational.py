@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import random
+from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
 
@@ -12,7 +13,11 @@ import pytest
 
 from orderpipe.bootstrap import open_pipeline
 from orderpipe.config import load_settings
+from orderpipe.core.relational import describe_waiting
+from orderpipe.errors import InfrastructureError
+from orderpipe.ports import FactEntry
 from orderpipe.presets import PRESETS
+from orderpipe.relational import READS, read_tables, with_tables
 from orderpipe.status import home_status, status_lines
 from orderpipe.workflow import Pipeline
 from tests.conftest import MUTATION, run_file, snapshot
@@ -290,3 +295,113 @@ def test_compacted_header_and_line_tables_keep_the_kpis_and_read_few_files(tmp_p
     named = {f"{k}/batch-{e.batch_id}.parquet" for k in ("headers", "lines") for e in entries[k]}
     stored = {k.removeprefix("warehouse/orders/") for k in pipeline.store.list("warehouse/orders/")}
     assert {k for k in stored if k.startswith(("headers/", "lines/"))} == named
+
+
+def test_under_a_warehouse_prefix_of_its_own_every_table_is_read_and_merged_there(tmp_path: Path) -> None:
+    """The tables' files, their merges, a catalog change, moved headers and lines, all under
+    the configured prefix; nothing under the default one."""
+    files = lab_like(tmp_path / "files", seed=5)
+    more = [
+        write(tmp_path / "files", f"order_items_part{n}.csv", ITEMS, [f"{n},{n},0,P{n},x,t,,,,{n}.25"])
+        for n in range(4, 9)
+    ]
+    pipeline = lab_pipeline(tmp_path / "home", {"ORDERPIPE_PREFIXES_WAREHOUSE": "facts/daily/"})
+    pipeline.warehouse.compact_after = 2
+    run_all(pipeline, [*files, *more])
+    assert comparable(snapshot(pipeline)) == comparable(LabData().add_all([*files, *more]).kpis())
+    stored = list(pipeline.store.list("facts/daily/"))
+    assert any(k.startswith("facts/daily/lines/batch-compact-") for k in stored)
+    assert any(k.startswith("facts/daily/headers/") for k in stored)
+    assert list(pipeline.store.list("warehouse/")) == []
+    assert (
+        home_status(load_settings(tmp_path / "home", environ={"ORDERPIPE_PREFIXES_WAREHOUSE": "facts/daily/"}))[
+            "unjoined"
+        ]
+        == LabData().add_all([*files, *more]).waiting()
+    )
+
+
+def test_a_header_that_does_not_say_how_many_lines_is_never_incomplete(tmp_path: Path) -> None:
+    pipeline = lab_pipeline(tmp_path / "home")
+    headers = write(
+        tmp_path,
+        "orders_part1.csv",
+        HEADERS,
+        ["O1,7,delivered,2025-03-01T10:00:00,,,,", "O2,8,x,2025-03-01T11:00:00,,,,3"],
+    )
+    items = write(tmp_path, "order_items_part1.csv", ITEMS, ["1,O1,7,P1,x,t,,,,10.00", "2,O2,8,P1,x,t,,,,1.00"])
+    run_all(pipeline, [headers, items])
+    assert pipeline.engine.unjoined == {
+        "waiting_lines": 0,
+        "waiting_orders": 0,
+        "orders_without_lines": 0,
+        "incomplete_orders": 1,
+    }
+    assert daily_of(pipeline) == [("2025-03-01", 2, 11.0, 2, 0.0, 2)]
+
+
+def test_what_waits_is_said_in_words_with_only_the_counts_that_are_not_zero() -> None:
+    counts = {"waiting_lines": 0, "waiting_orders": 0, "orders_without_lines": 0, "incomplete_orders": 0}
+    assert describe_waiting(counts) == "nothing waits: every line has its header, every header a line"
+    assert (
+        describe_waiting(counts | {"incomplete_orders": 2})
+        == "2 orders with fewer lines than the header says (counted)"
+    )
+    assert describe_waiting(counts | {"waiting_lines": 1, "waiting_orders": 1, "orders_without_lines": 3}) == (
+        "1 line of 1 order waiting for the header; 3 headers without a line yet"
+    )
+
+
+def test_a_rejected_rows_message_says_which_column_feeds_which_field(tmp_path: Path) -> None:
+    pipeline = lab_pipeline(tmp_path / "home")
+    outcome = run_file(
+        pipeline, write(tmp_path, "orders_part1.csv", HEADERS, ["O1,,delivered,2025-03-01T10:00:00,,,,2"])
+    )
+    assert outcome.report is not None
+    (issue,) = outcome.report.errors
+    (sample,) = issue.samples
+    assert (sample.line, sample.column, sample.value) == (2, "user_id", "")
+    assert sample.message == "customer_id is empty ('user_id' is read as customer_id)"
+    lines = write(tmp_path, "order_items_part1.csv", "id,order_id,product_id,sale_price", ["1,,P1,2.00"])
+    outcome = run_file(pipeline, lines)  # a column read under its own name: no note
+    assert outcome.report is not None
+    assert outcome.report.errors[0].samples[0].message == "order_id is empty"
+
+
+def test_work_on_the_tables_is_done_again_only_when_they_changed_under_it(tmp_path: Path) -> None:
+    """A compaction that removes a file under a read: the work is done again on a new read. A
+    failure on tables that did not change is a real one, raised at once."""
+    pipeline = lab_pipeline(tmp_path / "home")
+    headers, items, _ = hand_files(tmp_path / "files")
+    run_all(pipeline, [headers])
+    calls: list[int] = []
+
+    def changing(read: Mapping[str, list[FactEntry]]) -> int:
+        calls.append(len(read["lines"]))
+        if len(calls) == 1:
+            run_all(pipeline, [items])  # the tables change meanwhile
+            raise OSError("no such object")
+        return len(read["lines"])
+
+    assert with_tables(pipeline.ledger, ["headers", "lines"], changing) == 1 and calls == [0, 1]
+
+    def failing(read: Mapping[str, list[FactEntry]]) -> int:
+        calls.append(-1)
+        raise OSError("disk gone")
+
+    calls.clear()
+    with pytest.raises(OSError, match="disk gone"):
+        with_tables(pipeline.ledger, ["headers", "lines"], failing)
+    assert calls == [-1]
+
+
+def test_tables_that_keep_changing_are_read_a_bounded_number_of_times() -> None:
+    reads = itertools.count()
+
+    class Busy:
+        def fact_entries(self, keys: list[str]) -> dict[str, list[FactEntry]]:
+            return {"lines": [FactEntry("lines", f"b{next(reads)}", 1, (0,))]}
+
+    with pytest.raises(InfrastructureError, match="kept committing while the KPIs were read; it will be read again"):
+        read_tables(Busy(), ["lines"])
+    assert next(reads) == READS + 1

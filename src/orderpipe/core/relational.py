@@ -22,7 +22,7 @@ import polars as pl
 from orderpipe.core.header import part_layout
 from orderpipe.core.report import ReportBuilder
 from orderpipe.core.rules import WHITESPACE, check_value, is_blank, shown
-from orderpipe.core.shape import UNKNOWN, InputShape
+from orderpipe.core.shape import InputShape
 from orderpipe.core.shape_validate import outside_window, timestamp_date
 from orderpipe.core.window import IMPLAUSIBLE, DateWindow
 
@@ -223,21 +223,15 @@ def current_lines(lines: pl.LazyFrame) -> pl.LazyFrame:
 def counted_lines(headers: pl.LazyFrame, lines: pl.LazyFrame, dates: Sequence[str] | None = None) -> pl.LazyFrame:
     """The line-grain rows of every order that counts (its header and at least one line in),
     from current headers and lines, on `dates` only when given: quantity 1 at the line's price,
-    the header's customer, date and status; the category is resolved from the catalog later."""
+    the header's customer, date and status. No category: it is the catalog's
+    (`core.catalog.resolve_categories`)."""
     if dates is not None:
         days = pl.Series([*dates], dtype=pl.String).str.to_date().implode()
         headers = headers.filter(pl.col("order_date").is_in(days))
-    joined = lines.join(headers.drop("items_expected"), on="order_id", how="inner")
+    joined = lines.join(headers, on="order_id")
+    one = pl.lit(1, pl.Int64)  # (a 64-bit sum of items, as the facts' quantity)
     return joined.select(
-        "order_date",
-        "order_id",
-        "customer_id",
-        pl.lit(UNKNOWN).alias("category"),
-        "product_id",
-        pl.lit(1, pl.Int64).alias("quantity"),
-        "unit_price",
-        "returned",
-        "line_id",
+        "order_date", "order_id", "customer_id", "product_id", one.alias("quantity"), "unit_price", "returned"
     )
 
 
