@@ -25,6 +25,8 @@
 8. invalid — the 1 GB file with one bad row 1,000 rows before its end, and with every tenth row
    bad (`invalid.py`), each run in turn with the valid file (median of 3): wall and CPU time,
    against 2× and 3× the valid file's wall time; each must be rejected (exit 1).
+9. relational — headers, lines and products in files of their own (`relational.py`): the lab's
+   dataset end to end, a generated export of 1,000,000 lines, and a small file after it.
 
 Files are generated once (deterministic) and cached in benchmarks/.data. `--quick` runs smaller
 versions of each (1,000 files, 50 latency samples, no 1 GB) for development; `--only` picks
@@ -48,11 +50,12 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import api  # noqa: E402
+import relational  # noqa: E402
 import scale  # noqa: E402
 import watch_latency  # noqa: E402
 
 DATA = HERE / ".data"
-SECTIONS = ["files", "scale", "drain", "latency", "api", "lines", "quoted", "invalid"]
+SECTIONS = ["files", "scale", "drain", "latency", "api", "lines", "quoted", "invalid", "relational"]
 #: A shop export's line items may take this much longer than the same lines in the seed format.
 LINES_RATIO = 1.25
 #: A file in any spelling the contract accepts may take this much longer than the same rows with
@@ -468,6 +471,8 @@ def main() -> None:
         quoted_files(orderpipe, args.quick)
     if "invalid" in args.only:
         invalid_files(orderpipe, args.quick)
+    if "relational" in args.only:
+        relational.main(orderpipe, DATA, args.quick, measure)
     print(f"\nbenchmark wall time: {(time.monotonic() - began) / 60:.1f} min")
 
 

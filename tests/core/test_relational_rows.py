@@ -195,3 +195,75 @@ def test_a_line_row_and_its_rules() -> None:
         ),
     ]
     assert rows == [], "an invalid file hands on nothing"
+
+
+def test_how_a_header_and_a_line_file_are_read_is_explained() -> None:
+    from orderpipe.core.validate import validate
+
+    header = validate(
+        io.BytesIO(b"order_id,user_id,status,created_at\nO1,7,x,2025-03-01T10:00:00\n"),
+        "orders_1.csv",
+        LAB,
+        frozenset(),
+    )
+    assert header.shape == (
+        "headers: a orders*.csv file, one row per order; a header sent again replaces its order's (dates,"
+        " customer, status)",
+        "order_id <- 'order_id'",
+        "customer_id <- 'user_id'",
+        "order_date <- local date in UTC of the timestamp in 'created_at'",
+        "returned <- 'status' is one of 'returned' (any case)",
+        "items_expected <- 'num_of_item' if the file has it (fewer lines: incomplete)",
+    )
+    line = validate(
+        io.BytesIO(b"id,order_id,product_id,sale_price\n1,O1,P1,1\n"), "order_items_1.csv", LAB, frozenset()
+    )
+    assert line.shape == (
+        "lines: a order_items*.csv file, one row per item (quantity 1); a line sent again (same line id)"
+        " replaces it; it counts once its order's header is in",
+        "line_id <- 'id'",
+        "order_id <- 'order_id'",
+        "product_id <- 'product_id'",
+        "unit_price <- 'sale_price'",
+    )
+    plain = validate(
+        io.BytesIO(b"order_id,customer_id,order_date,returned\nO1,7,2025-03-01,true\n"),
+        "orders_1.csv",
+        PLAIN,
+        frozenset(),
+    )
+    assert plain.valid and plain.shape[1:5] == (
+        "order_id <- 'order_id'",
+        "customer_id <- 'customer_id'",
+        "order_date <- 'order_date'",
+        "returned <- 'returned'",
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "message"),
+    [
+        ("orders_1.csv", b"", "the file is empty: expected a header and at least one order row"),
+        ("orders_1.csv", b"order_id,user_id,status,created_at\n", "the file has a header but no order rows"),
+        ("order_items_1.csv", b"", "the file is empty: expected a header and at least one line row"),
+        ("order_items_1.csv", b"id,order_id,product_id,sale_price\n", "the file has a header but no line rows"),
+        (
+            "orders_1.csv",
+            b"order_id,customer,status,created_at\nO1,7,x,2025-03-01T10:00:00\n",
+            "the header has no 'user_id' column, which feeds customer_id (see orderpipe.toml [input.columns])",
+        ),
+        (
+            "order_items_1.csv",
+            b"ID,order_id,product_id,sale_price\n1,O1,P1,1\n",
+            "the header has no 'id' column, which feeds line_id (see orderpipe.toml [input.columns]) (found 'ID';"
+            " names are case-sensitive)",
+        ),
+    ],
+    ids=["empty-headers", "no-orders", "empty-lines", "no-lines", "missing-customer", "mis-cased-id"],
+)
+def test_a_relational_file_without_rows_or_a_column_says_which(name: str, data: bytes, message: str) -> None:
+    from orderpipe.core.validate import validate
+
+    report = validate(io.BytesIO(data), name, LAB, frozenset())
+    assert not report.valid
+    assert [s.message for i in report.errors for s in i.samples] == [message]
