@@ -405,3 +405,31 @@ def test_tables_that_keep_changing_are_read_a_bounded_number_of_times() -> None:
     with pytest.raises(InfrastructureError, match="kept committing while the KPIs were read; it will be read again"):
         read_tables(Busy(), ["lines"])
     assert next(reads) == READS + 1
+
+
+def test_a_header_with_a_date_outside_the_window_is_rejected_a_line_file_has_no_dates(tmp_path: Path) -> None:
+    pipeline = lab_pipeline(tmp_path / "home")
+    late = write(tmp_path, "orders_part1.csv", HEADERS, ["O1,7,delivered,2999-03-01T10:00:00,,,,1"])
+    outcome = run_file(pipeline, late)
+    assert outcome.status == "rejected" and outcome.report is not None
+    assert [(i.code, i.samples[0].line, i.samples[0].column) for i in outcome.report.errors] == [
+        ("implausible-date", 2, "created_at")
+    ]
+    lines = run_file(pipeline, write(tmp_path, "order_items_part1.csv", ITEMS, ["1,O1,7,P1,x,2999-01-01,,,,1.00"]))
+    assert lines.status == "accepted"  # an item's own dates are not read
+
+
+def test_reading_a_relational_file_reports_its_bytes_then_its_validation(tmp_path: Path) -> None:
+    from orderpipe.core.shape import InputShape
+    from orderpipe.ingest import inspect_file
+
+    path = write(tmp_path, "order_items_part1.csv", ITEMS, ["1,O1,7,P1,x,t,,,,1.00"])
+    size = path.stat().st_size
+    heard: list[tuple[str, int, int]] = []
+    shape = InputShape(grain="relational", catalog=True, columns=(("line_id", "id"), ("unit_price", "sale_price")))
+    work = tmp_path / "work"
+    work.mkdir()
+    inspection = inspect_file(path, path.name, (), work, shape=shape, progress=lambda *step: heard.append(step))
+    assert inspection.report.valid and inspection.part is not None and inspection.part.rows == 1
+    assert ("reading", size, size) in heard and heard[-1] == ("validating", size, size)
+    assert heard.index(("reading", size, size)) < len(heard) - 1
