@@ -420,16 +420,19 @@ def test_a_header_with_a_date_outside_the_window_is_rejected_a_line_file_has_no_
 
 
 def test_reading_a_relational_file_reports_its_bytes_then_its_validation(tmp_path: Path) -> None:
+    """A plainly valid file is read once (its bytes, by Polars); one the exact rules must read
+    is validated after."""
     from orderpipe.core.shape import InputShape
     from orderpipe.ingest import inspect_file
 
-    path = write(tmp_path, "order_items_part1.csv", ITEMS, ["1,O1,7,P1,x,t,,,,1.00"])
-    size = path.stat().st_size
-    heard: list[tuple[str, int, int]] = []
     shape = InputShape(grain="relational", catalog=True, columns=(("line_id", "id"), ("unit_price", "sale_price")))
     work = tmp_path / "work"
     work.mkdir()
-    inspection = inspect_file(path, path.name, (), work, shape=shape, progress=lambda *step: heard.append(step))
-    assert inspection.report.valid and inspection.part is not None and inspection.part.rows == 1
-    assert ("reading", size, size) in heard and heard[-1] == ("validating", size, size)
-    assert heard.index(("reading", size, size)) < len(heard) - 1
+    for rows, valid, validated in ((["1,O1,7,P1,x,t,,,,1.00"], True, False), (["1,O1,7,P1,x,t,,,,0"], False, True)):
+        path = write(tmp_path / str(valid), "order_items_part1.csv", ITEMS, rows)
+        size = path.stat().st_size
+        heard: list[tuple[str, int, int]] = []
+        inspection = inspect_file(path, path.name, (), work, shape=shape, progress=lambda *step: heard.append(step))
+        assert inspection.report.valid is valid and (inspection.part is not None) is valid
+        assert heard[0] == ("reading", 0, size) and ("reading", size, size) in heard
+        assert (heard[-1] == ("validating", size, size)) is validated

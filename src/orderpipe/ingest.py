@@ -34,7 +34,7 @@ from orderpipe.core.report import ValidationReport
 from orderpipe.core.rules import COLUMNS
 from orderpipe.core.screen import CATALOG_COLUMNS, FACT_SCHEMA, screen_columns
 from orderpipe.core.shape import SEED_SHAPE, UNKNOWN, InputShape
-from orderpipe.core.validate import row_rules, unplaced, validate
+from orderpipe.core.validate import row_rules, validate
 from orderpipe.core.window import DateWindow
 from orderpipe.errors import InfrastructureError
 from orderpipe.facts import (
@@ -53,7 +53,7 @@ from orderpipe.facts import (
 from orderpipe.locate import locate
 from orderpipe.progress import Progress, Reading, counted, no_progress
 from orderpipe.shaped import Stage, Suspects, screen_file
-from orderpipe.tables import TABLES, StagedTable, TableStage
+from orderpipe.tables import StagedTable, TableStage
 
 __all__ = [
     "BUNDLE",
@@ -193,8 +193,10 @@ def inspect_file(
     size = path.stat().st_size
     reading = Reading(path, size, progress)
     kind = shape.kind_of(name)
-    if kind not in ("orders", "catalog"):
-        return _part(path, name, shape, workdir, kind, progress, now)
+    if kind not in ("orders", "catalog"):  # relational headers or lines: one table file
+        from orderpipe.parts import inspect_part  # (which reads through this module)
+
+        return inspect_part(path, name, shape, workdir, kind, progress, now)
     catalog_file = kind == "catalog"
     if shape.catalog and not catalog_file:  # order files carry no category: the catalog gives it
         categories = (*categories, UNKNOWN)
@@ -236,9 +238,10 @@ def validate_file(
     size = path.stat().st_size
     reading = Reading(path, size, progress)
     kind = shape.kind_of(name)
-    if kind not in ("orders", "catalog"):  # relational headers or lines: the exact rules alone
-        with counted(path, lambda done: progress("validating", done, size)) as stream:
-            return unplaced(shape, name) or validate(stream, name, shape, frozenset(), window=shape.date_window(now))
+    if kind not in ("orders", "catalog"):  # relational headers or lines
+        from orderpipe.parts import validate_part
+
+        return validate_part(path, name, shape, progress, now)
     catalog_file = kind == "catalog"
     if shape.catalog and not catalog_file:
         categories = (*categories, UNKNOWN)
@@ -256,48 +259,6 @@ def validate_file(
         return fast[0]
     with counted(path, lambda done: progress("validating", done, size)) as stream:
         return validate(stream, name, shape, frozenset(categories), window=window)
-
-
-def _part(
-    path: Path,
-    name: str,
-    shape: InputShape,
-    workdir: Path,
-    kind: str | None,
-    progress: Progress,
-    now: dt.datetime | None,
-) -> Inspection:
-    """A relational header or line file (`kind`; None: a file the relational grain cannot
-    place), read by the exact rules alone and staged as one file of rows."""
-    size = path.stat().st_size
-    sha256 = fingerprint(path, on_bytes=lambda done: progress("reading", done, size)).sha256
-    refused = unplaced(shape, name)
-    if refused is not None or kind is None:
-        assert refused is not None
-        return Inspection(sha256, refused, None)
-    window = shape.date_window(now) if kind == "headers" else None
-    schema = TABLES[kind]
-
-    def typed(rows: list[list[str]]) -> pl.DataFrame:
-        text = pl.DataFrame(rows, schema=dict.fromkeys(schema, pl.String()), orient="row")
-        return text.select(_typed(name, kind) for name, kind in schema.items())
-
-    exact = ExactStage(TableStage(workdir, kind), typed, window)
-    with exact, counted(path, lambda done: progress("validating", done, size)) as stream:
-        report = validate(stream, name, shape, frozenset(), exact.add, window)
-    return exact.inspection(sha256, report)
-
-
-def _typed(name: str, dtype: pl.DataType) -> pl.Expr:
-    """A validated value's text as the staged type (an empty optional number: null)."""
-    column = pl.col(name)
-    if dtype == pl.Boolean():
-        return (column == "true").alias(name)
-    if dtype == pl.Date():
-        return column.str.to_date("%Y-%m-%d").alias(name)
-    if dtype == pl.String():
-        return column
-    return pl.when(column != "").then(column).cast(dtype, strict=True).alias(name)
 
 
 def _fast(
