@@ -81,6 +81,9 @@ def test_the_history_says_when_and_a_second_retract_has_nothing_to_do(corrected:
     retracted = runs[-1]
     assert retracted["status"] == "retracted" and retracted["batch_id"] == batch
     assert retracted["started_at"] <= retracted["finished_at"]
+    (run,) = open_pipeline(load_settings(home, environ={})).ledger.runs(limit=1)
+    assert run.message == "retracted: its rows no longer count; the KPIs of 2 date(s) were recomputed"
+    assert (run.rows, run.dates, run.finished_at >= run.started_at) == (2, ("2025-07-06", "2025-07-07"), True)
     again = cli(home, "batches", "retract", batch[:12])
     assert again.exit_code == 0
     assert f"batch {batch[:12]} (b.csv) was retracted at " in again.output
@@ -146,7 +149,10 @@ def test_a_rejected_batch_has_nothing_to_retract(home: Path, tmp_path: Path) -> 
     batch = json.loads(cli(home, "batches", "--format", "jsonl").output)["batch_id"]
     result = cli(home, "batches", "retract", batch[:12])
     assert result.exit_code == 2
-    assert f"batch {batch[:12]} (gadgets.csv) was never accepted (rejected)" in result.output
+    assert f"batch {batch[:12]} (gadgets.csv) was never accepted (rejected): none of its rows count, so there is" in (
+        " ".join(result.output.split())
+    )
+    assert "nothing to retract" in result.output
 
 
 def test_the_listing_still_works_beside_the_subcommand(corrected: tuple[Path, str]) -> None:
