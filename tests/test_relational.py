@@ -432,7 +432,9 @@ def test_reading_a_relational_file_reports_its_bytes_then_its_validation(tmp_pat
         path = write(tmp_path / str(valid), "order_items_part1.csv", ITEMS, rows)
         size = path.stat().st_size
         heard: list[tuple[str, int, int]] = []
-        inspection = inspect_file(path, path.name, (), work, shape=shape, progress=lambda *step: heard.append(step))
+        inspection = inspect_file(
+            path, path.name, (), work, shape=shape, progress=lambda *step, seen=heard: seen.append(step)
+        )
         assert inspection.report.valid is valid and (inspection.part is not None) is valid
         assert heard[0] == ("reading", 0, size) and ("reading", size, size) in heard
         assert (heard[-1] == ("validating", size, size)) is validated
