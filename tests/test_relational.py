@@ -438,3 +438,29 @@ def test_reading_a_relational_file_reports_its_bytes_then_its_validation(tmp_pat
         assert inspection.report.valid is valid and (inspection.part is not None) is valid
         assert heard[0] == ("reading", 0, size) and ("reading", size, size) in heard
         assert (heard[-1] == ("validating", size, size)) is validated
+
+
+def test_a_table_file_no_entry_names_is_deleted_by_the_next_compaction_once_old(tmp_path: Path) -> None:
+    """A merge written but never switched (a kill in between, or a lost race) is as large as
+    the table: the next compaction of the table deletes it once it is older than any run."""
+    import os
+    import time
+
+    from orderpipe.warehouse import STRAY_FACTS_AGE
+
+    home = tmp_path / "home"
+    pipeline = lab_pipeline(home)
+    pipeline.warehouse.compact_after = 2
+    old = home / "warehouse" / "orders" / "lines" / "batch-compact-000000000777.parquet"
+    young = old.with_name("batch-compact-000000000778.parquet")
+    for path in (old, young):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"a merge no entry names")
+    then = time.time() - STRAY_FACTS_AGE - 60
+    os.utime(old, (then, then))
+    files = lab_like(tmp_path / "files", seed=2)
+    run_all(pipeline, files)
+    assert not old.exists() and young.exists()
+    assert comparable(snapshot(pipeline)) == comparable(LabData().add_all(files).kpis())
+    named = {f"batch-{e.batch_id}.parquet" for e in pipeline.ledger.fact_entries(["lines"])["lines"]}
+    assert {p.name for p in old.parent.iterdir()} == named | {young.name}

@@ -300,7 +300,24 @@ class Warehouse:
             for entry in covered:
                 self.store.delete(part_key(key, entry.batch_id, self.prefix))
         checkpoint("compact-cleaned")
+        self._delete_stray_tables(key)
         return [key]
+
+    def _delete_stray_tables(self, key: str) -> None:
+        """A table's files no entry names that are older than any run: a merge written but never
+        switched (a kill in between, or a compaction that lost the race), the replaced files a
+        kill left, a batch that never committed."""
+        entries = self.ledger.fact_entries([key])[key]
+        if key == CATALOG:
+            named = {catalog_key(e.batch_id, self.prefix) for e in entries}
+            named |= {catalog_history_key(e.batch_id, self.prefix) for e in entries if HISTORY in e.parts}
+        else:
+            named = {part_key(key, e.batch_id, self.prefix) for e in entries}
+        cutoff = time.time() - STRAY_FACTS_AGE
+        for stray in self.store.list(f"{self.prefix}{key}/"):
+            stat = self.store.stat(stray) if stray not in named else None
+            if stat is not None and stat.modified < cutoff:
+                self.store.delete(stray)
 
     def delete_catalog_files(self, replaced: Sequence[FactEntry]) -> None:
         """Delete the files of catalog entries a switch replaced (a merge's history too)."""
