@@ -165,3 +165,38 @@ def _known_keys() -> set[str]:
     from orderpipe.config import _CHECKS
 
     return set(_CHECKS)
+
+
+def test_a_reports_digest_of_the_settings_is_the_same_across_versions() -> None:
+    """A rejected file's report keeps the digest of the settings it was checked with; a replay
+    leaves it alone while the digest is unchanged. So the digest of the same settings must not
+    change when orderpipe does: these values were computed by earlier versions."""
+    from orderpipe.core.meaning import checked_with
+    from orderpipe.core.rules import DEFAULT_CATEGORIES
+
+    shape = InputShape(grain="line", timezone="UTC", columns=(("order_timestamp", "Created at"),))
+    assert checked_with(DEFAULT_CATEGORIES, SEED_SHAPE) == "24f352ebc8398020"
+    assert checked_with(DEFAULT_CATEGORIES, shape, "2025-03-11") == "8ebf7a2b73573bbf"
+    relational = InputShape(grain="relational", catalog=True, line_files="items*.csv")
+    assert checked_with(DEFAULT_CATEGORIES, relational) != checked_with(
+        DEFAULT_CATEGORIES, InputShape(grain="relational", catalog=True)
+    )
+
+
+def test_a_refusal_says_what_changed_and_both_ways_forward() -> None:
+    from orderpipe.core.meaning import meaning_changes, refusal
+
+    changes = meaning_changes(
+        {"input.grain": "order", "input.timezone": ""}, {"input.grain": "line", "input.timezone": "UTC"}
+    )
+    assert changes == [
+        "input.grain: 'order' when the stored facts were counted, 'line' now",
+        "input.timezone: (not set) when the stored facts were counted, 'UTC' now",
+    ]
+    assert refusal(changes, "/h") == (
+        "the settings would change what the facts stored in /h mean (input.grain: 'order' when the stored facts"
+        " were counted, 'line' now; input.timezone: (not set) when the stored facts were counted, 'UTC' now)."
+        " Nothing was read or changed. Either set these back to their values when the facts were counted (the"
+        " record is input-settings.json in the home), or start a new home with the new settings and count the"
+        " archived files of processed/ again there, in their commit order (`orderpipe batches --wide`)"
+    )

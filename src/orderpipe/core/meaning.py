@@ -23,7 +23,7 @@ import json
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
-from orderpipe.core.shape import FIELDS, InputShape
+from orderpipe.core.shape import FIELDS, HEADER_FILES, LINE_FILES, InputShape
 from orderpipe.core.window import DateWindow, moving_bound
 
 __all__ = ["MEANING_FILE", "Verdicts", "checked_with", "input_meaning", "meaning_changes", "refusal"]
@@ -71,12 +71,21 @@ def refusal(changes: list[str], home: str) -> str:
     )
 
 
+#: Shape settings added after digests were first kept in reports, with their defaults: left out
+#: of a digest while at the default, so a report kept before they existed is still current.
+_LATER_SETTINGS = {"header_files": HEADER_FILES, "line_files": LINE_FILES}
+
+
 def checked_with(categories: Sequence[str], shape: InputShape, latest: str = "") -> str:
     """A digest of every setting a file's verdict depends on (the allowed categories and the
     whole input shape, the date window's settings among them) and, when the verdict depends on
     the clock, of the latest date as evaluated (`window.moving_bound`): a rejected file whose
     bytes and these are unchanged would be rejected again, so a replay leaves it alone."""
-    settings: dict[str, object] = {"categories": sorted(categories), "input": dataclasses.asdict(shape)}
+    given = dataclasses.asdict(shape)
+    for name, default in _LATER_SETTINGS.items():  # at its default: a digest as before it existed
+        if given[name] == default:
+            del given[name]
+    settings: dict[str, object] = {"categories": sorted(categories), "input": given}
     if latest:
         settings["latest_date_evaluated"] = latest
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
