@@ -23,6 +23,7 @@ import csv
 import datetime as dt
 import fnmatch
 import io
+import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -117,3 +118,17 @@ class LabData:
             "orders_without_lines": sum(1 for o in self.headers if o not in lines_of),
             "incomplete_orders": len(incomplete),
         }
+
+
+def arrival_orders(data: Path) -> dict[str, list[Path]]:
+    """The lab's files (under `data`: `orders/`, `order_items/`, `products.csv`) in four orders
+    of arrival: headers first, lines first, interleaved, the catalog first (else it comes last)."""
+    headers = sorted((data / "orders").glob("*.csv"))
+    items = sorted((data / "order_items").glob("*.csv"))
+    catalog = [data / "products.csv"]
+    return {
+        "headers first": [*headers, *items, *catalog],
+        "lines first": [*items, *headers, *catalog],
+        "interleaved": [f for pair in itertools.zip_longest(items, headers) for f in pair if f] + catalog,
+        "catalog first": [*catalog, *headers, *items],
+    }

@@ -3,14 +3,13 @@ worked out below, and on the lab's own dataset in every order of arrival."""
 
 from __future__ import annotations
 
-import itertools
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import REPO
-from tests.lab_reference import LabData, kind_of, order_date
+from tests.lab_reference import LabData, arrival_orders, kind_of, order_date
 
 HEADERS = "order_id,user_id,status,created_at,returned_at,shipped_at,delivered_at,num_of_item"
 ITEMS = "id,order_id,user_id,product_id,status,created_at,shipped_at,delivered_at,returned_at,sale_price"
@@ -105,15 +104,7 @@ def test_files_are_told_apart_by_name() -> None:
 
 @pytest.mark.skipif(not PEER.is_dir(), reason="the lab's dataset is not beside the repository")
 def test_the_labs_dataset_gives_the_same_kpis_in_every_order_of_arrival() -> None:
-    headers = sorted((PEER / "orders").glob("*.csv"))
-    items = sorted((PEER / "order_items").glob("*.csv"))
-    catalog = [PEER / "products.csv"]
-    orders = {
-        "headers first": [*headers, *items, *catalog],
-        "lines first": [*items, *headers, *catalog],
-        "interleaved": [f for pair in itertools.zip_longest(items, headers) for f in pair if f] + catalog,
-        "catalog first": [*catalog, *headers, *items],
-    }
+    orders = arrival_orders(PEER)
     results = {name: LabData().add_all(paths).kpis() for name, paths in orders.items()}
     first = results["headers first"]
     assert all(result == first for result in results.values())

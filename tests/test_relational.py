@@ -21,7 +21,7 @@ from orderpipe.relational import READS, read_tables, with_tables
 from orderpipe.status import home_status, status_lines
 from orderpipe.workflow import Pipeline
 from tests.conftest import MUTATION, run_file, snapshot
-from tests.lab_reference import LabData
+from tests.lab_reference import LabData, arrival_orders
 from tests.test_lab_reference import HEADERS, ITEMS, PEER, PRODUCTS
 from tests.test_lab_reference import write as write_in
 from tests.test_line_items import comparable
@@ -204,16 +204,7 @@ def test_a_file_whose_name_places_it_nowhere_is_rejected_saying_how_to_name_it(t
 @pytest.mark.skipif(not PEER.is_dir(), reason="the lab's dataset is not beside the repository")
 @pytest.mark.slow
 def test_the_labs_dataset_through_the_pipeline_matches_the_reference_in_every_order(tmp_path: Path) -> None:
-    headers = sorted((PEER / "orders").glob("*.csv"))
-    items = sorted((PEER / "order_items").glob("*.csv"))
-    catalog = [PEER / "products.csv"]
-    orders = {
-        "headers first": [*headers, *items, *catalog],
-        "lines first": [*items, *headers, *catalog],
-        "interleaved": [f for pair in itertools.zip_longest(items, headers) for f in pair if f] + catalog,
-        "catalog last": [*headers, *items, *catalog],
-        "catalog first": [*catalog, *headers, *items],
-    }
+    orders = arrival_orders(PEER)
     expected = comparable(LabData().add_all(orders["headers first"]).kpis())
     for name, paths in orders.items():
         pipeline = lab_pipeline(tmp_path / name.replace(" ", "-"))

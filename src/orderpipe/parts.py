@@ -23,6 +23,7 @@ from orderpipe.core.validate import row_rules, unplaced, validate
 from orderpipe.core.window import DateWindow
 from orderpipe.ingest import ExactStage, Inspection, fingerprint
 from orderpipe.progress import Progress, counted
+from orderpipe.shaped import scan_by_position
 from orderpipe.tables import TABLES, TableStage
 
 __all__ = ["inspect_part", "validate_part"]
@@ -96,14 +97,7 @@ def _screened(
     if header is None:
         return None
     try:
-        frame = pl.read_csv(
-            path,
-            has_header=True,
-            new_columns=[f"c{i}" for i in range(header.width)],  # by position: names may repeat
-            infer_schema=False,
-            empty_string_is_null=False,
-            encoding="utf8",
-        )
+        frame = scan_by_position(path, header).collect()
     except pl.exceptions.PolarsError:
         return None
     # A missing field is null; a blank line or a line break inside quotes makes fewer rows

@@ -27,7 +27,16 @@ from orderpipe.core.screen import CATALOG_COLUMNS, Screen, inherit, screen
 from orderpipe.core.shape import InputShape
 from orderpipe.core.window import DateWindow
 
-__all__ = ["CHUNK", "LOCATE_FLOOR", "LOCATE_SHARE", "SCREEN_ROWS", "Stage", "Suspects", "screen_file"]
+__all__ = [
+    "CHUNK",
+    "LOCATE_FLOOR",
+    "LOCATE_SHARE",
+    "SCREEN_ROWS",
+    "Stage",
+    "Suspects",
+    "scan_by_position",
+    "screen_file",
+]
 
 #: Rows the screen hands over at a time (bounds its memory; the stage cuts exactly anyway).
 SCREEN_ROWS = 250_000
@@ -72,7 +81,7 @@ def screen_file(
     trimmed); `read_on` hears of each batch read past a failing one, unstaged (a progress
     bar's rows)."""
     for trimmed in passes:
-        scan = _scan(path, header)
+        scan = scan_by_position(path, header)
         read = screen(scan, header.positions, header.width, shape, categories, trimmed, catalog_file, window)
         outcome = _screen_pass(read, stage, trimmed, read_on or (lambda rows: None))
         if isinstance(outcome, Suspects):
@@ -87,7 +96,9 @@ def screen_file(
     return None
 
 
-def _scan(path: Path, header: PlainHeader) -> pl.LazyFrame:
+def scan_by_position(path: Path, header: PlainHeader) -> pl.LazyFrame:
+    """The file's rows as strings, each column by its position (`c0`, `c1`, …): as the header
+    check placed the fields, whatever the names (they may repeat)."""
     return pl.scan_csv(
         path,
         has_header=True,
