@@ -700,3 +700,28 @@ def test_kpis_machine_formats_carry_every_field_the_api_serves(cli, home: Path, 
     wide = cli("kpis", table, "--wide").stdout.splitlines()
     assert wide[0].split() == fields
     assert "returned_orders" not in cli("kpis", table).stdout  # the default table fits 80 columns
+
+
+def test_a_ctrl_c_a_callback_swallows_still_ends_the_command_with_one_line() -> None:
+    """Polars calls some Python code from Rust and only reports what it raises ("Exception
+    ignored in …"): a Ctrl-C landing there would be lost and the command would go on. It ends
+    the command at once, exit 130 and the one line; anything else a callback drops is reported
+    as Python reports it."""
+    script = (
+        "import sys\n"
+        "from orderpipe.cli import _Interrupts\n"
+        "class Dropped:\n"
+        "    def __del__(self): raise ZeroDivisionError('reported as usual')\n"
+        "class Swallowing:\n"
+        "    def __del__(self): raise KeyboardInterrupt\n"
+        "with _Interrupts() as interrupts:\n"
+        "    Dropped()\n"
+        "    interrupts.code, interrupts._raised = 130, True  # a Ctrl-C came, its handler raised\n"
+        "    Swallowing()\n"
+        "    print('went on')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 130 and "went on" not in done.stdout
+    assert "ZeroDivisionError: reported as usual" in done.stderr
+    assert done.stderr.splitlines()[-1].startswith("orderpipe: interrupted; nothing is lost")
+    assert "KeyboardInterrupt" not in done.stderr

@@ -357,6 +357,7 @@ class _Interrupts:
         self._count = 0
         self._timer: threading.Timer | None = None
         self._installed = threading.current_thread() is threading.main_thread()
+        self._saved_hook = sys.unraisablehook
 
     def __enter__(self) -> _Interrupts:
         if self._installed:
@@ -364,6 +365,7 @@ class _Interrupts:
             os.set_blocking(self._write, False)
             self._saved_fd = signal.set_wakeup_fd(self._write, warn_on_full_buffer=False)
             self._saved = {sig: signal.signal(sig, self._handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+            self._saved_hook, sys.unraisablehook = sys.unraisablehook, self._swallowed
             self._thread = threading.Thread(target=self._watch, name="orderpipe-interrupts", daemon=True)
             self._thread.start()
         return self
@@ -373,6 +375,7 @@ class _Interrupts:
             return
         for sig, handler in self._saved.items():
             signal.signal(sig, handler)
+        sys.unraisablehook = self._saved_hook
         signal.set_wakeup_fd(self._saved_fd)
         if self._timer is not None:
             self._timer.cancel()
@@ -386,6 +389,15 @@ class _Interrupts:
             self._raised = True
             self.code = self.code or 128 + signum
             raise KeyboardInterrupt
+
+    def _swallowed(self, unraisable: Any) -> None:
+        """The interrupt raised inside a callback that cannot pass it on (Polars calls some
+        Python code from Rust and only reports what it raises): the command would go on as if
+        no Ctrl-C came. It ends now, as after the grace time. Anything else as Python says it."""
+        if unraisable.exc_type is KeyboardInterrupt and self._raised:
+            self.announce()
+            self._exit_now()
+        self._saved_hook(unraisable)
 
     def _watch(self) -> None:
         while data := os.read(self._read, 16):
