@@ -17,6 +17,7 @@ import statistics
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 PEER = HERE.parent.parent / "shared" / "peer-data" / "Zukizuk__real-time-event-driven-data-pipeline" / "data"
@@ -56,7 +57,7 @@ def generated(data: Path, orders: int, lines: int) -> tuple[Path, Path]:
     return items_file, headers_file
 
 
-def main(orderpipe: str, data: Path, quick: bool, measure: Callable[..., object]) -> None:
+def main(orderpipe: str, data: Path, quick: bool, measure: Callable[..., Any]) -> None:
     print("\n## Relational files: headers, lines and products apart (`--preset lab`)\n")
     print("| run | files | MB | wall s | CPU s | peak RSS MB |")
     print("|---|---:|---:|---:|---:|---:|")
@@ -80,7 +81,35 @@ def main(orderpipe: str, data: Path, quick: bool, measure: Callable[..., object]
     small_headers.write_text(f"{HEADERS}\n{orders + 1},5,delivered,2025-03-01T10:00:00,,,,1\n")
     for label, path in (("then one line", small_items), ("then one header", small_headers)):
         _row(label, [path], [measure([orderpipe, "--home", str(home), "-q", "run", str(path)])])
+    stream = small_files(data / "small-relational", lines + 10, orders + 10, SMALL_FILES)
+    full = measure([orderpipe, "--home", str(home), "-q", "run", *map(str, stream)])
+    _row(f"then {SMALL_FILES} one-row files in one run", stream, [full])
+    empty = measure([orderpipe, "--home", str(lab_home(home)), "-q", "run", *map(str, stream)])
+    _row(f"{SMALL_FILES} one-row files in one run, empty tables", stream, [empty])
+    print(
+        f"\nPer one-row file in one run: {full.seconds / SMALL_FILES:.3f} s on the full tables, "
+        f"{empty.seconds / SMALL_FILES:.3f} s on empty ones."
+    )
     shutil.rmtree(home, ignore_errors=True)
+
+
+#: One-row files run one after another by one process: what a small file costs once it has
+#: read the tables.
+SMALL_FILES = 100
+
+
+def small_files(folder: Path, first_line: int, first_order: int, count: int) -> list[Path]:
+    """`count` one-row files, a header then a line of the same new order, by turns."""
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    paths = []
+    for n in range(count // 2):
+        order = first_order + n
+        header, line = folder / f"orders_s{n:04d}.csv", folder / f"order_items_s{n:04d}.csv"
+        header.write_text(f"{HEADERS}\n{order},5,delivered,2025-03-{n % 28 + 1:02d}T10:00:00,,,,1\n")
+        line.write_text(f"{ITEMS}\n{first_line + n},{order},1,7,x,2025-03-01T10:00:00,,,,9.99\n")
+        paths += [header, line]
+    return paths
 
 
 def _row(label: str, files: list[Path], runs: list) -> None:  # type: ignore[type-arg]

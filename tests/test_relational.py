@@ -455,3 +455,26 @@ def test_a_table_file_no_entry_names_is_deleted_by_the_next_compaction_once_old(
     assert comparable(snapshot(pipeline)) == comparable(LabData().add_all(files).kpis())
     named = {f"batch-{e.batch_id}.parquet" for e in pipeline.ledger.fact_entries(["lines"])["lines"]}
     assert {p.name for p in old.parent.iterdir()} == named | {young.name}
+
+
+def test_table_compaction_leaves_an_unfinished_line_batch_alone(tmp_path: Path) -> None:
+    """A line batch committed but not finished (its process killed after the commit) keeps its
+    own entry through a compaction of the table, so it still finds the dates it changed."""
+    folder = tmp_path / "files"
+    pipeline = lab_pipeline(tmp_path / "home")
+    pipeline.warehouse.compact_after = 1
+    done = [
+        write(folder, "orders_1.csv", HEADERS, ["O1,7,delivered,2025-03-01T10:00:00,,,,3"]),
+        *(write(folder, f"order_items_{n}.csv", ITEMS, [f"{n},O1,7,P1,x,t,,,,{n}.00"]) for n in range(1, 3)),
+    ]
+    run_all(pipeline, done)
+    late = write(folder, "order_items_3.csv", ITEMS, ["3,O1,7,P1,x,t,,,,3.00"])
+    key = pipeline.submit(late)
+    with pipeline.inspected(key) as (inspection, _scratch, _snapshot):
+        record = pipeline.commit(late.name, inspection)
+    pipeline.compact(["lines"])
+    entries = pipeline.ledger.fact_entries(["lines"])["lines"]
+    assert [e.batch_id for e in entries][1:] == [record.batch_id] and entries[0].batch_id.startswith("compact-")
+    assert pipeline.batch_dates(record) == ["2025-03-01"]
+    assert pipeline.process(key).status == "accepted"
+    assert comparable(snapshot(pipeline)) == comparable(LabData().add_all([*done, late]).kpis())

@@ -14,7 +14,8 @@ A recompute takes one of three paths to the same KPIs (`KpiEngine._kpis_of`):
   the same ledger read as the facts (also `_from_rows`).
 
 Between files a process keeps what it selected (`KnownOrders`, at most `KNOWN_ROWS` rows), so
-the next batch on a busy date reads only the facts committed since.
+the next batch on a busy date reads only the facts committed since; at relational grain it
+keeps the header and line tables it read (`relational.KnownTables`) the same way.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ from orderpipe.relational import (
     HEADERS,
     LINES,
     TABLE_KEYS,
+    KnownTables,
     changed_dates,
     current_tables,
     product_dates,
@@ -121,6 +123,8 @@ class KpiEngine:
         self.known: OrderedDict[str, KnownOrders] = OrderedDict()
         #: Relational grain: what waited as of the last recompute (`core.relational.waiting`).
         self.unjoined: dict[str, int] | None = None
+        #: Relational grain: the header and line tables as last read.
+        self.tables = KnownTables(store, warehouse)
 
     def dates_of(self, batch: BatchRecord) -> list[str]:
         """The dates whose KPIs a batch changes: its own dates, or for a catalog batch the dates
@@ -151,7 +155,7 @@ class KpiEngine:
             if not any(e.batch_id == batch.batch_id for e in read[table]):
                 return []  # merged into a compacted entry: only done batches are, so its dates were recomputed
             with ExitStack() as stack:
-                return changed_dates(self.store, read, table, batch.batch_id, stack, self.warehouse)
+                return changed_dates(self.tables, read, table, batch.batch_id, stack)
 
         return with_tables(self.ledger, [HEADERS, LINES], changed)
 
@@ -164,7 +168,7 @@ class KpiEngine:
 
         def sold(read: Mapping[str, list[FactEntry]]) -> list[str]:
             with ExitStack() as stack:
-                return product_dates(self.store, read, products, stack, self.warehouse)
+                return product_dates(self.tables, read, products, stack)
 
         return with_tables(self.ledger, [HEADERS, LINES], sold)
 
@@ -226,7 +230,7 @@ class KpiEngine:
         """The KPIs of `dates` from the current headers and lines of `read` joined, each line's
         category from its catalog; what waits is kept in `unjoined`."""
         with ExitStack() as stack:
-            headers, lines = current_tables(self.store, read, stack, self.warehouse)
+            headers, lines = current_tables(self.tables, read, stack)
             self.unjoined = waiting(headers, lines)
             if not dates:
                 return {}

@@ -15,6 +15,7 @@ import itertools
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
@@ -26,6 +27,7 @@ from orderpipe.core.relational import (
     LINE_SCHEMA,
     current_headers,
     current_lines,
+    latest_rows,
     waiting,
 )
 from orderpipe.errors import InfrastructureError
@@ -34,8 +36,11 @@ from orderpipe.ports import FactEntry, Ledger, ObjectStore
 
 __all__ = [
     "HEADERS",
+    "KNOWN_TABLE_ROWS",
     "LINES",
+    "ROW_ID",
     "TABLE_KEYS",
+    "KnownTables",
     "changed_dates",
     "current_tables",
     "load_part",
@@ -131,17 +136,76 @@ def with_tables(ledger: Ledger, keys: Sequence[str], work: Callable[[Mapping[str
     raise AssertionError("unreachable")
 
 
+#: The id of a row of each table: a later row of the same id replaces it.
+ROW_ID = {HEADERS: "order_id", LINES: "line_id"}
+#: Rows of the header and line tables a process keeps between recomputes (~100 bytes a row).
+KNOWN_TABLE_ROWS = 2_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class _Known:
+    """The latest row per id (with its seq) of a table, every entry up to seq `upto` counted."""
+
+    upto: int
+    rows: pl.DataFrame
+
+
+class KnownTables:
+    """The header and line tables of one warehouse, as this process last read them, so that a
+    later read loads only the entries committed since: a late header finds its lines in memory,
+    and a small batch costs the same however large the tables have grown.
+
+    What was read stays true for any later read of the ledger: seqs are taken in commit order
+    (an entry committed later has a higher seq), and a compaction replaces the oldest entries by
+    one of the highest seq they cover, holding the latest row per id among them (rows already
+    counted, so it is never read again). A read that does not reach `upto` (an older one), or
+    holds a retraction's mark, is read whole.
+    """
+
+    def __init__(self, store: ObjectStore, prefix: str = FACTS_PREFIX) -> None:
+        self.store = store
+        self.prefix = prefix
+        self._known: dict[str, _Known] = {}
+
+    def rows(self, kind: str, entries: Sequence[FactEntry], stack: ExitStack) -> pl.DataFrame:
+        """The latest row per id (with its seq) over `entries`: every entry of the table up to
+        some seq (the table as read, or the part of it below one batch)."""
+        known = self._known.get(kind)
+        top = max((e.seq for e in entries), default=0)
+        if known is None or known.upto > top or any(is_marker(e) for e in entries):
+            return self._latest(kind, entries, stack)
+        newer = [e for e in entries if e.seq > known.upto]
+        if not newer:
+            return known.rows
+        fresh = self._latest(kind, newer, stack)
+        kept = known.rows.join(fresh.select(ROW_ID[kind]), on=ROW_ID[kind], how="anti")
+        return pl.concat([kept, fresh], how="vertical")
+
+    def current(self, kind: str, entries: Sequence[FactEntry], stack: ExitStack) -> pl.DataFrame:
+        """`rows` of the table as read now, kept for the next read (when small enough)."""
+        rows = self.rows(kind, entries, stack)
+        self._known.pop(kind, None)
+        held = sum(k.rows.height for k in self._known.values())
+        if held + rows.height <= KNOWN_TABLE_ROWS:
+            self._known[kind] = _Known(max((e.seq for e in entries), default=0), rows)
+        return rows
+
+    def _latest(self, kind: str, entries: Sequence[FactEntry], stack: ExitStack) -> pl.DataFrame:
+        loaded = load_part(self.store, kind, entries, stack, self.prefix)
+        return latest_rows(loaded.lazy(), ROW_ID[kind]).collect()
+
+
 def current_tables(
-    store: ObjectStore, read: Mapping[str, list[FactEntry]], stack: ExitStack, prefix: str
+    tables: KnownTables, read: Mapping[str, list[FactEntry]], stack: ExitStack
 ) -> tuple[pl.LazyFrame, pl.LazyFrame]:
     """The current headers and lines, from the tables as read."""
-    headers = current_headers(load_part(store, HEADERS, read.get(HEADERS, []), stack, prefix).lazy())
-    lines = current_lines(load_part(store, LINES, read.get(LINES, []), stack, prefix).lazy())
-    return headers, lines
+    headers = tables.current(HEADERS, read.get(HEADERS, []), stack)
+    lines = tables.current(LINES, read.get(LINES, []), stack)
+    return headers.lazy().drop("seq"), lines.lazy().drop("seq")
 
 
 def changed_dates(
-    store: ObjectStore, read: Mapping[str, list[FactEntry]], kind: str, batch_id: str, stack: ExitStack, prefix: str
+    tables: KnownTables, read: Mapping[str, list[FactEntry]], kind: str, batch_id: str, stack: ExitStack
 ) -> list[str]:
     """The dates whose KPIs a header or line batch changes, from the tables as read (its own
     entry among them). A header batch: its headers' dates, and the dates its orders had under
@@ -149,27 +213,26 @@ def changed_dates(
     current dates of its lines' orders, and of the orders those lines belonged to before."""
     entries = read.get(kind, [])
     mine = next(e for e in entries if e.batch_id == batch_id)
-    rows = load_part(store, kind, [mine], stack, prefix)
-    earlier = load_part(store, kind, [e for e in entries if e.seq < mine.seq], stack, prefix)
+    rows = load_part(tables.store, kind, [mine], stack, tables.prefix)
+    earlier = tables.rows(kind, [e for e in entries if e.seq < mine.seq], stack)
     if kind == HEADERS:
         before = earlier.join(rows.select("order_id"), on="order_id", how="semi")
         days = pl.concat([rows.get_column("order_date"), before.get_column("order_date")])
     else:
         moved = earlier.join(rows.select("line_id"), on="line_id", how="semi").get_column("order_id")
         orders = pl.concat([rows.get_column("order_id"), moved]).unique().implode()
-        headers = current_headers(load_part(store, HEADERS, read.get(HEADERS, []), stack, prefix).lazy())
-        days = headers.filter(pl.col("order_id").is_in(orders)).select("order_date").collect().to_series()
+        headers = tables.current(HEADERS, read.get(HEADERS, []), stack)
+        days = headers.filter(pl.col("order_id").is_in(orders)).get_column("order_date")
     return sorted({d.isoformat() for d in days.unique().to_list()})
 
 
 def product_dates(
-    store: ObjectStore, read: Mapping[str, list[FactEntry]], products: Sequence[str], stack: ExitStack, prefix: str
+    tables: KnownTables, read: Mapping[str, list[FactEntry]], products: Sequence[str], stack: ExitStack
 ) -> list[str]:
     """The dates of the counted orders with a line of one of `products`: what a catalog change
     recomputes at relational grain (lines have no date of their own to index)."""
-    lines = current_lines(load_part(store, LINES, read.get(LINES, []), stack, prefix).lazy())
+    headers, lines = current_tables(tables, read, stack)
     sold = lines.filter(pl.col("product_id").is_in(pl.Series(list(products), dtype=pl.String).implode()))
-    headers = current_headers(load_part(store, HEADERS, read.get(HEADERS, []), stack, prefix).lazy())
     days = headers.join(sold.select("order_id").unique(), on="order_id", how="semi").select("order_date").unique()
     return sorted(d.isoformat() for d in days.collect().to_series().to_list())
 
@@ -179,6 +242,6 @@ def waiting_now(store: ObjectStore, ledger: Ledger, prefix: str = FACTS_PREFIX) 
 
     def count(read: Mapping[str, list[FactEntry]]) -> dict[str, int]:
         with ExitStack() as stack:
-            return waiting(*current_tables(store, read, stack, prefix))
+            return waiting(*current_tables(KnownTables(store, prefix), read, stack))
 
     return with_tables(ledger, [HEADERS, LINES], count)

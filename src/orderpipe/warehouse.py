@@ -274,16 +274,17 @@ class Warehouse:
         entries = [e for e in self.ledger.fact_entries([key])[key] if not is_marker(e)]
         if len(entries) <= self.compact_after:
             return []
-        covered: list[FactEntry] = []
-        for entry in entries[:COMPACT_MAX]:
+        ready: list[FactEntry] = []
+        for entry in entries[:COMPACT_MAX] if key == CATALOG else entries:
             record = None if entry.batch_id.startswith("compact-") else self.ledger.get(entry.batch_id)
             if record is not None and not record.done:
                 break
-            covered.append(entry)
+            ready.append(entry)
+        covered = ready if key == CATALOG else self._table_tier(key, entries, len(ready))
         if len(covered) < 2:
             return []
         top = covered[-1].seq
-        merged = f"compact-{top:012d}"
+        merged = merged_id(covered, entries)
         if key == CATALOG:
             with ExitStack() as stack:
                 history = catalog_history(self.store, covered, stack, self.prefix)
@@ -302,6 +303,19 @@ class Warehouse:
         checkpoint("compact-cleaned")
         self._delete_stray_tables(key)
         return [key]
+
+    def _table_tier(self, key: str, entries: list[FactEntry], ready: int) -> list[FactEntry]:
+        """The header (line) entries to merge, among the first `ready` (those before the first
+        unfinished batch): from `merge_start` of every entry's size on, as a date's, so the big
+        merge of every earlier batch is rewritten only once the newer ones have grown to a share
+        of it, not at every merge. Any run of consecutive entries may be merged: its rows take
+        the highest seq among them, still below every entry after it, above every entry before."""
+        start = merge_start([self._table_bytes(key, entry) for entry in entries])
+        return entries[start : min(ready, start + COMPACT_MAX)]
+
+    def _table_bytes(self, key: str, entry: FactEntry) -> int:
+        stat = self.store.stat(part_key(key, entry.batch_id, self.prefix))
+        return 0 if stat is None else stat.size
 
     def _delete_stray_tables(self, key: str) -> None:
         """A table's files no entry names that are older than any run: a merge written but never

@@ -37,6 +37,7 @@ __all__ = [
     "current_headers",
     "current_lines",
     "describe_waiting",
+    "latest_rows",
     "screen_part",
     "waiting",
 ]
@@ -277,14 +278,19 @@ def _header_date(shape: InputShape) -> tuple[pl.Expr, pl.Expr]:
     return c("__date"), valid
 
 
+def latest_rows(rows: pl.LazyFrame, key: str) -> pl.LazyFrame:
+    """Per value of `key`, the row of the highest seq (`rows` tagged with `seq`, kept)."""
+    return rows.filter(pl.col("seq") == pl.col("seq").max().over(key))
+
+
 def current_headers(headers: pl.LazyFrame) -> pl.LazyFrame:
     """Per order id, the header of the highest seq (`headers` tagged with `seq`)."""
-    return headers.filter(pl.col("seq") == pl.col("seq").max().over("order_id")).drop("seq")
+    return latest_rows(headers, "order_id").drop("seq")
 
 
 def current_lines(lines: pl.LazyFrame) -> pl.LazyFrame:
     """Per line id, the line of the highest seq (`lines` tagged with `seq`)."""
-    return lines.filter(pl.col("seq") == pl.col("seq").max().over("line_id")).drop("seq")
+    return latest_rows(lines, "line_id").drop("seq")
 
 
 def counted_lines(headers: pl.LazyFrame, lines: pl.LazyFrame, dates: Sequence[str] | None = None) -> pl.LazyFrame:

@@ -1,0 +1,204 @@
+"""What a process keeps of the header and line tables between files (`relational.KnownTables`):
+only what was committed since is read, and what it gives is what a fresh read gives."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, ExitStack
+from decimal import Decimal
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+import orderpipe.relational as relational
+from orderpipe.adapters.folder import FolderStore
+from orderpipe.core.relational import LINE_SCHEMA
+from orderpipe.ports import FactEntry
+from orderpipe.relational import LINES, KnownTables, part_key
+from orderpipe.workflow import Pipeline
+from tests.conftest import MUTATION, run_file, snapshot
+from tests.lab_reference import LabData
+from tests.test_lab_reference import HEADERS, ITEMS
+from tests.test_line_items import comparable
+from tests.test_relational import lab_like, lab_pipeline, run_all, write
+
+
+class ReadCounting:
+    """Names every object a store hands out a local copy of (the real store does the work)."""
+
+    def __init__(self, store: FolderStore) -> None:
+        self.keys: list[str] = []
+        self._local_copy = store.local_copy
+        store.local_copy = self.local_copy  # type: ignore[method-assign]
+
+    def local_copy(self, key: str, version: str | None = None) -> AbstractContextManager[Path]:
+        self.keys.append(key)
+        return self._local_copy(key, version)
+
+    def tables(self) -> set[str]:
+        """The header and line files read (the catalog, merged to one row per product, is
+        read by every recompute)."""
+        named = {k.rsplit("/", 2)[-2] + "/" + k.rsplit("/", 1)[-1] for k in self.keys if "/batch-" in k}
+        return {k for k in named if k.startswith(("headers/", "lines/"))}
+
+
+def line_entry(store: FolderStore, seq: int, rows: list[tuple[str, str]], batch_id: str | None = None) -> FactEntry:
+    """A committed line batch's part file: (line id, order id) rows, product P, price 1."""
+    entry = FactEntry(LINES, batch_id or f"b{seq}", seq, (0,))
+    frame = pl.DataFrame(
+        {
+            "line_id": [r[0] for r in rows],
+            "order_id": [r[1] for r in rows],
+            "product_id": ["P"] * len(rows),
+            "unit_price": [Decimal(1)] * len(rows),
+        },
+        schema=LINE_SCHEMA,
+    )
+    local = store.root.parent / "scratch.parquet"
+    frame.write_parquet(local)
+    store.put_file(local, part_key(LINES, entry.batch_id))  # (moved into the store)
+    return entry
+
+
+def orders_of(tables: KnownTables, entries: list[FactEntry], remember: bool = False) -> dict[str, str]:
+    with ExitStack() as stack:
+        rows = (tables.current if remember else tables.rows)(LINES, entries, stack)
+    return dict(zip(rows.get_column("line_id"), rows.get_column("order_id"), strict=True))
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[FolderStore]:
+    yield FolderStore(tmp_path / "bucket")
+
+
+def test_a_later_read_loads_only_the_entries_committed_since(store: FolderStore) -> None:
+    first = [line_entry(store, 1, [("1", "A"), ("2", "A")]), line_entry(store, 2, [("3", "B")])]
+    tables = KnownTables(store)
+    assert orders_of(tables, first, remember=True) == {"1": "A", "2": "A", "3": "B"}
+    later = [*first, line_entry(store, 5, [("2", "C"), ("4", "C")])]
+    reads = ReadCounting(store)
+    assert orders_of(tables, later, remember=True) == {"1": "A", "2": "C", "3": "B", "4": "C"}
+    assert reads.tables() == {"lines/batch-b5.parquet"}
+    reads.keys.clear()
+    assert orders_of(tables, later) == {"1": "A", "2": "C", "3": "B", "4": "C"}
+    assert reads.keys == [], "nothing new: nothing read"
+
+
+def test_a_compaction_of_what_was_read_is_not_read_again(store: FolderStore) -> None:
+    """A merged entry takes the highest seq it covers: a process that read up to there or
+    beyond reads it never; one that read less reads it, its rows the latest up to that seq."""
+    first = [line_entry(store, 1, [("1", "A")]), line_entry(store, 2, [("1", "B"), ("2", "B")])]
+    third = line_entry(store, 3, [("3", "C")])
+    behind, ahead = KnownTables(store), KnownTables(store)
+    orders_of(behind, first[:1], remember=True)
+    orders_of(ahead, [*first, third], remember=True)
+    merged = line_entry(store, 2, [("1", "B"), ("2", "B")], batch_id="compact-000000000002")
+    reads = ReadCounting(store)
+    after = [merged, third, line_entry(store, 4, [("4", "D")])]
+    expected = {"1": "B", "2": "B", "3": "C", "4": "D"}
+    assert orders_of(ahead, after) == expected
+    assert reads.tables() == {"lines/batch-b4.parquet"}
+    assert orders_of(behind, after) == expected
+
+
+def test_an_older_read_or_one_with_a_retraction_is_read_whole(store: FolderStore) -> None:
+    entries = [line_entry(store, 1, [("1", "A")]), line_entry(store, 2, [("1", "B")])]
+    tables = KnownTables(store)
+    assert orders_of(tables, entries, remember=True) == {"1": "B"}
+    assert orders_of(tables, entries[:1]) == {"1": "A"}, "the table below a batch, as it was"
+    marked = [*entries, FactEntry(LINES, "retracted-b2", 2, ())]
+    reads = ReadCounting(store)
+    assert orders_of(tables, marked) == {"1": "B"}
+    assert reads.tables() == {"lines/batch-b1.parquet", "lines/batch-b2.parquet"}
+
+
+def test_tables_too_big_to_keep_are_read_again(store: FolderStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    entries = [line_entry(store, 1, [("1", "A"), ("2", "A")])]
+    monkeypatch.setattr(relational, "KNOWN_TABLE_ROWS", 2)
+    kept = KnownTables(store)
+    orders_of(kept, entries, remember=True)
+    monkeypatch.setattr(relational, "KNOWN_TABLE_ROWS", 1)
+    dropped = KnownTables(store)
+    orders_of(dropped, entries, remember=True)
+    reads = ReadCounting(store)
+    orders_of(kept, entries)
+    assert reads.keys == []
+    orders_of(dropped, entries)
+    assert reads.tables() == {"lines/batch-b1.parquet"}
+
+
+def test_a_late_header_finds_its_lines_without_reading_a_line_file(tmp_path: Path) -> None:
+    """After a run of files, one header file reads its own file only; a new process reads the
+    tables once."""
+    files = lab_like(tmp_path / "files", seed=3)
+    pipeline = lab_pipeline(tmp_path / "home")
+    run_all(pipeline, files)
+    late = write(tmp_path / "files", "orders_late.csv", HEADERS, ["999,5,delivered,2025-03-02T10:00:00,,,,1"])
+    reads = ReadCounting(pipeline.store)  # type: ignore[arg-type]
+    run_file(pipeline, late)
+    (own,) = [e.batch_id for e in pipeline.ledger.fact_entries(["headers"])["headers"]][-1:]
+    assert reads.tables() == {f"headers/batch-{own}.parquet"}
+    fresh = lab_pipeline(tmp_path / "home")
+    reads = ReadCounting(fresh.store)  # type: ignore[arg-type]
+    more = write(tmp_path / "files", "order_items_late.csv", ITEMS, ["900,999,5,P1,x,t,,,,2.00"])
+    run_file(fresh, more)
+    entries = fresh.ledger.fact_entries(["headers", "lines"])
+    every = {f"{k}/batch-{e.batch_id}.parquet" for k in ("headers", "lines") for e in entries[k]}
+    assert reads.tables() == every
+    assert comparable(snapshot(fresh)) == comparable(LabData().add_all([*files, late, more]).kpis())
+
+
+def test_two_processes_taking_turns_keep_the_kpis_of_the_reference(tmp_path: Path) -> None:
+    """Each process keeps its own tables while the other commits and compacts under it: every
+    file, on either, leaves the KPIs of the reference fed the files in the same order."""
+    rng = random.Random(5)
+    for n in range(2 if MUTATION else 4):
+        files = lab_like(tmp_path / f"files-{n}", seed=20 + n)
+        rng.shuffle(files)
+        home = tmp_path / f"home-{n}"
+        workers: list[Pipeline] = [lab_pipeline(home), lab_pipeline(home)]
+        for worker in workers:
+            worker.warehouse.compact_after = 2
+        reference = LabData()
+        for path in files:
+            worker = rng.choice(workers)
+            outcome = run_file(worker, path)
+            assert outcome.status == "accepted", outcome.message
+            reference.add_all([path])
+            assert comparable(snapshot(worker)) == comparable(reference.kpis()), (n, path.name)
+
+
+def test_the_big_merge_of_a_table_is_not_rewritten_by_every_compaction(tmp_path: Path) -> None:
+    """A big line file, then one-line files: the small entries are merged among themselves
+    (tiers, as a date's), the big one stays as it is, and two processes taking turns keep the
+    KPIs of the reference through merges of runs that start after the oldest entry."""
+    folder = tmp_path / "files"
+    rng = random.Random(3)  # (prices that do not compress: the big file's bytes are many times a small one's)
+    rows = [f"{n},{n % 40},0,P{n % 7},x,t,,,,{rng.randint(1, 10**6)}.{rng.randint(10, 99)}" for n in range(1, 2001)]
+    big = write(folder, "order_items_big.csv", ITEMS, rows)
+    header_rows = [f"{o},{o % 9},delivered,2025-03-0{o % 5 + 1}T10:00:00,,,,3" for o in range(40)]
+    headers = write(folder, "orders_all.csv", HEADERS, header_rows)
+    home = tmp_path / "home"
+    workers = [lab_pipeline(home), lab_pipeline(home)]
+    for worker in workers:
+        worker.warehouse.compact_after = 2
+    run_all(workers[0], [big, headers])
+    (big_entry,) = workers[0].ledger.fact_entries(["lines"])["lines"]
+    small = [
+        write(folder, f"order_items_s{n}.csv", ITEMS, [f"{n if n % 3 else 5000 + n},{n % 41},0,P1,x,t,,,,{n}.50"])
+        for n in range(1, 13)
+    ]
+    reference = LabData().add_all([big, headers])
+    merged_later = False
+    for n, path in enumerate(small):
+        outcome = run_file(workers[n % 2], path)
+        assert outcome.status == "accepted", outcome.message
+        reference.add_all([path])
+        assert comparable(snapshot(workers[n % 2])) == comparable(reference.kpis()), path.name
+        entries = workers[0].ledger.fact_entries(["lines"])["lines"]
+        assert entries[0] == big_entry, "the big entry is never merged again"
+        assert len(entries) <= 3
+        merged_later |= any(e.batch_id.startswith("compact-") for e in entries[1:])
+    assert merged_later, "the small entries were merged among themselves"
