@@ -3,6 +3,7 @@ only what was committed since is read, and what it gives is what a fresh read gi
 
 from __future__ import annotations
 
+import datetime as dt
 import random
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, ExitStack
@@ -14,13 +15,15 @@ import pytest
 
 import orderpipe.relational as relational
 from orderpipe.adapters.folder import FolderStore
-from orderpipe.core.relational import LINE_SCHEMA
+from orderpipe.core.relational import HEADER_SCHEMA, LINE_SCHEMA, latest_rows, waiting
+from orderpipe.facts import FACTS_PREFIX
 from orderpipe.ports import FactEntry
-from orderpipe.relational import LINES, KnownTables, part_key
+from orderpipe.relational import HEADERS, LINES, ROW_ID, KnownTables, current_tables, load_part, part_key
 from orderpipe.workflow import Pipeline
 from tests.conftest import MUTATION, run_file, snapshot
 from tests.lab_reference import LabData
-from tests.test_lab_reference import HEADERS, ITEMS
+from tests.test_lab_reference import HEADERS as HEADER_COLUMNS
+from tests.test_lab_reference import ITEMS
 from tests.test_line_items import comparable
 from tests.test_relational import lab_like, lab_pipeline, run_all, write
 
@@ -44,9 +47,21 @@ class ReadCounting:
         return {k for k in named if k.startswith(("headers/", "lines/"))}
 
 
-def line_entry(store: FolderStore, seq: int, rows: list[tuple[str, str]], batch_id: str | None = None) -> FactEntry:
+def stored(
+    store: FolderStore, kind: str, seq: int, frame: pl.DataFrame, batch_id: str = "", prefix: str = FACTS_PREFIX
+) -> FactEntry:
+    """A committed header (line) batch: its part file and its entry."""
+    entry = FactEntry(kind, batch_id or f"b{seq}", seq, (0,))
+    local = store.root.parent / "scratch.parquet"
+    frame.write_parquet(local)
+    store.put_file(local, part_key(kind, entry.batch_id, prefix))  # (moved into the store)
+    return entry
+
+
+def line_entry(
+    store: FolderStore, seq: int, rows: list[tuple[str, str]], batch_id: str = "", prefix: str = FACTS_PREFIX
+) -> FactEntry:
     """A committed line batch's part file: (line id, order id) rows, product P, price 1."""
-    entry = FactEntry(LINES, batch_id or f"b{seq}", seq, (0,))
     frame = pl.DataFrame(
         {
             "line_id": [r[0] for r in rows],
@@ -56,10 +71,24 @@ def line_entry(store: FolderStore, seq: int, rows: list[tuple[str, str]], batch_
         },
         schema=LINE_SCHEMA,
     )
-    local = store.root.parent / "scratch.parquet"
-    frame.write_parquet(local)
-    store.put_file(local, part_key(LINES, entry.batch_id))  # (moved into the store)
-    return entry
+    return stored(store, LINES, seq, frame, batch_id, prefix)
+
+
+def header_entry(
+    store: FolderStore, seq: int, rows: list[tuple[str, int | None]], prefix: str = FACTS_PREFIX
+) -> FactEntry:
+    """A committed header batch: (order id, lines it announces) rows."""
+    frame = pl.DataFrame(
+        {
+            "order_id": [r[0] for r in rows],
+            "customer_id": ["C"] * len(rows),
+            "order_date": [dt.date(2025, 3, 1)] * len(rows),
+            "returned": [False] * len(rows),
+            "items_expected": [r[1] for r in rows],
+        },
+        schema=HEADER_SCHEMA,
+    )
+    return stored(store, HEADERS, seq, frame, prefix=prefix)
 
 
 def orders_of(tables: KnownTables, entries: list[FactEntry], remember: bool = False) -> dict[str, str]:
@@ -114,6 +143,22 @@ def test_an_older_read_or_one_with_a_retraction_is_read_whole(store: FolderStore
     assert reads.tables() == {"lines/batch-b1.parquet", "lines/batch-b2.parquet"}
 
 
+def test_what_waits_follows_a_read_that_is_read_whole(store: FolderStore) -> None:
+    """Kept by order once counted twice; a read older than the kept tables is read whole, and
+    what waits is then counted from it, not changed from what was kept."""
+    lines = [line_entry(store, 1, [("1", "A")]), line_entry(store, 3, [("2", "B")])]
+    headers = [header_entry(store, 2, [("A", 2)])]
+    tables = KnownTables(store)
+    for _ in range(2):
+        with ExitStack() as stack:
+            now = [f.collect() for f in current_tables(tables, {HEADERS: headers, LINES: lines}, stack)]
+            assert tables.waiting(*now)["waiting_lines"] == 1
+    with ExitStack() as stack:
+        older = [f.collect() for f in current_tables(tables, {HEADERS: headers, LINES: lines[:1]}, stack)]
+        assert tables.waiting(*older) == waiting(*(f.lazy() for f in older))
+        assert tables.waiting(*older)["waiting_lines"] == 0
+
+
 def test_tables_too_big_to_keep_are_read_again(store: FolderStore, monkeypatch: pytest.MonkeyPatch) -> None:
     entries = [line_entry(store, 1, [("1", "A"), ("2", "A")])]
     monkeypatch.setattr(relational, "KNOWN_TABLE_ROWS", 2)
@@ -135,7 +180,7 @@ def test_a_late_header_finds_its_lines_without_reading_a_line_file(tmp_path: Pat
     files = lab_like(tmp_path / "files", seed=3)
     pipeline = lab_pipeline(tmp_path / "home")
     run_all(pipeline, files)
-    late = write(tmp_path / "files", "orders_late.csv", HEADERS, ["999,5,delivered,2025-03-02T10:00:00,,,,1"])
+    late = write(tmp_path / "files", "orders_late.csv", HEADER_COLUMNS, ["999,5,delivered,2025-03-02T10:00:00,,,,1"])
     reads = ReadCounting(pipeline.store)  # type: ignore[arg-type]
     run_file(pipeline, late)
     (own,) = [e.batch_id for e in pipeline.ledger.fact_entries(["headers"])["headers"]][-1:]
@@ -179,7 +224,7 @@ def test_the_big_merge_of_a_table_is_not_rewritten_by_every_compaction(tmp_path:
     rows = [f"{n},{n % 40},0,P{n % 7},x,t,,,,{rng.randint(1, 10**6)}.{rng.randint(10, 99)}" for n in range(1, 2001)]
     big = write(folder, "order_items_big.csv", ITEMS, rows)
     header_rows = [f"{o},{o % 9},delivered,2025-03-0{o % 5 + 1}T10:00:00,,,,3" for o in range(40)]
-    headers = write(folder, "orders_all.csv", HEADERS, header_rows)
+    headers = write(folder, "orders_all.csv", HEADER_COLUMNS, header_rows)
     home = tmp_path / "home"
     workers = [lab_pipeline(home), lab_pipeline(home)]
     for worker in workers:
@@ -202,3 +247,50 @@ def test_the_big_merge_of_a_table_is_not_rewritten_by_every_compaction(tmp_path:
         assert len(entries) <= 3
         merged_later |= any(e.batch_id.startswith("compact-") for e in entries[1:])
     assert merged_later, "the small entries were merged among themselves"
+
+
+@pytest.mark.parametrize("bound", [relational.KNOWN_TABLE_ROWS, 25])
+def test_what_waits_kept_by_order_is_what_a_fresh_count_finds_at_every_step(
+    store: FolderStore, bound: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Random header and line batches (lines moving between orders, headers sent again with
+    another number of lines or none) and merges of runs of entries, read by a process that
+    keeps the tables (all of them; or, with a bound of 25 rows, now both, now one, as the
+    tables grow past it): after every batch, what waits is what `waiting` finds in a fresh read."""
+    monkeypatch.setattr(relational, "KNOWN_TABLE_ROWS", bound)
+    for seed in range(3 if MUTATION else 5):
+        rng = random.Random(seed)
+        tables = KnownTables(store, prefix=f"run{seed}/")
+        read: dict[str, list[FactEntry]] = {HEADERS: [], LINES: []}
+        for seq in range(1, 40):
+            kind = rng.choice([HEADERS, LINES])
+            if kind == HEADERS:
+                rows = {f"O{rng.randint(0, 9)}": rng.choice([None, 1, 2, 3]) for _ in range(rng.randint(1, 3))}
+                entry = header_entry(store, seq, list(rows.items()), prefix=f"run{seed}/")
+            else:
+                lines = {f"L{rng.randint(0, 29)}": f"O{rng.randint(0, 11)}" for _ in range(rng.randint(1, 4))}
+                entry = line_entry(store, seq, list(lines.items()), prefix=f"run{seed}/")
+            read[kind].append(entry)
+            if rng.random() < 0.2 and len(read[kind]) > 2:
+                read[kind] = merged_run(store, f"run{seed}/", kind, read[kind], rng)
+            with ExitStack() as stack:
+                headers, lines = (f.collect() for f in current_tables(tables, read, stack))
+                kept = tables.waiting(headers, lines)
+                fresh = KnownTables(store, prefix=f"run{seed}/")
+                expected = waiting(*current_tables(fresh, read, stack))
+            assert kept == expected, (seed, seq)
+
+
+def merged_run(
+    store: FolderStore, prefix: str, kind: str, entries: list[FactEntry], rng: random.Random
+) -> list[FactEntry]:
+    """`entries` with a run of two or more consecutive ones replaced by their merge (the latest
+    row per id among them, under the highest seq), as a compaction does."""
+    start = rng.randint(0, len(entries) - 2)
+    end = rng.randint(start + 2, len(entries))
+    run = entries[start:end]
+    with ExitStack() as stack:
+        rows = latest_rows(load_part(store, kind, run, stack, prefix).lazy(), ROW_ID[kind]).collect().drop("seq")
+    top = run[-1].seq
+    entry = stored(store, kind, top, rows, batch_id=f"compact-{run[0].seq:012d}-{top:012d}", prefix=prefix)
+    return [*entries[:start], entry, *entries[end:]]

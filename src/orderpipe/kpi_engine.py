@@ -43,7 +43,7 @@ from orderpipe.core.kpis import (
     kpis_from_sums,
 )
 from orderpipe.core.lines import compute_line_kpis, current_lines
-from orderpipe.core.relational import counted_lines, waiting
+from orderpipe.core.relational import counted_lines
 from orderpipe.core.shape import InputShape
 from orderpipe.errors import InfrastructureError
 from orderpipe.facts import is_marker, load_facts, staged_facts
@@ -231,7 +231,7 @@ class KpiEngine:
         category from its catalog; what waits is kept in `unjoined`."""
         with ExitStack() as stack:
             headers, lines = current_tables(self.tables, read, stack)
-            self.unjoined = waiting(headers, lines)
+            self.unjoined = self.tables.waiting(headers.collect(), lines.collect())
             if not dates:
                 return {}
             products = current_catalog(self.store, read.get(CATALOG, []), stack, self.warehouse)

@@ -25,6 +25,7 @@ from orderpipe.catalogs import CATALOG
 from orderpipe.core.relational import (
     HEADER_SCHEMA,
     LINE_SCHEMA,
+    Unjoined,
     current_headers,
     current_lines,
     latest_rows,
@@ -140,6 +141,8 @@ def with_tables(ledger: Ledger, keys: Sequence[str], work: Callable[[Mapping[str
 ROW_ID = {HEADERS: "order_id", LINES: "line_id"}
 #: Rows of the header and line tables a process keeps between recomputes (~100 bytes a row).
 KNOWN_TABLE_ROWS = 2_000_000
+#: The kept rows gain a chunk a batch: past this many, they are copied into one.
+MAX_CHUNKS = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,42 +156,74 @@ class _Known:
 class KnownTables:
     """The header and line tables of one warehouse, as this process last read them, so that a
     later read loads only the entries committed since: a late header finds its lines in memory,
-    and a small batch costs the same however large the tables have grown.
+    and a small batch costs the same however large the tables have grown. What waits is kept
+    the same way (`core.relational.Unjoined`), changed by each batch's rows only.
 
     What was read stays true for any later read of the ledger: seqs are taken in commit order
-    (an entry committed later has a higher seq), and a compaction replaces the oldest entries by
+    (an entry committed later has a higher seq), and a compaction replaces a run of entries by
     one of the highest seq they cover, holding the latest row per id among them (rows already
-    counted, so it is never read again). A read that does not reach `upto` (an older one), or
-    holds a retraction's mark, is read whole.
+    counted when that seq was, so it is not read again). A read that does not reach `upto` (an
+    older one), or holds a retraction's mark, is read whole.
     """
 
     def __init__(self, store: ObjectStore, prefix: str = FACTS_PREFIX) -> None:
         self.store = store
         self.prefix = prefix
         self._known: dict[str, _Known] = {}
+        self._unjoined: Unjoined | None = None
+        self._waited = False  # what waits was counted once: worth keeping by order from now on
 
     def rows(self, kind: str, entries: Sequence[FactEntry], stack: ExitStack) -> pl.DataFrame:
         """The latest row per id (with its seq) over `entries`: every entry of the table up to
         some seq (the table as read, or the part of it below one batch)."""
-        known = self._known.get(kind)
-        top = max((e.seq for e in entries), default=0)
-        if known is None or known.upto > top or any(is_marker(e) for e in entries):
-            return self._latest(kind, entries, stack)
-        newer = [e for e in entries if e.seq > known.upto]
-        if not newer:
-            return known.rows
-        fresh = self._latest(kind, newer, stack)
-        kept = known.rows.join(fresh.select(ROW_ID[kind]), on=ROW_ID[kind], how="anti")
-        return pl.concat([kept, fresh], how="vertical")
+        return self._read(kind, entries, stack)[0]
 
     def current(self, kind: str, entries: Sequence[FactEntry], stack: ExitStack) -> pl.DataFrame:
         """`rows` of the table as read now, kept for the next read (when small enough)."""
-        rows = self.rows(kind, entries, stack)
+        rows, change = self._read(kind, entries, stack)
         self._known.pop(kind, None)
-        held = sum(k.rows.height for k in self._known.values())
-        if held + rows.height <= KNOWN_TABLE_ROWS:
-            self._known[kind] = _Known(max((e.seq for e in entries), default=0), rows)
+        if sum(k.rows.height for k in self._known.values()) + rows.height > KNOWN_TABLE_ROWS:
+            self._unjoined = None
+            return rows
+        self._known[kind] = _Known(max((e.seq for e in entries), default=0), rows)
+        if change is None:
+            self._unjoined = None
+        elif self._unjoined is not None and kind == HEADERS:
+            self._unjoined.headers_in(change[0])
+        elif self._unjoined is not None:
+            self._unjoined.lines_in(*change)
         return rows
+
+    def waiting(self, headers: pl.DataFrame, lines: pl.DataFrame) -> dict[str, int]:
+        """What waits (`core.relational.waiting`) in these current headers and lines, the
+        tables as `current` last read them."""
+        if self._unjoined is None:
+            if not self._waited or not {HEADERS, LINES} <= self._known.keys():
+                self._waited = True
+                return waiting(headers.lazy(), lines.lazy())
+            self._unjoined = Unjoined(headers, lines)
+        return dict(self._unjoined.counts)
+
+    def _read(
+        self, kind: str, entries: Sequence[FactEntry], stack: ExitStack
+    ) -> tuple[pl.DataFrame, tuple[pl.DataFrame, pl.DataFrame] | None]:
+        """`rows`, with what changed since the known rows: the rows read and the known rows
+        they replaced (None: read whole)."""
+        known = self._known.get(kind)
+        top = max((e.seq for e in entries), default=0)
+        if known is None or known.upto > top or any(is_marker(e) for e in entries):
+            return self._latest(kind, entries, stack), None
+        newer = [e for e in entries if e.seq > known.upto]
+        if not newer:
+            return known.rows, (known.rows.clear(), known.rows.clear())
+        fresh = self._latest(kind, newer, stack)
+        # A scan of the ids rather than a join: most batches replace nothing, and then the
+        # known rows are kept as they are, uncopied (a chunk more each time, merged past MAX_CHUNKS).
+        hit = known.rows.get_column(ROW_ID[kind]).is_in(fresh.get_column(ROW_ID[kind]).implode())
+        replaced = known.rows.filter(hit)
+        kept = known.rows.filter(~hit) if replaced.height else known.rows
+        rows = pl.concat([kept, fresh], how="vertical")
+        return (rows.rechunk() if rows.n_chunks() > MAX_CHUNKS else rows), (fresh, replaced)
 
     def _latest(self, kind: str, entries: Sequence[FactEntry], stack: ExitStack) -> pl.DataFrame:
         loaded = load_part(self.store, kind, entries, stack, self.prefix)
@@ -242,6 +277,8 @@ def waiting_now(store: ObjectStore, ledger: Ledger, prefix: str = FACTS_PREFIX) 
 
     def count(read: Mapping[str, list[FactEntry]]) -> dict[str, int]:
         with ExitStack() as stack:
-            return waiting(*current_tables(KnownTables(store, prefix), read, stack))
+            tables = KnownTables(store, prefix)
+            headers, lines = current_tables(tables, read, stack)
+            return tables.waiting(headers.collect(), lines.collect())
 
     return with_tables(ledger, [HEADERS, LINES], count)

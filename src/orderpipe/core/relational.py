@@ -16,6 +16,7 @@ over frames handed in, each tagged with its batch's `seq`.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import polars as pl
 
@@ -33,6 +34,7 @@ __all__ = [
     "LINE_SCHEMA",
     "HeaderRows",
     "LineRows",
+    "Unjoined",
     "counted_lines",
     "current_headers",
     "current_lines",
@@ -300,7 +302,9 @@ def counted_lines(headers: pl.LazyFrame, lines: pl.LazyFrame, dates: Sequence[st
     (`core.catalog.resolve_categories`)."""
     if dates is not None:
         days = pl.Series([*dates], dtype=pl.String).str.to_date().implode()
-        headers = headers.filter(pl.col("order_date").is_in(days))
+        headers = headers.filter(pl.col("order_date").is_in(days)).collect().lazy()
+        # The dates' lines by a scan of the order ids (a join would hash every line).
+        lines = lines.filter(pl.col("order_id").is_in(headers.select("order_id").collect().to_series().implode()))
     joined = lines.join(headers, on="order_id")
     one = pl.lit(1, pl.Int64)  # (a 64-bit sum of items, as the facts' quantity)
     return joined.select(
@@ -330,6 +334,59 @@ def waiting(headers: pl.LazyFrame, lines: pl.LazyFrame) -> dict[str, int]:
         "orders_without_lines": int(without),
         "incomplete_orders": int(incomplete or 0),
     }
+
+
+class Unjoined:
+    """What `waiting` counts, kept by order and changed by each batch's rows only, so that a
+    process that keeps the tables (`relational.KnownTables`) tells what waits without going
+    over every line again. `tests/test_known_tables.py` holds it to `waiting` at every step."""
+
+    def __init__(self, headers: pl.DataFrame, lines: pl.DataFrame) -> None:
+        per_order = lines.group_by("order_id").agg(pl.len().alias("lines"))
+        #: order id -> its current lines; order id with a header -> the lines it announces.
+        self.lines: dict[str, int] = dict(zip(*_columns(per_order, "order_id", "lines"), strict=True))
+        self.expected: dict[str, int | None] = dict(
+            zip(*_columns(headers, "order_id", "items_expected"), strict=True)
+        )
+        self.counts = waiting(headers.lazy(), lines.lazy())
+
+    def headers_in(self, headers: pl.DataFrame) -> None:
+        """Headers committed (new, or replacing an order's)."""
+        orders, expected = _columns(headers, "order_id", "items_expected")
+        self._changing(orders, -1)
+        self.expected.update(zip(orders, expected, strict=True))
+        self._changing(orders, +1)
+
+    def lines_in(self, lines: pl.DataFrame, replaced: pl.DataFrame) -> None:
+        """Lines committed, and the current lines they replace (same line ids, maybe other orders)."""
+        gone, new = replaced.get_column("order_id").to_list(), lines.get_column("order_id").to_list()
+        orders = [*gone, *new]
+        self._changing(orders, -1)
+        for order in gone:
+            left = self.lines[order] - 1
+            if left:
+                self.lines[order] = left
+            else:
+                del self.lines[order]
+        for order in new:
+            self.lines[order] = self.lines.get(order, 0) + 1
+        self._changing(orders, +1)
+
+    def _changing(self, orders: Sequence[str], sign: int) -> None:
+        """Take the orders' share of the counts out (-1) or put it back in (+1)."""
+        for order in set(orders):
+            count = self.lines.get(order, 0)
+            if order not in self.expected:
+                self.counts["waiting_lines"] += sign * count
+                self.counts["waiting_orders"] += sign * (count > 0)
+                continue
+            expected = self.expected[order]
+            self.counts["orders_without_lines"] += sign * (count == 0)
+            self.counts["incomplete_orders"] += sign * (count > 0 and expected is not None and count < expected)
+
+
+def _columns(frame: pl.DataFrame, *names: str) -> list[list[Any]]:
+    return [frame.get_column(name).to_list() for name in names]
 
 
 def describe_waiting(counts: dict[str, int]) -> str:
