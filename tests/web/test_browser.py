@@ -285,6 +285,30 @@ def test_an_empty_home_says_what_to_do_next(browser: Any, tmp_path: Path) -> Non
         assert "No orders in this range" in browser.find_element("css selector", "#empty").text
 
 
+def test_what_waits_for_a_header_shows_above_the_latest_batches(browser: Any, tmp_path: Path) -> None:
+    """At relational grain the newest file's message ends with what waits; the page shows it,
+    and shows the wait end once the header comes."""
+    from orderpipe.presets import PRESETS
+    from tests.test_lab_reference import HEADERS, ITEMS
+
+    home = tmp_path / "lab"
+    home.mkdir()
+    (home / "orderpipe.toml").write_text(PRESETS["lab"])
+    lines = tmp_path / "order_items_1.csv"
+    lines.write_text(f"{ITEMS}\n1,O1,7,P1,x,t,,,,10.00\n2,O1,7,P2,x,t,,,,5.50\n")
+    run(home, lines)
+    with serving(home) as url:
+        open_view(browser, url + "/?range=all")
+        latest = browser.find_element("css selector", "#latest")
+        assert latest.text.startswith("order_items_1.csv: ")
+        assert "2 lines of 1 order waiting for the header" in latest.text
+        header = tmp_path / "orders_1.csv"
+        header.write_text(f"{HEADERS}\nO1,7,delivered,{TODAY.isoformat()}T10:00:00,,,,2\n")
+        run(home, header)
+        wait_for(browser, lambda d: "orders_1.csv" in d.find_element("css selector", "#latest").text, "no new file")
+        assert "nothing waits" in browser.find_element("css selector", "#latest").text
+
+
 # -- every date, exact money, live or offline, every batch, distinct axis labels -----------------
 
 

@@ -698,10 +698,14 @@
     return li;
   }
 
+  /** The latest batches, and above them what the newest one said (at relational grain, its
+   * message ends with what waits for a header or a line: the dashboard's one word on that). */
   function batchList() {
     const list = $("#batches");
     list.replaceChildren(...data.batches.slice(0, 10).map(batchLine));
     if (!data.batches.length) list.append(element("li", "No file processed yet.", "muted"));
+    const newest = data.batches[0];
+    $("#latest").textContent = newest && newest.message ? `${newest.file}: ${newest.message}` : "";
   }
 
   function element(tag, text, className) {
