@@ -19,8 +19,9 @@ from hypothesis import strategies as st
 from orderpipe.bootstrap import open_pipeline
 from orderpipe.cli import main
 from orderpipe.config import load_settings
+from orderpipe.errors import InfrastructureError, OrderpipeError, UsageError
 from orderpipe.facts import HISTORY
-from orderpipe.ports import FactEntry
+from orderpipe.ports import FactEntry, RunRecord
 from orderpipe.retract import Retracted, Retraction
 from orderpipe.workflow import Pipeline
 
@@ -369,3 +370,148 @@ def test_retracting_a_catalog_batch_merged_into_the_compacted_catalog(tmp_path: 
     assert comparable(snapshot(pipeline)) == comparable(reference(categorized([lines], {"P1": "Books", "P2": "Home"})))
     retract(pipeline, first.batch_id[:12])
     assert comparable(snapshot(pipeline)) == comparable(reference(categorized([lines], {})))
+
+
+# -- what a retraction finds, says and leaves: every case its messages name ------------------------
+def test_a_batch_merged_into_the_newer_of_two_merged_entries_is_taken_out_of_that_one(
+    home: Path, tmp_path: Path
+) -> None:
+    """Merges in tiers leave two merged entries on a date: the big one of the first batches and
+    one of later small batches (`compact-<first>-<top>`). The first batch of that run is found
+    in the entry whose range starts at its own seq (not in the first merged entry), and only
+    its rows go; the rewritten entry's files are deleted."""
+    pipeline = open_pipeline(load_settings(home, environ={}))
+    pipeline.compact_after = 2
+    price = [f"{n * 7919 % 10007 + 1}.{n % 97:02d}" for n in range(6000)]  # (bytes that do not compress)
+    big = [order(f"B{n}", f"C{n * 7919 % 10007}", DAYS[0], price=price[n]) for n in range(6000)]
+    for n in range(2):
+        pipeline.process(pipeline.submit(write(tmp_path / f"big{n}.csv", big[n * 3000 : (n + 1) * 3000])))
+    ids = [
+        pipeline.process(pipeline.submit(write(tmp_path / f"s{n}.csv", [order(f"S{n}", "C", DAYS[0], price="7.00")])))
+        for n in range(3)
+    ]
+    entries = pipeline.ledger.fact_entries([DAYS[0]])[DAYS[0]]
+    ranges = [e.batch_id for e in entries if e.batch_id.startswith("compact-")]
+    record = pipeline.ledger.get(ids[1].batch_id)  # (the first small one went into the big merge)
+    assert record is not None
+    later = record.seq
+    assert len(ranges) == 2 and ranges[1].startswith(f"compact-{later:012d}-"), [e.batch_id for e in entries]
+    retract(pipeline, ids[1].batch_id[:12])
+    [day] = pipeline.kpis.daily(None, None)
+    revenue = sum(Decimal(p) for p in price)
+    assert (day["total_orders"], day["total_revenue"]) == (6002, revenue + Decimal("14.00"))
+    named = {e.batch_id for e in pipeline.ledger.fact_entries([DAYS[0]])[DAYS[0]]}
+    files = [k.rsplit("/", 1)[1] for k in pipeline.store.list("warehouse/orders/")]
+    assert ranges[1] not in named
+    assert not [f for f in files if f.startswith((f"batch-{ranges[1]}-0", f"history-{ranges[1]}-0"))], files
+
+
+def test_a_retraction_under_a_warehouse_prefix_of_its_own_reads_and_writes_there(tmp_path: Path) -> None:
+    """Merged order entries and merged catalog entries, rewritten without the batch's rows,
+    all under the configured prefix; nothing under the default one."""
+    environ = {**LINES, "ORDERPIPE_PREFIXES_WAREHOUSE": "lake/"}
+    pipeline = open_pipeline(load_settings(tmp_path / "home", environ=environ))
+    pipeline.compact_after = 1
+    lines = [Line(f"O{n}", "C1", DAYS[0], "", "P1", 1, Decimal(f"{n}.00"), False) for n in range(1, 4)]
+    orders = [drop_orders(pipeline, tmp_path / f"orders-{n}.csv", [line]) for n, line in enumerate(lines)]
+    first = drop_catalog(pipeline, tmp_path / "products-1.csv", {"P1": "Books"})
+    second = drop_catalog(pipeline, tmp_path / "products-2.csv", {"P1": "Toys"})
+    drop_catalog(pipeline, tmp_path / "products-3.csv", {"P3": "Books"})  # merges the first two
+    retract(pipeline, orders[1].batch_id[:12])
+    assert retract(pipeline, second.batch_id[:12]).dates == (DAYS[0],)
+    kept = [lines[0], lines[2]]
+    assert comparable(snapshot(pipeline)) == comparable(reference(categorized([kept], {"P1": "Books"})))
+    assert first.status == "accepted"
+    assert not list(pipeline.store.list("warehouse/")), "nothing under the default prefix"
+
+
+def test_a_catalog_merged_without_a_history_is_refused_naming_the_catalog(tmp_path: Path) -> None:
+    pipeline = open_pipeline(load_settings(tmp_path / "home", environ=LINES))
+    pipeline.compact_after = 1
+    drop_orders(pipeline, tmp_path / "orders.csv", [Line("O1", "C1", DAYS[0], "", "P1", 1, Decimal("1.00"), False)])
+    drop_catalog(pipeline, tmp_path / "products-1.csv", {"P1": "Books"})
+    second = drop_catalog(pipeline, tmp_path / "products-2.csv", {"P1": "Toys"})
+    drop_catalog(pipeline, tmp_path / "products-3.csv", {"P3": "Books"})  # merges the first two
+    merged = pipeline.ledger.fact_entries(["catalog"])["catalog"][0]
+    assert merged.batch_id.startswith("compact-") and any(p >= HISTORY for p in merged.parts)
+    older = FactEntry("catalog", merged.batch_id, merged.seq, tuple(p for p in merged.parts if p < HISTORY))
+    assert pipeline.ledger.compact("catalog", [merged], older)
+    with pytest.raises(OrderpipeError) as raised:
+        retract(pipeline, second.batch_id[:12])
+    assert str(raised.value) == (
+        f"batch {second.batch_id[:12]} (products-2.csv) cannot be retracted: its rows of the catalog were merged"
+        " with other batches' without a history of which rows were whose (a compaction by an older orderpipe);"
+        " nothing was changed: send a file that corrects its orders instead"
+    )
+
+
+def test_what_find_refuses_says_which_batch_and_what_to_do(home: Path, tmp_path: Path) -> None:
+    """Two batches under one prefix, a batch not finished: each refusal names the batch by its
+    first 12 characters and says what to run."""
+    pipeline = open_pipeline(load_settings(home, environ={}))
+    seen: dict[str, str] = {}
+    n = 0
+    while True:  # files until two accepted batches share their first character
+        n += 1
+        batch = pipeline.process(pipeline.submit(write(tmp_path / f"f{n}.csv", [order(f"O{n}", "C1")]))).batch_id
+        if batch[0] in seen:
+            break
+        seen[batch[0]] = batch
+    with pytest.raises(UsageError) as raised:
+        Retraction(pipeline).find(batch[0])
+    assert str(raised.value) == f"several batches start with {batch[0]}: give more of the id (`orderpipe batches`)"
+    path = write(tmp_path / "late.csv", [order("LATE", "C1")])
+    key = pipeline.submit(path)
+    with pipeline.inspected(key) as (inspection, _scratch, _snapshot):
+        record = pipeline.commit("late.csv", inspection)
+    pipeline.ledger.mark_failed(record.batch_id)  # (as a batch that could not be finished is)
+    when = "2025-07-06T00:00:00+00:00"
+    pipeline.ledger.record_run(RunRecord(record.batch_id, "late.csv", "failed", 1, record.dates, when, when))
+    with pytest.raises(UsageError) as raised:
+        Retraction(pipeline).find(record.batch_id[:12])
+    short = record.batch_id[:12]
+    assert str(raised.value) == (
+        f"batch {short} (late.csv) is not finished yet: finish it first (`orderpipe replay {short}`), then retract it"
+    )
+
+
+def test_a_retraction_another_process_finished_meanwhile_does_nothing(corrected: tuple[Path, str]) -> None:
+    """The record read before the lock says not retracted; the ledger, read under it, says
+    retracted: nothing is done again, and it says so."""
+    home, batch = corrected
+    pipeline = open_pipeline(load_settings(home, environ={}))
+    retraction = Retraction(pipeline)
+    stale = retraction.find(batch[:12])
+    assert not retraction.retract(stale).already
+    again = retraction.retract(stale)
+    assert again.already and again.dates == () and again.batch.retracted == "retracted"
+
+
+def test_a_date_that_keeps_changing_is_given_up_saying_to_run_it_again(
+    corrected: tuple[Path, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home, batch = corrected
+    pipeline = open_pipeline(load_settings(home, environ={}))
+    monkeypatch.setattr(pipeline.ledger, "retract_entries", lambda *args: False)
+    retraction = Retraction(pipeline)
+    with pytest.raises(InfrastructureError) as raised:
+        retraction.retract(retraction.find(batch[:12]))
+    assert str(raised.value) == f"2025-07-06 kept changing while batch {batch[:12]} was retracted; run it again"
+
+
+def test_a_dry_run_with_the_catalog_shows_each_dates_categories_before_and_after(tmp_path: Path) -> None:
+    """Before: what is stored for that date only; after: with the catalog's categories."""
+    home = tmp_path / "home"
+    pipeline = open_pipeline(load_settings(home, environ=LINES))
+    drop_catalog(pipeline, tmp_path / "products.csv", {"P1": "Books", "P2": "Toys"})
+    first = [Line("O1", "C1", DAYS[0], "", "P1", 1, Decimal("10.00"), False)]
+    drop_orders(pipeline, tmp_path / "a.csv", [*first, Line("O2", "C2", DAYS[1], "", "P2", 1, Decimal("3.00"), False)])
+    gone = drop_orders(pipeline, tmp_path / "b.csv", [Line("O3", "C3", DAYS[1], "", "P1", 2, Decimal("4.00"), False)])
+    retraction = Retraction(pipeline)
+    changes = retraction.preview(retraction.find(gone.batch_id[:12]))
+    before, after = changes[DAYS[1]]
+    assert before is not None and before.order_date == DAYS[1]
+    revenues = [(c.order_date, c.category, c.daily_revenue) for c in before.categories]
+    assert revenues == [(DAYS[1], "Books", Decimal("8.00")), (DAYS[1], "Toys", Decimal("3.00"))]
+    assert {c.category: c.daily_revenue for c in after.categories} == {"Toys": Decimal("3.00")}
+    assert list(changes) == [DAYS[1]]
