@@ -62,6 +62,7 @@ TESTS = [
     "tests/test_bounds.py",
     "tests/test_ingest.py",
     "tests/test_facts.py",
+    "tests/test_locate.py",
     "tests/test_input_shapes.py",
     # Each room of the workflow through its own API.
     "tests/test_kpi_engine.py",
