@@ -308,6 +308,9 @@ def test_under_a_warehouse_prefix_of_its_own_every_table_is_read_and_merged_ther
     stored = list(pipeline.store.list("facts/daily/"))
     assert any(k.startswith("facts/daily/lines/batch-compact-") for k in stored)
     assert any(k.startswith("facts/daily/headers/") for k in stored)
+    entries = pipeline.ledger.fact_entries(["headers", "lines"])
+    named = {f"facts/daily/{k}/batch-{e.batch_id}.parquet" for k in ("headers", "lines") for e in entries[k]}
+    assert {k for k in stored if k.startswith(("facts/daily/headers/", "facts/daily/lines/"))} == named, "merged: gone"
     assert list(pipeline.store.list("warehouse/")) == []
     assert (
         home_status(load_settings(tmp_path / "home", environ={"ORDERPIPE_PREFIXES_WAREHOUSE": "facts/daily/"}))[
@@ -483,3 +486,50 @@ def test_table_compaction_leaves_an_unfinished_line_batch_alone(tmp_path: Path) 
     assert pipeline.batch_dates(record) == ["2025-03-01"]
     assert pipeline.process(key).status == "accepted"
     assert comparable(snapshot(pipeline)) == comparable(LabData().add_all([*done, late]).kpis())
+
+
+def test_an_old_home_keeps_every_table_file_its_ledger_names(tmp_path: Path) -> None:
+    """Every file of a home made hours ago is older than the strays' age: the deletion after a
+    merge takes the files no entry names (a header merge, a catalog file and a catalog
+    history a kill left) and keeps every one the ledger names, under a prefix of its own."""
+    import os
+    import time
+
+    from orderpipe.catalogs import catalog_history_key, catalog_key
+    from orderpipe.facts import HISTORY
+    from orderpipe.relational import part_key
+    from orderpipe.warehouse import STRAY_FACTS_AGE
+
+    home, prefix = tmp_path / "home", "facts/daily/"
+    pipeline = lab_pipeline(home, {"ORDERPIPE_PREFIXES_WAREHOUSE": prefix})
+    pipeline.warehouse.compact_after = 2
+    files = lab_like(tmp_path / "files", seed=8)
+    run_all(pipeline, files)
+    folder = home / prefix
+    strays = [folder / "headers" / "batch-compact-000000000777.parquet", folder / "catalog" / "batch-x.parquet"]
+    strays.append(folder / "catalog" / "history-compact-000000000777.parquet")
+    for stray in strays:
+        stray.write_bytes(b"a file no entry names")
+    then = time.time() - STRAY_FACTS_AGE - 60
+    for path in folder.rglob("*.parquet"):
+        os.utime(path, (then, then))
+    to = tmp_path / "files"
+    more = [
+        *(write(to, f"orders_more{n}.csv", HEADERS, [f"{n},3,delivered,2025-03-02T10:00:00,,,,1"]) for n in range(3)),
+        *(write(to, f"order_items_more{n}.csv", ITEMS, [f"{500 + n},{n},0,P2,x,t,,,,1.00"]) for n in range(3)),
+        *(write(to, f"products_more{n}.csv", PRODUCTS, [f"P{20 + n},S,1,Toys,n,b,2,d"]) for n in range(3)),
+    ]
+    run_all(pipeline, more)
+    assert not [s for s in strays if s.exists()]
+    for path in folder.rglob("*.parquet"):  # the merges just written too
+        os.utime(path, (then, then))
+    for key in ("headers", "lines", "catalog"):
+        pipeline.warehouse._delete_stray_tables(key)
+    entries = pipeline.ledger.fact_entries(["headers", "lines", "catalog"])
+    named = {part_key(k, e.batch_id, prefix) for k in ("headers", "lines") for e in entries[k]}
+    named |= {catalog_key(e.batch_id, prefix) for e in entries["catalog"]}
+    named |= {catalog_history_key(e.batch_id, prefix) for e in entries["catalog"] if HISTORY in e.parts}
+    assert all(any(e.batch_id.startswith("compact-") for e in entries[k]) for k in entries), "each table merged"
+    stored = {str(p.relative_to(home)) for p in folder.rglob("*.parquet")}
+    assert stored == named
+    assert comparable(snapshot(pipeline)) == comparable(LabData().add_all([*files, *more]).kpis())
