@@ -136,6 +136,7 @@ TESTS = [
     # Relational grain through the pipeline (the in-process tests; the kill -9 ones start `orderpipe`).
     "tests/test_relational.py",
     "tests/test_known_tables.py",
+    "tests/test_parts.py",
     "tests/test_lab_reference.py",
     # What the stored facts mean (core/meaning.py): the settings record and its refusals.
     "tests/test_settings_record.py",
