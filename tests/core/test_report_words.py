@@ -63,3 +63,30 @@ def test_the_extra_columns_warning_names_the_first_twenty() -> None:
         extra_columns_warning(names)
         == "extra columns ignored: " + ", ".join(repr(n) for n in names[:MAX_NAMED_COLUMNS]) + " … and 1 more"
     )
+
+
+def test_a_brief_report_keeps_the_first_samples_of_each_rule_and_the_rest_whole() -> None:
+    """What a run-history record holds: every rule with its count, its first BRIEF_SAMPLES."""
+    from orderpipe.core.report import BRIEF_SAMPLES
+
+    builder = ReportBuilder("f.csv")
+    for line in range(2, BRIEF_SAMPLES + 4):
+        builder.add("invalid-date", line, "order_date", "x", "not a date")
+    builder.add("blank-value", 9, "order_id", "", "blank")
+    report = builder.build(10)
+    brief, full = report.brief(), report.to_dict()
+    assert [len(i["samples"]) for i in brief["errors"]] == [BRIEF_SAMPLES, 1]
+    assert brief["errors"][0]["samples"] == full["errors"][0]["samples"][:BRIEF_SAMPLES]
+    assert [{k: v for k, v in i.items() if k != "samples"} for i in brief["errors"]] == [
+        {k: v for k, v in i.items() if k != "samples"} for i in full["errors"]
+    ]
+    assert {k: v for k, v in brief.items() if k != "errors"} == {k: v for k, v in full.items() if k != "errors"}
+
+
+def test_a_rule_without_a_sample_is_named_with_its_count_alone() -> None:
+    """A rule kept only as a count (its samples dropped for a smaller record) still reads."""
+    from dataclasses import replace
+
+    report = invalid(["invalid-date"])
+    bare = replace(report, errors=tuple(replace(i, samples=()) for i in report.errors))
+    assert bare.summary() == "f.csv: invalid, invalid-date ×1"
