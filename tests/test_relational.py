@@ -413,6 +413,20 @@ def test_tables_that_keep_changing_are_read_a_bounded_number_of_times() -> None:
     assert next(reads) == READS + 1
 
 
+def test_a_read_that_caught_a_merge_half_switched_is_read_again() -> None:
+    """A DynamoDB query is not isolated from a transaction: it may see a merged entry beside
+    the last entry it replaces (one seq twice), even twice in a row. Such a read never counts."""
+    merged = [FactEntry("lines", "compact-000000000002", 2, (0,)), FactEntry("lines", "b3", 3, (0,))]
+    half = [FactEntry("lines", "compact-000000000002", 2, (0,)), FactEntry("lines", "b2", 2, (0,)), merged[1]]
+    reads = iter([half, half, half, merged, merged])
+
+    class Switching:
+        def fact_entries(self, keys: list[str]) -> dict[str, list[FactEntry]]:
+            return {"lines": next(reads)}
+
+    assert read_tables(Switching(), ["lines"]) == {"lines": merged}
+
+
 def test_a_header_with_a_date_outside_the_window_is_rejected_a_line_file_has_no_dates(tmp_path: Path) -> None:
     pipeline = lab_pipeline(tmp_path / "home")
     late = write(tmp_path, "orders_part1.csv", HEADERS, ["O1,7,delivered,2999-03-01T10:00:00,,,,1"])
@@ -540,3 +554,31 @@ def test_an_old_home_keeps_every_table_file_its_ledger_names(tmp_path: Path) -> 
     stored = {str(p.relative_to(home)) for p in folder.rglob("*.parquet")}
     assert stored == named
     assert comparable(snapshot(pipeline)) == comparable(LabData().add_all([*files, *more]).kpis())
+
+
+def test_a_table_merge_that_lost_the_race_to_another_process_changes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two processes merge the same line entries; the one that reads them after the other
+    deleted them gives up quietly (the other's merge stands), as a date's merge does."""
+    import orderpipe.warehouse as warehouse
+
+    home = tmp_path / "home"
+    first, second = lab_pipeline(home), lab_pipeline(home)
+    first.warehouse.compact_after = second.warehouse.compact_after = 50
+    rows = [[f"{n},O{n},0,P1,x,t,,,,{n + 1}.00"] for n in range(4)]
+    files = [write(tmp_path / "f", f"order_items_{n}.csv", ITEMS, row) for n, row in enumerate(rows)]
+    run_all(first, files)
+    first.warehouse.compact_after = second.warehouse.compact_after = 2
+    real = warehouse.write_part_merge
+
+    def beaten(*args: object, **kwargs: object) -> tuple[int, ...]:
+        monkeypatch.setattr(warehouse, "write_part_merge", real)
+        assert second.warehouse.compact(["lines"]) == ["lines"]  # the other process, first
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(warehouse, "write_part_merge", beaten)
+    assert first.warehouse.compact(["lines"]) == []
+    entries = first.ledger.fact_entries(["lines"])["lines"]
+    assert [e.batch_id[:8] for e in entries] == ["compact-"]
+    assert comparable(snapshot(first)) == comparable(LabData().add_all(files).kpis())

@@ -320,7 +320,8 @@ class KpiEngine:
 
     def preview(self, read: Entries) -> dict[str, DateKpis]:
         """The KPIs of the dates of `read`, a ledger read as it would be (a retraction's
-        `--dry-run`): stored nowhere, and nothing of it is kept for later recomputes."""
+        `--dry-run`): stored nowhere, and nothing of it is kept for later recomputes (at
+        relational grain the header and line tables read are the real ones, kept as any read)."""
         kept, self.known, unjoined = self.known, OrderedDict(), self.unjoined
         try:
             if self.shape.relational:  # the tables as they are, the catalog as `read` has it

@@ -33,6 +33,7 @@ from orderpipe.core.relational import (
 )
 from orderpipe.errors import InfrastructureError
 from orderpipe.facts import FACTS_PREFIX, is_marker
+from orderpipe.logs import log_event
 from orderpipe.ports import FactEntry, Ledger, ObjectStore
 
 __all__ = [
@@ -111,14 +112,21 @@ def read_tables(ledger: Ledger, keys: Sequence[str]) -> dict[str, list[FactEntry
     ledger that reads one key at a time (DynamoDB) could see a batch of one table commit
     between two keys' reads, so the read is repeated until two in a row agree. Seqs are given
     in commit order: a batch committed after the first read of every key has a higher seq
-    than any entry read, and one committed before the second read shows in it."""
+    than any entry read, and one committed before the second read shows in it. A read with
+    two entries of one seq in a key caught a merge half switched (a DynamoDB query is not
+    isolated from a transaction): the merged entry and the last entry it replaces; it never
+    counts as agreeing."""
     read = ledger.fact_entries(keys)
     for _ in range(READS):
         again = ledger.fact_entries(keys)
-        if again == read:
+        if again == read and not _seq_twice(read):
             return read
         read = again
     raise InfrastructureError("header and line batches kept committing while the KPIs were read; it will be read again")
+
+
+def _seq_twice(read: Mapping[str, list[FactEntry]]) -> bool:
+    return any(len({e.seq for e in entries}) < len(entries) for entries in read.values())
 
 
 def with_tables(ledger: Ledger, keys: Sequence[str], work: Callable[[Mapping[str, list[FactEntry]]], T]) -> T:
@@ -172,6 +180,7 @@ class KnownTables:
         self._known: dict[str, _Known] = {}
         self._unjoined: Unjoined | None = None
         self._waited = False  # what waits was counted once: worth keeping by order from now on
+        self._told: set[str] = set()  # the tables said to be too big to keep
 
     def rows(self, kind: str, entries: Sequence[FactEntry], stack: ExitStack) -> pl.DataFrame:
         """The latest row per id (with its seq) over `entries`: every entry of the table up to
@@ -182,7 +191,17 @@ class KnownTables:
         """`rows` of the table as read now, kept for the next read (when small enough)."""
         rows, change = self._read(kind, entries, stack)
         self._known.pop(kind, None)
-        if sum(k.rows.height for k in self._known.values()) + rows.height > KNOWN_TABLE_ROWS:
+        held = sum(k.rows.height for k in self._known.values())
+        if held + rows.height > KNOWN_TABLE_ROWS:
+            if kind not in self._told:  # (once a process)
+                self._told.add(kind)
+                log_event(
+                    "tables.not_kept",
+                    table=kind,
+                    rows=rows.height,
+                    kept_rows=held,
+                    hint=f"over {KNOWN_TABLE_ROWS:,} rows in all: every file of this process reads it whole",
+                )
             self._unjoined = None
             return rows
         self._known[kind] = _Known(max((e.seq for e in entries), default=0), rows)

@@ -67,9 +67,10 @@ FOLD_SHARE = 2
 STRAY_FACTS_AGE = 6 * 3600
 
 
-def merge_start(sizes: Sequence[int]) -> int:
+def merge_start(sizes: Sequence[int], last_two: bool = True) -> int:
     """Where a merge starts among entries of these sizes (oldest first): at the oldest entry
-    whose newer entries hold at least 1/FOLD_SHARE of its bytes; the last two when none does.
+    whose newer entries hold at least 1/FOLD_SHARE of its bytes; the last two when none does
+    (`last_two=False`: none, `len(sizes)`).
 
     So a date's entries form tiers, each a few times the size of the next: the oldest is a
     busy date's big current state, then the merges of fewer and fewer batches. A batch's rows
@@ -80,7 +81,7 @@ def merge_start(sizes: Sequence[int]) -> int:
     for i in range(len(sizes) - 1):
         if FOLD_SHARE * sum(sizes[i + 1 :]) >= sizes[i]:
             return i
-    return max(len(sizes) - 2, 0)
+    return max(len(sizes) - 2, 0) if last_two else len(sizes)
 
 
 def merged_id(covered: Sequence[FactEntry], entries: Sequence[FactEntry]) -> str:
@@ -285,12 +286,18 @@ class Warehouse:
             return []
         top = covered[-1].seq
         merged = merged_id(covered, entries)
-        if key == CATALOG:
-            with ExitStack() as stack:
-                history = catalog_history(self.store, covered, stack, self.prefix)
-            parts = write_catalog_merge(history, merged, self.store, self.scratch, self.prefix)
-        else:
-            parts = write_part_merge(self.store, key, covered, merged, self.scratch, self.prefix)
+        try:
+            if key == CATALOG:
+                with ExitStack() as stack:
+                    history = catalog_history(self.store, covered, stack, self.prefix)
+                parts = write_catalog_merge(history, merged, self.store, self.scratch, self.prefix)
+            else:
+                parts = write_part_merge(self.store, key, covered, merged, self.scratch, self.prefix)
+        except (InfrastructureError, OSError, pl.exceptions.PolarsError):
+            now = {e.batch_id for e in self.ledger.fact_entries([key])[key]}
+            if {e.batch_id for e in covered} <= now:
+                raise  # not another compaction under our feet: a real failure
+            return []  # another process merged (and deleted) these entries first
         checkpoint("compact-written")
         if not self.ledger.compact(key, covered, FactEntry(key, merged, top, parts)):
             return []  # another process compacted the table first
@@ -306,11 +313,15 @@ class Warehouse:
 
     def _table_tier(self, key: str, entries: list[FactEntry], ready: int) -> list[FactEntry]:
         """The header (line) entries to merge, among the first `ready` (those before the first
-        unfinished batch): from `merge_start` of every entry's size on, as a date's, so the big
-        merge of every earlier batch is rewritten only once the newer ones have grown to a share
-        of it, not at every merge. Any run of consecutive entries may be merged: its rows take
-        the highest seq among them, still below every entry after it, above every entry before."""
-        start = merge_start([self._table_bytes(key, entry) for entry in entries])
+        unfinished batch): from `merge_start` of their sizes on, as a date's, so the big merge
+        of every earlier batch is rewritten only once the newer ones have grown to a share of
+        it, not at every merge. When no entry has, the last two are merged only if no batch is
+        unfinished: else they would be the big merge and a small batch, and the next merge,
+        once that batch is done, would have one more to take. Any run of consecutive entries
+        may be merged: its rows take the highest seq among them, still below every entry after
+        it, above every entry before."""
+        sizes = [self._table_bytes(key, entry) for entry in entries[:ready]]
+        start = merge_start(sizes, last_two=ready == len(entries))
         return entries[start : min(ready, start + COMPACT_MAX)]
 
     def _table_bytes(self, key: str, entry: FactEntry) -> int:
