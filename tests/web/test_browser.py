@@ -300,7 +300,7 @@ def test_what_waits_for_a_header_shows_above_the_latest_batches(browser: Any, tm
     with serving(home) as url:
         open_view(browser, url + "/?range=all")
         latest = browser.find_element("css selector", "#latest")
-        assert latest.text.startswith("order_items_1.csv: ")
+        assert latest.text.startswith("order_items_1.csv: accepted") and latest.text.count("order_items_1.csv") == 1
         assert "2 lines of 1 order waiting for the header" in latest.text
         header = tmp_path / "orders_1.csv"
         header.write_text(f"{HEADERS}\nO1,7,delivered,{TODAY.isoformat()}T10:00:00,,,,2\n")

@@ -705,7 +705,8 @@
     list.replaceChildren(...data.batches.slice(0, 10).map(batchLine));
     if (!data.batches.length) list.append(element("li", "No file processed yet.", "muted"));
     const newest = data.batches[0];
-    $("#latest").textContent = newest && newest.message ? `${newest.file}: ${newest.message}` : "";
+    const said = newest ? newest.message : "";
+    $("#latest").textContent = !said || said.startsWith(`${newest.file}:`) ? said : `${newest.file}: ${said}`;
   }
 
   function element(tag, text, className) {
