@@ -82,3 +82,16 @@ def test_each_row_rule_names_its_line_column_value_and_fix(
     ]
     # Only the rows that break no rule are handed on, trimmed; a product's second row is not.
     assert staged == [("P1", "Books"), ("P5", "Home"), ("P6", "Unknown")]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "the file is empty: expected a header and at least one product row"),
+        ("product_id,category\n", "the file has a header but no product rows"),
+    ],
+)
+def test_an_empty_or_header_only_catalog_says_it_holds_no_product(text: str, message: str) -> None:
+    found = validate_catalog(io.BytesIO(text.encode()), "products.csv", InputShape(), frozenset(DEFAULT_CATEGORIES))
+    assert not found.valid
+    assert [s.message for i in found.errors for s in i.samples] == [message]
