@@ -17,6 +17,7 @@ from orderpipe.core.meaning import MEANING_FILE, input_meaning, meaning_changes
 from orderpipe.core.shape import SEED_SHAPE, InputShape
 from orderpipe.errors import InfrastructureError
 from orderpipe.settings_record import SettingsRecord
+from tests.adapters.test_notify import Receiver
 from tests.conftest import order, write
 from tests.test_input_shapes import SHOPIFY_HEADER, SHOPIFY_ROWS
 
@@ -99,9 +100,15 @@ def counted(home: Path, tmp_path: Path) -> Path:
 
 @pytest.mark.parametrize("setting", SAFE)
 def test_a_safe_change_goes_through(setting: str, counted: Path, tmp_path: Path) -> None:
+    hook = Receiver() if "webhook_url" in setting else None  # (a receiver that answers: no retries)
+    if hook is not None:
+        setting = setting.replace("http://127.0.0.1:9/hook", hook.url)
     (counted / "orderpipe.toml").write_text(_toml(setting))
     result = cli(counted, "run", str(write(tmp_path / "second.csv", [order("O2")])))
     assert result.exit_code == 0, result.output
+    if hook is not None:
+        hook.server.shutdown()
+        assert [(body["event"], body["file"]) for body in hook.bodies] == [("accepted", "second.csv")]
 
 
 @pytest.mark.parametrize(("setting", "named"), REFUSED)
