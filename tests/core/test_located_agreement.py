@@ -23,6 +23,7 @@ import orderpipe.shaped as shaped
 from orderpipe.core.catalog import validate_catalog
 from orderpipe.core.shape import InputShape
 from orderpipe.core.shape_validate import validate_shaped
+from tests.conftest import examples
 from tests.core.test_catalog_agreement import SHAPES as CATALOG_SHAPES
 from tests.core.test_catalog_agreement import categories, products
 from tests.core.test_shape_agreement import CATS, PADS, break_rule, draw_orders, draw_shape
@@ -149,7 +150,7 @@ def check(case: Case, tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 SETTINGS = settings(
     derandomize=True,
-    max_examples=60,
+    max_examples=examples(60),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture, HealthCheck.filter_too_much],
 )

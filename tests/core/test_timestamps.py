@@ -34,6 +34,7 @@ from orderpipe.core.timestamps import (
     with_local_date,
     zone_offsets,
 )
+from tests.conftest import examples
 
 ALL_ZONES = sorted(zoneinfo.available_timezones())
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -142,7 +143,7 @@ pieces = st.tuples(
 )
 
 
-@settings(max_examples=300, deadline=None, derandomize=True)
+@settings(max_examples=examples(300), deadline=None, derandomize=True)
 @given(parts=pieces, zone=st.sampled_from(ZONES) | st.sampled_from(ALL_ZONES))
 def test_python_and_polars_agree(parts: tuple[str, ...], zone: str) -> None:
     day, sep, hour, colon, minute, second, offset = parts
