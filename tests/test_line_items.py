@@ -18,7 +18,7 @@ from orderpipe.bootstrap import open_pipeline
 from orderpipe.config import load_settings
 from orderpipe.workflow import Pipeline
 
-from .conftest import HEADER, snapshot
+from .conftest import HEADER, examples, snapshot
 
 LINE = {"ORDERPIPE_INPUT_GRAIN": "line"}
 CATS = ["Books", "Home", "Toys"]
@@ -139,7 +139,12 @@ def run_batches(pipeline: Pipeline, folder: Path, batches: list[list[Line]], hea
         assert outcome.status in ("accepted", "duplicate"), outcome.message
 
 
-@settings(max_examples=15, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=examples(15),
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 @given(batches=line_batches())
 def test_line_items_match_the_decimal_reference(
     batches: list[list[Line]], tmp_path_factory: pytest.TempPathFactory
