@@ -180,14 +180,20 @@ def test_what_waits_follows_a_read_that_is_read_whole(store: FolderStore) -> Non
         assert tables.waiting(*older)["waiting_lines"] == 0
 
 
-def test_tables_too_big_to_keep_are_read_again(store: FolderStore, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_tables_too_big_to_keep_are_read_again(
+    store: FolderStore, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """... and the process says so once."""
     entries = [line_entry(store, 1, [("1", "A"), ("2", "A")])]
     monkeypatch.setattr(relational, "KNOWN_TABLE_ROWS", 2)
     kept = KnownTables(store)
     orders_of(kept, entries, remember=True)
     monkeypatch.setattr(relational, "KNOWN_TABLE_ROWS", 1)
     dropped = KnownTables(store)
-    orders_of(dropped, entries, remember=True)
+    with caplog.at_level("INFO", logger="orderpipe"):
+        orders_of(dropped, entries, remember=True)
+        orders_of(dropped, entries, remember=True)
+    assert [r.getMessage() for r in caplog.records].count("tables.not_kept") == 1
     reads = ReadCounting(store)
     orders_of(kept, entries)
     assert reads.keys == []
@@ -237,10 +243,12 @@ def test_two_processes_taking_turns_keep_the_kpis_of_the_reference(tmp_path: Pat
             assert worker.engine.unjoined == reference.waiting(), (n, path.name)
 
 
-def test_the_big_merge_of_a_table_is_not_rewritten_by_every_compaction(tmp_path: Path) -> None:
+@pytest.mark.parametrize("prefix", ["", "facts/daily/"])
+def test_the_big_merge_of_a_table_is_not_rewritten_by_every_compaction(tmp_path: Path, prefix: str) -> None:
     """A big line file, then one-line files: the small entries are merged among themselves
-    (tiers, as a date's), the big one stays as it is, and two processes taking turns keep the
-    KPIs of the reference through merges of runs that start after the oldest entry."""
+    (tiers, as a date's, their sizes read where the files are), the big one stays as it is,
+    and two processes taking turns keep the KPIs of the reference through merges of runs that
+    start after the oldest entry."""
     folder = tmp_path / "files"
     rng = random.Random(3)  # (prices that do not compress: the big file's bytes are many times a small one's)
     rows = [f"{n},{n % 40},0,P{n % 7},x,t,,,,{rng.randint(1, 10**6)}.{rng.randint(10, 99)}" for n in range(1, 2001)]
@@ -248,7 +256,8 @@ def test_the_big_merge_of_a_table_is_not_rewritten_by_every_compaction(tmp_path:
     header_rows = [f"{o},{o % 9},delivered,2025-03-0{o % 5 + 1}T10:00:00,,,,3" for o in range(40)]
     headers = write(folder, "orders_all.csv", HEADER_COLUMNS, header_rows)
     home = tmp_path / "home"
-    workers = [lab_pipeline(home), lab_pipeline(home)]
+    environ = {"ORDERPIPE_PREFIXES_WAREHOUSE": prefix} if prefix else None
+    workers = [lab_pipeline(home, environ), lab_pipeline(home, environ)]
     for worker in workers:
         worker.warehouse.compact_after = 2
     run_all(workers[0], [big, headers])
