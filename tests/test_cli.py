@@ -505,6 +505,9 @@ def test_ctrl_c_while_the_command_is_still_loading_is_quiet(tmp_path: Path) -> N
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
+            # As from a terminal: a test run started in the background of a script inherits
+            # SIGINT ignored, and Python keeps ignoring it until the command sets a handler.
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
         time.sleep(delay)  # past the interpreter's own start-up, inside the imports
         if process.poll() is not None:  # finished first: nothing to interrupt

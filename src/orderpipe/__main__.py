@@ -21,15 +21,20 @@ def _interrupted_while_starting(signum: int, frame: FrameType | None) -> None:
     os._exit(130)
 
 
+#: The command's own Ctrl-C handling replaces this handler and, once done, puts Python's back.
+_interrupted_while_starting.before_the_command = True  # type: ignore[attr-defined]
+
+
 def entry() -> None:
-    previous = signal.signal(signal.SIGINT, _interrupted_while_starting)
+    """The handler stays until the command's own takes over (`cli._Interrupts`): no moment is
+    left between them where a Ctrl-C would be Python's (click's "Aborted!"), or ignored when
+    the process was started with SIGINT ignored (a background job of a script)."""
+    signal.signal(signal.SIGINT, _interrupted_while_starting)
     try:
         from orderpipe.cli import main
     except KeyboardInterrupt:  # a Ctrl-C before the handler above was set
         sys.stderr.write(STARTING.decode())
         sys.exit(130)
-    finally:
-        signal.signal(signal.SIGINT, previous)
     main()
 
 

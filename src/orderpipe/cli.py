@@ -365,6 +365,8 @@ class _Interrupts:
             os.set_blocking(self._write, False)
             self._saved_fd = signal.set_wakeup_fd(self._write, warn_on_full_buffer=False)
             self._saved = {sig: signal.signal(sig, self._handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+            if getattr(self._saved[signal.SIGINT], "before_the_command", False):  # (`__main__.entry`'s)
+                self._saved[signal.SIGINT] = signal.default_int_handler
             self._saved_hook, sys.unraisablehook = sys.unraisablehook, self._swallowed
             self._thread = threading.Thread(target=self._watch, name="orderpipe-interrupts", daemon=True)
             self._thread.start()
